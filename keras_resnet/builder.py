@@ -1,0 +1,263 @@
+"""One generic builder for every network of the paper: plain, highway or residual; ImageNet or CIFAR."""
+
+import contextlib
+import os
+import sys
+
+import keras
+
+from keras_resnet import architectures, blocks
+
+POOLINGS = (None, "avg", "max")
+
+
+def build_network(
+    family="imagenet",
+    depth=None,
+    *,
+    stages=None,
+    block="basic",
+    widths=None,
+    kind="residual",
+    shortcut=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=None,
+    classifier_activation="softmax",
+    bottleneck_stride="1x1",
+    zero_init_residual=False,
+    gate_bias=-2.0,
+    gate_kernel_size=3,
+    kernel_regularizer=None,
+    name=None,
+):
+    """Builds a plain, highway or residual network of the paper as a functional `keras.Model`.
+
+    Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
+    (https://arxiv.org/abs/1512.03385): Table 1 (ImageNet) and Sec. 4.2 (CIFAR).
+
+    Args:
+        family: str. `"imagenet"`: 7×7/64 stride-2 conv and 3×3 max pool, then stages at 1/4 …
+            1/32 of the input (Table 1). `"cifar"`: 3×3/16 conv, then three stages of 16, 32, 64
+            filters (Sec. 4.2). Defaults to `"imagenet"`.
+        depth: int. A depth of Table 1 (18, 34, 50, 101, 152) or, for CIFAR, any 6n+2. Give
+            either `depth` or `stages`.
+        stages: tuple of int. Blocks per stage, for depths the paper does not list.
+        block: str. With `stages`: `"basic"` or `"bottleneck"`. Defaults to `"basic"`.
+        widths: tuple of int. With `stages`: filters per stage. Defaults to the family's widths.
+        kind: str. `"plain"`, `"residual"` or `"highway"`. Defaults to `"residual"`.
+        shortcut: str. `"A"`, `"B"` or `"C"` (Sec. 3.3). Defaults to `"B"` for ImageNet and `"A"`
+            for CIFAR, as in the paper. Plain nets take none.
+        include_top: bool. End with global average pooling and a `classes`-way dense layer.
+            Defaults to `True`.
+        weights: `None` (He initialisation) or the path of a weights file written by
+            `model.save_weights`. Defaults to `None`.
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: optional `(height, width, channels)`; height and width may be `None` and are
+            otherwise at least the net's downsampling (32 ImageNet, 4 CIFAR). Defaults to
+            `(224, 224, 3)` for ImageNet and `(32, 32, 3)` for CIFAR.
+        pooling: with `include_top=False`: `None` (the last feature map), `"avg"` or `"max"`.
+        classes: int. Number of classes. Defaults to 1000 (ImageNet) or 10 (CIFAR).
+        classifier_activation: activation of the top layer; `None` gives logits. The top layer
+            computes in float32 under mixed precision. Defaults to `"softmax"`.
+        bottleneck_stride: str. `"1x1"` (the paper) or `"3x3"` ("ResNet v1.5", torchvision).
+        zero_init_residual: bool. Zero-init each branch's last BN γ (arXiv 1706.02677). Not in the
+            paper. Defaults to `False`.
+        gate_bias: float. Initial bias of highway gates. Defaults to `-2.0`.
+        gate_kernel_size: int. Kernel size of highway gates. Defaults to `3`.
+        kernel_regularizer: optional regularizer for every conv and dense kernel.
+        name: str. The model's name. Defaults to e.g. `"resnet34"`.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    >>> model = build_network("cifar", stages=(1, 1, 1), input_shape=(28, 28, 1), classes=5)
+    >>> model.name, model.output_shape
+    ('resnet8', (None, 5))
+    >>> build_network("cifar", 21)
+    Traceback (most recent call last):
+    ...
+    ValueError: CIFAR depth must be 6n+2 for a whole n >= 1 (8, 14, 20, 32, 44, 56, 110, 1202, ...). Received: depth=21
+    """
+    _check_choice("family", family, architectures.FAMILY_STRIDE)
+    architecture = _architecture(family, depth, stages, block, widths)
+    _check_choice("kind", kind, blocks.KINDS)
+    if kind == "plain":
+        if shortcut is not None:
+            raise ValueError(f"Plain nets have no shortcuts; leave `shortcut` unset. Received: shortcut={shortcut!r}")
+    else:
+        shortcut = architectures.FAMILY_SHORTCUT[family] if shortcut is None else shortcut
+        _check_choice("shortcut", shortcut, blocks.SHORTCUTS)
+    _check_choice("bottleneck_stride", bottleneck_stride, blocks.BOTTLENECK_STRIDES)
+    _check_choice("pooling", pooling, POOLINGS)
+    if not isinstance(include_top, bool):
+        raise ValueError(f"`include_top` must be True or False. Received: include_top={include_top!r}")
+    classes = architectures.FAMILY_CLASSES[family] if classes is None else classes
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ValueError(f"`classes` must be an integer of at least 1. Received: classes={classes!r}")
+    _check_weights(weights)
+    options = blocks.BlockOptions(
+        kind=kind,
+        shortcut=shortcut or "A",
+        bottleneck_stride=bottleneck_stride,
+        zero_init_residual=zero_init_residual,
+        gate_bias=float(gate_bias),
+        gate_kernel_size=int(gate_kernel_size),
+        kernel_regularizer=kernel_regularizer,
+    )
+    if name is None:
+        name = f"{_KIND_PREFIX[kind]}{_depth(architecture)}"
+
+    inputs = _inputs(input_tensor, input_shape, family)
+    x = _stem(inputs, family, options)
+    block_class = blocks.BLOCKS[architecture.block]
+    for i, (count, filters) in enumerate(zip(architecture.stages, architecture.widths)):
+        x = blocks.stage(x, filters, count, 1 if i == 0 else 2, block_class, f"conv{i + 2}", options)
+    x = _head(x, include_top, pooling, classes, classifier_activation, kernel_regularizer)
+
+    source = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
+    with _recursion_limit(_RECURSION_PER_LAYER * sum(architecture.stages)):
+        model = keras.Model(source, x, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model
+
+
+# Keras maps a functional graph recursively, a few frames per layer: ResNet-1202 (600 blocks,
+# ~3,600 layers) needs far more than Python's default limit of 1,000 frames.
+_RECURSION_PER_LAYER = 40
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit):
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+_KIND_PREFIX = {"plain": "plain", "residual": "resnet", "highway": "highway"}
+
+
+def _check_choice(argument, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"`{argument}` must be one of {', '.join(repr(c) for c in choices)}. "
+            f"Received: {argument}={value!r}"
+        )
+
+
+def _architecture(family, depth, stages, block, widths):
+    if (depth is None) == (stages is None):
+        raise ValueError(
+            f"Give exactly one of `depth` and `stages`. Received: depth={depth!r}, stages={stages!r}"
+        )
+    if depth is not None:
+        if family == "imagenet":
+            return architectures.imagenet_architecture(depth)
+        return architectures.cifar_architecture(depth)
+    _check_choice("block", block, blocks.BLOCKS)
+    widths = widths or {
+        "imagenet": architectures.IMAGENET_WIDTHS,
+        "cifar": architectures.CIFAR_WIDTHS,
+    }[family]
+    stages, widths = tuple(stages), tuple(widths)
+    if not stages or len(stages) != len(widths) or not all(
+        isinstance(v, int) and v >= 1 for v in stages + widths
+    ):
+        raise ValueError(
+            "`stages` and `widths` must be equally long, non-empty tuples of positive integers. "
+            f"Received: stages={stages!r}, widths={widths!r}"
+        )
+    return architectures.Architecture(family, block, stages, widths)
+
+
+def _depth(architecture):
+    """Weighted layers: stem conv + convs of every block + the fc layer (Table 1's "18-layer" …)."""
+    per_block = 2 if architecture.block == "basic" else 3
+    return 2 + per_block * sum(architecture.stages)
+
+
+def _check_weights(weights):
+    if weights is None:
+        return
+    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        return
+    raise ValueError(
+        "`weights` must be None (random initialisation) or the path of an existing weights file "
+        "(no pretrained weights are published for download yet). "
+        f"Received: weights={weights!r}"
+    )
+
+
+def _inputs(input_tensor, input_shape, family):
+    if input_tensor is not None:
+        tensor_shape = tuple(input_tensor.shape[1:])
+        if input_shape is not None and tuple(input_shape) != tensor_shape:
+            raise ValueError(
+                f"`input_shape` disagrees with `input_tensor`'s shape {tensor_shape}. "
+                f"Received: input_shape={input_shape!r}"
+            )
+        input_shape = tensor_shape
+    elif input_shape is None:
+        input_shape = architectures.FAMILY_INPUT_SHAPE[family]
+    _check_input_shape(input_shape, family)
+    if input_tensor is None:
+        return keras.Input(shape=tuple(input_shape), name="input")
+    if keras.backend.is_keras_tensor(input_tensor):
+        return input_tensor
+    return keras.Input(tensor=input_tensor, shape=tuple(input_shape), name="input")
+
+
+def _check_input_shape(input_shape, family):
+    stride = architectures.FAMILY_STRIDE[family]
+    if keras.config.image_data_format() != "channels_last":
+        raise ValueError(
+            "keras_resnet builds channels_last models only. Received: "
+            f"keras.config.image_data_format()={keras.config.image_data_format()!r}"
+        )
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if (
+        shape is None
+        or len(shape) != 3
+        or not isinstance(shape[2], int)
+        or shape[2] < 1
+        or any(size is not None and (not isinstance(size, int) or size < stride) for size in shape[:2])
+    ):
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels) with known channels and height and "
+            f"width None or at least {stride}, the {family} nets' downsampling. "
+            f"Received: input_shape={input_shape!r}"
+        )
+
+
+def _stem(x, family, options):
+    if family == "cifar":
+        return blocks.conv_bn(x, architectures.CIFAR_WIDTHS[0], 3, 1, "conv1", options)
+    x = blocks.conv_bn(x, architectures.IMAGENET_WIDTHS[0], 7, 2, "conv1", options)
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)  # after ReLU, so as good as -inf
+    return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def _head(x, include_top, pooling, classes, classifier_activation, kernel_regularizer):
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        return keras.layers.Dense(
+            classes,
+            activation=classifier_activation,
+            kernel_regularizer=kernel_regularizer,
+            dtype="float32",
+            name="predictions",
+        )(x)
+    if pooling == "avg":
+        return keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooling == "max":
+        return keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x
