@@ -114,7 +114,7 @@ def build_network(
         name = f"{_KIND_PREFIX[kind]}{_depth(architecture)}"
 
     inputs = _inputs(input_tensor, input_shape, family)
-    x = _stem(inputs, family, options)
+    x = _stem(inputs, family, architecture.widths[0], options)
     block_class = blocks.BLOCKS[architecture.block]
     for i, (count, filters) in enumerate(zip(architecture.stages, architecture.widths)):
         x = blocks.stage(x, filters, count, 1 if i == 0 else 2, block_class, f"conv{i + 2}", options)
@@ -124,7 +124,13 @@ def build_network(
     with _recursion_limit(_RECURSION_PER_LAYER * sum(architecture.stages)):
         model = keras.Model(source, x, name=name)
     if weights is not None:
-        model.load_weights(weights)
+        try:
+            model.load_weights(weights)
+        except ValueError as error:
+            raise ValueError(
+                f"weights={str(weights)!r} does not fit {name} built with "
+                f"input_shape={tuple(inputs.shape[1:])}, classes={classes}: {error}"
+            ) from None
     return model
 
 
@@ -238,10 +244,11 @@ def _check_input_shape(input_shape, family):
         )
 
 
-def _stem(x, family, options):
+def _stem(x, family, filters, options):
+    """Sec. 4.2: a 3×3 conv (16 filters, as the first stage); Table 1: 7×7/2 conv (64) + max pool."""
     if family == "cifar":
-        return blocks.conv_bn(x, architectures.CIFAR_WIDTHS[0], 3, 1, "conv1", options)
-    x = blocks.conv_bn(x, architectures.IMAGENET_WIDTHS[0], 7, 2, "conv1", options)
+        return blocks.conv_bn(x, filters, 3, 1, "conv1", options)
+    x = blocks.conv_bn(x, filters, 7, 2, "conv1", options)
     x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)  # after ReLU, so as good as -inf
     return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 

@@ -1,0 +1,178 @@
+"""The paper's training hyperparameters as data: one home for each number.
+
+Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
+(https://arxiv.org/abs/1512.03385): Sec. 4.2 (CIFAR-10) and Sec. 3.4 (ImageNet).
+
+Every recipe reads its numbers from here; a departure from the paper is a field that is off by
+default and names its source.
+
+Example:
+
+>>> from keras_resnet.training import config
+>>> cfg = config.cifar10()
+>>> cfg.learning_rate, cfg.batch_size, cfg.lr_boundaries, cfg.train_steps
+(0.1, 128, (32000, 48000), 64000)
+>>> config.cifar10(train_steps=640).scaled_boundaries()
+(320, 480)
+>>> config.imagenet().batch_size
+256
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class CifarConfig:
+    """Hyperparameters of the CIFAR-10 experiments (Sec. 4.2).
+
+    Args:
+        learning_rate: float. Initial learning rate. Defaults to `0.1`.
+        momentum: float. SGD momentum. Defaults to `0.9`.
+        weight_decay: float. Caffe's weight decay, coupled L2 added to the gradient. Defaults to
+            `1e-4`.
+        decoupled_weight_decay: bool. Use Keras' decoupled `weight_decay` (Loshchilov & Hutter,
+            arXiv 1711.05101) instead of the paper's coupled L2. Not in the paper. Defaults to
+            `False`.
+        batch_size: int. Mini-batch size. Defaults to `128`.
+        train_steps: int. Iterations to train. Defaults to `64000`.
+        lr_boundaries: tuple of int. Iterations at which the rate is divided, for `train_steps`
+            of the paper; shorter runs scale them. Defaults to `(32000, 48000)`.
+        lr_decay_factor: float. Multiplier at each boundary. Defaults to `0.1`.
+        warmup_learning_rate: float. ResNet-110's starting rate, kept until training error falls
+            under `warmup_until_error`. Defaults to `0.01`.
+        warmup_until_error: float. Training-error threshold that ends the warm-up. Defaults to
+            `0.8`.
+        warmup_min_depth: int. Nets at least this deep get the warm-up (the paper: ResNet-110
+            and deeper). Defaults to `110`.
+        validation_size: int. Training images held out to choose the schedule (45k/5k split).
+            Defaults to `5000`.
+        pad: int. Zero padding on each side before the random crop. Defaults to `4`.
+        horizontal_flip: bool. Random horizontal flips. Defaults to `True`.
+        eval_every: int. Iterations between evaluations (one point of the curves). Defaults to
+            `1000`.
+        shortcut: str. The CIFAR nets' shortcut option (Sec. 4.2). Defaults to `"A"`.
+    """
+
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    decoupled_weight_decay: bool = False
+    batch_size: int = 128
+    train_steps: int = 64000
+    lr_boundaries: tuple = (32000, 48000)
+    lr_decay_factor: float = 0.1
+    warmup_learning_rate: float = 0.01
+    warmup_until_error: float = 0.8
+    warmup_min_depth: int = 110
+    validation_size: int = 5000
+    pad: int = 4
+    horizontal_flip: bool = True
+    eval_every: int = 1000
+    shortcut: str = "A"
+
+    def replace(self, **changes):
+        """Returns a copy with some fields changed.
+
+        Example:
+
+        >>> cifar10().replace(batch_size=64).batch_size
+        64
+        """
+        return dataclasses.replace(self, **changes)
+
+    def scaled_boundaries(self):
+        """The learning-rate boundaries scaled to this config's `train_steps`.
+
+        The paper's boundaries sit at 1/2 and 3/4 of its 64k iterations; a shorter (or longer)
+        run keeps those fractions.
+
+        Example:
+
+        >>> cifar10(train_steps=1000).scaled_boundaries()
+        (500, 750)
+        """
+        paper_steps = CifarConfig.train_steps
+        return tuple(round(b * self.train_steps / paper_steps) for b in self.lr_boundaries)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageNetConfig:
+    """Hyperparameters of the ImageNet experiments (Sec. 3.4).
+
+    Args:
+        learning_rate: float. Initial learning rate. Defaults to `0.1`.
+        momentum: float. SGD momentum. Defaults to `0.9`.
+        weight_decay: float. Caffe's coupled weight decay. Defaults to `1e-4`.
+        decoupled_weight_decay: bool. Keras' decoupled decay instead (arXiv 1711.05101). Not in
+            the paper. Defaults to `False`.
+        batch_size: int. Mini-batch size. Defaults to `256`.
+        max_steps: int. Iterations at most. Defaults to `600000`.
+        plateau_factor: float. Rate multiplier when the error plateaus. Defaults to `0.1`.
+        plateau_patience: int. Evaluations without improvement before dividing. The paper
+            does not give it. Defaults to `3`.
+        image_size: int. Side of the random crop. Defaults to `224`.
+        scale_range: tuple of int. Range of the random shorter side (scale augmentation).
+            Defaults to `(256, 480)`.
+        pca_lighting_std: float. Standard deviation of AlexNet's PCA lighting. Defaults to
+            `0.1`.
+        test_scales: tuple of int. Shorter sides of the fully convolutional multi-scale test.
+            Defaults to `(224, 256, 384, 480, 640)`.
+        shortcut: str. Defaults to `"B"`.
+    """
+
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    decoupled_weight_decay: bool = False
+    batch_size: int = 256
+    max_steps: int = 600000
+    plateau_factor: float = 0.1
+    plateau_patience: int = 3
+    image_size: int = 224
+    scale_range: tuple = (256, 480)
+    pca_lighting_std: float = 0.1
+    test_scales: tuple = (224, 256, 384, 480, 640)
+    shortcut: str = "B"
+
+    def replace(self, **changes):
+        """Returns a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def cifar10(**changes):
+    """The CIFAR-10 config of Sec. 4.2, with optional changes.
+
+    Args:
+        **changes: fields of `CifarConfig` to change.
+
+    Returns:
+        A `CifarConfig`.
+    """
+    return CifarConfig(**changes)
+
+
+def imagenet(**changes):
+    """The ImageNet config of Sec. 3.4, with optional changes.
+
+    Args:
+        **changes: fields of `ImageNetConfig` to change.
+
+    Returns:
+        An `ImageNetConfig`.
+    """
+    return ImageNetConfig(**changes)
+
+
+# Table 6: CIFAR-10 test error (%) of the paper's nets. Plain nets are only plotted (Fig. 6);
+# the paper gives no numbers for them, nor any training errors.
+TABLE6_TEST_ERROR = {
+    "resnet20": 8.75,
+    "resnet32": 7.51,
+    "resnet44": 7.17,
+    "resnet56": 6.97,
+    "resnet110": 6.43,
+    "resnet1202": 7.93,
+}
+
+# The degradation experiment's nets (Fig. 6): the same depths, with and without shortcuts.
+DEGRADATION_DEPTHS = {"plain": (20, 32, 44, 56), "residual": (20, 32, 44, 56, 110)}

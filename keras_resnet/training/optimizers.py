@@ -1,0 +1,117 @@
+"""SGD as the paper (Caffe) runs it: momentum 0.9 and weight decay coupled into the gradient.
+
+Caffe's weight decay adds `wd · w` to the gradient before momentum: `v ← m·v + lr·(g + wd·w)`,
+`w ← w − v`. In Keras that is an L2 penalty `wd / 2 · ‖w‖²` on the kernels
+(`kernel_regularizer`), not the optimizer's `weight_decay`, which is decoupled
+(`w ← w − lr·wd·w`, unseen by momentum; Loshchilov & Hutter, arXiv 1711.05101). The decoupled
+form is offered as a named alternative, off by default.
+"""
+
+import keras
+from keras import ops
+
+# Variables whose names contain these are never decayed by the decoupled alternative: the
+# paper's decay acts on the conv and fc kernels only.
+NO_DECAY_NAMES = ("bias", "gamma", "beta", "moving_mean", "moving_variance", "gate")
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class SGD(keras.optimizers.SGD):
+    """Keras SGD with a learning-rate multiplier held in an optimizer variable.
+
+    The multiplier is how ResNet-110's warm-up (`WarmupUntilTrainingError`) lowers the rate
+    without replacing the schedule; it is saved with the optimizer, so a resumed run keeps it.
+
+    Args:
+        learning_rate: float or `LearningRateSchedule`. Defaults to `0.01`.
+        momentum: float. Defaults to `0.0`.
+        nesterov: bool. Defaults to `False`.
+        learning_rate_multiplier: float. Initial multiplier of the rate. Defaults to `1.0`.
+        **kwargs: other arguments of `keras.optimizers.SGD`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> w = keras.Variable(np.ones(2, "float32"))
+    >>> opt = SGD(learning_rate=0.1, learning_rate_multiplier=0.5)
+    >>> opt.apply([np.ones(2, "float32")], [w])
+    >>> [round(float(v), 4) for v in w.numpy()]
+    [0.95, 0.95]
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, learning_rate_multiplier=1.0, **kwargs):
+        super().__init__(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
+        self.initial_learning_rate_multiplier = float(learning_rate_multiplier)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self.learning_rate_multiplier = self.add_variable(
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_learning_rate_multiplier),
+            dtype="float32",
+            name="learning_rate_multiplier",
+        )
+
+    def update_step(self, gradient, variable, learning_rate):
+        learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), self.learning_rate_multiplier)
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config["learning_rate_multiplier"] = self.initial_learning_rate_multiplier
+        return config
+
+
+def kernel_regularizer(config):
+    """The coupled (Caffe) weight decay as a kernel regularizer: `L2(wd / 2)`.
+
+    Args:
+        config: a `CifarConfig` or `ImageNetConfig`.
+
+    Returns:
+        A `keras.regularizers.L2`, or `None` with `decoupled_weight_decay` (the optimizer then
+        decays instead).
+
+    Example:
+
+    >>> from keras_resnet.training import config
+    >>> kernel_regularizer(config.cifar10()).l2
+    5e-05
+    >>> kernel_regularizer(config.cifar10(decoupled_weight_decay=True)) is None
+    True
+    """
+    if config.decoupled_weight_decay:
+        return None
+    return keras.regularizers.L2(config.weight_decay / 2)
+
+
+def make_optimizer(config, learning_rate, learning_rate_multiplier=1.0):
+    """SGD with the config's momentum; decoupled decay only when the config asks for it.
+
+    Args:
+        config: a `CifarConfig` or `ImageNetConfig`.
+        learning_rate: float or `LearningRateSchedule`.
+        learning_rate_multiplier: float. Initial multiplier (the warm-up). Defaults to `1.0`.
+
+    Returns:
+        A `keras_resnet.training.optimizers.SGD`.
+
+    Example:
+
+    >>> from keras_resnet.training import config
+    >>> opt = make_optimizer(config.cifar10(), 0.1)
+    >>> float(opt.momentum), opt.weight_decay
+    (0.9, None)
+    """
+    weight_decay = config.weight_decay if config.decoupled_weight_decay else None
+    optimizer = SGD(
+        learning_rate=learning_rate,
+        momentum=config.momentum,
+        weight_decay=weight_decay,
+        learning_rate_multiplier=learning_rate_multiplier,
+    )
+    if weight_decay is not None:
+        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    return optimizer

@@ -1,0 +1,157 @@
+"""Learning-rate schedules of the paper: the CIFAR step schedule, ResNet-110's warm-up, and
+ImageNet's divide-on-plateau.
+
+Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
+(https://arxiv.org/abs/1512.03385), Sec. 3.4 and 4.2.
+"""
+
+import keras
+import numpy as np
+from absl import logging
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A rate divided at fixed iterations, and zero once training should have stopped.
+
+    `step` is the optimizer's iteration count before the update, so update number
+    `boundaries[0] + 1` is the first one at the lower rate: "divided by 10 at 32k iterations".
+
+    Args:
+        initial_learning_rate: float. The rate before the first boundary.
+        boundaries: tuple of int. Iterations at which the rate is multiplied by `factor`.
+        factor: float. Multiplier at each boundary. Defaults to `0.1`.
+        stop_step: optional int. From this iteration on the rate is 0: the run is over.
+
+    Example:
+
+    >>> schedule = StepSchedule(0.1, (32000, 48000), stop_step=64000)
+    >>> [round(float(schedule(s)), 6) for s in (0, 31999, 32000, 47999, 48000, 63999, 64000)]
+    [0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.0]
+    """
+
+    def __init__(self, initial_learning_rate, boundaries, factor=0.1, stop_step=None):
+        boundaries = tuple(int(b) for b in boundaries)
+        if list(boundaries) != sorted(boundaries) or any(b < 0 for b in boundaries):
+            raise ValueError(f"`boundaries` must be non-negative and increasing. Received: boundaries={boundaries!r}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.boundaries = boundaries
+        self.factor = float(factor)
+        self.stop_step = None if stop_step is None else int(stop_step)
+        # The rate of each interval, computed once in float64 so 0.1 / 100 is 0.001 exactly.
+        self._values = [self.initial_learning_rate * self.factor**i for i in range(len(boundaries) + 1)]
+
+    def __call__(self, step):
+        step = ops.cast(step, "int32")
+        rate = ops.convert_to_tensor(np.float32(self._values[0]))
+        for boundary, value in zip(self.boundaries, self._values[1:]):
+            rate = ops.where(step >= boundary, np.float32(value), rate)
+        if self.stop_step is not None:
+            rate = ops.where(step >= self.stop_step, np.float32(0.0), rate)
+        return rate
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "boundaries": list(self.boundaries),
+            "factor": self.factor,
+            "stop_step": self.stop_step,
+        }
+
+
+def cifar_schedule(config):
+    """The step schedule of Sec. 4.2 for `config.train_steps` iterations.
+
+    Args:
+        config: a `CifarConfig`.
+
+    Returns:
+        A `StepSchedule`.
+
+    Example:
+
+    >>> from keras_resnet.training import config
+    >>> cifar_schedule(config.cifar10(train_steps=400)).get_config()["boundaries"]
+    [200, 300]
+    """
+    return StepSchedule(
+        config.learning_rate, config.scaled_boundaries(), config.lr_decay_factor, stop_step=config.train_steps
+    )
+
+
+def optimizer_of(model):
+    """The model's optimizer, unwrapped from a mixed-precision `LossScaleOptimizer`."""
+    optimizer = model.optimizer
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+class WarmupUntilTrainingError(keras.callbacks.Callback):
+    """Keeps a lower rate until the training error falls under a threshold (ResNet-110, Sec. 4.2).
+
+    The paper trains ResNet-110 at 0.01 "until the training error is below 80% (about 400
+    iterations), and then go[es] back to 0.1". The model's optimizer must be a
+    `keras_resnet.training.optimizers.SGD` built with `learning_rate_multiplier` = warm-up rate /
+    rate; this callback sets the multiplier to 1 once the running training error of the
+    current evaluation period is below `threshold`. The multiplier is an optimizer variable, so
+    it is checkpointed and a resumed run stays warmed up.
+
+    Args:
+        threshold: float. Training error that ends the warm-up. Defaults to `0.8`.
+        metric: str. The accuracy entry of the training logs. Defaults to `"accuracy"`.
+
+    Example:
+
+    >>> callback = WarmupUntilTrainingError(threshold=0.8)
+    >>> callback.threshold
+    0.8
+    """
+
+    def __init__(self, threshold=0.8, metric="accuracy"):
+        super().__init__()
+        self.threshold = float(threshold)
+        self.metric = metric
+        self.active = False
+        self.switched_at = None
+
+    def on_train_begin(self, logs=None):
+        multiplier = self._multiplier()
+        self.active = float(ops.convert_to_numpy(multiplier)) != 1.0
+
+    def _multiplier(self):
+        optimizer = optimizer_of(self.model)
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        return optimizer.learning_rate_multiplier
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.active or not logs or self.metric not in logs:
+            return
+        error = 1.0 - float(ops.convert_to_numpy(logs[self.metric]))
+        if error < self.threshold:
+            multiplier = self._multiplier()  # `self.model` first: on JAX it syncs the state.
+            multiplier.assign(1.0)
+            self.active = False
+            self.switched_at = int(ops.convert_to_numpy(optimizer_of(self.model).iterations))
+            logging.info("Warm-up over at step %d: training error %.3f < %.2f", self.switched_at, error, self.threshold)
+
+
+def reduce_on_plateau(config, monitor="val_loss"):
+    """ImageNet's schedule (Sec. 3.4): divide the rate by 10 when the error plateaus.
+
+    Args:
+        config: an `ImageNetConfig`.
+        monitor: str. The quantity watched. Defaults to `"val_loss"`.
+
+    Returns:
+        A `keras.callbacks.ReduceLROnPlateau`.
+
+    Example:
+
+    >>> from keras_resnet.training import config
+    >>> reduce_on_plateau(config.imagenet()).factor
+    0.1
+    """
+    return keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor, factor=config.plateau_factor, patience=config.plateau_patience, verbose=1
+    )

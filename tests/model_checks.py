@@ -1,0 +1,60 @@
+"""Shared helpers of the model tests (the keras-hub way: one helper per kind of check)."""
+
+import functools
+
+import numpy as np
+
+import keras_resnet
+
+
+@functools.lru_cache(maxsize=None)
+def build(name, **kwargs):
+    """Builds a registered model once per test session (the big nets take seconds to build)."""
+    return keras_resnet.MODELS[name](**kwargs)
+
+
+def trainable_params(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def run_inference(model, seed=0):
+    shape = (2,) + tuple(model.input_shape[1:])
+    x = np.random.default_rng(seed).uniform(0, 1, shape).astype("float32")
+    return x, np.asarray(model(x, training=False))
+
+
+def check_keras_file_round_trip(model, path):
+    """Saves to `.keras`, loads back with safe_mode=True, and checks the outputs are the same."""
+    import keras
+
+    x, expected = run_inference(model)
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.name == model.name
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), expected, rtol=1e-5, atol=1e-6)
+
+
+def check_config_round_trip(model):
+    """`from_config(get_config())` gives the same architecture; with the weights, the same outputs."""
+    import keras
+
+    clone = keras.Model.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    clone.set_weights(model.get_weights())
+    x, expected = run_inference(model)
+    np.testing.assert_allclose(np.asarray(clone(x, training=False)), expected, rtol=1e-5, atol=1e-6)
+
+
+def check_fit_lowers_loss(model, steps=8, seed=0):
+    """Trains on one fixed batch; the training loss must fall."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, (8,) + tuple(model.input_shape[1:])).astype("float32")
+    y = rng.integers(0, model.output_shape[-1], 8)
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="sparse_categorical_crossentropy")
+    losses = [float(model.train_on_batch(x, y)) for _ in range(steps)]
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < losses[0], losses
+    return losses
