@@ -1,0 +1,288 @@
+"""CIFAR-style data as the paper prepared it: a 45k/5k split and the training split's mean.
+
+Two sources give the same in-memory arrays: a TFDS data set (`cifar10`, `cifar100`, …; read
+through tf.data, only when asked for, and never downloaded here) or an `.npz` file in the
+`keras.datasets` layout (`x_train, y_train, x_test, y_test`) of any height × width × channels.
+Augmentation is not done here: it is a layer of the model (`augment.PadCropFlip`), so it runs
+inside the compiled training step on the accelerator.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+class DataError(ValueError):
+    """Data that cannot be used, with a one-line message saying why."""
+
+
+@dataclasses.dataclass
+class CifarData:
+    """Images (uint8 or float32, NHWC) and integer labels of each split.
+
+    `x_val` and `y_val` are `None` when training on the whole training set.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    mean: np.ndarray
+    name: str = ""
+
+    @property
+    def image_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+    def eval_splits(self):
+        """The splits evaluated during training, by name: `{"val": …, "test": …}`."""
+        splits = {}
+        if self.x_val is not None and len(self.x_val):
+            splits["val"] = (self.x_val, self.y_val)
+        splits["test"] = (self.x_test, self.y_test)
+        return splits
+
+
+def per_pixel_mean(images):
+    """The mean image over the first axis, accumulated in float64.
+
+    Example:
+
+    >>> per_pixel_mean(np.array([[[[0]]], [[[3]]]], "uint8")).tolist()
+    [[[1.5]]]
+    """
+    return images.mean(axis=0, dtype="float64").astype("float32")
+
+
+def split_train(x, y, validation_size):
+    """Holds out the last `validation_size` training images (CIFAR's order is random already).
+
+    Example:
+
+    >>> x, y = np.zeros((10, 2, 2, 1)), np.arange(10)
+    >>> [len(a) for a in split_train(x, y, 3)]
+    [7, 7, 3, 3]
+    """
+    if not 0 <= validation_size < len(x):
+        raise DataError(f"validation_size must be in [0, {len(x)}). Received: validation_size={validation_size}")
+    cut = len(x) - validation_size
+    return x[:cut], y[:cut], x[cut:], y[cut:]
+
+
+def load_npz(path):
+    """Reads and checks an `.npz` in the `keras.datasets` layout.
+
+    Grayscale images without a channel axis (N, H, W) get one; labels of shape (N, 1) are
+    flattened.
+
+    Args:
+        path: str. The file.
+
+    Returns:
+        A dict with `x_train, y_train, x_test, y_test` as numpy arrays.
+
+    Raises:
+        DataError: with one line naming the problem.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"--npz file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in NPZ_KEYS if k not in archive.files]
+            if missing:
+                raise DataError(f"{path} lacks {', '.join(missing)}: an .npz needs {', '.join(NPZ_KEYS)} (the keras.datasets layout); it has {', '.join(archive.files) or 'nothing'}")
+            arrays = {k: archive[k] for k in NPZ_KEYS}
+    except DataError:
+        raise
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise DataError(f"{path} holds object arrays (images of mixed shapes?): every split must be one numeric array") from None
+        raise DataError(f"{path} is not a readable .npz file: {error}") from None
+    except (OSError, EOFError) as error:
+        raise DataError(f"{path} is not a readable .npz file: {error}") from None
+    return check_arrays(arrays, source=path)
+
+
+def check_arrays(arrays, source="data", num_classes=None):
+    """Checks images and labels; adds a channel axis to grayscale images.
+
+    Args:
+        arrays: dict with `x_train, y_train, x_test, y_test`.
+        source: str. Named in error messages.
+        num_classes: optional int. Otherwise one more than the largest training label.
+
+    Returns:
+        The checked dict, with `num_classes` added.
+
+    Example:
+
+    >>> arrays = dict(x_train=np.zeros((4, 5, 5)), y_train=np.array([0, 1, 2, 1]),
+    ...               x_test=np.zeros((2, 5, 5)), y_test=np.array([[0], [2]]))
+    >>> checked = check_arrays(arrays)
+    >>> checked["x_train"].shape, checked["y_test"].tolist(), checked["num_classes"]
+    ((4, 5, 5, 1), [0, 2], 3)
+    >>> check_arrays(dict(arrays, y_test=np.array([0, 7])))
+    Traceback (most recent call last):
+    ...
+    keras_resnet.training.cifar_data.DataError: data: y_test holds label 7, outside 0..2 (the classes of y_train)
+    """
+    checked = {}
+    for part in ("train", "test"):
+        x, y = np.asarray(arrays[f"x_{part}"]), np.asarray(arrays[f"y_{part}"])
+        if x.dtype == object or y.dtype == object:
+            raise DataError(f"{source}: x_{part}/y_{part} is an object array (images of mixed shapes?)")
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+            raise DataError(f"{source}: x_{part} has dtype {x.dtype}, not numeric")
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.ndim != 4 or 0 in x.shape:
+            raise DataError(f"{source}: x_{part} must be images of shape (N, H, W) or (N, H, W, C). Received: shape {x.shape}")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataError(f"{source}: y_{part} must hold one label per image of x_{part} ({len(x)}). Received: shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+                raise DataError(f"{source}: y_{part} must hold integer class labels. Received: dtype {y.dtype}")
+        if not np.issubdtype(x.dtype, np.integer) and not np.all(np.isfinite(x)):
+            raise DataError(f"{source}: x_{part} holds NaN or infinite pixels")
+        checked[f"x_{part}"] = x if x.dtype == np.uint8 else x.astype("float32")
+        checked[f"y_{part}"] = y.astype("int32")
+    if checked["x_train"].shape[1:] != checked["x_test"].shape[1:]:
+        raise DataError(f"{source}: images of mixed shapes: x_train is {checked['x_train'].shape[1:]} but x_test is {checked['x_test'].shape[1:]}")
+    if num_classes is None:
+        num_classes = int(checked["y_train"].max()) + 1
+        where = "the classes of y_train"
+    else:
+        where = f"{num_classes} classes"
+    for part in ("train", "test"):
+        y = checked[f"y_{part}"]
+        bad = y[(y < 0) | (y >= num_classes)]
+        if len(bad):
+            raise DataError(f"{source}: y_{part} holds label {int(bad[0])}, outside 0..{num_classes - 1} ({where})")
+    checked["num_classes"] = int(num_classes)
+    return checked
+
+
+def load_tfds(name, data_dir=None):
+    """Reads a prepared TFDS image-classification data set into memory, never downloading.
+
+    Args:
+        name: str. A TFDS name with `train` and `test` splits, e.g. `"cifar10"`, `"cifar100"`.
+        data_dir: optional str. Where the prepared data set lives.
+
+    Returns:
+        A dict with `x_train, y_train, x_test, y_test` and `num_classes`.
+
+    Raises:
+        DataError: the data set is unknown or not prepared in `data_dir`; the message says how
+            to point at local data.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --npz FILE with x_train, y_train, x_test, y_test") from None
+    hint = (
+        f"TFDS data set {name!r} is not prepared in --data_dir={data_dir or '~/tensorflow_datasets'} and will "
+        "not be downloaded: point --data_dir at a directory holding it (prepared with `tfds build`), or pass "
+        "--npz FILE with x_train, y_train, x_test, y_test"
+    )
+    try:
+        splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True, batch_size=-1)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(f"unknown TFDS data set {name!r}; or pass --npz FILE with x_train, y_train, x_test, y_test") from None
+    except Exception as error:  # tfds raises AssertionError, FileNotFoundError, … when data is absent.
+        raise DataError(f"{hint} ({type(error).__name__})") from None
+    (x_train, y_train), (x_test, y_test) = tfds.as_numpy(splits)
+    num_classes = None
+    try:
+        num_classes = tfds.builder(name, data_dir=data_dir).info.features["label"].num_classes
+    except Exception:  # Not every data set names its label feature "label".
+        pass
+    arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return check_arrays(arrays, source=f"TFDS {name}", num_classes=num_classes)
+
+
+def prepare(arrays, validation_size=5000, full_train=False, name=""):
+    """Splits the training set and computes the per-pixel mean of the images trained on.
+
+    Args:
+        arrays: dict from `load_npz`, `load_tfds` or `check_arrays`.
+        validation_size: int. Images held out of training. Defaults to `5000`.
+        full_train: bool. Train on every training image (no validation split). Defaults to
+            `False`.
+        name: str. The data's name, for reports.
+
+    Returns:
+        A `CifarData`.
+
+    Example:
+
+    >>> arrays = check_arrays(dict(x_train=np.arange(10, dtype="uint8").reshape(10, 1, 1),
+    ...     y_train=np.zeros(10, "int32"), x_test=np.zeros((2, 1, 1)), y_test=np.zeros(2, "int32")))
+    >>> data = prepare(arrays, validation_size=4)
+    >>> len(data.x_train), len(data.x_val), data.mean.ravel().tolist()
+    (6, 4, [2.5])
+    """
+    if full_train:
+        x_train, y_train, x_val, y_val = arrays["x_train"], arrays["y_train"], None, None
+    else:
+        x_train, y_train, x_val, y_val = split_train(arrays["x_train"], arrays["y_train"], validation_size)
+    return CifarData(
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+        x_test=arrays["x_test"],
+        y_test=arrays["y_test"],
+        num_classes=arrays["num_classes"],
+        mean=per_pixel_mean(x_train),
+        name=name,
+    )
+
+
+def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False):
+    """Loads `npz` if given, else the TFDS `dataset`, and prepares it (`prepare`).
+
+    Returns:
+        A `CifarData`.
+    """
+    if npz:
+        arrays, name = load_npz(npz), os.path.basename(npz)
+    else:
+        arrays, name = load_tfds(dataset, data_dir), dataset
+    return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)
+
+
+def batches(x, y, batch_size, seed=0, start_step=0):
+    """Endless shuffled mini-batches; batch `s` depends only on `(seed, s)`, so a resumed run
+    sees the same batches it would have seen without the interruption.
+
+    Each pass over the data is a fresh permutation; the last incomplete batch of a pass is
+    dropped (every step has `batch_size` images, as in the paper's iterations).
+
+    Example:
+
+    >>> x = np.arange(10)[:, None]
+    >>> first = [b[0].ravel().tolist() for _, b in zip(range(3), batches(x, x, 4, seed=1))]
+    >>> again = next(batches(x, x, 4, seed=1, start_step=2))[0].ravel().tolist()
+    >>> first[2] == again, len(first[0])
+    (True, 4)
+    """
+    if batch_size > len(x):
+        raise DataError(f"batch_size {batch_size} is larger than the {len(x)} training images")
+    per_pass = len(x) // batch_size
+    step, order_pass, order = start_step, None, None
+    while True:
+        data_pass, index = divmod(step, per_pass)
+        if data_pass != order_pass:
+            order_pass, order = data_pass, np.random.default_rng([seed, data_pass]).permutation(len(x))
+        take = order[index * batch_size : (index + 1) * batch_size]
+        yield x[take], y[take]
+        step += 1
