@@ -1,0 +1,162 @@
+"""The degradation experiment (Fig. 6, Table 6): plain nets get worse with depth, ResNets don't.
+
+Every net trains on the same data with the same schedule, each in its own sub-directory of the
+workdir (so each resumes on its own); then one two-panel figure and one table come out, with
+the paper's Table 6 test errors beside the measured ones.
+"""
+
+import json
+import os
+
+import keras
+
+from keras_resnet.training import config as config_lib
+from keras_resnet.training import callbacks, plots, train
+
+FIGURE = "fig6.png"
+TABLE_MD = "table6.md"
+TABLE_JSON = "table6.json"
+_PREFIX = {"plain": "plain", "residual": "resnet"}
+
+
+def experiment_nets(families=("plain", "residual"), depths=None):
+    """The nets to train, as model names, family by family.
+
+    Args:
+        families: iterable of `"plain"`, `"residual"`.
+        depths: optional iterable of int, used for every family. Defaults to the paper's
+            (`config.DEGRADATION_DEPTHS`).
+
+    Returns:
+        A list of model names.
+
+    Example:
+
+    >>> experiment_nets()
+    ['plain20', 'plain32', 'plain44', 'plain56', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet110']
+    >>> experiment_nets(["residual"], [8, 14])
+    ['resnet8', 'resnet14']
+    """
+    names = []
+    for family in families:
+        if family not in _PREFIX:
+            raise train.RecipeError(f"unknown family {family!r}: choose plain and/or residual")
+        for depth in depths or config_lib.DEGRADATION_DEPTHS[family]:
+            names.append(f"{_PREFIX[family]}{int(depth)}")
+    for name in names:
+        train.parse_model_name(name)
+    return names
+
+
+def run(config, workdir, data, nets, *, seed=0, overwrite=False, print_fn=print, **train_options):
+    """Trains each net (resuming or reusing finished ones), then writes figure and table.
+
+    Args:
+        config: a `CifarConfig`.
+        workdir: str. Each net's run goes to `workdir/<name>`.
+        data: a `CifarData`.
+        nets: list of model names (`experiment_nets`).
+        seed: int. The same seed for every net.
+        overwrite: bool. Retrain everything, replacing a finished experiment.
+        print_fn: callable for progress lines.
+        **train_options: further arguments of `train.train_and_evaluate`.
+
+    Returns:
+        The table rows (also written as markdown and JSON).
+    """
+    for name in nets:
+        train.check_settings(config, name)
+    table_path = os.path.join(workdir, TABLE_JSON)
+    if os.path.exists(table_path) and not overwrite:
+        raise train.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
+    train.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
+    results = {}
+    for name in nets:
+        net_dir = os.path.join(workdir, name)
+        finished = train.load_metrics(net_dir)
+        if finished and not overwrite:
+            print_fn(f"{name}: finished earlier, reusing {net_dir}", flush=True)
+            results[name] = finished
+            continue
+        print_fn(f"== {name} ==", flush=True)
+        keras.backend.clear_session()
+        results[name] = train.train_and_evaluate(
+            config, net_dir, model_name=name, data=data, seed=seed, overwrite=overwrite, print_fn=print_fn, **train_options
+        )
+    histories = {name: callbacks.read_history(os.path.join(workdir, name, callbacks.HISTORY_JSON)) for name in nets}
+    plots.plot_degradation(
+        {n: h for n, h in histories.items() if n.startswith("plain")},
+        {n: h for n, h in histories.items() if not n.startswith("plain")},
+        os.path.join(workdir, FIGURE),
+    )
+    rows = table_rows(results)
+    with open(os.path.join(workdir, TABLE_MD), "w") as f:
+        f.write(markdown_table(rows, config.train_steps, data.name) + "\n")
+    with open(table_path, "w") as f:
+        json.dump(rows, f, indent=1)
+    return rows
+
+
+def table_rows(results):
+    """One row per net: measured final training/test error (%) and Table 6's test error.
+
+    Example:
+
+    >>> table_rows({"resnet20": {"train_error": 0.05, "test_error": 0.09, "steps": 10}})
+    [{'net': 'resnet20', 'steps': 10, 'train_error': 5.0, 'test_error': 9.0, 'paper_test_error': 8.75}]
+    """
+    rows = []
+    for name, metrics in results.items():
+        rows.append({
+            "net": name,
+            "steps": metrics.get("steps"),
+            "train_error": _percent(metrics.get("train_error")),
+            "test_error": _percent(metrics.get("test_error")),
+            "paper_test_error": config_lib.TABLE6_TEST_ERROR.get(name),
+        })
+    return rows
+
+
+def _percent(value):
+    return None if value is None else round(100 * float(value), 2)
+
+
+def markdown_table(rows, train_steps, data_name=""):
+    """The table as markdown, with the paper's Table 6 column and a line on the two claims.
+
+    Example:
+
+    >>> rows = [{"net": "plain20", "steps": 8, "train_error": 10.0, "test_error": 12.0, "paper_test_error": None},
+    ...         {"net": "plain56", "steps": 8, "train_error": 20.0, "test_error": 22.0, "paper_test_error": None}]
+    >>> print(markdown_table(rows, 8).splitlines()[-1])
+    Deepest plain net (plain56) trains worse than the shallowest (plain20): yes.
+    """
+    def cell(value):
+        return "—" if value is None else f"{value:.2f}"
+
+    lines = [
+        f"Final errors (%) after {train_steps} iterations{' on ' + data_name if data_name else ''}; "
+        "paper: Table 6 (CIFAR-10, 64k iterations; plain nets are only plotted in Fig. 6).",
+        "",
+        "| net | training error | test error | paper test error |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {r['net']} | {cell(r['train_error'])} | {cell(r['test_error'])} | {cell(r['paper_test_error'])} |" for r in rows]
+    lines.append("")
+    lines += claims(rows)
+    return "\n".join(lines)
+
+
+def claims(rows):
+    """Whether the deepest plain net trains worse than the shallowest, and whether residual nets
+    avoid it, as sentences."""
+    sentences = []
+    for prefix, title in (("plain", "plain"), ("resnet", "residual")):
+        family = sorted((r for r in rows if r["net"].startswith(prefix) and r["train_error"] is not None),
+                        key=lambda r: int(r["net"][len(prefix):]))
+        if len(family) < 2:
+            continue
+        shallow, deep = family[0], family[-1]
+        verdict = "yes" if deep["train_error"] > shallow["train_error"] else "no"
+        sentences.append(f"Deepest {title} net ({deep['net']}) trains worse than the shallowest ({shallow['net']}): {verdict}.")
+    return sentences
