@@ -1,0 +1,162 @@
+"""CIFAR data as the paper prepared it: augmentation, per-pixel mean, splits, input checks."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_resnet.training import augment, callbacks, cifar_data, config
+
+
+def _unique_images(n, size=8):
+    # Every pixel of every image distinct and positive, so a crop identifies its offset and flip.
+    return (np.arange(n * size * size, dtype="float32").reshape(n, size, size, 1) + 1.0)
+
+
+def _find_crop(out, image, pad):
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)))
+    h, w = image.shape[:2]
+    for dy in range(2 * pad + 1):
+        for dx in range(2 * pad + 1):
+            window = padded[dy : dy + h, dx : dx + w]
+            for flipped in (False, True):
+                if np.array_equal(out, window[:, ::-1] if flipped else window):
+                    return dy, dx, flipped
+    return None
+
+
+def test_crops_come_from_inside_the_padded_image_with_per_example_offsets_and_half_flips():
+    images = _unique_images(400)
+    layer = augment.PadCropFlip(pad=2, seed=3)
+    out = ops.convert_to_numpy(layer(images, training=True))
+    found = [_find_crop(o, i, 2) for o, i in zip(out, images)]
+    assert all(f is not None for f in found), "an output is not a pad-2 crop (or its flip) of its input"
+    offsets = {(dy, dx) for dy, dx, _ in found}
+    assert len(offsets) == 25  # every offset of a 5x5 range occurs: one per example, not per batch
+    flip_rate = np.mean([f[2] for f in found])
+    assert 0.4 < flip_rate < 0.6
+
+
+def test_paper_default_pads_four_and_test_images_are_untouched():
+    cfg = config.cifar10()
+    assert cfg.pad == 4 and cfg.horizontal_flip
+    images = _unique_images(16, size=32)
+    layer = augment.PadCropFlip(cfg.pad, seed=0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(images, training=False)), images)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(images)), images)
+
+
+def test_augmentation_layer_round_trips_through_config():
+    layer = augment.PadCropFlip(pad=3, flip=False, seed=7)
+    clone = augment.PadCropFlip.from_config(layer.get_config())
+    assert (clone.pad, clone.flip, clone.seed) == (3, False, 7)
+
+
+def _arrays(n_train=50, n_test=10, shape=(4, 4, 3), classes=3):
+    rng = np.random.default_rng(0)
+    return {
+        "x_train": rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
+        "y_train": np.arange(n_train) % classes,
+        "x_test": rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
+        "y_test": np.arange(n_test) % classes,
+    }
+
+
+def test_per_pixel_mean_is_the_training_splits_not_the_held_out_images():
+    arrays = _arrays()
+    arrays["x_train"][45:] = 255  # the held-out five are bright: they would shift the mean
+    data = cifar_data.prepare(cifar_data.check_arrays(arrays), validation_size=5)
+    expected = arrays["x_train"][:45].astype("float64").sum(axis=0) / 45
+    np.testing.assert_allclose(data.mean, expected, rtol=1e-6)
+    assert data.mean.shape == (4, 4, 3)
+    assert not np.allclose(data.mean, arrays["x_train"].mean(axis=0))
+
+
+def test_mean_layer_subtracts_the_mean_image():
+    mean = np.arange(12, dtype="float32").reshape(2, 2, 3)
+    x = np.full((1, 2, 2, 3), 20, "uint8")
+    np.testing.assert_array_equal(ops.convert_to_numpy(augment.PerPixelMean(mean)(x))[0], 20 - mean)
+
+
+def test_split_is_45k_train_5k_validation_and_full_train_keeps_50k():
+    arrays = {"x_train": np.zeros((50000, 1, 1, 1), "uint8"), "y_train": np.zeros(50000, "int64"),
+              "x_test": np.zeros((10, 1, 1, 1), "uint8"), "y_test": np.zeros(10, "int64")}
+    arrays = cifar_data.check_arrays(arrays)
+    data = cifar_data.prepare(arrays, validation_size=config.cifar10().validation_size)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (45000, 5000, 10)
+    full = cifar_data.prepare(arrays, full_train=True)
+    assert len(full.x_train) == 50000 and full.x_val is None and list(full.eval_splits()) == ["test"]
+
+
+def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
+    path = tmp_path / "gray.npz"
+    np.savez(path, x_train=np.zeros((6, 28, 28), "uint8"), y_train=np.arange(6) % 2,
+             x_test=np.zeros((2, 28, 28), "uint8"), y_test=np.array([[0], [1]]))
+    arrays = cifar_data.load_npz(str(path))
+    assert arrays["x_train"].shape == (6, 28, 28, 1) and arrays["y_test"].tolist() == [0, 1]
+    assert arrays["num_classes"] == 2
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"drop": "y_test"}, "lacks y_test"),
+        ({"y_test": np.array([0, 1, 2, 7] + [0] * 6)}, "y_test holds label 7, outside 0..2"),
+        ({"y_train": -(np.arange(50) % 3)}, "y_train holds label -1"),
+        ({"x_test": np.zeros((10, 5, 4, 3), "uint8")}, "images of mixed shapes"),
+        ({"y_train": np.zeros(49, "int64")}, "one label per image"),
+    ],
+)
+def test_malformed_npz_is_refused_with_the_problem_named(tmp_path, change, message):
+    arrays = _arrays()
+    arrays.pop(change.pop("drop", None), None)
+    arrays.update(change)
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(cifar_data.DataError, match=message):
+        cifar_data.load_npz(str(path))
+
+
+def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.zeros((4, 4, 3)), np.zeros((5, 5, 3))
+    path = tmp_path / "ragged.npz"
+    np.savez(path, x_train=ragged, y_train=np.zeros(2), x_test=np.zeros((1, 4, 4, 3)), y_test=np.zeros(1))
+    with pytest.raises(cifar_data.DataError, match="mixed shapes"):
+        cifar_data.load_npz(str(path))
+
+
+def test_missing_npz_is_named(tmp_path):
+    with pytest.raises(cifar_data.DataError, match="not found"):
+        cifar_data.load_npz(str(tmp_path / "nothing.npz"))
+
+
+def test_batches_are_full_shuffled_passes_and_resume_at_the_same_batch():
+    x = np.arange(10)
+    stream = cifar_data.batches(x, x, 3, seed=5)
+    first_pass = [next(stream)[0] for _ in range(3)]  # 10 // 3 = 3 full batches, one image dropped
+    assert len(set(np.concatenate(first_pass).tolist())) == 9
+    later = [next(stream)[0].tolist() for _ in range(4)]
+    resumed = cifar_data.batches(x, x, 3, seed=5, start_step=5)
+    assert [next(resumed)[0].tolist() for _ in range(2)] == later[2:4]
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    workdir = str(tmp_path)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+
+    def data():
+        for step in range(100):
+            value = np.nan if step >= 4 else 1.0  # periods 1 and 2 are good, period 3 is not
+            yield np.full((2, 2), value, "float32"), np.ones((2, 1), "float32")
+
+    with pytest.raises(FloatingPointError, match="loss became nan in evaluation period 3.*last good weights"):
+        model.fit(data(), steps_per_epoch=2, epochs=5, verbose=0, callbacks=callbacks.make_callbacks(workdir))
+    assert np.isnan(ops.convert_to_numpy(model.layers[0].kernel)).all()
+    good = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    good.load_weights(os.path.join(workdir, callbacks.CHECKPOINT))
+    assert np.isfinite(ops.convert_to_numpy(good.layers[0].kernel)).all()
+    assert len(callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))) == 2  # no row for the NaN period
