@@ -17,10 +17,16 @@ def trainable_params(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
+def to_numpy(tensor):
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)
+
+
 def run_inference(model, seed=0):
     shape = (2,) + tuple(model.input_shape[1:])
     x = np.random.default_rng(seed).uniform(0, 1, shape).astype("float32")
-    return x, np.asarray(model(x, training=False))
+    return x, to_numpy(model(x, training=False))
 
 
 def check_keras_file_round_trip(model, path):
@@ -32,7 +38,7 @@ def check_keras_file_round_trip(model, path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     assert loaded.name == model.name
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
-    np.testing.assert_allclose(np.asarray(loaded(x, training=False)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(loaded(x, training=False)), expected, rtol=1e-5, atol=1e-6)
 
 
 def check_config_round_trip(model):
@@ -43,7 +49,7 @@ def check_config_round_trip(model):
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
     x, expected = run_inference(model)
-    np.testing.assert_allclose(np.asarray(clone(x, training=False)), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(clone(x, training=False)), expected, rtol=1e-5, atol=1e-6)
 
 
 def check_fit_lowers_loss(model, steps=8, seed=0):

@@ -1,0 +1,21 @@
+"""The README's claims that come from the code."""
+
+import pathlib
+import re
+
+import keras_resnet
+from keras_resnet.table import markdown_table
+from model_checks import build
+
+README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_readme_constructor_table_is_the_generated_one():
+    table = re.search(r"<!-- table:start -->\n(.*?)<!-- table:end -->", README, re.S).group(1)
+    assert table == markdown_table(build=build)
+
+
+def test_readme_resnet34_figures():
+    model = build("resnet34", shortcut="B")
+    assert "21,797,672 parameters" in README
+    assert f"{keras_resnet.flops(model):,} multiply-adds" in README
