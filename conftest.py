@@ -4,6 +4,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first
 
 import pytest  # noqa: E402
 
+# A script that test_models_backends.py runs in a subprocess under another backend, not a test module.
+collect_ignore = ["tests/backend_check.py"]
+
 
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace):
