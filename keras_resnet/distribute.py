@@ -1,0 +1,252 @@
+"""`--strategy` resolution: tf.distribute on the TensorFlow backend, `keras.distribution` on JAX.
+
+Names: `"tpu"` (TPUClusterResolver: `--tpu` names a Cloud TPU; `"local"` or none on a TPU VM),
+`"mirrored"` (all local GPUs, or logical CPUs), `"multi_worker"` (MultiWorkerMirroredStrategy,
+cluster from `TF_CONFIG`), `"one_device"`, and `"auto"`: multi-worker when `TF_CONFIG` names
+several workers, else the local TPU, else all local GPUs, else one device.
+
+On the JAX backend every name but `"one_device"` and `"multi_worker"` means data parallelism over
+all local devices (`keras.distribution.DataParallel`).
+
+MultiWorkerMirroredStrategy and Keras 3 `fit`: Keras' TensorFlow trainer reduces per-replica
+metric values with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars
+(keras-team/keras issue 20585). `patch_multi_worker_reduce` wraps the strategy's `reduce` so that
+scalar values reduce with `axis=None`; it is applied only while the installed Keras still has the
+faulty call (`multi_worker_reduce_fix_needed`). Remove it once a Keras release fixes the issue.
+
+Example:
+
+>>> resolved = resolve("one_device")
+>>> resolved.name, resolved.num_replicas
+('one_device', 1)
+>>> resolve("gpus")
+Traceback (most recent call last):
+...
+keras_resnet.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device
+"""
+
+import contextlib
+import dataclasses
+import glob
+import inspect
+import json
+import os
+
+import keras
+
+STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device")
+
+
+class StrategyError(ValueError):
+    """A strategy that cannot run here, with a one-line message."""
+
+
+@dataclasses.dataclass
+class Resolved:
+    """A resolved strategy.
+
+    Attributes:
+        name: str. The strategy name actually used (`"auto"` resolved).
+        strategy: a `tf.distribute.Strategy`, a `keras.distribution.Distribution` (JAX), or
+            `None` (Keras' default placement).
+        num_replicas: int. Replicas in sync; the global batch is split across them.
+        num_workers: int. Processes in the job.
+        worker_index: int. This process's index.
+    """
+
+    name: str
+    strategy: object = None
+    num_replicas: int = 1
+    num_workers: int = 1
+    worker_index: int = 0
+
+    def scope(self):
+        """A context in which to build and compile the model."""
+        if self.strategy is None:
+            return contextlib.nullcontext()
+        return self.strategy.scope()
+
+    @property
+    def is_tf(self):
+        """Whether `strategy` is a `tf.distribute.Strategy`."""
+        return self.strategy is not None and hasattr(self.strategy, "num_replicas_in_sync")
+
+    @property
+    def is_chief(self):
+        """Whether this process writes the run's files (worker 0)."""
+        return self.worker_index == 0
+
+
+def configure_cpu_devices(count):
+    """Splits the CPU into `count` logical devices; must run before any TensorFlow op.
+
+    Args:
+        count: int. Number of logical CPU devices (e.g. 2 to test `mirrored` without GPUs).
+    """
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+
+def tf_config():
+    """The parsed `TF_CONFIG` environment variable, or `{}`."""
+    text = os.environ.get("TF_CONFIG", "")
+    try:
+        return json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        raise StrategyError(f"TF_CONFIG is not valid JSON. Received: {text[:80]!r}") from None
+
+
+def _num_tf_config_workers():
+    cluster = tf_config().get("cluster", {})
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _local_tpu_present():
+    # TPU VMs expose the chips as /dev/accel* (v2-v4) or /dev/vfio/N (v5 and later).
+    return bool(glob.glob("/dev/accel*") or [p for p in glob.glob("/dev/vfio/*") if os.path.basename(p).isdigit()])
+
+
+def multi_worker_reduce_fix_needed():
+    """Whether the installed Keras still calls `strategy.reduce(..., axis=0)` on per-replica
+    metrics under MultiWorkerMirroredStrategy (keras-team/keras issue 20585).
+
+    Returns:
+        bool. `False` on other backends, or once Keras no longer contains the faulty call.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from keras.src.backend.tensorflow import trainer
+
+    source = inspect.getsource(trainer.reduce_per_replica)
+    return 'strategy.reduce("MEAN", v, axis=0)' in source
+
+
+def patch_multi_worker_reduce(strategy):
+    """Makes `strategy.reduce` reduce scalar values with `axis=None` (keras-team/keras#20585).
+
+    Keras 3's TensorFlow trainer reduces the step's metric values (scalars, one per replica)
+    with `axis=0`, which raises "Invalid reduction dimension 0 for input with 0 dimensions"
+    under MultiWorkerMirroredStrategy. Values of rank ≥ 1 are reduced as asked.
+
+    Args:
+        strategy: a `tf.distribute.MultiWorkerMirroredStrategy`.
+
+    Returns:
+        The same strategy, its `reduce` wrapped (once).
+    """
+    if getattr(strategy, "_keras_resnet_reduce_patched", False):
+        return strategy
+    original = strategy.reduce
+
+    def reduce(reduce_op, value, axis=None):
+        if axis is not None and _rank(strategy, value) == 0:
+            axis = None
+        return original(reduce_op, value, axis=axis)
+
+    strategy.reduce = reduce
+    strategy._keras_resnet_reduce_patched = True
+    return strategy
+
+
+def _rank(strategy, value):
+    local = strategy.experimental_local_results(value)
+    shape = getattr(local[0] if local else value, "shape", None)
+    return None if shape is None else shape.rank
+
+
+def resolve(name="auto", tpu=None):
+    """Resolves a `--strategy` name for the current Keras backend.
+
+    Args:
+        name: str. One of `STRATEGIES`. Defaults to `"auto"`.
+        tpu: optional str. Cloud TPU name or address for `"tpu"`; `None` or `"local"` means the
+            TPU of this TPU VM.
+
+    Returns:
+        A `Resolved`.
+
+    Raises:
+        StrategyError: an unknown name, or a strategy this machine cannot run (e.g. `"tpu"`
+            without a TPU), with a one-line message.
+    """
+    if name not in STRATEGIES:
+        raise StrategyError(f"unknown --strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return _resolve_jax(name)
+    if backend != "tensorflow":
+        if name not in ("auto", "one_device"):
+            raise StrategyError(f"--strategy={name} needs KERAS_BACKEND=tensorflow or jax; the {backend} backend runs on one device")
+        return Resolved("one_device")
+    return _resolve_tf(name, tpu)
+
+
+def _resolve_tf(name, tpu):
+    import tensorflow as tf
+
+    if name == "auto":
+        if _num_tf_config_workers() > 1:
+            name = "multi_worker"
+        elif tpu or _local_tpu_present():
+            name = "tpu"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "one_device"
+    if name == "tpu":
+        return Resolved("tpu", _tpu_strategy(tpu))
+    if name == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+        return Resolved("mirrored", strategy, strategy.num_replicas_in_sync)
+    if name == "multi_worker":
+        if _num_tf_config_workers() < 1:
+            raise StrategyError("--strategy=multi_worker needs TF_CONFIG with a cluster of workers (see tf.distribute.MultiWorkerMirroredStrategy)")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        if multi_worker_reduce_fix_needed():
+            patch_multi_worker_reduce(strategy)
+        resolver = strategy.cluster_resolver
+        task = resolver.task_id if resolver.task_type in (None, "worker") else 0
+        workers = max(1, _num_tf_config_workers())
+        if resolver.task_type == "worker" and tf_config().get("cluster", {}).get("chief"):
+            task += 1
+        return Resolved("multi_worker", strategy, strategy.num_replicas_in_sync, workers, task)
+    device = "/gpu:0" if tf.config.list_logical_devices("GPU") else "/cpu:0"
+    return Resolved("one_device", tf.distribute.OneDeviceStrategy(device))
+
+
+def _tpu_strategy(tpu):
+    import tensorflow as tf
+
+    if tpu in (None, "", "local") and not _local_tpu_present():
+        raise StrategyError(
+            "--strategy=tpu: no TPU on this machine (no /dev/accel*, no /dev/vfio); pass --tpu=NAME for a "
+            "Cloud TPU, or choose --strategy=auto, mirrored, one_device or multi_worker"
+        )
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "local")
+        if tpu not in (None, "", "local"):
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StrategyError(f"--strategy=tpu --tpu={tpu or 'local'}: cannot connect to the TPU: {message}") from None
+    return Resolved("tpu", strategy, strategy.num_replicas_in_sync)
+
+
+def _resolve_jax(name):
+    import jax
+
+    if name == "one_device":
+        return Resolved("one_device")
+    if name == "multi_worker":
+        raise StrategyError("--strategy=multi_worker needs KERAS_BACKEND=tensorflow; on JAX run one process per host with jax.distributed")
+    devices = jax.devices()
+    if name == "tpu" and devices[0].platform != "tpu":
+        raise StrategyError(f"--strategy=tpu: JAX sees no TPU here (devices: {devices[0].platform}); choose --strategy=auto or one_device")
+    if len(devices) == 1:
+        return Resolved("one_device")
+    distribution = keras.distribution.DataParallel(devices=devices)
+    return Resolved(f"data_parallel({name})", distribution, len(devices))

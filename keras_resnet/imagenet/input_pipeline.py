@@ -1,0 +1,291 @@
+"""The paper's ImageNet input pipeline on tf.data (Sec. 3.4).
+
+Training: "the image is resized with its shorter side randomly sampled in [256, 480] for scale
+augmentation. A 224×224 crop is randomly sampled from an image or its horizontal flip, with the
+per-pixel mean subtracted. The standard color augmentation [AlexNet] is used."
+Evaluation: shorter side resized to 256, centre 224×224 crop.
+
+Both never decode the whole JPEG: a 224 crop of the image resized by `f = s / shorter_side` is
+the window of side `224 / f` of the original, so the pipeline draws that window, decodes only
+it (`tf.image.decode_and_crop_jpeg`) and resizes it to 224×224. Random draws are stateless,
+seeded by `(seed, example index)`: a seeded pipeline is deterministic, and a resumed run sees
+the same examples as an uninterrupted one. Unreadable images are skipped and counted.
+
+Example:
+
+>>> import tensorflow as tf
+>>> window, scale = train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([7, 0]))
+>>> bool(256 <= int(scale) <= 480), int(window[2]) == int(window[3])
+(True, True)
+>>> [int(v) for v in center_window(tf.constant([375, 500]), 224, 256)]
+[23, 86, 328, 328]
+"""
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+
+class SkipCounter:
+    """Counts the unreadable (corrupt, truncated) images a pipeline skipped; logs each skip.
+
+    Example:
+
+    >>> counter = SkipCounter("train")
+    >>> counter.count
+    0
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.count = 0
+
+    def add(self, skipped):
+        skipped = int(skipped)
+        self.count += skipped
+        logging.warning("%s input: skipped %d unreadable image(s), %d so far", self.name, skipped, self.count)
+        return np.int64(self.count)
+
+
+def image_shape(encoded):
+    """`[height, width]` of an encoded image; reads only the header of a JPEG."""
+    return tf.cond(
+        tf.io.is_jpeg(encoded),
+        lambda: tf.image.extract_jpeg_shape(encoded)[:2],
+        lambda: tf.shape(tf.io.decode_image(encoded, channels=3, expand_animations=False))[:2],
+    )
+
+
+def decode_window(encoded, window):
+    """Decodes only `window = [top, left, height, width]` of a JPEG (any other format: whole, then crop).
+
+    Returns:
+        uint8 tensor `[height, width, 3]`.
+    """
+    def other():
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
+
+    return tf.cond(tf.io.is_jpeg(encoded), lambda: tf.image.decode_and_crop_jpeg(encoded, window, channels=3), other)
+
+
+def train_window(shape, size, scale_range, seed):
+    """The window of the original image that becomes the random `size` crop after scaling.
+
+    Draws the shorter side `s ~ U{scale_range[0], …, scale_range[1]}` and a crop position
+    uniformly in the scaled image; returns the window in original pixels and `s`.
+
+    Args:
+        shape: int tensor `[height, width]`.
+        size: int. Side of the crop (224).
+        scale_range: `(low, high)` of the shorter side.
+        seed: int tensor of shape `[2]`.
+
+    Returns:
+        `(window, s)`: int32 `[top, left, side, side]` and the int32 shorter side.
+    """
+    draws = tf.random.stateless_uniform([3], seed)
+    low, high = scale_range
+    scale = tf.minimum(low + tf.cast(draws[0] * (high - low + 1), tf.int32), high)
+    shorter = tf.minimum(shape[0], shape[1])
+    side = tf.cast(tf.round(size * tf.cast(shorter, tf.float32) / tf.cast(scale, tf.float32)), tf.int32)
+    side = tf.clip_by_value(side, 1, shorter)
+    top = tf.minimum(tf.cast(draws[1] * tf.cast(shape[0] - side + 1, tf.float32), tf.int32), shape[0] - side)
+    left = tf.minimum(tf.cast(draws[2] * tf.cast(shape[1] - side + 1, tf.float32), tf.int32), shape[1] - side)
+    return tf.stack([top, left, side, side]), scale
+
+
+def center_window(shape, size, resize):
+    """The window of the original image that becomes the centre `size` crop after resizing the
+    shorter side to `resize`.
+
+    Returns:
+        int32 `[top, left, side, side]`.
+    """
+    shorter = tf.minimum(shape[0], shape[1])
+    side = tf.cast(tf.round(size * tf.cast(shorter, tf.float32) / float(resize)), tf.int32)
+    side = tf.clip_by_value(side, 1, shorter)
+    return tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
+
+
+def lighting(image, alpha, eigval, eigvec):
+    """AlexNet's PCA colour augmentation: adds `eigvec @ (alpha * eigval)` (× 255) to every pixel.
+
+    Args:
+        image: float tensor `[..., 3]` in [0, 255].
+        alpha: float tensor `[3]`, drawn from N(0, σ²).
+        eigval: `[3]` eigenvalues of the RGB covariance of pixels in [0, 1].
+        eigvec: `[3, 3]` eigenvectors, one per column.
+
+    Returns:
+        The shifted image (float32).
+    """
+    shift = tf.linalg.matvec(tf.constant(eigvec, tf.float32), alpha * tf.constant(eigval, tf.float32)) * 255.0
+    return tf.cast(image, tf.float32) + shift
+
+
+def mean_image(config, pixel_mean=None):
+    """The mean subtracted from every crop: `[size, size, 3]` per-pixel, or `[3]` per-channel."""
+    if config.mean == "pixel":
+        if pixel_mean is None:
+            raise ValueError("mean='pixel' needs the training set's per-pixel mean (compute_pixel_mean)")
+        return np.asarray(pixel_mean, np.float32)
+    return np.asarray(config.channel_mean, np.float32)
+
+
+def train_transform(encoded, index, config, seed, mean):
+    """One training example: window decode, resize to the crop, flip, lighting, mean."""
+    example_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
+    window, _ = train_window(image_shape(encoded), config.image_size, config.scale_range, example_seed)
+    image = decode_window(encoded, window)
+    image = tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
+    flip_seed = tf.random.experimental.stateless_fold_in(example_seed, 1)
+    image = tf.cond(tf.random.stateless_uniform([], flip_seed) < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
+    if config.pca_lighting_std:
+        alpha_seed = tf.random.experimental.stateless_fold_in(example_seed, 2)
+        alpha = tf.random.stateless_normal([3], alpha_seed, stddev=config.pca_lighting_std)
+        image = lighting(image, alpha, config.pca_eigval, config.pca_eigvec)
+    return image - mean
+
+
+def eval_image(encoded, config):
+    """The evaluation crop before the mean: shorter side → `eval_resize`, centre `image_size`."""
+    window = center_window(image_shape(encoded), config.image_size, config.eval_resize)
+    image = decode_window(encoded, window)
+    return tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
+
+
+def resize_shorter(image, shorter):
+    """Resizes so the shorter side is `shorter` (aspect ratio kept); float32 out."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    factor = float(shorter) / tf.reduce_min(shape)
+    new = tf.maximum(tf.cast(tf.round(shape * factor), tf.int32), shorter)
+    new = tf.where(shape <= tf.reduce_min(shape), shorter, new)
+    return tf.image.resize(image, new, method="bilinear")
+
+
+def _skip_and_count(ds, counter):
+    """Drops elements whose decode failed (after `map`) and counts the gaps in their positions."""
+    ds = ds.ignore_errors()
+
+    def gap(last, element):
+        position = element[0]
+        return position, (position - last - 1, element[1:])
+
+    ds = ds.scan(tf.constant(-1, tf.int64), gap)
+
+    def log(skipped, rest):
+        if counter is not None:
+            tf.cond(skipped > 0, lambda: tf.py_function(counter.add, [skipped], tf.int64), lambda: tf.constant(0, tf.int64))
+        return rest
+
+    return ds.map(log)
+
+
+def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num_shards=1, shard_index=0,
+                  counter=None, global_batch_size=None):
+    """The infinite, shuffled, augmented training stream, batched.
+
+    Args:
+        source: a `sources.Source`.
+        config: an `ImageNetRecipeConfig`.
+        batch_size: int. Batch this pipeline yields (a replica's or the whole batch).
+        mean: array from `mean_image`.
+        seed: int. Seeds shuffling and augmentation. Defaults to `0`.
+        start_step: int. Iterations already done (a resumed run skips their examples undecoded).
+        num_shards, shard_index: int. This input pipeline's share of the stream.
+        counter: optional `SkipCounter`.
+        global_batch_size: int. Examples per iteration over all pipelines. Defaults to
+            `batch_size × num_shards`.
+
+    Returns:
+        A `tf.data.Dataset` of `(float32 [batch, size, size, 3], int32 [batch])`.
+    """
+    global_batch_size = global_batch_size or batch_size * num_shards
+    ds = source.examples("train")
+    size = source.sizes.get("train")
+    if source.kind == "folder":
+        ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
+    else:
+        ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat().enumerate().skip(start_step * global_batch_size)
+    if num_shards > 1:
+        ds = ds.shard(num_shards, shard_index)
+    mean = tf.constant(mean, tf.float32)
+    ds = ds.enumerate().map(
+        lambda position, e: (position, train_transform(e[1][0], e[0], config, seed, mean), e[1][1]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+    ds = _skip_and_count(ds, counter)
+    ds = ds.map(_check_label(source.num_classes))
+    return _finish(ds.batch(batch_size, drop_remainder=True))
+
+
+def eval_dataset(source, config, batch_size, *, mean, split="val", num_shards=1, shard_index=0, counter=None,
+                 drop_remainder=False):
+    """The evaluation stream (one pass): centre crops, mean subtracted, batched."""
+    ds = source.examples(split)
+    if num_shards > 1:
+        ds = ds.shard(num_shards, shard_index)
+    mean = tf.constant(mean, tf.float32)
+    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config) - mean, e[1]),
+                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = _skip_and_count(ds, counter)
+    ds = ds.map(_check_label(source.num_classes))
+    return _finish(ds.batch(batch_size, drop_remainder=drop_remainder))
+
+
+def _check_label(num_classes):
+    def check(image, label):
+        label = tf.ensure_shape(label, [])
+        with tf.control_dependencies([tf.debugging.assert_less(label, num_classes, message=f"label outside 0…{num_classes - 1} (classes={num_classes})"),
+                                      tf.debugging.assert_non_negative(label, message="negative label")]):
+            return image, tf.identity(label)
+    return check
+
+
+def _finish(ds):
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF  # Sharded here.
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def distributed_train_dataset(resolved, source, config, *, mean, seed=0, start_step=0, counter=None):
+    """The training stream for a resolved strategy: one pipeline per worker (tf.distribute input
+    contexts), each yielding per-replica batches of `config.batch_size / replicas`."""
+    if not resolved.is_tf:
+        return train_dataset(source, config, config.batch_size, mean=mean, seed=seed, start_step=start_step, counter=counter)
+
+    def make(context):
+        return train_dataset(source, config, context.get_per_replica_batch_size(config.batch_size), mean=mean, seed=seed,
+                             start_step=start_step, num_shards=context.num_input_pipelines,
+                             shard_index=context.input_pipeline_id, counter=counter, global_batch_size=config.batch_size)
+
+    return resolved.strategy.distribute_datasets_from_function(make)
+
+
+def compute_pixel_mean(source, config, max_images=None, batch_size=256):
+    """The training set's per-pixel mean of the evaluation crop (`[size, size, 3]`, float32).
+
+    Args:
+        source: a `sources.Source`.
+        config: an `ImageNetRecipeConfig`.
+        max_images: optional int. Average the first this many images only.
+        batch_size: int. Images decoded per batch. Defaults to `256`.
+
+    Returns:
+        A float32 array (float64 accumulation).
+    """
+    ds = source.examples("train")
+    if max_images:
+        ds = ds.take(max_images)
+    ds = ds.map(lambda encoded, label: eval_image(encoded, config), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    total = np.zeros((config.image_size, config.image_size, 3), np.float64)
+    count = 0
+    for batch in ds.batch(batch_size).prefetch(2).as_numpy_iterator():
+        total += batch.astype(np.float64).sum(axis=0)
+        count += len(batch)
+    if not count:
+        raise ValueError("no readable training image to compute the per-pixel mean from")
+    return (total / count).astype(np.float32)
