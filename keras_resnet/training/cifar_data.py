@@ -194,12 +194,12 @@ def load_tfds(name, data_dir=None):
         "--npz FILE with x_train, y_train, x_test, y_test"
     )
     try:
-        splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True, batch_size=-1)
+        splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
     except tfds.core.registered.DatasetNotFoundError:
         raise DataError(f"unknown TFDS data set {name!r}; or pass --npz FILE with x_train, y_train, x_test, y_test") from None
     except Exception as error:  # tfds raises AssertionError, FileNotFoundError, … when data is absent.
         raise DataError(f"{hint} ({type(error).__name__})") from None
-    (x_train, y_train), (x_test, y_test) = tfds.as_numpy(splits)
+    (x_train, y_train), (x_test, y_test) = (_to_numpy(tfds, split) for split in splits)
     num_classes = None
     try:
         num_classes = tfds.builder(name, data_dir=data_dir).info.features["label"].num_classes
@@ -207,6 +207,14 @@ def load_tfds(name, data_dir=None):
         pass
     arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return check_arrays(arrays, source=f"TFDS {name}", num_classes=num_classes)
+
+
+def _to_numpy(tfds, dataset, chunk=4096):
+    images, labels = [], []
+    for x, y in tfds.as_numpy(dataset.batch(chunk)):
+        images.append(x)
+        labels.append(y)
+    return np.concatenate(images), np.concatenate(labels)
 
 
 def prepare(arrays, validation_size=5000, full_train=False, name=""):

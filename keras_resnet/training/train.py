@@ -7,8 +7,10 @@ compiled step on every backend and the data stays raw (uint8) on the host.
 
 import json
 import os
+import random
 import re
 import shutil
+import sys
 import time
 
 import keras
@@ -212,7 +214,7 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
                   "mixed_precision": mixed_precision, "config": _jsonable(vars(config))}
     resumed = prepare_workdir(workdir, run_config, overwrite)
 
-    keras.utils.set_random_seed(seed)
+    set_seed(seed)
     keras.config.set_dtype_policy("float32" if mixed_precision == "none" else mixed_precision)
     warmup = needs_warmup(model_name, config)
     with _strategy_scope(strategy):
@@ -252,6 +254,17 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     with open(os.path.join(workdir, METRICS), "w") as f:
         json.dump(metrics, f, indent=1)
     return metrics
+
+
+def set_seed(seed):
+    """Seeds Python, NumPy and Keras; on JAX without importing TensorFlow (which
+    `keras.utils.set_random_seed` does whenever it is installed)."""
+    if keras.backend.backend() == "jax" and "tensorflow" not in sys.modules:
+        # Keras draws its default seeds from Python's `random`.
+        random.seed(seed)
+        np.random.seed(seed)
+    else:
+        keras.utils.set_random_seed(seed)
 
 
 def _jsonable(values):

@@ -1,0 +1,232 @@
+"""`recipes/cifar10.py` and `recipes/degradation.py` end to end, in subprocesses: smoke runs on
+TensorFlow, JAX and (where installed) PyTorch, kill-and-resume, and every bad input."""
+
+import csv
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CIFAR = os.path.join(ROOT, "recipes", "cifar10.py")
+DEGRADATION = os.path.join(ROOT, "recipes", "degradation.py")
+TINY = ["--model", "resnet8", "--batch_size", "8", "--validation_size", "8"]
+
+
+def _env(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _run(args, backend="jax", script=CIFAR, timeout=240):
+    return subprocess.run([sys.executable, script, *args], env=_env(backend), capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def _npz(path, shape=(8, 8, 3), n_train=40, n_test=12, classes=3):
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (n_train, *shape), dtype="uint8"), y_train=np.arange(n_train) % classes,
+             x_test=rng.integers(0, 255, (n_test, *shape), dtype="uint8"), y_test=np.arange(n_test) % classes)
+    return str(path)
+
+
+def _check_outputs(workdir, steps):
+    history = json.load(open(os.path.join(workdir, "history.json")))
+    assert [row["step"] for row in history] == steps
+    assert all(0.0 <= row["test_error"] <= 1.0 and 0.0 <= row["train_error"] <= 1.0 for row in history)
+    with open(os.path.join(workdir, "history.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(r["step"])) for r in rows] == steps
+    metrics = json.load(open(os.path.join(workdir, "metrics.json")))
+    assert metrics["steps"] == steps[-1] and 0.0 <= metrics["test_error"] <= 1.0
+    with open(os.path.join(workdir, "curves.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(os.path.join(workdir, "checkpoints", "last_good.weights.h5")) > 0
+    return metrics
+
+
+def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path):
+    workdir = str(tmp_path / "run")
+    args = [*TINY, "--npz", _npz(tmp_path / "d.npz"), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
+    result = _run(args, backend="tensorflow")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "step 4/4" in result.stdout
+    metrics = _check_outputs(workdir, [2, 4])
+    assert metrics["backend"] == "tensorflow"
+    before = open(os.path.join(workdir, "metrics.json")).read()
+    again = _run(args, backend="tensorflow")
+    assert again.returncode != 0
+    assert again.stderr.strip().splitlines()[-1].startswith("error: --workdir") and "--overwrite" in again.stderr
+    assert open(os.path.join(workdir, "metrics.json")).read() == before
+
+
+def test_smoke_grayscale_npz_on_jax_never_imports_tensorflow(tmp_path):
+    path = tmp_path / "gray.npz"
+    np.savez(path, x_train=np.random.default_rng(1).integers(0, 255, (40, 12, 12), dtype="uint8"),
+             y_train=np.arange(40) % 10, x_test=np.zeros((12, 12, 12), "uint8"), y_test=np.arange(12) % 10)
+    workdir = str(tmp_path / "run")
+    argv = ["cifar10.py", *TINY, "--npz", str(path), "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        f"    runpy.run_path({CIFAR!r}, run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "print('NO_TENSORFLOW')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=_env("jax"), capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "NO_TENSORFLOW" in result.stdout
+    assert _check_outputs(workdir, [2])["backend"] == "jax"
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
+def test_smoke_npz_on_torch(tmp_path):
+    workdir = str(tmp_path / "run")
+    result = _run([*TINY, "--npz", _npz(tmp_path / "d.npz"), "--train_steps", "2", "--eval_every", "2", "--workdir", workdir], backend="torch")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _check_outputs(workdir, [2])["backend"] == "torch"
+
+
+def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
+    workdir = str(tmp_path / "run")
+    argv = ["cifar10.py", *TINY, "--dataset", "cifar10", "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
+    code = (
+        "import runpy, sys\n"
+        "import tensorflow_datasets as tfds\n"
+        f"sys.argv = {argv!r}\n"
+        "with tfds.testing.mock_data(num_examples=24):\n"
+        "    try:\n"
+        f"        runpy.run_path({CIFAR!r}, run_name='__main__')\n"
+        "    except SystemExit as e:\n"
+        "        assert not e.code, e.code\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], env=_env("tensorflow"), capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_outputs(workdir, [2])
+    config = json.load(open(os.path.join(workdir, "run_config.json")))
+    assert config["image_shape"] == [32, 32, 3] and config["train_images"] == 16  # 24 mock images - 8 held out
+
+
+def test_absent_tfds_data_fails_at_once_saying_how_to_point_at_local_data(tmp_path):
+    start = time.time()
+    result = _run(["--dataset", "cifar10", "--data_dir", str(tmp_path / "empty"), "--workdir", str(tmp_path / "run")], backend="tensorflow")
+    assert time.time() - start < 60
+    assert result.returncode != 0
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: TFDS data set 'cifar10' is not prepared") and "--data_dir" in line and "--npz" in line
+    assert not os.path.exists(tmp_path / "run")
+
+
+def _bad_npz(tmp_path, kind):
+    path = tmp_path / f"{kind}.npz"
+    if kind == "keys":
+        np.savez(path, images=np.zeros((4, 8, 8, 3)), labels=np.zeros(4))
+    elif kind == "labels":
+        np.savez(path, x_train=np.zeros((20, 8, 8, 3)), y_train=np.arange(20) % 3, x_test=np.zeros((4, 8, 8, 3)), y_test=np.array([0, 1, 9, 2]))
+    elif kind == "shapes":
+        np.savez(path, x_train=np.zeros((20, 8, 8, 3)), y_train=np.arange(20) % 3, x_test=np.zeros((4, 6, 6, 3)), y_test=np.zeros(4))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("model", "error: unknown model 'resnet7'"),
+        ("missing", "error: --npz file not found"),
+        ("keys", "lacks x_train, y_train, x_test, y_test"),
+        ("labels", "y_test holds label 9, outside 0..2"),
+        ("shapes", "images of mixed shapes"),
+        ("steps", "error: --train_steps must be a positive number"),
+        ("workdir", "error: cannot write to --workdir"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_leaves_the_workdir_alone(tmp_path, case, message):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "history.json").write_text("keep")
+    args = [*TINY, "--train_steps", "2", "--workdir", str(workdir), "--npz", _npz(tmp_path / "good.npz")]
+    if case == "model":
+        args += ["--model", "resnet7"]
+    elif case == "missing":
+        args += ["--npz", str(tmp_path / "absent.npz")]
+    elif case in ("keys", "labels", "shapes"):
+        args += ["--npz", _bad_npz(tmp_path, case)]
+    elif case == "steps":
+        args += ["--train_steps", "-5"]
+    elif case == "workdir":
+        args += ["--workdir", str(workdir / "history.json" / "sub")]  # a path below a file
+    result = _run(args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert sorted(os.listdir(workdir)) == ["history.json"] and (workdir / "history.json").read_text() == "keep"
+
+
+def test_sigkill_mid_run_then_rerun_resumes_with_the_history_intact(tmp_path):
+    workdir = str(tmp_path / "run")
+    args = [*TINY, "--npz", _npz(tmp_path / "d.npz"), "--train_steps", "400", "--eval_every", "4", "--workdir", workdir]
+    process = subprocess.Popen([sys.executable, CIFAR, *args], env=_env("jax"), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
+    metadata = os.path.join(workdir, "backup", "training_metadata.json")
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline:
+            try:
+                if json.load(open(metadata))["epoch"] >= 3:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        else:
+            pytest.fail("no backup within 180 s")
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    before = json.load(open(os.path.join(workdir, "history.json")))
+    assert 0 < len(before) < 100
+    result = _run(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed_at = int(result.stdout.split("at step ")[1].split()[0])
+    assert resumed_at >= 12 and resumed_at % 4 == 0
+    after = json.load(open(os.path.join(workdir, "history.json")))
+    assert [row["step"] for row in after] == list(range(4, 404, 4))
+    kept = [row for row in before if row["step"] <= resumed_at]
+    assert after[: len(kept)] == kept  # the rows before the backup are the first run's, untouched
+    assert f"step {resumed_at + 4}/400" in result.stdout and f"step {resumed_at}/400" not in result.stdout
+
+
+def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
+    workdir = str(tmp_path / "deg")
+    result = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
+                   "--batch_size", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.load(open(os.path.join(workdir, "table6.json")))
+    assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
+    assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
+    table = open(os.path.join(workdir, "table6.md")).read()
+    assert "| plain14 |" in table and "paper test error" in table
+    with open(os.path.join(workdir, "fig6.png"), "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+    again = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+    assert again.returncode != 0 and "finished experiment" in again.stderr
+
+
+def test_degradation_table_carries_the_papers_table6_numbers():
+    from keras_resnet.training import degradation
+
+    rows = degradation.table_rows({f"resnet{d}": {"train_error": 0.0, "test_error": 0.1, "steps": 1} for d in (20, 32, 44, 56, 110)})
+    assert [r["paper_test_error"] for r in rows] == [8.75, 7.51, 7.17, 6.97, 6.43]
+    assert degradation.experiment_nets() == ["plain20", "plain32", "plain44", "plain56",
+                                             "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
