@@ -1,0 +1,234 @@
+"""The ImageNet recipe (Sec. 3.4): `train_and_evaluate` and `evaluate_checkpoint`.
+
+SGD with momentum 0.9 and the coupled weight decay 1e-4, global batch 256 split across the
+replicas of a `tf.distribute` strategy (or a `keras.distribution` on JAX), learning rate 0.1
+divided by 10 when the validation error plateaus, up to 60×10⁴ iterations. The recipe module's
+callbacks give history, checkpoints, resume-after-kill and the NaN guard.
+
+Example:
+
+>>> create_network("tiny", classes=4).output_shape
+(None, 4)
+>>> check_batch(256, 3)
+Traceback (most recent call last):
+...
+keras_resnet.training.train.RecipeError: --batch_size 256 does not divide across 3 replicas; use a multiple of 3
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+import keras_resnet
+from keras_resnet import builder, distribute
+from keras_resnet.imagenet import evaluation, input_pipeline, sources
+from keras_resnet.training import callbacks, optimizers, schedules
+from keras_resnet.training.train import RecipeError, prepare_workdir, steps_per_period
+
+PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
+              "fp16": "mixed_float16", "mixed_float16": "mixed_float16"}
+PIXEL_MEAN = "pixel_mean.npy"
+EVAL_PREFIX = "eval_"
+# A net small enough for smoke tests on a CPU; not a network of the paper.
+TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(8, 16))}
+IMAGENET_MODELS = tuple(k for k in keras_resnet.MODELS if int(k.lstrip("abcdefghijklmnopqrstuvwxyz")) in keras_resnet.IMAGENET_DEPTHS)
+
+
+def create_network(name, classes, config=None, shortcut=None):
+    """An ImageNet net of the zoo (`"resnet50"`, `"plain34"`, …) or `"tiny"`, fully convolutional
+    input `(None, None, 3)`, logits out, the coupled L2 on its kernels."""
+    regularizer = optimizers.kernel_regularizer(config) if config is not None else None
+    options = {} if shortcut is None else {"shortcut": shortcut}
+    if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
+        raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
+    try:
+        if name in TEST_NETWORKS:
+            return builder.build_network("imagenet", input_shape=(None, None, 3), classes=classes, classifier_activation=None,
+                                         kernel_regularizer=regularizer, name=name, **TEST_NETWORKS[name], **options)
+        return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=classes, classifier_activation=None,
+                                         kernel_regularizer=regularizer, **options)
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
+
+
+def check_batch(batch_size, replicas):
+    """Raises `RecipeError` unless `batch_size` splits evenly over `replicas`."""
+    if batch_size <= 0 or batch_size % replicas:
+        raise RecipeError(f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}")
+
+
+class Validation(keras.callbacks.Callback):
+    """Adds `val_error`, `val_top5_error`, `train_error`, `step` and `learning_rate` to the logs
+    at the end of each period (before the plateau check and the history row)."""
+
+    def __init__(self, dataset, steps_per_period):
+        super().__init__()
+        self.dataset = dataset
+        self.steps_per_period = steps_per_period
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["step"] = (epoch + 1) * self.steps_per_period
+        if "accuracy" in logs:
+            logs["train_error"] = 1.0 - float(logs["accuracy"])
+        if self.dataset is not None:
+            results = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
+            logs["val_loss"] = float(results["loss"])
+            logs["val_error"] = 1.0 - float(results["accuracy"])
+            logs["val_top5_error"] = 1.0 - float(results["top5_accuracy"])
+        rate = schedules.optimizer_of(self.model).learning_rate
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+def _learning_rate(config, train_steps):
+    rate = config.scaled_learning_rate()
+    if config.schedule == "step":
+        *boundaries, end = config.step_boundaries()
+        return schedules.StepSchedule(rate, boundaries, 0.1, stop_step=end)
+    return rate
+
+
+def _worker_dir(workdir, resolved):
+    # Non-chief workers keep their own backup, so a restarted worker resumes from it.
+    return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
+
+
+def pixel_mean(source, config, workdir, max_images=None):
+    """The per-pixel (or per-channel) mean; the per-pixel one is computed once and cached in the workdir."""
+    if config.mean == "channel":
+        return input_pipeline.mean_image(config)
+    path = os.path.join(workdir, PIXEL_MEAN)
+    if os.path.exists(path):
+        return np.load(path)
+    mean = input_pipeline.compute_pixel_mean(source, config, max_images or config.mean_images)
+    tmp = path + ".tmp.npy"
+    np.save(tmp, mean)
+    os.replace(tmp, path)
+    return mean
+
+
+def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", tpu=None, train_steps=None, seed=0,
+                       shortcut=None, mixed_precision="none", jit_compile=False, overwrite=False, verbose=0,
+                       print_fn=print):
+    """Trains `model_name` on `source` with the paper's ImageNet recipe; resumes a killed run.
+
+    Args:
+        config: an `ImageNetRecipeConfig`.
+        workdir: str. History, checkpoints, backup, `pixel_mean.npy`, `metrics.json`.
+        model_name: str. A zoo ImageNet name (`"resnet50"`) or `"tiny"`.
+        source: a `sources.Source`.
+        strategy: str. See `keras_resnet.distribute`. Defaults to `"auto"`.
+        tpu: optional str. TPU name for `strategy="tpu"`.
+        train_steps: optional int. Iterations; defaults to `config.max_steps` (plateau) or the
+            step schedule's end.
+        seed: int. Defaults to `0`.
+        shortcut: optional str. Shortcut option of residual and highway nets.
+        mixed_precision: str. `"none"`, `"bf16"` or `"fp16"` (Micikevicius et al., arXiv
+            1710.03740). Not in the paper. Defaults to `"none"`.
+        jit_compile: bool. XLA-compile the train step. Defaults to `False`.
+        overwrite: bool. Replace a finished run. Defaults to `False`.
+        verbose: int. Keras progress bar. Defaults to `0`.
+        print_fn: callable for one summary line per period.
+
+    Returns:
+        The final metrics (also in `metrics.json`).
+    """
+    if mixed_precision not in PRECISIONS:
+        raise RecipeError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}. Received: {mixed_precision!r}")
+    try:
+        resolved = distribute.resolve(strategy, tpu)
+    except distribute.StrategyError as error:
+        raise RecipeError(str(error)) from None
+    check_batch(config.batch_size, resolved.num_replicas)
+    if train_steps is None:
+        train_steps = config.step_boundaries()[-1] if config.schedule == "step" else config.max_steps
+    if train_steps <= 0:
+        raise RecipeError(f"--train_steps must be positive. Received: {train_steps}")
+    period = steps_per_period(train_steps, config.eval_every)
+    run_config = {"model": model_name, "shortcut": shortcut, "data": source.kind, "classes": source.num_classes,
+                  "seed": seed, "train_steps": train_steps, "eval_every": period, "mixed_precision": mixed_precision,
+                  "strategy": resolved.name, "replicas": resolved.num_replicas,
+                  "config": {k: v if not isinstance(v, tuple) else json.loads(json.dumps(v)) for k, v in vars(config).items()}}
+    rundir = _worker_dir(workdir, resolved)
+    resumed = prepare_workdir(rundir, run_config, overwrite)
+
+    mean = pixel_mean(source, config, rundir)
+    keras.utils.set_random_seed(seed)
+    keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
+    try:
+        with resolved.scope():
+            model = create_network(model_name, source.num_classes, config, shortcut)
+            model.compile(
+                optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                         keras.metrics.SparseTopKCategoricalAccuracy(min(5, source.num_classes), name="top5_accuracy")],
+                jit_compile=jit_compile,
+            )
+        start = callbacks.backup_step(rundir, period) if resumed else 0
+        if start:
+            print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
+        train_skips = input_pipeline.SkipCounter("train")
+        data = input_pipeline.distributed_train_dataset(resolved, source, config, mean=mean, seed=seed, start_step=start,
+                                                        counter=train_skips)
+        val = None
+        if "val" in source.splits:
+            val = input_pipeline.eval_dataset(source, config, config.batch_size, mean=mean,
+                                              counter=input_pipeline.SkipCounter("validation"))
+        plateau = None
+        if config.schedule == "plateau" and val is not None:
+            plateau = schedules.reduce_on_plateau(config, monitor="val_error")
+            plateau.mode = "min"  # An error: Keras cannot infer the direction from the name.
+        began = time.time()
+        model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose,
+                  callbacks=callbacks.make_callbacks(rundir, Validation(val, period), plateau,
+                                                     callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    last = (callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON)) or [{}])[-1]
+    metrics = {"model": model_name, "steps": int(last.get("step", train_steps)), "strategy": resolved.name,
+               "replicas": resolved.num_replicas, "train_error": last.get("train_error"),
+               "val_error": last.get("val_error"), "val_top5_error": last.get("val_top5_error"),
+               "loss": last.get("loss"), "skipped_train_images": train_skips.count,
+               "seconds_this_run": round(time.time() - began, 1), "backend": keras.backend.backend()}
+    with open(os.path.join(rundir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    return metrics
+
+
+def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center", shortcut=None, max_images=None,
+                        batch_size=50, print_fn=print):
+    """Evaluates the run in `workdir` with a test protocol; writes `eval_<protocol>.json`.
+
+    Args:
+        config: an `ImageNetRecipeConfig`.
+        workdir: str. A workdir written by `train_and_evaluate`.
+        model_name, source, shortcut: as for training.
+        protocol: str. `"center"`, `"10crop"` or `"multiscale"`. Defaults to `"center"`.
+        max_images: optional int. Evaluate only this many validation images.
+        batch_size: int. Images per forward pass. Defaults to `50`.
+        print_fn: callable for the result line.
+
+    Returns:
+        dict with `top1_error`, `top5_error`, `images`, `protocol`.
+    """
+    if protocol not in evaluation.PROTOCOLS:
+        raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
+    checkpoint = os.path.join(workdir, callbacks.CHECKPOINT)
+    if not os.path.exists(checkpoint):
+        raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
+    if config.mean == "pixel" and not os.path.exists(os.path.join(workdir, PIXEL_MEAN)):
+        raise RecipeError(f"--workdir {workdir} has no {PIXEL_MEAN}; evaluate with the --mean the run was trained with")
+    mean = pixel_mean(source, config, workdir)
+    model = create_network(model_name, source.num_classes, None, shortcut)
+    model.load_weights(checkpoint)
+    result = evaluation.evaluate(model, source, config, protocol, mean=mean, batch_size=batch_size, max_images=max_images,
+                                 counter=input_pipeline.SkipCounter("evaluation"))
+    with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print_fn(f"{protocol}: top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "
+             f"on {result['images']} images", flush=True)
+    return result
