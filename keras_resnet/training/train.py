@@ -257,14 +257,18 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
 
 
 def set_seed(seed):
-    """Seeds Python, NumPy and Keras; on JAX without importing TensorFlow (which
-    `keras.utils.set_random_seed` does whenever it is installed)."""
-    if keras.backend.backend() == "jax" and "tensorflow" not in sys.modules:
-        # Keras draws its default seeds from Python's `random`.
-        random.seed(seed)
-        np.random.seed(seed)
-    else:
+    """Seeds Python, NumPy and the backend; on JAX and PyTorch without importing TensorFlow
+    (which `keras.utils.set_random_seed` does whenever it is installed)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow" or "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
+        return
+    random.seed(seed)  # Keras draws its default seeds from Python's `random`.
+    np.random.seed(seed)
+    if backend == "torch":
+        import torch
+
+        torch.manual_seed(seed)
 
 
 def _jsonable(values):
