@@ -1,6 +1,8 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
+# Notebooks run by the test suite (nbmake) take their tiny, offline settings.
+os.environ["KERAS_RESNET_SMOKE_TEST"] = "1"
 
 import pytest  # noqa: E402
 
