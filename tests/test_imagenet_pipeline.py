@@ -1,0 +1,169 @@
+"""The ImageNet input pipeline: geometry of the scale augmentation, lighting, window decoding,
+batches, corrupt images."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_resnet.imagenet import config, input_pipeline, sources, synthetic
+
+SMALL = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("imagenet"))
+    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 2}, shape=(50, 70), jitter=8)
+    return root
+
+
+def test_shorter_side_lies_in_scale_range_and_covers_it():
+    scales = []
+    for index in range(3000):
+        window, scale = input_pipeline.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([3, index]))
+        scales.append(int(scale))
+        top, left, h, w = (int(v) for v in window)
+        # The window is what becomes 224 pixels after resizing 375 → scale.
+        assert h == w == round(224 * 375 / int(scale))
+        assert 0 <= top <= 375 - h and 0 <= left <= 500 - w
+    assert min(scales) == 256 and max(scales) == 480
+    counts = np.bincount(np.array(scales) - 256, minlength=225)
+    assert (counts > 0).mean() > 0.99  # Every value of [256, 480] drawn (≈13 each).
+
+
+def test_train_window_positions_cover_the_image():
+    tops = [int(input_pipeline.train_window(tf.constant([375, 500]), 224, (480, 480), tf.constant([0, i]))[0][0]) for i in range(400)]
+    assert min(tops) == 0 and max(tops) == 375 - round(224 * 375 / 480)
+
+
+def test_center_window_matches_resize_then_center_crop():
+    # Shorter side 375 → 256: factor 256/375; the centre 224 is 328 original pixels.
+    assert [int(v) for v in input_pipeline.center_window(tf.constant([500, 375]), 224, 256)] == [86, 23, 328, 328]
+
+
+def test_lighting_adds_the_pca_combination_by_hand():
+    eigval = np.array([0.2175, 0.0188, 0.0045])
+    eigvec = np.array(config.recipe_config().pca_eigvec)
+    alpha = np.array([0.1, -0.2, 0.05], np.float32)
+    image = np.random.default_rng(0).uniform(0, 255, (4, 5, 3)).astype(np.float32)
+    out = input_pipeline.lighting(tf.constant(image), tf.constant(alpha), eigval, eigvec).numpy()
+    expected = sum(alpha[i] * eigval[i] * eigvec[:, i] for i in range(3)) * 255  # Krizhevsky et al. 2012, Sec. 4.1.
+    np.testing.assert_allclose(out - image, np.broadcast_to(expected, image.shape), atol=1e-4)
+    # The shift's coordinates in the PCA basis are alpha * eigval.
+    np.testing.assert_allclose(np.linalg.solve(eigvec, (out - image)[0, 0] / 255), alpha * eigval, atol=1e-5)
+
+
+def test_decode_and_crop_equals_decode_then_crop():
+    rng = np.random.default_rng(1)
+    encoded = tf.constant(synthetic.encode_jpeg(synthetic.smooth_image(rng, 375, 500)))
+    full = tf.io.decode_jpeg(encoded, channels=3).numpy().astype(int)
+    for index in range(5):
+        window, _ = input_pipeline.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([0, index]))
+        top, left, h, w = (int(v) for v in window)
+        part = input_pipeline.decode_window(encoded, window).numpy().astype(int)
+        assert part.shape == (h, w, 3)
+        difference = np.abs(part - full[top:top + h, left:left + w])
+        # Identical inside; chroma upsampling may differ by a few levels on the window's border.
+        assert difference[2:-2, 2:-2].max() <= 1 and difference.mean() < 0.1
+
+
+def test_window_path_matches_naive_resize_then_crop_up_to_interpolation():
+    rng = np.random.default_rng(2)
+    image = synthetic.smooth_image(rng, 375, 500)
+    encoded = tf.constant(synthetic.encode_jpeg(image))
+    window, scale = input_pipeline.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([5, 5]))
+    fast = tf.image.resize(input_pipeline.decode_window(encoded, window), [224, 224]).numpy()
+    factor = int(scale) / 375
+    resized = tf.image.resize(tf.io.decode_jpeg(encoded), [int(scale), round(500 * factor)]).numpy()
+    top, left = round(int(window[0]) * factor), round(int(window[1]) * factor)
+    naive = resized[top:top + 224, left:left + 224]
+    assert naive.shape == fast.shape
+    assert np.abs(fast - naive).mean() < 3.0
+
+
+def test_train_batches_shapes_dtypes_ranges_and_determinism(folder):
+    source = sources.folder_source(folder)
+    mean = input_pipeline.mean_image(SMALL)
+    batches = [list(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=7).take(3).as_numpy_iterator()) for _ in range(2)]
+    for (x, y), (x2, y2) in zip(*batches):
+        assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32 and y.dtype == np.int32
+        assert set(y) <= {0, 1, 2}
+        np.testing.assert_array_equal(x, x2)
+        # Pixels in [0, 255] plus a lighting shift of a few units, minus the mean.
+        assert (x + mean).min() > -40 and (x + mean).max() < 295
+    other = next(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=8).as_numpy_iterator())[0]
+    assert not np.array_equal(other, batches[0][0][0])
+
+
+def test_resumed_stream_continues_the_uninterrupted_one(folder):
+    source = sources.folder_source(folder)
+    mean = input_pipeline.mean_image(SMALL)
+    whole = list(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=3).take(5).as_numpy_iterator())
+    resumed = list(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=3, start_step=3).take(2).as_numpy_iterator())
+    for (x, y), (x2, y2) in zip(whole[3:], resumed):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+
+
+def test_eval_batches_are_center_crops(folder):
+    source = sources.folder_source(folder)
+    batches = list(input_pipeline.eval_dataset(source, SMALL, 4, mean=np.zeros(3, np.float32)).as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [4, 2]
+    encoded, _ = next(iter(source.examples("val")))
+    image = tf.io.decode_jpeg(encoded).numpy()
+    shorter = min(image.shape[:2])
+    side = round(32 * shorter / 36)
+    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+    expected = tf.image.resize(image[top:top + side, left:left + side], [32, 32]).numpy()
+    difference = np.abs(batches[0][0][0] - expected)
+    assert difference[1:-1, 1:-1].max() <= 2.5 and difference.mean() < 0.5
+
+
+def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):
+    synthetic.write_image_folder(str(tmp_path), classes=2, per_class={"train": 3}, shape=(40, 40))
+    good = (tmp_path / "train" / "n00000000" / "train_0_0.JPEG").read_bytes()
+    (tmp_path / "train" / "n00000000" / "truncated.JPEG").write_bytes(good[: len(good) // 2])
+    (tmp_path / "train" / "n00000001" / "garbage.JPEG").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    source = sources.folder_source(str(tmp_path))
+    counter = input_pipeline.SkipCounter("test")
+    ds = input_pipeline.eval_dataset(source, SMALL, 100, mean=np.zeros(3, np.float32), split="train", counter=counter)
+    (x, y), = list(ds.as_numpy_iterator())
+    assert len(y) == 6 and counter.count == 2
+
+
+def test_labels_outside_classes_fail_in_the_pipeline(tmp_path):
+    encoded = synthetic.encode_jpeg(synthetic.smooth_image(np.random.default_rng(0), 40, 40))
+    with tf.io.TFRecordWriter(str(tmp_path / "validation-00000")) as writer:
+        for label in (0, 1, 5):
+            example = tf.train.Example(features=tf.train.Features(feature={
+                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}))
+            writer.write(example.SerializeToString())
+    (tmp_path / "train-00000").write_bytes((tmp_path / "validation-00000").read_bytes())
+    source = sources.tfrecord_source(str(tmp_path), num_classes=3)
+    ds = input_pipeline.eval_dataset(source, SMALL, 8, mean=np.zeros(3, np.float32))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="label outside 0…2"):
+        list(ds.as_numpy_iterator())
+
+
+def test_folder_without_class_subfolders_is_a_one_line_error(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "a.JPEG").write_bytes(b"")
+    with pytest.raises(sources.DataError, match="has no class subfolders") as info:
+        sources.folder_source(str(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_mock_tfds_imagenet2012_source_gives_training_batches():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=8):
+        source = sources.tfds_source()
+        x, y = next(input_pipeline.train_dataset(source, SMALL, 4, mean=input_pipeline.mean_image(SMALL)).as_numpy_iterator())
+    assert source.num_classes == 1000 and x.shape == (4, 32, 32, 3) and ((0 <= y) & (y < 1000)).all()
+
+
+def test_pixel_mean_is_the_average_of_centre_crops(folder):
+    source = sources.folder_source(folder)
+    crops = [input_pipeline.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")]
+    np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), np.mean(crops, axis=0), atol=1e-3)
