@@ -183,9 +183,15 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             plateau = schedules.reduce_on_plateau(config, monitor="val_error")
             plateau.mode = "min"  # An error: Keras cannot infer the direction from the name.
         began = time.time()
-        model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose,
-                  callbacks=callbacks.make_callbacks(rundir, Validation(val, period), plateau,
-                                                     callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
+        try:
+            model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose,
+                      callbacks=callbacks.make_callbacks(rundir, Validation(val, period), plateau,
+                                                         callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
+        except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
+            if "label outside" not in str(error) and "negative label" not in str(error):
+                raise
+            line = next(l for l in str(error).splitlines() if "label" in l).strip()
+            raise RecipeError(f"{source.kind} data: {line}") from None
     finally:
         keras.config.set_dtype_policy("float32")
     last = (callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON)) or [{}])[-1]
