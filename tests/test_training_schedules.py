@@ -117,3 +117,18 @@ def test_imagenet_plateau_divides_by_ten():
     callback = schedules.reduce_on_plateau(config.imagenet())
     assert callback.factor == 0.1
     assert config.imagenet().learning_rate == 0.1 and config.imagenet().batch_size == 256
+
+
+def test_warmup_switch_inside_fit_reaches_the_compiled_step():
+    y = (np.arange(64) % 2).astype("int32")  # every batch of 8 is half class 0, half class 1
+    x = np.repeat(2.0 * y[:, None] - 1.0, 2, axis=1).astype("float32")
+    # Zero weights: equal logits, class 0 everywhere, half right: 50% error in the first batch, below 80% at once.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, kernel_initializer="zeros")])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1, learning_rate_multiplier=0.1),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    callback = schedules.WarmupUntilTrainingError(threshold=0.8)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False, callbacks=[callback])
+    assert callback.switched_at == 1
+    # The switch survives the end of the epoch, when JAX writes its step state back.
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate_multiplier)) == 1.0
