@@ -179,6 +179,7 @@ def test_sigkill_mid_run_then_rerun_resumes_with_the_history_intact(tmp_path):
     deadline = time.time() + 180
     try:
         while time.time() < deadline:
+            assert process.poll() is None, "the run finished before it could be killed"
             try:
                 if json.load(open(metadata))["epoch"] >= 3:
                     break
