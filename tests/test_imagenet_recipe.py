@@ -1,0 +1,111 @@
+"""`recipes/imagenet.py` end to end on CPU (subprocesses: logical devices are set before any TF op)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keras_resnet.imagenet import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
+SMALL = ["--model=tiny", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--test_scales=32,40",
+         "--batch_size=4", "--eval_every=2"]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+
+
+def run(*args, timeout=240):
+    return subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("imagenet"))
+    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60), jitter=6)
+    return root
+
+
+def _one_line_error(result):
+    assert result.returncode != 0
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ")
+    return line
+
+
+def test_tpu_strategy_without_tpu_fails_at_once(tmp_path, folder):
+    began = time.time()
+    result = run("--strategy=tpu", f"--image_folder={folder}", f"--workdir={tmp_path}", *SMALL)
+    assert "no TPU on this machine" in _one_line_error(result)
+    assert time.time() - began < 60
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "no ImageNet data: pass --data_dir"),
+    (["--data_dir={tmp}/missing"], "does not exist"),
+    (["--data_dir={tmp}"], "holds no prepared imagenet2012"),
+    (["--image_folder={tmp}"], "has no train/ folder"),
+    (["--image_folder={folder}", "--strategy=gpus"], "unknown --strategy 'gpus'"),
+    (["--image_folder={folder}", "--eval_protocol=5crop"], "unknown --eval_protocol '5crop'"),
+    (["--image_folder={folder}", "--strategy=mirrored", "--cpu_devices=2", "--batch_size=3"], "does not divide across 2 replicas"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path, folder, args, message):
+    args = [a.format(tmp=tmp_path, folder=folder) for a in args]
+    result = run(f"--workdir={tmp_path}/run", *SMALL, *args)
+    assert message in _one_line_error(result)
+
+
+def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
+    workdir = tmp_path / "run"
+    result = run("--strategy=mirrored", "--cpu_devices=2", f"--image_folder={folder}", f"--workdir={workdir}",
+                 "--train_steps=4", *SMALL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert (metrics["strategy"], metrics["replicas"], metrics["steps"]) == ("mirrored", 2, 4)
+    assert [row["step"] for row in json.loads((workdir / "history.json").read_text())] == [2, 4]
+    assert (workdir / "pixel_mean.npy").exists()
+    result = run("--mode=eval", "--eval_protocol=10crop", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((workdir / "eval_10crop.json").read_text())["images"] == 12
+
+
+MOCK_TFDS = """
+import json, sys
+from keras_resnet import distribute
+distribute.configure_cpu_devices(2)
+import tensorflow_datasets as tfds
+from keras_resnet.imagenet import config, sources, train
+cfg = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, batch_size=4, eval_every=2, mean="channel")
+with tfds.testing.mock_data(num_examples=16):
+    metrics = train.train_and_evaluate(cfg, sys.argv[1], model_name="tiny", source=sources.tfds_source(), strategy="mirrored", train_steps=2)
+print(json.dumps(metrics))
+"""
+
+
+def test_smoke_mock_imagenet2012_mirrored_on_two_cpus(tmp_path):
+    result = subprocess.run([sys.executable, "-c", MOCK_TFDS, str(tmp_path)], capture_output=True, text=True, timeout=240, env=ENV, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (metrics["replicas"], metrics["steps"]) == (2, 2)
+
+
+def test_killed_run_resumes_from_its_backup(tmp_path, folder):
+    workdir = tmp_path / "run"
+    args = [f"--image_folder={folder}", f"--workdir={workdir}", "--train_steps=60", *SMALL]
+    process = subprocess.Popen([sys.executable, RECIPE, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
+    backup = workdir / "backup" / "training_metadata.json"
+    deadline = time.time() + 180
+    while not backup.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    result = run(*args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Resuming tiny" in result.stdout
+    steps = [row["step"] for row in json.loads((workdir / "history.json").read_text())]
+    assert steps == list(range(2, 61, 2))
