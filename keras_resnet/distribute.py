@@ -124,7 +124,8 @@ def multi_worker_reduce_fix_needed():
 
 
 def patch_multi_worker_reduce(strategy):
-    """Makes `strategy.reduce` reduce scalar values with `axis=None` (keras-team/keras#20585).
+    """Makes `strategy.reduce` reduce scalar values with `axis=None` (keras-team/keras#20585),
+    and nested structures leaf by leaf.
 
     Keras 3's TensorFlow trainer reduces the step's metric values (scalars, one per replica)
     with `axis=0`, which raises "Invalid reduction dimension 0 for input with 0 dimensions"
@@ -140,10 +141,18 @@ def patch_multi_worker_reduce(strategy):
         return strategy
     original = strategy.reduce
 
-    def reduce(reduce_op, value, axis=None):
+    def reduce_one(reduce_op, value, axis):
         if axis is not None and _rank(strategy, value) == 0:
             axis = None
         return original(reduce_op, value, axis=axis)
+
+    def reduce(reduce_op, value, axis=None):
+        # Keras also passes whole structures (the data batch while building); reduce per leaf.
+        if isinstance(value, (tuple, list, dict)):
+            import tensorflow as tf
+
+            return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, axis), value)
+        return reduce_one(reduce_op, value, axis)
 
     strategy.reduce = reduce
     strategy._keras_resnet_reduce_patched = True

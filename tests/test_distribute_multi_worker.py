@@ -1,0 +1,98 @@
+"""MultiWorkerMirroredStrategy with Keras 3 `fit`: the reduce fix (keras-team/keras issue 20585)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from keras_resnet import distribute
+from keras_resnet.imagenet import synthetic
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
+
+
+def test_fix_is_needed_on_the_installed_keras():
+    # Fails once Keras no longer calls reduce(axis=0) on scalars: then remove the patch.
+    assert distribute.multi_worker_reduce_fix_needed()
+
+
+def test_patch_reduces_scalars_with_axis_none_and_keeps_axis_for_tensors():
+    calls = []
+    fake = types.SimpleNamespace(reduce=lambda op, value, axis=None: calls.append(axis) or value,
+                                 experimental_local_results=lambda value: (value,))
+    distribute.patch_multi_worker_reduce(fake)
+    distribute.patch_multi_worker_reduce(fake)  # Once only.
+    import tensorflow as tf
+
+    fake.reduce("MEAN", tf.constant(1.0), axis=0)
+    fake.reduce("MEAN", tf.constant([1.0, 2.0]), axis=0)
+    assert calls == [None, 0]
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _workers(command, tmp_path, timeout):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        log = open(tmp_path / f"worker{index}.log", "w")
+        processes.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT), log))
+    codes = []
+    for process, log in processes:
+        try:
+            codes.append(process.wait(timeout=timeout))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            codes.append(process.wait())
+        log.close()
+    return codes, [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+
+
+def test_two_workers_train_with_fit_and_agree(tmp_path):
+    folder = tmp_path / "data"
+    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60))
+    workdir = tmp_path / "run"
+    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
+               f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
+               "--train_steps=4", "--eval_every=2", "--mean=channel"]
+    codes, logs = _workers(command, tmp_path, timeout=240)
+    assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
+    chief = json.loads((workdir / "history.json").read_text())
+    other = json.loads((workdir / "workers" / "1" / "history.json").read_text())
+    assert [r["step"] for r in chief] == [2, 4]
+    assert [r["loss"] for r in chief] == [r["loss"] for r in other]
+    assert json.loads((workdir / "metrics.json").read_text())["replicas"] == 2
+
+
+UNPATCHED = """
+import numpy as np, tensorflow as tf, keras
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+with strategy.scope():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+model.fit(np.ones((8, 4), "float32"), np.zeros(8, "int32"), batch_size=4, epochs=1, verbose=0)
+print("TRAINED")
+"""
+
+
+def test_unpatched_multi_worker_fit_fails(tmp_path):
+    codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, timeout=120)
+    assert codes != [0, 0] and "TRAINED" not in logs[0]
+    assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
