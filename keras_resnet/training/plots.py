@@ -12,18 +12,21 @@ _TEST_KEYS = ("test_error", "val_error")
 
 
 def _draw(axes, curves, title):
+    # The paper's axis is in units of 1e4 iterations; short runs are shown in plain iterations.
+    last = max((r.get("step", 0) for rows in curves.values() for r in rows), default=0)
+    unit = 1e4 if last >= 2e4 else 1
     colors = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
     for i, (label, rows) in enumerate(curves.items()):
         rows = [r for r in rows if "step" in r]
         color = colors[i % len(colors)]
-        steps = [r["step"] / 1e4 for r in rows]
+        steps = [r["step"] / unit for r in rows]
         train = [100 * r["train_error"] for r in rows if "train_error" in r]
         if train:
             axes.plot(steps[: len(train)], train, color=color, linewidth=0.8, linestyle="--")
         key = next((k for k in _TEST_KEYS if rows and k in rows[0]), None)
         if key:
             axes.plot(steps, [100 * r[key] for r in rows], color=color, linewidth=2.2, label=label)
-    axes.set_xlabel("iter. (1e4)")
+    axes.set_xlabel("iter. (1e4)" if unit == 1e4 else "iter.")
     axes.set_ylabel("error (%)")
     axes.set_title(title)
     axes.grid(alpha=0.3)
