@@ -1,0 +1,405 @@
+"""Training images/s and peak memory: the recipes' `fit` against a bare compiled step and peers.
+
+    KERAS_BACKEND=jax python benchmarks/train_throughput.py --preset=cpu --json_out=train_throughput.json
+    KERAS_BACKEND=jax python benchmarks/train_throughput.py --precision=mixed_bfloat16 --json_out=gpu.json
+
+For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56/110) and path:
+
+- (a) `recipe`: the recipe's own training path. CIFAR: `keras_resnet.training` (`create_model`,
+  `compile_model`, `model.fit` on host uint8 batches from `cifar_data.batches`; mean and
+  pad/crop/flip run inside the compiled step). ImageNet: `keras_resnet.imagenet`'s compile
+  settings and `model.fit` fed by its tf.data pipeline (`input_pipeline.train_dataset`) on
+  generated JPEGs (`synthetic.write_image_folder`, scale augmentation, crop, flip, lighting), or
+  with `--imagenet_input=tensors` on one pre-decoded batch repeated by tf.data.
+- (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
+  already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
+- (c) `keras_apps`: `keras.applications` ResNet50/101/152 through the same bare step.
+- (d) `torchvision`: torchvision's ResNet with `torch.compile`, channels-last, autocast for the
+  mixed precisions; "not installed" where torchvision is missing.
+
+Every (net, path) runs in a fresh process, so peak memory is its own: the accelerator's peak bytes
+in use, or on a CPU the process's peak resident set size (the table says which). Ratios are to
+(b) and (d) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app, flags
+
+IMAGENET_DEFAULT_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+CIFAR_DEFAULT_MODELS = ["resnet20", "resnet56", "resnet110"]
+KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152"}
+TORCHVISION_DEPTHS = (18, 34, 50, 101, 152)
+PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torchvision"}
+PRESETS = {
+    # Small enough for a 2-core CPU in a few minutes; the ratios, not the absolute figures, carry over.
+    "cpu": dict(models=["resnet18", "resnet50", "resnet20", "resnet56"], batch_size=16, image_size=64, steps=8,
+                warmup_steps=2),
+    "full": dict(models=IMAGENET_DEFAULT_MODELS + CIFAR_DEFAULT_MODELS, batch_size=None, image_size=224, steps=50,
+                 warmup_steps=5),
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("preset", "full", list(PRESETS), "Defaults for models, batch, image size and steps.")
+flags.DEFINE_list("models", None, "Nets; ImageNet ones are the zoo's resnet18…152, others CIFAR (resnet20…).")
+flags.DEFINE_integer("batch_size", None, "Batch for every net. Defaults to 256 for ImageNet nets and 128 for CIFAR.")
+flags.DEFINE_integer("image_size", None, "Side of the ImageNet nets' training crop (224 in the paper).")
+flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
+flags.DEFINE_integer("steps", None, "Timed steps per run.")
+flags.DEFINE_integer("warmup_steps", None, "Untimed steps before the timed ones (the first compiles).")
+flags.DEFINE_list("paths", ["a", "b", "c", "d"], "Paths to run: a=recipe fit, b=bare step, c=keras.applications, "
+                  "d=torchvision + torch.compile.")
+flags.DEFINE_enum("imagenet_input", None, ["jpeg", "tensors", "arrays"], "Recipe (a) input for ImageNet nets: the "
+                  "tf.data pipeline on generated JPEGs, one pre-decoded batch repeated by tf.data, or host numpy "
+                  "batches (no TensorFlow needed). Defaults to jpeg, or arrays where TensorFlow is not installed.")
+flags.DEFINE_string("json_out", None, "Write the rows and settings here as JSON.")
+flags.DEFINE_string("row", None, "Internal: run one `model:path` in this process and print its result.")
+
+_ROW_PREFIX = "THROUGHPUT_ROW "
+
+
+def settings():
+    """The effective settings: the preset, overridden by the flags given."""
+    preset = PRESETS[FLAGS.preset]
+    values = {key: getattr(FLAGS, key) if getattr(FLAGS, key) is not None else default for key, default in preset.items()}
+    values.update(precision=FLAGS.precision, paths=[p.strip() for p in FLAGS.paths], imagenet_input=FLAGS.imagenet_input or ("jpeg" if tensorflow_installed() else "arrays"))
+    unknown = sorted(set(values["paths"]) - set(PATHS))
+    if unknown:
+        raise app.UsageError(f"--paths takes a, b, c, d. Received: {','.join(unknown)}")
+    return values
+
+
+def family(name):
+    """`"imagenet"` for the zoo's ImageNet nets (resnet18…152, plain18…), else `"cifar"`."""
+    import keras_resnet
+
+    return "imagenet" if name in keras_resnet.MODELS and depth_of(name) in keras_resnet.IMAGENET_DEPTHS else "cifar"
+
+
+def tensorflow_installed():
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def imagenet_network(name, cfg):
+    """The zoo net as `keras_resnet.imagenet.train.create_network` builds it (logits, coupled L2),
+    without importing the recipe module (which needs TensorFlow)."""
+    import keras_resnet
+    from keras_resnet.training import optimizers
+
+    return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=1000, classifier_activation=None,
+                                     kernel_regularizer=optimizers.kernel_regularizer(cfg))
+
+
+def batch_for(name, values):
+    if values["batch_size"]:
+        return values["batch_size"]
+    return 256 if family(name) == "imagenet" else 128
+
+
+def depth_of(name):
+    return int(name.lstrip("abcdefghijklmnopqrstuvwxyz"))
+
+
+class _Timer:
+    """Seconds of one `fit` call, waiting for the device at the end."""
+
+    def __init__(self):
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_begin(inner, logs=None):
+                self.began = time.perf_counter()
+
+            def on_train_end(inner, logs=None):
+                self.seconds = time.perf_counter() - self.began
+
+            def on_epoch_end(inner, epoch, logs=None):
+                float(logs["loss"])  # Waits for the device.
+
+        self.callback = Callback()
+
+
+def timed_fit(model, make_data, steps, warmup_steps):
+    """Images/s of `model.fit` over `steps`, after a first `fit` of `warmup_steps` (compiles)."""
+    model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0)
+    timer = _Timer()
+    model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback])
+    return timer.seconds
+
+
+def cifar_recipe_and_bare(name, values, path):
+    import numpy as np
+
+    from keras_resnet.training import cifar_data, config, optimizers, schedules, train
+    from steps import bare_step_throughput
+
+    batch = batch_for(name, values)
+    cfg = config.cifar10(batch_size=batch)
+    rng = np.random.default_rng(0)
+    images = max(4 * batch, 512)
+    arrays = {"x_train": rng.integers(0, 256, (images, 32, 32, 3), dtype="uint8"), "y_train": rng.integers(0, 10, images),
+              "x_test": np.zeros((2, 32, 32, 3), "uint8"), "y_test": np.arange(2)}
+    data = cifar_data.prepare(cifar_data.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
+    train.set_seed(0)
+    model = train.create_model(name, data, cfg, seed=0)
+    if path == "a":
+        train.compile_model(model, cfg, warmup=train.needs_warmup(name, cfg))
+        seconds = timed_fit(model, lambda: cifar_data.batches(data.x_train, data.y_train, batch), values["steps"],
+                            values["warmup_steps"])
+        return values["steps"] * batch / seconds, {"input": "in-memory uint8 batches", "jit_compile": model.jit_compile}
+    network = model.layers[-1]  # The net without the preprocessing layers.
+    x = data.x_train[:batch].astype("float32") - data.mean
+    optimizer = optimizers.make_optimizer(cfg, schedules.cifar_schedule(cfg))
+    return bare_step_throughput(network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"]), {}
+
+
+def imagenet_config(values, batch):
+    from keras_resnet.imagenet import config
+
+    size = values["image_size"]
+    low, high = (round(s * size / 224) for s in config.recipe_config().scale_range)
+    return config.recipe_config(batch_size=batch, image_size=size, scale_range=(low, high), mean="channel")
+
+
+def imagenet_recipe(name, values):
+    """(a) for an ImageNet net: the recipe's compile settings, `fit` fed by its tf.data pipeline."""
+    import inspect
+
+    import keras
+    import numpy as np
+
+    from keras_resnet.training import optimizers
+
+    batch = batch_for(name, values)
+    cfg = imagenet_config(values, batch)
+    if tensorflow_installed():
+        from keras_resnet.imagenet import train as imagenet_train
+
+        jit_compile = inspect.signature(imagenet_train.train_and_evaluate).parameters["jit_compile"].default
+    else:
+        jit_compile = "auto"  # The recipe module needs TensorFlow; Keras' default then.
+    keras.utils.set_random_seed(0)
+    model = imagenet_network(name, cfg)
+    model.compile(
+        optimizer=optimizers.make_optimizer(cfg, cfg.scaled_learning_rate()),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                 keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5_accuracy")],
+        jit_compile=jit_compile,
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, cfg.image_size, cfg.image_size, 3)).astype("float32")
+    y = rng.integers(0, 1000, batch).astype("int32")
+    with tempfile.TemporaryDirectory() as root:
+        if values["imagenet_input"] == "arrays":
+            def make_data():
+                while True:
+                    yield x, y
+        elif values["imagenet_input"] == "jpeg":
+            from keras_resnet.imagenet import input_pipeline, sources, synthetic
+
+            mean = input_pipeline.mean_image(cfg)
+            # JPEGs scaled like ImageNet's typical 375×500 relative to the crop.
+            shape = tuple(round(s * values["image_size"] / 224) for s in (375, 500))
+            synthetic.write_image_folder(root, classes=4, per_class={"train": max(8, batch // 2)}, shape=shape, jitter=4)
+            source = dataclasses.replace(sources.folder_source(root), num_classes=1000)
+
+            def make_data():
+                return input_pipeline.train_dataset(source, cfg, batch, mean=mean, seed=0)
+        else:
+            import tensorflow as tf
+
+            def make_data():
+                return tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(tf.data.AUTOTUNE)
+
+        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"])
+    return values["steps"] * batch / seconds, {"input": values["imagenet_input"], "jit_compile": model.jit_compile}
+
+
+def imagenet_bare(name, values, applications=False):
+    """(b), or (c) with `applications`: the bare step on random images already on the device."""
+    import keras
+    import numpy as np
+
+    from keras_resnet.training import optimizers
+    from steps import bare_step_throughput
+
+    batch = batch_for(name, values)
+    cfg = imagenet_config(values, batch)
+    keras.utils.set_random_seed(0)
+    size = values["image_size"]
+    if applications:
+        network = getattr(keras.applications, KERAS_APPLICATIONS[name])(
+            weights=None, input_shape=(size, size, 3), classes=1000, classifier_activation=None)
+    else:
+        network = imagenet_network(name, cfg)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, size, size, 3)).astype("float32")
+    y = rng.integers(0, 1000, batch).astype("int32")
+    optimizer = optimizers.make_optimizer(cfg, cfg.scaled_learning_rate())
+    return bare_step_throughput(network, optimizer, x, y, values["steps"], values["warmup_steps"]), {}
+
+
+def torchvision_compiled(name, values):
+    """(d): torchvision's ResNet, channels-last, `torch.compile`, SGD; autocast for mixed precision."""
+    import torch
+    import torchvision
+
+    batch, size = batch_for(name, values), values["image_size"]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = getattr(torchvision.models, name)(num_classes=1000).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    compiled = torch.compile(model)
+    dtype = {"float32": None, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}[values["precision"]]
+    scaler = torch.amp.GradScaler(device) if dtype == torch.float16 else None
+    x = torch.randn(batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (batch,), device=device)
+
+    def run(steps):
+        loss = None
+        for _ in range(steps):
+            with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = torch.nn.functional.cross_entropy(compiled(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+        float(loss)
+
+    run(max(1, values["warmup_steps"]))
+    began = time.perf_counter()
+    run(values["steps"])
+    return values["steps"] * batch / (time.perf_counter() - began), {"device": device}
+
+
+def run_row(model, path, values):
+    """Runs one (net, path) in this process; returns its result dict."""
+    if path == "d":
+        rate, extra = torchvision_compiled(model, values)
+        import torch
+
+        memory = (torch.cuda.max_memory_allocated() / 2**20, "device") if torch.cuda.is_available() else None
+    else:
+        import keras
+
+        keras.config.set_dtype_policy(values["precision"])
+        if family(model) == "cifar":
+            rate, extra = cifar_recipe_and_bare(model, values, path)
+        elif path == "a":
+            rate, extra = imagenet_recipe(model, values)
+        else:
+            rate, extra = imagenet_bare(model, values, applications=path == "c")
+        memory = None
+    if memory is None:
+        from steps import peak_memory
+
+        memory = peak_memory()
+    return {"images_per_second": rate, "peak_memory_mib": memory[0], "memory_kind": memory[1], **extra}
+
+
+def skip_reason(model, path):
+    """Why a (net, path) has no figure, or `None` when it runs."""
+    if path == "c" and model not in KERAS_APPLICATIONS:
+        return "n/a"
+    if path == "d":
+        if family(model) == "cifar" or depth_of(model) not in TORCHVISION_DEPTHS or not model.startswith("resnet"):
+            return "n/a"
+        if importlib.util.find_spec("torchvision") is None:
+            return "not installed"
+    return None
+
+
+def spawn_row(model, path):
+    """Runs one (net, path) in a fresh Python process with the same flags."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    for line in done.stdout.splitlines():
+        if line.startswith(_ROW_PREFIX):
+            return json.loads(line[len(_ROW_PREFIX):])
+    lines = [l for l in done.stderr.strip().splitlines() if l.strip()]
+    return {"error": lines[-1][:200] if lines else f"exit status {done.returncode}"}
+
+
+def add_ratios(rows):
+    """Adds `ratio_to_b` and `ratio_to_d`: images/s over those of (b) and (d) of the same net."""
+    rate = {(r["model"], r["path"]): r.get("images_per_second") for r in rows}
+    for row in rows:
+        for ref in ("b", "d"):
+            base = rate.get((row["model"], ref))
+            own = row.get("images_per_second")
+            row[f"ratio_to_{ref}"] = own / base if own and base else None
+    return rows
+
+
+def markdown_table(rows, memory_kind):
+    """The rows as one markdown table."""
+    memory_title = "peak device memory (MiB)" if memory_kind == "device" else "peak host RSS (MiB)"
+    lines = [f"| net | path | images/s | {memory_title} | × (b) | × (d) |", "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        label = f"({r['path']}) {PATHS[r['path']]}"
+        if "images_per_second" not in r:
+            lines.append(f"| {r['model']} | {label} | {r.get('status') or r.get('error')} | | | |")
+            continue
+        ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "–" for k in ("ratio_to_b", "ratio_to_d")]
+        lines.append(f"| {r['model']} | {label} | {r['images_per_second']:.1f} | {r['peak_memory_mib']:.0f} | "
+                     f"{ratios[0]} | {ratios[1]} |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    values = settings()
+    if FLAGS.row:
+        model, path = FLAGS.row.split(":")
+        print(_ROW_PREFIX + json.dumps(run_row(model, path, values)), flush=True)
+        return
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    print(f"backend {backend}, precision {values['precision']}, batch {values['batch_size'] or '256/128'}, "
+          f"ImageNet image {values['image_size']}², {values['steps']} timed steps after {values['warmup_steps']}, "
+          f"ImageNet recipe input: {values['imagenet_input']}", flush=True)
+    rows = []
+    began = time.time()
+    for model in values["models"]:
+        for path in values["paths"]:
+            row = {"model": model, "family": family(model), "path": path, "batch_size": batch_for(model, values)}
+            reason = skip_reason(model, path)
+            if reason == "n/a":
+                continue
+            if reason:
+                row["status"] = reason
+                print(f"{model} ({path}) {PATHS[path]}: {reason}", flush=True)
+            else:
+                row.update(spawn_row(model, path))
+                shown = f"{row['images_per_second']:.1f} images/s" if "images_per_second" in row else row["error"]
+                print(f"{model} ({path}) {PATHS[path]}: {shown}", flush=True)
+            rows.append(row)
+    add_ratios(rows)
+    kinds = {r["memory_kind"] for r in rows if "memory_kind" in r}
+    memory_kind = "device" if kinds == {"device"} else "host_rss"
+    table = markdown_table(rows, memory_kind)
+    print(table)
+    print(f"({time.time() - began:.0f} s)")
+    if FLAGS.json_out:
+        result = {"settings": {**values, "backend": backend, "memory_kind": memory_kind,
+                               "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv)},
+                  "rows": rows, "table": table}
+        with open(FLAGS.json_out, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    app.run(main)
