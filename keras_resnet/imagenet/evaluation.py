@@ -120,7 +120,7 @@ def _decoded(source, split, counter):
         lambda encoded, label: (tf.io.decode_image(encoded, channels=3, expand_animations=False), label),
         num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.enumerate().map(lambda i, e: (i, e[0], e[1]))
-    return input_pipeline._skip_and_count(ds, counter)
+    return input_pipeline.skip_and_count(ds, counter)
 
 
 def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, max_images=None, split="val", counter=None):

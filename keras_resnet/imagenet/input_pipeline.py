@@ -47,8 +47,10 @@ class SkipCounter:
         return np.int64(self.count)
 
 
-def image_shape(encoded):
+def image_shape(encoded, jpeg_only=False):
     """`[height, width]` of an encoded image; reads only the header of a JPEG."""
+    if jpeg_only:
+        return tf.image.extract_jpeg_shape(encoded)[:2]
     return tf.cond(
         tf.io.is_jpeg(encoded),
         lambda: tf.image.extract_jpeg_shape(encoded)[:2],
@@ -56,12 +58,20 @@ def image_shape(encoded):
     )
 
 
-def decode_window(encoded, window):
+def decode_window(encoded, window, jpeg_only=False):
     """Decodes only `window = [top, left, height, width]` of a JPEG (any other format: whole, then crop).
+
+    Args:
+        encoded: string tensor, the encoded image.
+        window: int tensor `[top, left, height, width]`.
+        jpeg_only: bool. The image is known to be a JPEG: skip the format check.
 
     Returns:
         uint8 tensor `[height, width, 3]`.
     """
+    if jpeg_only:
+        return tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
+
     def other():
         image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
         return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
@@ -133,14 +143,24 @@ def mean_image(config, pixel_mean=None):
     return np.asarray(config.channel_mean, np.float32)
 
 
-def train_transform(encoded, index, config, seed, mean):
+def flip(image, flipped):
+    """Mirrors `[height, width, channels]` left-right where `flipped` (a bool tensor) is true.
+
+    A gather of reordered columns rather than a tf.cond, whose per-image branch call costs more
+    than the flip itself.
+    """
+    columns = tf.range(tf.shape(image)[1])
+    return tf.gather(image, tf.where(flipped, tf.reverse(columns, [0]), columns), axis=1)
+
+
+def train_transform(encoded, index, config, seed, mean, jpeg_only=False):
     """One training example: window decode, resize to the crop, flip, lighting, mean."""
     example_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
-    window, _ = train_window(image_shape(encoded), config.image_size, config.scale_range, example_seed)
-    image = decode_window(encoded, window)
+    window, _ = train_window(image_shape(encoded, jpeg_only), config.image_size, config.scale_range, example_seed)
+    image = decode_window(encoded, window, jpeg_only)
     image = tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
     flip_seed = tf.random.experimental.stateless_fold_in(example_seed, 1)
-    image = tf.cond(tf.random.stateless_uniform([], flip_seed) < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
+    image = flip(image, tf.random.stateless_uniform([], flip_seed) < 0.5)
     if config.pca_lighting_std:
         alpha_seed = tf.random.experimental.stateless_fold_in(example_seed, 2)
         alpha = tf.random.stateless_normal([3], alpha_seed, stddev=config.pca_lighting_std)
@@ -148,10 +168,10 @@ def train_transform(encoded, index, config, seed, mean):
     return image - mean
 
 
-def eval_image(encoded, config):
+def eval_image(encoded, config, jpeg_only=False):
     """The evaluation crop before the mean: shorter side → `eval_resize`, centre `image_size`."""
-    window = center_window(image_shape(encoded), config.image_size, config.eval_resize)
-    image = decode_window(encoded, window)
+    window = center_window(image_shape(encoded, jpeg_only), config.image_size, config.eval_resize)
+    image = decode_window(encoded, window, jpeg_only)
     return tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
 
 
@@ -164,22 +184,44 @@ def resize_shorter(image, shorter):
     return tf.image.resize(image, new, method="bilinear")
 
 
-def _skip_and_count(ds, counter):
-    """Drops elements whose decode failed (after `map`) and counts the gaps in their positions."""
+def _skip_gaps(ds):
+    """Drops elements whose decode failed (after `map`); each survivor carries how many were
+    dropped just before it, as its first component (summed and logged per batch by `_batch`)."""
     ds = ds.ignore_errors()
 
     def gap(last, element):
         position = element[0]
-        return position, (position - last - 1, element[1:])
+        return position, (position - last - 1,) + tuple(element[1:])
 
-    ds = ds.scan(tf.constant(-1, tf.int64), gap)
+    return ds.scan(tf.constant(-1, tf.int64), gap)
 
-    def log(skipped, rest):
-        if counter is not None:
-            tf.cond(skipped > 0, lambda: tf.py_function(counter.add, [skipped], tf.int64), lambda: tf.constant(0, tf.int64))
-        return rest
 
-    return ds.map(log)
+def _log_skips(counter, skipped):
+    if counter is None:
+        return
+    total = tf.reduce_sum(skipped)
+    tf.cond(total > 0, lambda: tf.py_function(counter.add, [total], tf.int64), lambda: tf.constant(0, tf.int64))
+
+
+def skip_and_count(ds, counter):
+    """`(position, image, label)` → `(image, label)`, dropping unreadable images and counting them."""
+
+    def log(skipped, image, label):
+        _log_skips(counter, skipped)
+        return image, label
+
+    return _skip_gaps(ds).map(log)
+
+
+def _batch(ds, batch_size, counter, drop_remainder):
+    """Batches `(skipped, image, label)` and logs the skips, once per batch rather than per image."""
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+
+    def log(skipped, image, label):
+        _log_skips(counter, skipped)
+        return image, label
+
+    return _finish(ds.map(log))
 
 
 def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num_shards=1, shard_index=0,
@@ -213,12 +255,12 @@ def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num
         ds = ds.shard(num_shards, shard_index)
     mean = tf.constant(mean, tf.float32)
     ds = ds.enumerate().map(
-        lambda position, e: (position, train_transform(e[1][0], e[0], config, seed, mean), e[1][1]),
+        lambda position, e: (position, train_transform(e[1][0], e[0], config, seed, mean, source.jpeg_only), e[1][1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     )
-    ds = _skip_and_count(ds, counter)
+    ds = _skip_gaps(ds)
     ds = ds.map(_check_label(source.num_classes))
-    return _finish(ds.batch(batch_size, drop_remainder=True))
+    return _batch(ds, batch_size, counter, drop_remainder=True)
 
 
 def eval_dataset(source, config, batch_size, *, mean, split="val", num_shards=1, shard_index=0, counter=None,
@@ -228,19 +270,19 @@ def eval_dataset(source, config, batch_size, *, mean, split="val", num_shards=1,
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
     mean = tf.constant(mean, tf.float32)
-    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config) - mean, e[1]),
+    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only) - mean, e[1]),
                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = _skip_and_count(ds, counter)
+    ds = _skip_gaps(ds)
     ds = ds.map(_check_label(source.num_classes))
-    return _finish(ds.batch(batch_size, drop_remainder=drop_remainder))
+    return _batch(ds, batch_size, counter, drop_remainder)
 
 
 def _check_label(num_classes):
-    def check(image, label):
+    def check(skipped, image, label):
         label = tf.ensure_shape(label, [])
         with tf.control_dependencies([tf.debugging.assert_less(label, num_classes, message=f"label outside 0…{num_classes - 1} (classes={num_classes})"),
                                       tf.debugging.assert_non_negative(label, message="negative label")]):
-            return image, tf.identity(label)
+            return skipped, image, tf.identity(label)
     return check
 
 
@@ -280,7 +322,7 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256):
     ds = source.examples("train")
     if max_images:
         ds = ds.take(max_images)
-    ds = ds.map(lambda encoded, label: eval_image(encoded, config), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    ds = ds.map(lambda encoded, label: eval_image(encoded, config, source.jpeg_only), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
     total = np.zeros((config.image_size, config.image_size, 3), np.float64)
     count = 0
     for batch in ds.batch(batch_size).prefetch(2).as_numpy_iterator():
