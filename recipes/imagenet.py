@@ -33,7 +33,7 @@ flags.DEFINE_integer("eval_every", None, "Iterations between validations (platea
 flags.DEFINE_enum("schedule", "plateau", ["plateau", "step"], "plateau (paper) or step: ÷10 at 30/60/80 of 90 epochs.")
 flags.DEFINE_bool("linear_scaling", False, "Learning rate × batch/256 (Goyal et al., arXiv 1706.02677). Not in the paper.")
 flags.DEFINE_string("mixed_precision", "none", "none, bf16 or fp16.")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the training step.")
+flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).")
 flags.DEFINE_enum("mean", "pixel", ["pixel", "channel"], "Per-pixel mean of the training set (paper) or the published per-channel mean.")
 flags.DEFINE_integer("image_size", None, "Crop side (paper: 224); smaller for quick tries.")
 flags.DEFINE_list("scale_range", None, "Shorter side range of the scale augmentation (paper: 256,480).")
@@ -83,7 +83,7 @@ def main(argv):
         else:
             train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
                                      tpu=FLAGS.tpu, train_steps=FLAGS.train_steps, seed=FLAGS.seed, shortcut=FLAGS.shortcut,
-                                     mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile,
+                                     mixed_precision=FLAGS.mixed_precision, jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
                                      overwrite=FLAGS.overwrite)
     except errors as error:
         print(f"error: {error}", file=sys.stderr)

@@ -111,7 +111,7 @@ def pixel_mean(source, config, workdir, max_images=None):
 
 
 def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", tpu=None, train_steps=None, seed=0,
-                       shortcut=None, mixed_precision="none", jit_compile=False, overwrite=False, verbose=0,
+                       shortcut=None, mixed_precision="none", jit_compile="auto", overwrite=False, verbose=0,
                        print_fn=print):
     """Trains `model_name` on `source` with the paper's ImageNet recipe; resumes a killed run.
 
@@ -128,7 +128,9 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         shortcut: optional str. Shortcut option of residual and highway nets.
         mixed_precision: str. `"none"`, `"bf16"` or `"fp16"` (Micikevicius et al., arXiv
             1710.03740). Not in the paper. Defaults to `"none"`.
-        jit_compile: bool. XLA-compile the train step. Defaults to `False`.
+        jit_compile: bool or `"auto"`. Compile the train step with XLA (`jax.jit` on JAX).
+            `"auto"` is Keras' choice: always on JAX, on TensorFlow only with a GPU or TPU;
+            `False` runs the JAX step op by op. Defaults to `"auto"`.
         overwrite: bool. Replace a finished run. Defaults to `False`.
         verbose: int. Keras progress bar. Defaults to `0`.
         print_fn: callable for one summary line per period.
