@@ -5,8 +5,9 @@
 For each net it prints images/s of (a) the recipe: `model.fit` on host uint8 batches with the
 per-pixel mean and per-example pad/crop/flip inside the compiled step, exactly as
 `recipes/cifar10.py` trains, and (b) a bare compiled train step of the same network with no
-augmentation and the batch already on the device; and their ratio. Synthetic CIFAR-shaped data.
-JAX and TensorFlow backends.
+augmentation and the batch already on the device (`steps.py`); and their ratio. Synthetic
+CIFAR-shaped data. JAX, TensorFlow and PyTorch backends. `train_throughput.py` measures the same
+two paths for every net, with peak memory and peers, in one table.
 """
 
 import time
@@ -16,6 +17,7 @@ import numpy as np
 from absl import app, flags
 
 from keras_resnet.training import cifar_data, config, train
+from steps import bare_step_throughput
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["resnet20", "resnet56", "resnet110"], "CIFAR nets to measure.")
@@ -55,55 +57,8 @@ def bare_throughput(model, data, cfg, steps):
     """Images/s of a compiled train step of the bare network on one device-resident batch."""
     network = model.layers[-1]  # the net without the preprocessing layers
     x = (data.x_train[: cfg.batch_size].astype("float32") - data.mean)
-    y = data.y_train[: cfg.batch_size]
     optimizer = train.optimizers.make_optimizer(cfg, train.schedules.cifar_schedule(cfg))
-    optimizer.build(network.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        def loss_of(trainable, non_trainable, x, y):
-            logits, non_trainable, losses = network.stateless_call(trainable, non_trainable, x, training=True, return_losses=True)
-            return loss_fn(y, logits) + sum(losses), non_trainable
-
-        grad_fn = jax.value_and_grad(loss_of, has_aux=True)
-
-        @jax.jit
-        def step(state, x, y):
-            trainable, non_trainable, opt_vars = state
-            (loss, non_trainable), grads = grad_fn(trainable, non_trainable, x, y)
-            trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
-            return loss, (trainable, non_trainable, opt_vars)
-
-        state = ([v.value for v in network.trainable_variables], [v.value for v in network.non_trainable_variables],
-                 [v.value for v in optimizer.variables])
-        x, y = jax.device_put(x), jax.device_put(y)
-        loss, state = step(state, x, y)
-        loss.block_until_ready()
-        began = time.perf_counter()
-        for _ in range(steps):
-            loss, state = step(state, x, y)
-        loss.block_until_ready()
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        @tf.function(jit_compile=bool(model.jit_compile))
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(y, network(x, training=True)) + tf.add_n(network.losses)
-            optimizer.apply(tape.gradient(loss, network.trainable_variables), network.trainable_variables)
-            return loss
-
-        x, y = tf.constant(x), tf.constant(y)
-        step(x, y).numpy()
-        began = time.perf_counter()
-        for _ in range(steps):
-            loss = step(x, y)
-        loss.numpy()
-    else:
-        raise SystemExit(f"the bare step is written for jax and tensorflow, not {backend}")
-    return steps * cfg.batch_size / (time.perf_counter() - began)
+    return bare_step_throughput(network, optimizer, x, data.y_train[: cfg.batch_size], steps, warmup_steps=1)
 
 
 def main(argv):

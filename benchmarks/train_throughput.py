@@ -60,6 +60,8 @@ flags.DEFINE_list("paths", ["a", "b", "c", "d"], "Paths to run: a=recipe fit, b=
 flags.DEFINE_enum("imagenet_input", None, ["jpeg", "tensors", "arrays"], "Recipe (a) input for ImageNet nets: the "
                   "tf.data pipeline on generated JPEGs, one pre-decoded batch repeated by tf.data, or host numpy "
                   "batches (no TensorFlow needed). Defaults to jpeg, or arrays where TensorFlow is not installed.")
+flags.DEFINE_enum("recipe_jit_compile", "recipe", ["recipe", "auto", "true", "false"], "`jit_compile` of the "
+                  "ImageNet recipe's `compile` in (a): the recipe's own default, or this value (to measure a change).")
 flags.DEFINE_string("json_out", None, "Write the rows and settings here as JSON.")
 flags.DEFINE_string("row", None, "Internal: run one `model:path` in this process and print its result.")
 
@@ -70,7 +72,8 @@ def settings():
     """The effective settings: the preset, overridden by the flags given."""
     preset = PRESETS[FLAGS.preset]
     values = {key: getattr(FLAGS, key) if getattr(FLAGS, key) is not None else default for key, default in preset.items()}
-    values.update(precision=FLAGS.precision, paths=[p.strip() for p in FLAGS.paths], imagenet_input=FLAGS.imagenet_input or ("jpeg" if tensorflow_installed() else "arrays"))
+    values.update(precision=FLAGS.precision, paths=[p.strip() for p in FLAGS.paths], recipe_jit_compile=FLAGS.recipe_jit_compile,
+                  imagenet_input=FLAGS.imagenet_input or ("jpeg" if tensorflow_installed() else "arrays"))
     unknown = sorted(set(values["paths"]) - set(PATHS))
     if unknown:
         raise app.UsageError(f"--paths takes a, b, c, d. Received: {','.join(unknown)}")
@@ -180,7 +183,9 @@ def imagenet_recipe(name, values):
 
     batch = batch_for(name, values)
     cfg = imagenet_config(values, batch)
-    if tensorflow_installed():
+    if values["recipe_jit_compile"] != "recipe":
+        jit_compile = {"auto": "auto", "true": True, "false": False}[values["recipe_jit_compile"]]
+    elif tensorflow_installed():
         from keras_resnet.imagenet import train as imagenet_train
 
         jit_compile = inspect.signature(imagenet_train.train_and_evaluate).parameters["jit_compile"].default
