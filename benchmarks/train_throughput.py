@@ -41,16 +41,17 @@ TORCHVISION_DEPTHS = (18, 34, 50, 101, 152)
 PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torchvision"}
 PRESETS = {
     # Small enough for a 2-core CPU in a few minutes; the ratios, not the absolute figures, carry over.
-    "cpu": dict(models=["resnet18", "resnet50", "resnet20", "resnet56"], batch_size=16, image_size=64, steps=8,
-                warmup_steps=2),
+    "cpu": dict(models=["resnet50", "resnet20", "resnet56"], batch_size=None, image_size=64, steps=10, warmup_steps=2,
+                imagenet_batch_size=16, cifar_batch_size=32),
     "full": dict(models=IMAGENET_DEFAULT_MODELS + CIFAR_DEFAULT_MODELS, batch_size=None, image_size=224, steps=50,
-                 warmup_steps=5),
+                 warmup_steps=5, imagenet_batch_size=256, cifar_batch_size=128),
 }
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "full", list(PRESETS), "Defaults for models, batch, image size and steps.")
 flags.DEFINE_list("models", None, "Nets; ImageNet ones are the zoo's resnet18…152, others CIFAR (resnet20…).")
-flags.DEFINE_integer("batch_size", None, "Batch for every net. Defaults to 256 for ImageNet nets and 128 for CIFAR.")
+flags.DEFINE_integer("batch_size", None, "Batch for every net. Defaults to 256 for ImageNet nets and 128 for CIFAR "
+                     "(--preset=cpu: 16 and 32).")
 flags.DEFINE_integer("image_size", None, "Side of the ImageNet nets' training crop (224 in the paper).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
 flags.DEFINE_integer("steps", None, "Timed steps per run.")
@@ -62,6 +63,8 @@ flags.DEFINE_enum("imagenet_input", None, ["jpeg", "tensors", "arrays"], "Recipe
                   "batches (no TensorFlow needed). Defaults to jpeg, or arrays where TensorFlow is not installed.")
 flags.DEFINE_enum("recipe_jit_compile", "recipe", ["recipe", "auto", "true", "false"], "`jit_compile` of the "
                   "ImageNet recipe's `compile` in (a): the recipe's own default, or this value (to measure a change).")
+flags.DEFINE_bool("recipe_callbacks", True, "Run (a) with the recipes' callbacks (`callbacks.make_callbacks`: NaN "
+                  "guard, history, checkpoint, backup; the ResNet-110 warm-up) as they train.")
 flags.DEFINE_string("json_out", None, "Write the rows and settings here as JSON.")
 flags.DEFINE_string("row", None, "Internal: run one `model:path` in this process and print its result.")
 
@@ -71,8 +74,9 @@ _ROW_PREFIX = "THROUGHPUT_ROW "
 def settings():
     """The effective settings: the preset, overridden by the flags given."""
     preset = PRESETS[FLAGS.preset]
-    values = {key: getattr(FLAGS, key) if getattr(FLAGS, key) is not None else default for key, default in preset.items()}
-    values.update(precision=FLAGS.precision, paths=[p.strip() for p in FLAGS.paths], recipe_jit_compile=FLAGS.recipe_jit_compile,
+    values = {key: getattr(FLAGS, key, None) if getattr(FLAGS, key, None) is not None else default
+              for key, default in preset.items()}
+    values.update(precision=FLAGS.precision, paths=[p.strip() for p in FLAGS.paths], recipe_jit_compile=FLAGS.recipe_jit_compile, recipe_callbacks=FLAGS.recipe_callbacks,
                   imagenet_input=FLAGS.imagenet_input or ("jpeg" if tensorflow_installed() else "arrays"))
     unknown = sorted(set(values["paths"]) - set(PATHS))
     if unknown:
@@ -104,7 +108,7 @@ def imagenet_network(name, cfg):
 def batch_for(name, values):
     if values["batch_size"]:
         return values["batch_size"]
-    return 256 if family(name) == "imagenet" else 128
+    return values[f"{family(name)}_batch_size"]
 
 
 def depth_of(name):
@@ -112,7 +116,9 @@ def depth_of(name):
 
 
 class _Timer:
-    """Seconds of one `fit` call, waiting for the device at the end."""
+    """Seconds from the start of one `fit` call to the end of its epoch (the device waited for),
+    before the other callbacks' epoch-end work (evaluation, checkpoints): those run once per
+    evaluation period of thousands of steps in a real run."""
 
     def __init__(self):
         import keras
@@ -121,21 +127,36 @@ class _Timer:
             def on_train_begin(inner, logs=None):
                 self.began = time.perf_counter()
 
-            def on_train_end(inner, logs=None):
-                self.seconds = time.perf_counter() - self.began
-
             def on_epoch_end(inner, epoch, logs=None):
                 float(logs["loss"])  # Waits for the device.
+                self.seconds = time.perf_counter() - self.began
 
         self.callback = Callback()
 
 
-def timed_fit(model, make_data, steps, warmup_steps):
-    """Images/s of `model.fit` over `steps`, after a first `fit` of `warmup_steps` (compiles)."""
-    model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0)
+def timed_fit(model, make_data, steps, warmup_steps, callbacks=()):
+    """Seconds of `model.fit` over `steps`, after a first `fit` of `warmup_steps` (compiles).
+
+    Args:
+        model: a compiled `keras.Model`.
+        make_data: zero-argument function returning what `fit` reads.
+        steps: int. Timed steps.
+        warmup_steps: int. Steps of the untimed first `fit`.
+        callbacks: the recipe's callbacks, in both calls.
+    """
+    model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0, callbacks=list(callbacks))
     timer = _Timer()
-    model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback])
+    model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
     return timer.seconds
+
+
+def recipe_callbacks(values, workdir, warmup=None):
+    """The callbacks the recipes train with (`callbacks.make_callbacks`) in `workdir`, or none."""
+    if not values["recipe_callbacks"]:
+        return []
+    from keras_resnet.training import callbacks
+
+    return callbacks.make_callbacks(workdir, None, warmup, None)
 
 
 def cifar_recipe_and_bare(name, values, path):
@@ -154,10 +175,14 @@ def cifar_recipe_and_bare(name, values, path):
     train.set_seed(0)
     model = train.create_model(name, data, cfg, seed=0)
     if path == "a":
-        train.compile_model(model, cfg, warmup=train.needs_warmup(name, cfg))
-        seconds = timed_fit(model, lambda: cifar_data.batches(data.x_train, data.y_train, batch), values["steps"],
-                            values["warmup_steps"])
-        return values["steps"] * batch / seconds, {"input": "in-memory uint8 batches", "jit_compile": model.jit_compile}
+        warmup = train.needs_warmup(name, cfg)
+        train.compile_model(model, cfg, warmup=warmup)
+        with tempfile.TemporaryDirectory() as workdir:
+            extra = recipe_callbacks(values, workdir, schedules.WarmupUntilTrainingError(cfg.warmup_until_error) if warmup else None)
+            seconds = timed_fit(model, lambda: cifar_data.batches(data.x_train, data.y_train, batch), values["steps"],
+                                values["warmup_steps"], extra)
+        return values["steps"] * batch / seconds, {"input": "in-memory uint8 batches", "jit_compile": model.jit_compile,
+                                                   "callbacks": [type(c).__name__ for c in extra]}
     network = model.layers[-1]  # The net without the preprocessing layers.
     x = data.x_train[:batch].astype("float32") - data.mean
     optimizer = optimizers.make_optimizer(cfg, schedules.cifar_schedule(cfg))
@@ -225,8 +250,10 @@ def imagenet_recipe(name, values):
             def make_data():
                 return tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(tf.data.AUTOTUNE)
 
-        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"])
-    return values["steps"] * batch / seconds, {"input": values["imagenet_input"], "jit_compile": model.jit_compile}
+        extra = recipe_callbacks(values, os.path.join(root, "workdir"))
+        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra)
+    return values["steps"] * batch / seconds, {"input": values["imagenet_input"], "jit_compile": model.jit_compile,
+                                               "callbacks": [type(c).__name__ for c in extra]}
 
 
 def imagenet_bare(name, values, applications=False):
@@ -373,7 +400,8 @@ def main(argv):
         print(_ROW_PREFIX + json.dumps(run_row(model, path, values)), flush=True)
         return
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    print(f"backend {backend}, precision {values['precision']}, batch {values['batch_size'] or '256/128'}, "
+    print(f"backend {backend}, precision {values['precision']}, "
+          f"batch {values['batch_size'] or '{imagenet_batch_size} ImageNet / {cifar_batch_size} CIFAR'.format(**values)}, "
           f"ImageNet image {values['image_size']}², {values['steps']} timed steps after {values['warmup_steps']}, "
           f"ImageNet recipe input: {values['imagenet_input']}", flush=True)
     rows = []
