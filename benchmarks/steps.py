@@ -92,6 +92,11 @@ def _jax_steps(network, optimizer, loss_fn, x, y, steps):
         loss, state = step(state, x, y)
     jax.block_until_ready(loss)
     entry[1] = state
+    # The step donates its input state: hand the new arrays back to the variables.
+    variables = (network.trainable_variables, network.non_trainable_variables, optimizer.variables)
+    for group, values in zip(variables, state):
+        for variable, value in zip(group, values):
+            variable.assign(value)
 
 
 def _tf_steps(network, optimizer, loss_fn, x, y, steps):
