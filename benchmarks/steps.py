@@ -5,7 +5,9 @@ loop can do: forward, loss (plus the model's regularization losses), gradients, 
 update, on one batch that is already on the device; no metrics, callbacks or input pipeline.
 
 - JAX: `jax.jit` over `stateless_call` and `optimizer.stateless_apply`, state donated.
-- TensorFlow: `tf.function(jit_compile=True)` (XLA) with a `GradientTape`.
+- TensorFlow: `tf.function` with a `GradientTape`, XLA-compiled on a GPU or TPU; on a CPU without
+  XLA, as Keras' `jit_compile="auto"` decides (TensorFlow's oneDNN kernels beat XLA:CPU there:
+  ResNet-50 at 64², batch 16, 2 cores: 47 against 20 images/s).
 - PyTorch: the Keras model as a `torch.nn.Module`, eager (as Keras' own torch trainer runs).
 """
 
@@ -104,7 +106,7 @@ def _tf_steps(network, optimizer, loss_fn, x, y, steps):
 
     key = (id(network), id(optimizer))
     if key not in _COMPILED:
-        @tf.function(jit_compile=True)
+        @tf.function(jit_compile=accelerator() != "cpu")
         def step(x, y):
             with tf.GradientTape() as tape:
                 loss = loss_fn(y, network(x, training=True)) + sum(network.losses)
