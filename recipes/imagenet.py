@@ -2,7 +2,7 @@
 
   python recipes/imagenet.py --model=resnet50 --data_dir=~/tensorflow_datasets --workdir=runs/r50
   python recipes/imagenet.py --model=resnet50 --image_folder=/data/imagenet --strategy=mirrored --workdir=runs/r50
-  python recipes/imagenet.py --model=resnet50 --tfrecords=gs://bucket/imagenet --strategy=tpu --tpu=my-tpu --workdir=gs://bucket/r50
+  python recipes/imagenet.py --model=resnet50 --tfrecords=gs://bucket/imagenet --strategy=tpu --tpu=my-tpu --workdir=runs/r50
   python recipes/imagenet.py --mode=eval --eval_protocol=10crop --model=resnet50 --data_dir=... --workdir=runs/r50
 
 Rerunning a killed run with the same flags resumes it from its last backup.

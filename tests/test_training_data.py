@@ -160,3 +160,42 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     good.load_weights(os.path.join(workdir, callbacks.CHECKPOINT))
     assert np.isfinite(ops.convert_to_numpy(good.layers[0].kernel)).all()
     assert len(callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))) == 2  # no row for the NaN period
+
+
+def _fake_tfds_load(calls, images=12):
+    import tensorflow as tf
+
+    def load(name, split, data_dir, download, as_supervised):
+        calls.append(download)
+        if not download:
+            raise AssertionError(f"Dataset {name} not found in {data_dir}")
+        x = np.zeros((images, 4, 4, 3), "uint8")
+        y = np.arange(images) % 10
+        return [tf.data.Dataset.from_tensor_slices((x, y)) for _ in split]
+
+    return load
+
+
+def test_absent_tfds_data_is_downloaded_where_its_host_answers(monkeypatch, tmp_path):
+    import tensorflow_datasets as tfds
+
+    calls, probed = [], []
+    monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
+    arrays = cifar_data.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
+    assert probed == ["www.cs.toronto.edu"]
+    assert calls == [False, True]  # first the local copy, then the download
+    assert arrays["x_train"].shape == (12, 4, 4, 3) and arrays["num_classes"] == 10
+
+
+def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tmp_path):
+    import tensorflow_datasets as tfds
+
+    calls = []
+    monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
+    with pytest.raises(cifar_data.DataError) as raised:
+        cifar_data.load_tfds("cifar100", str(tmp_path), is_reachable=lambda host: False)
+    message = str(raised.value)
+    assert calls == [False]  # no download was tried
+    assert message.startswith(f"TFDS data set 'cifar100' is not prepared in --data_dir={tmp_path} and cannot be "
+                              "downloaded here (www.cs.toronto.edu is unreachable)")
+    assert "--data_dir" in message and "--npz" in message and "\n" not in message

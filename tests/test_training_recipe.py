@@ -116,7 +116,9 @@ def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
 
 def test_absent_tfds_data_fails_at_once_saying_how_to_point_at_local_data(tmp_path):
     start = time.time()
-    result = _run(["--dataset", "cifar10", "--data_dir", str(tmp_path / "empty"), "--workdir", str(tmp_path / "run")], backend="tensorflow")
+    # --nodownload keeps the test off the network; test_training_data covers the download probe.
+    result = _run(["--dataset", "cifar10", "--data_dir", str(tmp_path / "empty"), "--nodownload",
+                   "--workdir", str(tmp_path / "run")], backend="tensorflow")
     assert time.time() - start < 60
     assert result.returncode != 0
     line = result.stderr.strip().splitlines()[-1]

@@ -130,7 +130,7 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
     """
     import tensorflow as tf
 
-    prefix = os.path.join(pattern, "") if os.path.isdir(pattern) else pattern
+    prefix = pattern.rstrip("/") + "/" if tf.io.gfile.isdir(pattern) else pattern  # local or gs://
     files = {split: sorted(tf.io.gfile.glob(f"{prefix}{name}-*")) for split, name in (("train", "train"), ("val", "validation"))}
     if not files["train"]:
         raise DataError(f"--tfrecords {pattern}: no {prefix}train-* files")

@@ -206,6 +206,42 @@ def backup_step(workdir, steps_per_period):
         return 0
 
 
+def save_weights_atomically(model, path):
+    """Writes `model`'s weights to `path` (a `.weights.h5` file) through a temporary file and a
+    rename, so that a process killed mid-write leaves the previous file whole."""
+    partial = path[: -len(".weights.h5")] + ".partial.weights.h5"
+    model.save_weights(partial, overwrite=True)
+    os.replace(partial, path)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the weights at the end of every period, atomically (`save_weights_atomically`)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_weights_atomically(self.model, self.path)
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` with atomic writes.
+
+    Keras writes the backup in place: a SIGKILL during the write leaves a truncated HDF5 file
+    that the next run cannot load ("bad object header version number"). Here the weights, then
+    the metadata, are each written to a temporary file and renamed over the old one. A kill
+    between the two renames resumes from the new weights at the previous period's step, which
+    repeats one period of batches and loses nothing.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        save_weights_atomically(self.model, self._weights_path)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        _atomic_write(self._training_metadata_path, json.dumps(metadata))
+
+
 def tensorboard_available():
     """Whether the `tensorboard` package is installed (TF 2.21 no longer ships it)."""
     return importlib.util.find_spec("tensorboard") is not None
@@ -232,8 +268,8 @@ def make_callbacks(workdir, evaluation=None, warmup=None, progress=None):
     callbacks += [c for c in (evaluation,) if c is not None]
     callbacks += [
         HistoryWriter(workdir),
-        keras.callbacks.ModelCheckpoint(checkpoint, save_weights_only=True),
-        keras.callbacks.BackupAndRestore(os.path.join(workdir, BACKUP_DIR)),
+        Checkpoint(checkpoint),
+        BackupAndRestore(os.path.join(workdir, BACKUP_DIR)),
     ]
     callbacks += [c for c in (warmup, progress) if c is not None]
     if tensorboard_available():

@@ -1,7 +1,7 @@
 """CIFAR-style data as the paper prepared it: a 45k/5k split and the training split's mean.
 
 Two sources give the same in-memory arrays: a TFDS data set (`cifar10`, `cifar100`, …; read
-through tf.data, only when asked for, and never downloaded here) or an `.npz` file in the
+through tf.data, only when asked for, and downloaded where the internet can be reached) or an `.npz` file in the
 `keras.datasets` layout (`x_train, y_train, x_test, y_test`) of any height × width × channels.
 Augmentation is not done here: it is a layer of the model (`augment.PadCropFlip`), so it runs
 inside the compiled training step on the accelerator.
@@ -9,6 +9,7 @@ inside the compiled training step on the accelerator.
 
 import dataclasses
 import os
+import urllib.parse
 
 import numpy as np
 
@@ -170,39 +171,80 @@ def check_arrays(arrays, source="data", num_classes=None):
     return checked
 
 
-def load_tfds(name, data_dir=None):
-    """Reads a prepared TFDS image-classification data set into memory, never downloading.
+# Where TFDS downloads the raw files of the data sets the recipe knows; others: their homepage's host.
+DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu"}
+
+
+def reachable(host, port=443, timeout=5.0):
+    """Whether a TCP connection to `host:port` opens within `timeout` seconds.
+
+    Example:
+
+    >>> import socket
+    >>> with socket.socket() as closed:  # a free local port that nothing listens on
+    ...     closed.bind(("127.0.0.1", 0))
+    ...     port = closed.getsockname()[1]
+    >>> reachable("127.0.0.1", port)
+    False
+    """
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
+    """Reads a TFDS image-classification data set into memory, downloading it where possible.
+
+    A prepared copy in `data_dir` is used as it is. Otherwise, with `download`, the data set's
+    download host is probed first (a few seconds at most), so that a machine without internet
+    fails at once instead of after TFDS's minutes of retries, and TFDS downloads and prepares it.
 
     Args:
         name: str. A TFDS name with `train` and `test` splits, e.g. `"cifar10"`, `"cifar100"`.
-        data_dir: optional str. Where the prepared data set lives.
+        data_dir: optional str. Where the prepared data set lives (TFDS' default if `None`).
+        download: bool. Download and prepare the data set if it is not there. Defaults to `True`.
+        is_reachable: callable `host -> bool`, the probe. Defaults to `reachable`.
 
     Returns:
         A dict with `x_train, y_train, x_test, y_test` and `num_classes`.
 
     Raises:
-        DataError: the data set is unknown or not prepared in `data_dir`; the message says how
-            to point at local data.
+        DataError: the data set is unknown, or absent and cannot be downloaded; the message
+            says how to point at local data.
     """
     try:
         import tensorflow_datasets as tfds
     except ImportError:
         raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --npz FILE with x_train, y_train, x_test, y_test") from None
-    hint = (
-        f"TFDS data set {name!r} is not prepared in --data_dir={data_dir or '~/tensorflow_datasets'} and will "
-        "not be downloaded: point --data_dir at a directory holding it (prepared with `tfds build`), or pass "
-        "--npz FILE with x_train, y_train, x_test, y_test"
-    )
+    where = f"--data_dir={data_dir or '~/tensorflow_datasets'}"
+    local = ("point --data_dir at a directory holding it (prepared with `tfds build`), or pass --npz FILE with "
+             "x_train, y_train, x_test, y_test")
     try:
-        splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
+        builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         raise DataError(f"unknown TFDS data set {name!r}; or pass --npz FILE with x_train, y_train, x_test, y_test") from None
-    except Exception as error:  # tfds raises AssertionError, FileNotFoundError, … when data is absent.
-        raise DataError(f"{hint} ({type(error).__name__})") from None
+    try:
+        splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
+    except Exception:  # Not prepared: tfds raises AssertionError, FileNotFoundError, …
+        if not download:
+            raise DataError(f"TFDS data set {name!r} is not prepared in {where} and --nodownload was given: {local}") from None
+        host = DOWNLOAD_HOSTS.get(name) or urllib.parse.urlparse(builder.info.homepage or "").hostname
+        if not host or not is_reachable(host):
+            raise DataError(f"TFDS data set {name!r} is not prepared in {where} and cannot be downloaded here "
+                            f"({host or 'no download host'} is unreachable): {local}") from None
+        try:
+            splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=True, as_supervised=True)
+        except Exception as error:
+            raise DataError(f"TFDS data set {name!r} could not be downloaded to {where} ({type(error).__name__}: "
+                            f"{str(error).splitlines()[0] if str(error) else ''}): {local}") from None
     (x_train, y_train), (x_test, y_test) = (_to_numpy(tfds, split) for split in splits)
     num_classes = None
     try:
-        num_classes = tfds.builder(name, data_dir=data_dir).info.features["label"].num_classes
+        num_classes = builder.info.features["label"].num_classes
     except Exception:  # Not every data set names its label feature "label".
         pass
     arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
@@ -255,8 +297,8 @@ def prepare(arrays, validation_size=5000, full_train=False, name=""):
     )
 
 
-def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False):
-    """Loads `npz` if given, else the TFDS `dataset`, and prepares it (`prepare`).
+def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False, download=True):
+    """Loads `npz` if given, else the TFDS `dataset` (`load_tfds`), and prepares it (`prepare`).
 
     Returns:
         A `CifarData`.
@@ -264,7 +306,7 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
     if npz:
         arrays, name = load_npz(npz), os.path.basename(npz)
     else:
-        arrays, name = load_tfds(dataset, data_dir), dataset
+        arrays, name = load_tfds(dataset, data_dir, download), dataset
     return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)
 
 

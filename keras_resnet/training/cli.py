@@ -1,0 +1,39 @@
+"""The command-line flags that `recipes/cifar10.py` and `recipes/degradation.py` share.
+
+Each recipe calls `define_cifar_flags()` once, adds its own flags, and builds its config and data
+with `cifar_config(FLAGS)` and `cifar_data_from_flags(FLAGS, config)`.
+"""
+
+from absl import flags
+
+from keras_resnet.training import cifar_data, config, train
+
+
+def define_cifar_flags():
+    """Defines the data, schedule and run flags of the CIFAR recipes (defaults: the paper's)."""
+    defaults = config.cifar10()
+    flags.DEFINE_string("dataset", "cifar10", "TFDS name (cifar10, cifar100, …); ignored with --npz.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory (a prepared data set there is used as it is).")
+    flags.DEFINE_bool("download", True, "Download the TFDS data set if --data_dir lacks it (--nodownload: never).")
+    flags.DEFINE_string("npz", None, "An .npz with x_train, y_train, x_test, y_test (keras.datasets layout).")
+    flags.DEFINE_integer("train_steps", defaults.train_steps, "Iterations; the rate is divided at 1/2 and 3/4 of them.")
+    flags.DEFINE_integer("batch_size", defaults.batch_size, "Mini-batch size.")
+    flags.DEFINE_integer("eval_every", defaults.eval_every, "Iterations between evaluations (history rows).")
+    flags.DEFINE_integer("validation_size", defaults.validation_size, "Training images held out for validation (45k/5k).")
+    flags.DEFINE_bool("full_train", False, "Train on all training images (no validation split).")
+    flags.DEFINE_string("workdir", None, "Directory for history, checkpoints, metrics and plots.", required=True)
+    flags.DEFINE_integer("seed", 0, "Random seed.")
+    flags.DEFINE_enum("mixed_precision", "none", list(train.PRECISIONS), "Mixed precision (not in the paper).")
+    flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir.")
+
+
+def cifar_config(values, **changes):
+    """The `cifar10` config with the schedule flags applied (and any further `changes`)."""
+    return config.cifar10(train_steps=values.train_steps, batch_size=values.batch_size, eval_every=values.eval_every,
+                          validation_size=values.validation_size, **changes)
+
+
+def cifar_data_from_flags(values, cfg):
+    """Loads the `--npz` or TFDS data the flags name, split and mean-prepared."""
+    return cifar_data.load(values.npz, values.dataset, values.data_dir, cfg.validation_size, values.full_train,
+                           download=values.download)
