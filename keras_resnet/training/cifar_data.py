@@ -7,11 +7,13 @@ Augmentation is not done here: it is a layer of the model (`augment.PadCropFlip`
 inside the compiled training step on the accelerator.
 """
 
+import contextlib
 import dataclasses
 import os
 import urllib.parse
 
 import numpy as np
+from absl import logging
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -228,7 +230,8 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
     except tfds.core.registered.DatasetNotFoundError:
         raise DataError(f"unknown TFDS data set {name!r}; or pass --npz FILE with x_train, y_train, x_test, y_test") from None
     try:
-        splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
+        with _quiet_absl():  # TFDS logs a warning and a line of progress on the way to failing.
+            splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
     except Exception:  # Not prepared: tfds raises AssertionError, FileNotFoundError, …
         if not download:
             raise DataError(f"TFDS data set {name!r} is not prepared in {where} and --nodownload was given: {local}") from None
@@ -249,6 +252,16 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
         pass
     arrays = dict(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
     return check_arrays(arrays, source=f"TFDS {name}", num_classes=num_classes)
+
+
+@contextlib.contextmanager
+def _quiet_absl():
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def _to_numpy(tfds, dataset, chunk=4096):
