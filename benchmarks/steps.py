@@ -9,6 +9,8 @@ update, on one batch that is already on the device; no metrics, callbacks or inp
   XLA, as Keras' `jit_compile="auto"` decides (TensorFlow's oneDNN kernels beat XLA:CPU there:
   ResNet-50 at 64², batch 16, 2 cores: 47 against 20 images/s).
 - PyTorch: the Keras model as a `torch.nn.Module`, eager (as Keras' own torch trainer runs).
+
+`torchvision_throughput` is the peer: torchvision's ResNet under `torch.compile`.
 """
 
 import resource
@@ -142,6 +144,54 @@ def _torch_steps(network, optimizer, loss_fn, x, y, steps):
         with torch.no_grad():
             optimizer.apply(grads, variables)
     float(loss)
+
+
+def torchvision_throughput(name, batch_size, image_size, autocast_dtype, steps, warmup_steps=2):
+    """Images/s of torchvision's ResNet `name` compiled with `torch.compile`: channels-last, SGD
+    with momentum and weight decay, autocast (with a gradient scaler for float16) when asked.
+
+    Args:
+        name: str. `"resnet18"` … `"resnet152"`.
+        batch_size: int.
+        image_size: int. Side of the random images.
+        autocast_dtype: `None`, `"bfloat16"` or `"float16"`.
+        steps: int. Timed steps.
+        warmup_steps: int. Untimed steps first (the first compiles). Defaults to `2`.
+
+    Returns:
+        `(images per second, device name)`.
+    """
+    import torch
+    import torchvision
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = getattr(torchvision.models, name)(num_classes=1000).to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    compiled = torch.compile(model)
+    dtype = getattr(torch, autocast_dtype) if autocast_dtype else None
+    scaler = torch.amp.GradScaler(device) if dtype == torch.float16 else None
+    x = torch.randn(batch_size, 3, image_size, image_size, device=device).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 1000, (batch_size,), device=device)
+
+    def run(count):
+        loss = None
+        for _ in range(count):
+            with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = torch.nn.functional.cross_entropy(compiled(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+        float(loss)
+
+    run(max(1, warmup_steps))
+    began = time.perf_counter()
+    run(steps)
+    return steps * batch_size / (time.perf_counter() - began), device
 
 
 def accelerator():

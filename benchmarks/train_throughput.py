@@ -25,7 +25,6 @@ in use, or on a CPU the process's peak resident set size (the table says which).
 import dataclasses
 import importlib.util
 import json
-import math
 import os
 import subprocess
 import sys
@@ -280,46 +279,15 @@ def imagenet_bare(name, values, applications=False):
     return bare_step_throughput(network, optimizer, x, y, values["steps"], values["warmup_steps"]), {}
 
 
-def torchvision_compiled(name, values):
-    """(d): torchvision's ResNet, channels-last, `torch.compile`, SGD; autocast for mixed precision."""
-    import torch
-    import torchvision
-
-    batch, size = batch_for(name, values), values["image_size"]
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = getattr(torchvision.models, name)(num_classes=1000).to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-    compiled = torch.compile(model)
-    dtype = {"float32": None, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}[values["precision"]]
-    scaler = torch.amp.GradScaler(device) if dtype == torch.float16 else None
-    x = torch.randn(batch, 3, size, size, device=device).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 1000, (batch,), device=device)
-
-    def run(steps):
-        loss = None
-        for _ in range(steps):
-            with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
-                loss = torch.nn.functional.cross_entropy(compiled(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
-        float(loss)
-
-    run(max(1, values["warmup_steps"]))
-    began = time.perf_counter()
-    run(values["steps"])
-    return values["steps"] * batch / (time.perf_counter() - began), {"device": device}
-
-
 def run_row(model, path, values):
     """Runs one (net, path) in this process; returns its result dict."""
     if path == "d":
-        rate, extra = torchvision_compiled(model, values)
+        from steps import torchvision_throughput
+
+        dtype = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[values["precision"]]
+        rate, device = torchvision_throughput(model, batch_for(model, values), values["image_size"], dtype,
+                                              values["steps"], values["warmup_steps"])
+        extra = {"device": device}
         import torch
 
         memory = (torch.cuda.max_memory_allocated() / 2**20, "device") if torch.cuda.is_available() else None
@@ -356,6 +324,8 @@ def skip_reason(model, path):
 def spawn_row(model, path):
     """Runs one (net, path) in a fresh Python process with the same flags."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    if path == "d":  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
+        env.update(KERAS_BACKEND="torch", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines():
