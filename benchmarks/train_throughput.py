@@ -3,14 +3,18 @@
     KERAS_BACKEND=jax python benchmarks/train_throughput.py --preset=cpu --json_out=train_throughput.json
     KERAS_BACKEND=jax python benchmarks/train_throughput.py --precision=mixed_bfloat16 --json_out=gpu.json
 
+(`PYTHONPATH=.` from the repository root where the package is not installed.)
+
 For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56/110) and path:
 
 - (a) `recipe`: the recipe's own training path. CIFAR: `keras_resnet.training` (`create_model`,
   `compile_model`, `model.fit` on host uint8 batches from `cifar_data.batches`; mean and
   pad/crop/flip run inside the compiled step). ImageNet: `keras_resnet.imagenet`'s compile
   settings and `model.fit` fed by its tf.data pipeline (`input_pipeline.train_dataset`) on
-  generated JPEGs (`synthetic.write_image_folder`, scale augmentation, crop, flip, lighting), or
-  with `--imagenet_input=tensors` on one pre-decoded batch repeated by tf.data.
+  generated JPEGs (`synthetic.write_image_folder`, scale augmentation, crop, flip, lighting);
+  `--imagenet_input=tensors`: one pre-decoded batch repeated by tf.data; `arrays`: host numpy
+  batches (the default where TensorFlow is not installed). Both with the recipes' callbacks
+  (`callbacks.make_callbacks`); the timer stops at the epoch's end, before their checkpoints.
 - (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
   already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
 - (c) `keras_apps`: `keras.applications` ResNet50/101/152 through the same bare step.
