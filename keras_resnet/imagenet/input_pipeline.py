@@ -7,9 +7,11 @@ Evaluation: shorter side resized to 256, centre 224×224 crop.
 
 Both never decode the whole JPEG: a 224 crop of the image resized by `f = s / shorter_side` is
 the window of side `224 / f` of the original, so the pipeline draws that window, decodes only
-it (`tf.image.decode_and_crop_jpeg`) and resizes it to 224×224. Random draws are stateless,
-seeded by `(seed, example index)`: a seeded pipeline is deterministic, and a resumed run sees
-the same examples as an uninterrupted one. Unreadable images are skipped and counted.
+it (`tf.image.decode_and_crop_jpeg`) and resizes it to 224×224; lighting, mean, label checks and
+the count of skipped images happen once per batch. Random draws are stateless, seeded by
+`(seed, example index)` (crop, flip) and `(seed, batch's first index)` (lighting): a seeded
+pipeline is deterministic, and a resumed run sees the same batches as an uninterrupted one.
+Unreadable images are skipped and counted.
 
 Example:
 
@@ -122,8 +124,8 @@ def lighting(image, alpha, eigval, eigvec):
     """AlexNet's PCA colour augmentation: adds `eigvec @ (alpha * eigval)` (× 255) to every pixel.
 
     Args:
-        image: float tensor `[..., 3]` in [0, 255].
-        alpha: float tensor `[3]`, drawn from N(0, σ²).
+        image: float tensor `[..., 3]` in [0, 255]: one image, or a batch `[batch, h, w, 3]`.
+        alpha: float tensor `[3]`, drawn from N(0, σ²); `[batch, 3]` for a batch.
         eigval: `[3]` eigenvalues of the RGB covariance of pixels in [0, 1].
         eigvec: `[3, 3]` eigenvectors, one per column.
 
@@ -131,6 +133,8 @@ def lighting(image, alpha, eigval, eigvec):
         The shifted image (float32).
     """
     shift = tf.linalg.matvec(tf.constant(eigvec, tf.float32), alpha * tf.constant(eigval, tf.float32)) * 255.0
+    if alpha.shape.rank == 2:  # one shift per image of the batch
+        shift = shift[:, None, None, :]
     return tf.cast(image, tf.float32) + shift
 
 
@@ -143,29 +147,45 @@ def mean_image(config, pixel_mean=None):
     return np.asarray(config.channel_mean, np.float32)
 
 
-def flip(image, flipped):
-    """Mirrors `[height, width, channels]` left-right where `flipped` (a bool tensor) is true.
+def train_crop(encoded, index, config, seed, jpeg_only=False):
+    """One training example's geometry: window decode, resize to the crop, random flip.
 
-    A gather of reordered columns rather than a tf.cond, whose per-image branch call costs more
-    than the flip itself.
+    Draws are seeded by `(seed, index)`, so an example gets the same crop whenever it comes round
+    in the same pass, resumed or not. Colour and mean follow per batch (`color_and_mean`).
+
+    Returns:
+        float32 `[size, size, 3]` in [0, 255].
     """
-    columns = tf.range(tf.shape(image)[1])
-    return tf.gather(image, tf.where(flipped, tf.reverse(columns, [0]), columns), axis=1)
-
-
-def train_transform(encoded, index, config, seed, mean, jpeg_only=False):
-    """One training example: window decode, resize to the crop, flip, lighting, mean."""
     example_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
     window, _ = train_window(image_shape(encoded, jpeg_only), config.image_size, config.scale_range, example_seed)
     image = decode_window(encoded, window, jpeg_only)
     image = tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
     flip_seed = tf.random.experimental.stateless_fold_in(example_seed, 1)
-    image = flip(image, tf.random.stateless_uniform([], flip_seed) < 0.5)
+    return tf.image.stateless_random_flip_left_right(image, flip_seed)
+
+
+def color_and_mean(images, first_index, config, seed, mean):
+    """A batch's PCA lighting (one α per image) and mean subtraction, done once per batch.
+
+    Per image, these few small ops cost more than the decode saves (tf.data runs each op of a
+    map function separately); on a batch they are a handful of vectorised ops. The α of a batch
+    are seeded by `(seed, -1 - first_index)`, never equal to an example's crop seed.
+
+    Args:
+        images: float32 `[batch, size, size, 3]` from `train_crop`.
+        first_index: int64 scalar, the stream index of the batch's first example.
+        config: an `ImageNetRecipeConfig` (`pca_lighting_std`, `pca_eigval`, `pca_eigvec`).
+        seed: int.
+        mean: `[size, size, 3]` or `[3]` float32.
+
+    Returns:
+        float32 `[batch, size, size, 3]`.
+    """
     if config.pca_lighting_std:
-        alpha_seed = tf.random.experimental.stateless_fold_in(example_seed, 2)
-        alpha = tf.random.stateless_normal([3], alpha_seed, stddev=config.pca_lighting_std)
-        image = lighting(image, alpha, config.pca_eigval, config.pca_eigvec)
-    return image - mean
+        batch_seed = tf.stack([tf.cast(seed, tf.int64), -1 - tf.cast(first_index, tf.int64)])
+        alpha = tf.random.stateless_normal([tf.shape(images)[0], 3], batch_seed, stddev=config.pca_lighting_std)
+        images = lighting(images, alpha, config.pca_eigval, config.pca_eigvec)
+    return images - mean
 
 
 def eval_image(encoded, config, jpeg_only=False):
@@ -213,15 +233,27 @@ def skip_and_count(ds, counter):
     return _skip_gaps(ds).map(log)
 
 
-def _batch(ds, batch_size, counter, drop_remainder):
-    """Batches `(skipped, image, label)` and logs the skips, once per batch rather than per image."""
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+def _batch(ds, batch_size, counter, num_classes, drop_remainder, per_batch=None):
+    """Batches `(position, image, label)`, dropping unreadable images, then per batch (not per
+    image: tf.data runs each small op of a map function separately) counts the dropped ones (the
+    gaps in `position`), checks the labels and applies `per_batch` to the batched `image` (which
+    may be a tuple)."""
+    ds = ds.ignore_errors().batch(batch_size, drop_remainder=drop_remainder)
 
-    def log(skipped, image, label):
+    def gap(last, element):
+        positions, image, label = element
+        skipped = positions[-1] - last - tf.cast(tf.shape(positions)[0], tf.int64)
+        return positions[-1], (skipped, image, label)
+
+    check = _check_labels(num_classes)
+
+    def finish(skipped, image, label):
         _log_skips(counter, skipped)
-        return image, label
+        if per_batch is not None:
+            image = per_batch(*image) if isinstance(image, tuple) else per_batch(image)
+        return image, check(label)
 
-    return _finish(ds.map(log))
+    return _finish(ds.scan(tf.constant(-1, tf.int64), gap).map(finish))
 
 
 def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num_shards=1, shard_index=0,
@@ -255,12 +287,11 @@ def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num
         ds = ds.shard(num_shards, shard_index)
     mean = tf.constant(mean, tf.float32)
     ds = ds.enumerate().map(
-        lambda position, e: (position, train_transform(e[1][0], e[0], config, seed, mean, source.jpeg_only), e[1][1]),
+        lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed, source.jpeg_only), e[0]), e[1][1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     )
-    ds = _skip_gaps(ds)
-    ds = ds.map(_check_label(source.num_classes))
-    return _batch(ds, batch_size, counter, drop_remainder=True)
+    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True,
+                  per_batch=lambda images, index: color_and_mean(images, index[0], config, seed, mean))
 
 
 def eval_dataset(source, config, batch_size, *, mean, split="val", num_shards=1, shard_index=0, counter=None,
@@ -270,19 +301,16 @@ def eval_dataset(source, config, batch_size, *, mean, split="val", num_shards=1,
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
     mean = tf.constant(mean, tf.float32)
-    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only) - mean, e[1]),
+    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only), e[1]),
                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = _skip_gaps(ds)
-    ds = ds.map(_check_label(source.num_classes))
-    return _batch(ds, batch_size, counter, drop_remainder)
+    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder, per_batch=lambda images: images - mean)
 
 
-def _check_label(num_classes):
-    def check(skipped, image, label):
-        label = tf.ensure_shape(label, [])
-        with tf.control_dependencies([tf.debugging.assert_less(label, num_classes, message=f"label outside 0…{num_classes - 1} (classes={num_classes})"),
-                                      tf.debugging.assert_non_negative(label, message="negative label")]):
-            return skipped, image, tf.identity(label)
+def _check_labels(num_classes):
+    def check(labels):
+        with tf.control_dependencies([tf.debugging.assert_less(labels, num_classes, message=f"label outside 0…{num_classes - 1} (classes={num_classes})"),
+                                      tf.debugging.assert_non_negative(labels, message="negative label")]):
+            return tf.identity(labels)
     return check
 
 
