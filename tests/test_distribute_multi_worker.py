@@ -96,3 +96,50 @@ def test_unpatched_multi_worker_fit_fails(tmp_path):
     codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, timeout=120)
     assert codes != [0, 0] and "TRAINED" not in logs[0]
     assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
+
+
+def _start_workers(command, tmp_path, ports, tag):
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        log = open(tmp_path / f"{tag}{index}.log", "w")
+        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT))
+    return processes
+
+
+def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "data"
+    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60))
+    workdir = tmp_path / "run"
+    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
+               f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
+               "--train_steps=40", "--eval_every=2", "--mean=channel"]
+    ports = _free_ports(2)
+    first = _start_workers(command, tmp_path, ports, "first")
+    backups = [workdir / "backup" / "training_metadata.json", workdir / "workers" / "1" / "backup" / "training_metadata.json"]
+    deadline = time.time() + 180
+    while not all(b.exists() for b in backups) and time.time() < deadline and first[1].poll() is None:
+        time.sleep(0.2)
+    assert all(b.exists() for b in backups), (tmp_path / "first1.log").read_text()[-1500:]
+    first[1].send_signal(signal.SIGKILL)  # a worker dies; its peer then fails (or hangs) in a collective
+    first[1].wait()
+    try:
+        first[0].wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        first[0].kill()  # a cluster manager restarts the whole job
+        first[0].wait()
+    assert first[0].returncode != 0  # the job did not finish: it was cut short
+    resumed_at = json.loads(backups[0].read_text())["epoch"] * 2
+
+    again = _start_workers(command, tmp_path, ports, "again")
+    codes = [p.wait(timeout=300) for p in again]
+    logs = [(tmp_path / f"again{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
+    assert f"Resuming tiny in {workdir} at step {resumed_at}" in logs[0]
+    history = json.loads((workdir / "history.json").read_text())
+    assert [r["step"] for r in history] == list(range(2, 42, 2))  # one row per period, none lost or doubled
