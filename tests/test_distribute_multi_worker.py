@@ -45,23 +45,26 @@ def _free_ports(count):
     return ports
 
 
-def _workers(command, tmp_path, timeout):
-    ports = _free_ports(2)
+def _start_workers(command, tmp_path, ports, tag="worker"):
+    """Starts one process per worker of a two-worker cluster on 127.0.0.1; logs to `tag<i>.log`."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
     for index in range(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        log = open(tmp_path / f"worker{index}.log", "w")
-        processes.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT), log))
+        with open(tmp_path / f"{tag}{index}.log", "w") as log:
+            processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT))
+    return processes
+
+
+def _workers(command, tmp_path, timeout):
     codes = []
-    for process, log in processes:
+    for process in _start_workers(command, tmp_path, _free_ports(2)):
         try:
             codes.append(process.wait(timeout=timeout))
         except subprocess.TimeoutExpired:
             process.kill()
             codes.append(process.wait())
-        log.close()
     return codes, [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
 
 
@@ -96,17 +99,6 @@ def test_unpatched_multi_worker_fit_fails(tmp_path):
     codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, timeout=120)
     assert codes != [0, 0] and "TRAINED" not in logs[0]
     assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
-
-
-def _start_workers(command, tmp_path, ports, tag):
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    processes = []
-    for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        log = open(tmp_path / f"{tag}{index}.log", "w")
-        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT))
-    return processes
 
 
 def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path):
