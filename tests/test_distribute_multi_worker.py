@@ -68,13 +68,19 @@ def _workers(command, tmp_path, timeout):
     return codes, [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
 
 
-def test_two_workers_train_with_fit_and_agree(tmp_path):
+def _tiny_job(tmp_path, train_steps):
+    """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
     folder = tmp_path / "data"
     synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60))
     workdir = tmp_path / "run"
     command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
                f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
-               "--train_steps=4", "--eval_every=2", "--mean=channel"]
+               f"--train_steps={train_steps}", "--eval_every=2", "--mean=channel"]
+    return command, workdir
+
+
+def test_two_workers_train_with_fit_and_agree(tmp_path):
+    command, workdir = _tiny_job(tmp_path, train_steps=4)
     codes, logs = _workers(command, tmp_path, timeout=240)
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     chief = json.loads((workdir / "history.json").read_text())
@@ -105,12 +111,7 @@ def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp
     import signal
     import time
 
-    folder = tmp_path / "data"
-    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60))
-    workdir = tmp_path / "run"
-    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
-               f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
-               "--train_steps=40", "--eval_every=2", "--mean=channel"]
+    command, workdir = _tiny_job(tmp_path, train_steps=40)
     ports = _free_ports(2)
     first = _start_workers(command, tmp_path, ports, "first")
     backups = [workdir / "backup" / "training_metadata.json", workdir / "workers" / "1" / "backup" / "training_metadata.json"]

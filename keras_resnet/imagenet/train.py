@@ -70,10 +70,7 @@ class Validation(keras.callbacks.Callback):
         self.steps_per_period = steps_per_period
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        logs["step"] = (epoch + 1) * self.steps_per_period
-        if "accuracy" in logs:
-            logs["train_error"] = 1.0 - float(logs["accuracy"])
+        logs = callbacks.add_period_logs(logs, epoch, self.steps_per_period)
         if self.dataset is not None:
             results = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
             logs["val_loss"] = float(results["loss"])

@@ -64,6 +64,16 @@ class TerminateOnNaN(keras.callbacks.Callback):
             raise FloatingPointError(f"training loss became {loss} in evaluation period {epoch + 1}; stopped. {where}")
 
 
+def add_period_logs(logs, epoch, steps_per_period):
+    """Adds `step` (iterations at the end of period `epoch`) and `train_error` (1 − the period's
+    running training accuracy, as the paper's curves show it) to `logs`; returns `logs`."""
+    logs = logs if logs is not None else {}
+    logs["step"] = (epoch + 1) * steps_per_period
+    if "accuracy" in logs:
+        logs["train_error"] = 1.0 - float(logs["accuracy"])
+    return logs
+
+
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Evaluates named splits at the end of each period and adds `{name}_error` to the logs.
 
@@ -85,10 +95,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.schedule = schedule
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        logs["step"] = (epoch + 1) * self.steps_per_period
-        if "accuracy" in logs:
-            logs["train_error"] = 1.0 - float(logs["accuracy"])
+        logs = add_period_logs(logs, epoch, self.steps_per_period)
         for name, (x, y) in self.splits.items():
             results = self.model.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
             logs[f"{name}_loss"] = float(results["loss"])

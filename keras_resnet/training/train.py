@@ -16,7 +16,7 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet import architectures, builder
+from keras_resnet import architectures, builder, table
 from keras_resnet.training import augment, callbacks, cifar_data, optimizers, plots, schedules
 
 METRICS = "metrics.json"
@@ -246,7 +246,7 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
         "val_error": last.get("val_error"),
         "test_error": last.get("test_error"),
         "test_loss": last.get("test_loss"),
-        "parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "parameters": table.trainable_params(model),
         "seconds_this_run": round(time.time() - began, 1),
         "backend": keras.backend.backend(),
     }
