@@ -20,12 +20,12 @@ Example:
 
 import dataclasses
 
-from keras_resnet import paper
+from keras_resnet import architectures, paper
 
 
 @dataclasses.dataclass(frozen=True)
-class CifarConfig:
-    """Hyperparameters of the CIFAR-10 experiments (Sec. 4.2).
+class SGDRecipe:
+    """The optimiser settings both of the paper's recipes share (Sec. 3.4 and Sec. 4.2).
 
     Args:
         learning_rate: float. Initial learning rate. Defaults to `0.1`.
@@ -35,6 +35,29 @@ class CifarConfig:
         decoupled_weight_decay: bool. Use Keras' decoupled `weight_decay` (Loshchilov & Hutter,
             arXiv 1711.05101) instead of the paper's coupled L2. Not in the paper. Defaults to
             `False`.
+    """
+
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    decoupled_weight_decay: bool = False
+
+    def replace(self, **changes):
+        """Returns a copy with some fields changed.
+
+        Example:
+
+        >>> cifar10().replace(batch_size=64).batch_size
+        64
+        """
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class CifarConfig(SGDRecipe):
+    """Hyperparameters of the CIFAR-10 experiments (Sec. 4.2), besides `SGDRecipe`'s.
+
+    Args:
         batch_size: int. Mini-batch size. Defaults to `128`.
         train_steps: int. Iterations to train. Defaults to `64000`.
         lr_boundaries: tuple of int. Iterations at which the rate is divided, for `train_steps`
@@ -55,10 +78,6 @@ class CifarConfig:
         shortcut: str. The CIFAR nets' shortcut option (Sec. 4.2). Defaults to `"A"`.
     """
 
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    decoupled_weight_decay: bool = False
     batch_size: int = 128
     train_steps: int = 64000
     lr_boundaries: tuple = (32000, 48000)
@@ -70,17 +89,7 @@ class CifarConfig:
     pad: int = 4
     horizontal_flip: bool = True
     eval_every: int = 1000
-    shortcut: str = "A"
-
-    def replace(self, **changes):
-        """Returns a copy with some fields changed.
-
-        Example:
-
-        >>> cifar10().replace(batch_size=64).batch_size
-        64
-        """
-        return dataclasses.replace(self, **changes)
+    shortcut: str = architectures.FAMILY_SHORTCUT["cifar"]
 
     def scaled_boundaries(self):
         """The learning-rate boundaries scaled to this config's `train_steps`.
@@ -98,15 +107,10 @@ class CifarConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageNetConfig:
-    """Hyperparameters of the ImageNet experiments (Sec. 3.4).
+class ImageNetConfig(SGDRecipe):
+    """Hyperparameters of the ImageNet experiments (Sec. 3.4), besides `SGDRecipe`'s.
 
     Args:
-        learning_rate: float. Initial learning rate. Defaults to `0.1`.
-        momentum: float. SGD momentum. Defaults to `0.9`.
-        weight_decay: float. Caffe's coupled weight decay. Defaults to `1e-4`.
-        decoupled_weight_decay: bool. Keras' decoupled decay instead (arXiv 1711.05101). Not in
-            the paper. Defaults to `False`.
         batch_size: int. Mini-batch size. Defaults to `256`.
         max_steps: int. Iterations at most. Defaults to `600000`.
         plateau_factor: float. Rate multiplier when the error plateaus. Defaults to `0.1`.
@@ -122,10 +126,6 @@ class ImageNetConfig:
         shortcut: str. Defaults to `"B"`.
     """
 
-    learning_rate: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    decoupled_weight_decay: bool = False
     batch_size: int = 256
     max_steps: int = 600000
     plateau_factor: float = 0.1
@@ -134,11 +134,7 @@ class ImageNetConfig:
     scale_range: tuple = (256, 480)
     pca_lighting_std: float = 0.1
     test_scales: tuple = (224, 256, 384, 480, 640)
-    shortcut: str = "B"
-
-    def replace(self, **changes):
-        """Returns a copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+    shortcut: str = architectures.FAMILY_SHORTCUT["imagenet"]
 
 
 def cifar10(**changes):
