@@ -10,10 +10,11 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
 - (a) `recipe`: the recipe's own training path. CIFAR: `keras_resnet.training` (`create_model`,
   `compile_model`, `model.fit` on host uint8 batches from `cifar_data.batches`; mean and
   pad/crop/flip run inside the compiled step). ImageNet: `keras_resnet.imagenet`'s compile
-  settings and `model.fit` fed by its tf.data pipeline (`input_pipeline.train_dataset`) on
-  generated JPEGs (`synthetic.write_image_folder`, scale augmentation, crop, flip, lighting);
-  `--imagenet_input=tensors`: one pre-decoded batch repeated by tf.data; `arrays`: host numpy
-  batches (the default where TensorFlow is not installed). Both with the recipes' callbacks
+  settings, its model (`model.recipe_model`: lighting and mean inside the step) and `model.fit`
+  fed by its tf.data pipeline (`input_pipeline.train_dataset`) on generated JPEGs
+  (`synthetic.write_image_folder`; window decode, scale augmentation, crop, flip, uint8 crops and
+  lighting α); `--imagenet_input=tensors`: one such batch repeated by tf.data; `arrays`: host
+  numpy batches (the default where TensorFlow is not installed). Both with the recipes' callbacks
   (`callbacks.make_callbacks`); the timer stops at the epoch's end, before their checkpoints.
 - (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
   already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
@@ -207,6 +208,7 @@ def imagenet_recipe(name, values):
     import keras
     import numpy as np
 
+    from keras_resnet.imagenet import model as imagenet_model
     from keras_resnet.training import optimizers
 
     batch = batch_for(name, values)
@@ -220,7 +222,7 @@ def imagenet_recipe(name, values):
     else:
         jit_compile = "auto"  # The recipe module needs TensorFlow; Keras' default then.
     keras.utils.set_random_seed(0)
-    model = imagenet_network(name, cfg)
+    model = imagenet_model.recipe_model(imagenet_network(name, cfg), cfg, imagenet_model.mean_image(cfg))
     model.compile(
         optimizer=optimizers.make_optimizer(cfg, cfg.scaled_learning_rate()),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -229,7 +231,8 @@ def imagenet_recipe(name, values):
         jit_compile=jit_compile,
     )
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(batch, cfg.image_size, cfg.image_size, 3)).astype("float32")
+    x = {imagenet_model.IMAGE: rng.integers(0, 256, (batch, cfg.image_size, cfg.image_size, 3)).astype("uint8"),
+         imagenet_model.LIGHTING_ALPHA: rng.normal(0, cfg.pca_lighting_std, (batch, 3)).astype("float32")}
     y = rng.integers(0, 1000, batch).astype("int32")
     with tempfile.TemporaryDirectory() as root:
         if values["imagenet_input"] == "arrays":
@@ -239,14 +242,13 @@ def imagenet_recipe(name, values):
         elif values["imagenet_input"] == "jpeg":
             from keras_resnet.imagenet import input_pipeline, sources, synthetic
 
-            mean = input_pipeline.mean_image(cfg)
             # JPEGs scaled like ImageNet's typical 375×500 relative to the crop.
             shape = tuple(round(s * values["image_size"] / 224) for s in (375, 500))
             synthetic.write_image_folder(root, classes=4, per_class={"train": max(8, batch // 2)}, shape=shape, jitter=4)
             source = dataclasses.replace(sources.folder_source(root), num_classes=1000)
 
             def make_data():
-                return input_pipeline.train_dataset(source, cfg, batch, mean=mean, seed=0)
+                return input_pipeline.train_dataset(source, cfg, batch, seed=0)
         else:
             import tensorflow as tf
 

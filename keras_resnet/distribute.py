@@ -10,9 +10,11 @@ all local devices (`keras.distribution.DataParallel`).
 
 MultiWorkerMirroredStrategy and Keras 3 `fit`: Keras' TensorFlow trainer reduces per-replica
 metric values with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars
-(keras-team/keras issue 20585). `patch_multi_worker_reduce` wraps the strategy's `reduce` so that
-scalar values reduce with `axis=None`; it is applied only while the installed Keras still has the
-faulty call (`multi_worker_reduce_fix_needed`). Remove it once a Keras release fixes the issue.
+(keras-team/keras issue 20585), and before the first step reduces a whole data batch across the
+workers to learn its shapes, which fails for uint8 images (collective ops reduce floats and
+int32/int64 only). `patch_multi_worker_reduce` wraps the strategy's `reduce` for both; the
+scalar part is applied only while the installed Keras still has the faulty call
+(`multi_worker_reduce_fix_needed`). Remove it once a Keras release fixes these.
 
 Example:
 
@@ -123,16 +125,25 @@ def multi_worker_reduce_fix_needed():
     return 'strategy.reduce("MEAN", v, axis=0)' in source
 
 
-def patch_multi_worker_reduce(strategy):
-    """Makes `strategy.reduce` reduce scalar values with `axis=None` (keras-team/keras#20585),
-    and nested structures leaf by leaf.
+# The dtypes tf.distribute's collective all-reduce accepts.
+COLLECTIVE_DTYPES = ("bfloat16", "float16", "float32", "float64", "int32", "int64")
 
-    Keras 3's TensorFlow trainer reduces the step's metric values (scalars, one per replica)
-    with `axis=0`, which raises "Invalid reduction dimension 0 for input with 0 dimensions"
-    under MultiWorkerMirroredStrategy. Values of rank ≥ 1 are reduced as asked.
+
+def patch_multi_worker_reduce(strategy, scalars=True):
+    """Wraps `strategy.reduce` for Keras 3 `fit` under MultiWorkerMirroredStrategy.
+
+    - With `scalars`, scalar values reduce with `axis=None` (keras-team/keras#20585): Keras'
+      TensorFlow trainer reduces the step's metric values (one scalar per replica) with
+      `axis=0`, which raises "Invalid reduction dimension 0 for input with 0 dimensions".
+      Values of rank ≥ 1 are reduced as asked.
+    - Structures (Keras passes the first data batch, to build the model from its shapes and
+      dtypes) reduce leaf by leaf; a leaf whose dtype the collectives cannot reduce (uint8
+      images: "Value for attr 'T' of uint8 is not in the list of allowed values") comes back
+      as this worker's first local value, which has the shape and dtype Keras reads.
 
     Args:
         strategy: a `tf.distribute.MultiWorkerMirroredStrategy`.
+        scalars: bool. Apply the scalar fix. Defaults to `True`.
 
     Returns:
         The same strategy, its `reduce` wrapped (once).
@@ -142,16 +153,22 @@ def patch_multi_worker_reduce(strategy):
     original = strategy.reduce
 
     def reduce_one(reduce_op, value, axis):
-        if axis is not None and _rank(strategy, value) == 0:
+        if scalars and axis is not None and _rank(strategy, value) == 0:
             axis = None
         return original(reduce_op, value, axis=axis)
 
+    def reduce_leaf(reduce_op, value, axis):
+        local = strategy.experimental_local_results(value)
+        dtype = getattr(local[0] if local else value, "dtype", None)
+        if dtype is not None and getattr(dtype, "name", str(dtype)) not in COLLECTIVE_DTYPES:
+            return local[0]
+        return reduce_one(reduce_op, value, axis)
+
     def reduce(reduce_op, value, axis=None):
-        # Keras also passes whole structures (the data batch while building); reduce per leaf.
         if isinstance(value, (tuple, list, dict)):
             import tensorflow as tf
 
-            return tf.nest.map_structure(lambda v: reduce_one(reduce_op, v, axis), value)
+            return tf.nest.map_structure(lambda v: reduce_leaf(reduce_op, v, axis), value)
         return reduce_one(reduce_op, value, axis)
 
     strategy.reduce = reduce
@@ -213,8 +230,7 @@ def _resolve_tf(name, tpu):
         if _num_tf_config_workers() < 1:
             raise StrategyError("--strategy=multi_worker needs TF_CONFIG with a cluster of workers (see tf.distribute.MultiWorkerMirroredStrategy)")
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        if multi_worker_reduce_fix_needed():
-            patch_multi_worker_reduce(strategy)
+        patch_multi_worker_reduce(strategy, scalars=multi_worker_reduce_fix_needed())
         resolver = strategy.cluster_resolver
         task = resolver.task_id if resolver.task_type in (None, "worker") else 0
         workers = max(1, _num_tf_config_workers())

@@ -35,6 +35,19 @@ def test_patch_reduces_scalars_with_axis_none_and_keeps_axis_for_tensors():
     assert calls == [None, 0]
 
 
+def test_patch_passes_uint8_leaves_of_a_data_batch_through_and_reduces_the_others():
+    calls = []
+    fake = types.SimpleNamespace(reduce=lambda op, value, axis=None: calls.append(value.dtype.name) or value * 0,
+                                 experimental_local_results=lambda value: (value,))
+    distribute.patch_multi_worker_reduce(fake, scalars=False)
+    import tensorflow as tf
+
+    images = tf.constant([[7, 9]], tf.uint8)
+    (x, y), = [fake.reduce("MEAN", ({"image": images, "alpha": tf.constant([0.5])}, tf.constant([3])), axis=None)]
+    assert x["image"] is images and calls == ["float32", "int32"]
+    assert x["alpha"].numpy().tolist() == [0.0] and y.numpy().tolist() == [0]
+
+
 def _free_ports(count):
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:

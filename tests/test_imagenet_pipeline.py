@@ -1,11 +1,13 @@
 """The ImageNet input pipeline: geometry of the scale augmentation, lighting, window decoding,
 batches, corrupt images."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, input_pipeline, sources, synthetic
+from keras_resnet.imagenet import config, input_pipeline, model, sources, synthetic
+from keras_resnet.training import augment
 
 SMALL = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
 
@@ -44,13 +46,45 @@ def test_center_window_matches_resize_then_center_crop():
 def test_lighting_adds_the_pca_combination_by_hand():
     eigval = np.array([0.2175, 0.0188, 0.0045])
     eigvec = np.array(config.recipe_config().pca_eigvec)
-    alpha = np.array([0.1, -0.2, 0.05], np.float32)
-    image = np.random.default_rng(0).uniform(0, 255, (4, 5, 3)).astype(np.float32)
-    out = input_pipeline.lighting(tf.constant(image), tf.constant(alpha), eigval, eigvec).numpy()
-    expected = sum(alpha[i] * eigval[i] * eigvec[:, i] for i in range(3)) * 255  # Krizhevsky et al. 2012, Sec. 4.1.
-    np.testing.assert_allclose(out - image, np.broadcast_to(expected, image.shape), atol=1e-4)
-    # The shift's coordinates in the PCA basis are alpha * eigval.
-    np.testing.assert_allclose(np.linalg.solve(eigvec, (out - image)[0, 0] / 255), alpha * eigval, atol=1e-5)
+    alpha = np.array([[0.1, -0.2, 0.05], [-0.3, 0.0, 0.1]], np.float32)
+    images = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3)).astype(np.uint8)
+    out = keras.ops.convert_to_numpy(augment.PCALighting(eigval, eigvec)([images, alpha]))
+    assert out.dtype == np.float32
+    for image, shifted, a in zip(images, out, alpha):
+        expected = sum(a[i] * eigval[i] * eigvec[:, i] for i in range(3)) * 255  # Krizhevsky et al. 2012, Sec. 4.1.
+        np.testing.assert_allclose(shifted - image, np.broadcast_to(expected, image.shape), atol=1e-4)
+        # The shift's coordinates in the PCA basis are alpha * eigval.
+        np.testing.assert_allclose(np.linalg.solve(eigvec, (shifted - image)[0, 0] / 255), a * eigval, atol=1e-5)
+
+
+def test_recipe_model_is_the_network_on_lit_mean_subtracted_crops():
+    cfg = config.recipe_config(image_size=4)
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(90, 130, (4, 4, 3)).astype(np.float32)
+    network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3, padding="same")], name="net")
+    trained = model.recipe_model(network, cfg, mean)
+    images = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
+    alpha = rng.normal(0, 0.1, (2, 3)).astype(np.float32)
+    shift = np.stack([sum(a[i] * cfg.pca_eigval[i] * np.array(cfg.pca_eigvec)[:, i] for i in range(3)) * 255 for a in alpha])
+    by_hand = network(images.astype(np.float32) + shift[:, None, None, :] - mean)
+    out = trained({model.IMAGE: images, model.LIGHTING_ALPHA: alpha})
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(by_hand), atol=1e-3)
+    np.testing.assert_array_equal(model.stored_mean(trained), mean)
+
+
+def test_recipe_model_keeps_the_preprocessing_in_float32_under_mixed_precision():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 1)], name="net")
+        trained = model.recipe_model(network, config.recipe_config(image_size=4), np.full(3, 100.5, np.float32))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert network.layers[0].compute_dtype == "bfloat16"
+    assert [trained.get_layer(n).compute_dtype for n in ("pca_lighting", model.MEAN_LAYER)] == ["float32", "float32"]
+    # 201 - 100.5 is exact in float32; in bfloat16, 100.5 and 201 - 100.5 would round.
+    x = {model.IMAGE: np.full((1, 4, 4, 3), 201, np.uint8), model.LIGHTING_ALPHA: np.zeros((1, 3), np.float32)}
+    lit = keras.Model(trained.inputs, trained.get_layer(model.MEAN_LAYER).output)
+    assert keras.ops.convert_to_numpy(lit(x)).ravel().tolist() == [100.5] * 48
 
 
 def test_decode_and_crop_equals_decode_then_crop():
@@ -83,32 +117,52 @@ def test_window_path_matches_naive_resize_then_crop_up_to_interpolation():
 
 def test_train_batches_shapes_dtypes_ranges_and_determinism(folder):
     source = sources.folder_source(folder)
-    mean = input_pipeline.mean_image(SMALL)
-    batches = [list(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=7).take(3).as_numpy_iterator()) for _ in range(2)]
+    batches = [list(input_pipeline.train_dataset(source, SMALL, 4, seed=7).take(3).as_numpy_iterator()) for _ in range(2)]
+    alphas = []
     for (x, y), (x2, y2) in zip(*batches):
-        assert x.shape == (4, 32, 32, 3) and x.dtype == np.float32 and y.dtype == np.int32
+        assert sorted(x) == [model.IMAGE, model.LIGHTING_ALPHA]
+        image, alpha = x[model.IMAGE], x[model.LIGHTING_ALPHA]
+        assert image.shape == (4, 32, 32, 3) and image.dtype == np.uint8 and y.dtype == np.int32
+        assert alpha.shape == (4, 3) and alpha.dtype == np.float32
         assert set(y) <= {0, 1, 2}
-        np.testing.assert_array_equal(x, x2)
-        # Pixels in [0, 255] plus a lighting shift of a few units, minus the mean.
-        assert (x + mean).min() > -40 and (x + mean).max() < 295
-    other = next(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=8).as_numpy_iterator())[0]
-    assert not np.array_equal(other, batches[0][0][0])
+        np.testing.assert_array_equal(image, x2[model.IMAGE])
+        np.testing.assert_array_equal(alpha, x2[model.LIGHTING_ALPHA])
+        assert image.min() < 64 and image.max() > 192  # The crops' pixels, not a constant.
+        alphas.append(alpha)
+    alphas = np.concatenate(alphas)
+    assert len(np.unique(alphas)) == alphas.size  # One α per image and channel.
+    assert 0.03 < alphas.std() < 0.3  # N(0, 0.1²): 36 draws.
+    other = next(input_pipeline.train_dataset(source, SMALL, 4, seed=8).as_numpy_iterator())[0][model.IMAGE]
+    assert not np.array_equal(other, batches[0][0][0][model.IMAGE])
+    assert not next(input_pipeline.train_dataset(source, SMALL.replace(pca_lighting_std=0.0), 4).as_numpy_iterator())[0][model.LIGHTING_ALPHA].any()
+
+
+def test_train_crops_are_the_window_resized_flipped_and_rounded(folder):
+    source = sources.folder_source(folder)
+    (x, _), = input_pipeline.train_dataset(source, SMALL, 1, seed=5).take(1).as_numpy_iterator()
+    (encoded, _), = source.examples("train").shuffle(source.sizes["train"], seed=5).take(1).as_numpy_iterator()
+    seed = tf.constant([5, 0], tf.int64)
+    window, _ = input_pipeline.train_window(tf.image.extract_jpeg_shape(encoded)[:2], 32, SMALL.scale_range, seed)
+    resized = tf.image.resize(input_pipeline.decode_window(encoded, window), [32, 32]).numpy()
+    crop = x[model.IMAGE][0].astype(np.float32)
+    # Flipped or not (a fair coin per example), and rounded: within half a level.
+    assert min(np.abs(crop - resized).max(), np.abs(crop - resized[:, ::-1]).max()) <= 0.5
 
 
 def test_resumed_stream_continues_the_uninterrupted_one(folder):
     source = sources.folder_source(folder)
-    mean = input_pipeline.mean_image(SMALL)
-    whole = list(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=3).take(5).as_numpy_iterator())
-    resumed = list(input_pipeline.train_dataset(source, SMALL, 4, mean=mean, seed=3, start_step=3).take(2).as_numpy_iterator())
+    whole = list(input_pipeline.train_dataset(source, SMALL, 4, seed=3).take(5).as_numpy_iterator())
+    resumed = list(input_pipeline.train_dataset(source, SMALL, 4, seed=3, start_step=3).take(2).as_numpy_iterator())
     for (x, y), (x2, y2) in zip(whole[3:], resumed):
-        np.testing.assert_array_equal(x, x2)
+        for key in x:
+            np.testing.assert_array_equal(x[key], x2[key])
         np.testing.assert_array_equal(y, y2)
 
 
 def test_eval_batches_are_center_crops(folder):
     source = sources.folder_source(folder)
-    batches = list(input_pipeline.eval_dataset(source, SMALL, 4, mean=np.zeros(3, np.float32)).as_numpy_iterator())
-    assert [len(y) for _, y in batches] == [4, 2]
+    batches = list(input_pipeline.eval_dataset(source, SMALL, 4).as_numpy_iterator())
+    assert [len(y) for _, y in batches] == [4, 2] and batches[0][0].dtype == np.uint8
     encoded, _ = next(iter(source.examples("val")))
     image = tf.io.decode_jpeg(encoded).numpy()
     shorter = min(image.shape[:2])
@@ -116,7 +170,10 @@ def test_eval_batches_are_center_crops(folder):
     top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
     expected = tf.image.resize(image[top:top + side, left:left + side], [32, 32]).numpy()
     difference = np.abs(batches[0][0][0] - expected)
-    assert difference[1:-1, 1:-1].max() <= 2.5 and difference.mean() < 0.5
+    assert difference[1:-1, 1:-1].max() <= 3 and difference.mean() < 0.75
+    recipe = next(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True).as_numpy_iterator())[0]
+    np.testing.assert_array_equal(recipe[model.IMAGE], batches[0][0])
+    assert recipe[model.LIGHTING_ALPHA].shape == (4, 3) and not recipe[model.LIGHTING_ALPHA].any()
 
 
 def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):
@@ -126,7 +183,7 @@ def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):
     (tmp_path / "train" / "n00000001" / "garbage.JPEG").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     source = sources.folder_source(str(tmp_path))
     counter = input_pipeline.SkipCounter("test")
-    ds = input_pipeline.eval_dataset(source, SMALL, 100, mean=np.zeros(3, np.float32), split="train", counter=counter)
+    ds = input_pipeline.eval_dataset(source, SMALL, 100, split="train", counter=counter)
     (x, y), = list(ds.as_numpy_iterator())
     assert len(y) == 6 and counter.count == 2
 
@@ -141,7 +198,7 @@ def test_labels_outside_classes_fail_in_the_pipeline(tmp_path):
             writer.write(example.SerializeToString())
     (tmp_path / "train-00000").write_bytes((tmp_path / "validation-00000").read_bytes())
     source = sources.tfrecord_source(str(tmp_path), num_classes=3)
-    ds = input_pipeline.eval_dataset(source, SMALL, 8, mean=np.zeros(3, np.float32))
+    ds = input_pipeline.eval_dataset(source, SMALL, 8)
     with pytest.raises(tf.errors.InvalidArgumentError, match="label outside 0…2"):
         list(ds.as_numpy_iterator())
 
@@ -159,8 +216,8 @@ def test_mock_tfds_imagenet2012_source_gives_training_batches():
 
     with tfds.testing.mock_data(num_examples=8):
         source = sources.tfds_source()
-        x, y = next(input_pipeline.train_dataset(source, SMALL, 4, mean=input_pipeline.mean_image(SMALL)).as_numpy_iterator())
-    assert source.num_classes == 1000 and x.shape == (4, 32, 32, 3) and ((0 <= y) & (y < 1000)).all()
+        x, y = next(input_pipeline.train_dataset(source, SMALL, 4).as_numpy_iterator())
+    assert source.num_classes == 1000 and x[model.IMAGE].shape == (4, 32, 32, 3) and ((0 <= y) & (y < 1000)).all()
 
 
 def test_pixel_mean_is_the_average_of_centre_crops(folder):

@@ -127,11 +127,13 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
     """Top-1 and top-5 error of `model` on `split` with one of the paper's test protocols.
 
     Args:
-        model: a `keras.Model` with input `(None, None, 3)` that returns logits.
+        model: the bare network (`keras.Model` with input `(None, None, 3)`, logits out): the
+            mean is subtracted here, and the multi-scale test needs any input size.
         source: a `sources.Source`.
         config: an `ImageNetRecipeConfig` (`image_size`, `eval_resize`, `test_scales`).
         protocol: str. `"center"`, `"10crop"` or `"multiscale"`. Defaults to `"center"`.
-        mean: the mean the model was trained with (`input_pipeline.mean_image`).
+        mean: the mean the model was trained with (`imagenet.model.stored_mean`);
+            the multi-scale test subtracts its per-channel average (`channel_mean`).
         batch_size: int. Images per forward pass (center, 10-crop). Defaults to `50`.
         max_images: optional int. Evaluate only the first this many images.
         split: str. Defaults to `"val"`.
@@ -144,11 +146,11 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
         raise ValueError(f"unknown eval protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     scores, labels = [], []
     if protocol == "center":
-        ds = input_pipeline.eval_dataset(source, config, batch_size, mean=mean, split=split, counter=counter)
+        ds = input_pipeline.eval_dataset(source, config, batch_size, split=split, counter=counter)
         if max_images:
             ds = ds.unbatch().take(max_images).batch(batch_size)
         for images, y in ds:
-            scores.append(_probabilities(model, images))
+            scores.append(_probabilities(model, tf.cast(images, tf.float32) - mean))
             labels.append(y.numpy())
     elif protocol == "10crop":
         size = config.image_size

@@ -7,11 +7,13 @@ Evaluation: shorter side resized to 256, centre 224×224 crop.
 
 Both never decode the whole JPEG: a 224 crop of the image resized by `f = s / shorter_side` is
 the window of side `224 / f` of the original, so the pipeline draws that window, decodes only
-it (`tf.image.decode_and_crop_jpeg`) and resizes it to 224×224; lighting, mean, label checks and
-the count of skipped images happen once per batch. Random draws are stateless, seeded by
-`(seed, example index)` (crop, flip) and `(seed, batch's first index)` (lighting): a seeded
-pipeline is deterministic, and a resumed run sees the same batches as an uninterrupted one.
-Unreadable images are skipped and counted.
+it (`tf.image.decode_and_crop_jpeg`), resizes it to 224×224 and rounds it to uint8. The lighting
+α (one per image) are drawn here, once per batch; the lighting itself and the mean subtraction
+run inside the compiled step (`model.recipe_model`). Label checks and the count of skipped
+images also happen once per batch. Random draws are stateless, seeded by `(seed, example index)`
+(crop, flip) and `(seed, batch's first index)` (lighting): a seeded pipeline is deterministic, and
+a resumed run sees the same batches as an uninterrupted one. Unreadable images are skipped and
+counted.
 
 Example:
 
@@ -26,6 +28,8 @@ Example:
 import numpy as np
 import tensorflow as tf
 from absl import logging
+
+from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA
 
 
 class SkipCounter:
@@ -120,79 +124,59 @@ def center_window(shape, size, resize):
     return tf.stack([(shape[0] - side) // 2, (shape[1] - side) // 2, side, side])
 
 
-def lighting(image, alpha, eigval, eigvec):
-    """AlexNet's PCA colour augmentation: adds `eigvec @ (alpha * eigval)` (× 255) to every pixel.
-
-    Args:
-        image: float tensor `[..., 3]` in [0, 255]: one image, or a batch `[batch, h, w, 3]`.
-        alpha: float tensor `[3]`, drawn from N(0, σ²); `[batch, 3]` for a batch.
-        eigval: `[3]` eigenvalues of the RGB covariance of pixels in [0, 1].
-        eigvec: `[3, 3]` eigenvectors, one per column.
-
-    Returns:
-        The shifted image (float32).
-    """
-    shift = tf.linalg.matvec(tf.constant(eigvec, tf.float32), alpha * tf.constant(eigval, tf.float32)) * 255.0
-    if alpha.shape.rank == 2:  # one shift per image of the batch
-        shift = shift[:, None, None, :]
-    return tf.cast(image, tf.float32) + shift
-
-
-def mean_image(config, pixel_mean=None):
-    """The mean subtracted from every crop: `[size, size, 3]` per-pixel, or `[3]` per-channel."""
-    if config.mean == "pixel":
-        if pixel_mean is None:
-            raise ValueError("mean='pixel' needs the training set's per-pixel mean (compute_pixel_mean)")
-        return np.asarray(pixel_mean, np.float32)
-    return np.asarray(config.channel_mean, np.float32)
+def to_uint8(image):
+    """Rounds a float image in [0, 255] (a bilinear resize of uint8 pixels) to uint8."""
+    return tf.cast(image + 0.5, tf.uint8)
 
 
 def train_crop(encoded, index, config, seed, jpeg_only=False):
     """One training example's geometry: window decode, resize to the crop, random flip.
 
     Draws are seeded by `(seed, index)`, so an example gets the same crop whenever it comes round
-    in the same pass, resumed or not. Colour and mean follow per batch (`color_and_mean`).
+    in the same pass, resumed or not. The resized crop is rounded to uint8 (at most half a grey
+    level); lighting and mean follow in the compiled step (`model.recipe_model`).
 
     Returns:
-        float32 `[size, size, 3]` in [0, 255].
+        uint8 `[size, size, 3]`.
     """
     example_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
     window, _ = train_window(image_shape(encoded, jpeg_only), config.image_size, config.scale_range, example_seed)
     image = decode_window(encoded, window, jpeg_only)
-    image = tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
+    image = to_uint8(tf.image.resize(image, [config.image_size, config.image_size], method="bilinear"))
     flip_seed = tf.random.experimental.stateless_fold_in(example_seed, 1)
     return tf.image.stateless_random_flip_left_right(image, flip_seed)
 
 
-def color_and_mean(images, first_index, config, seed, mean):
-    """A batch's PCA lighting (one α per image) and mean subtraction, done once per batch.
+def lighting_alpha(batch_size, first_index, config, seed):
+    """The PCA-lighting α of one batch: `[batch, 3]` from N(0, `pca_lighting_std`²), zeros without lighting.
 
-    Per image, these few small ops cost more than the decode saves (tf.data runs each op of a
-    map function separately); on a batch they are a handful of vectorised ops. The α of a batch
-    are seeded by `(seed, -1 - first_index)`, never equal to an example's crop seed.
+    Drawn once per batch (per image, tf.data would run the draw as separate small ops), seeded
+    by `(seed, -1 - first_index)`, which is never an example's crop seed.
 
     Args:
-        images: float32 `[batch, size, size, 3]` from `train_crop`.
+        batch_size: int32 scalar tensor or int.
         first_index: int64 scalar, the stream index of the batch's first example.
-        config: an `ImageNetRecipeConfig` (`pca_lighting_std`, `pca_eigval`, `pca_eigvec`).
+        config: an `ImageNetRecipeConfig`.
         seed: int.
-        mean: `[size, size, 3]` or `[3]` float32.
-
-    Returns:
-        float32 `[batch, size, size, 3]`.
     """
-    if config.pca_lighting_std:
-        batch_seed = tf.stack([tf.cast(seed, tf.int64), -1 - tf.cast(first_index, tf.int64)])
-        alpha = tf.random.stateless_normal([tf.shape(images)[0], 3], batch_seed, stddev=config.pca_lighting_std)
-        images = lighting(images, alpha, config.pca_eigval, config.pca_eigvec)
-    return images - mean
+    if not config.pca_lighting_std:
+        return tf.zeros([batch_size, 3], tf.float32)
+    batch_seed = tf.stack([tf.cast(seed, tf.int64), -1 - tf.cast(first_index, tf.int64)])
+    return tf.random.stateless_normal([batch_size, 3], batch_seed, stddev=config.pca_lighting_std)
+
+
+def recipe_inputs(images, alpha=None):
+    """The inputs of `model.recipe_model`: `{"image": uint8 crops, "lighting_alpha": α}` (zeros when `alpha` is None)."""
+    if alpha is None:
+        alpha = tf.zeros([tf.shape(images)[0], 3], tf.float32)
+    return {IMAGE: images, LIGHTING_ALPHA: alpha}
 
 
 def eval_image(encoded, config, jpeg_only=False):
-    """The evaluation crop before the mean: shorter side → `eval_resize`, centre `image_size`."""
+    """The evaluation crop, uint8: shorter side → `eval_resize`, centre `image_size`."""
     window = center_window(image_shape(encoded, jpeg_only), config.image_size, config.eval_resize)
     image = decode_window(encoded, window, jpeg_only)
-    return tf.image.resize(image, [config.image_size, config.image_size], method="bilinear")
+    return to_uint8(tf.image.resize(image, [config.image_size, config.image_size], method="bilinear"))
 
 
 def resize_shorter(image, shorter):
@@ -256,15 +240,14 @@ def _batch(ds, batch_size, counter, num_classes, drop_remainder, per_batch=None)
     return _finish(ds.scan(tf.constant(-1, tf.int64), gap).map(finish))
 
 
-def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num_shards=1, shard_index=0,
-                  counter=None, global_batch_size=None):
-    """The infinite, shuffled, augmented training stream, batched.
+def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shards=1, shard_index=0, counter=None,
+                  global_batch_size=None):
+    """The infinite, shuffled, augmented training stream, batched, as `model.recipe_model` inputs.
 
     Args:
         source: a `sources.Source`.
         config: an `ImageNetRecipeConfig`.
         batch_size: int. Batch this pipeline yields (a replica's or the whole batch).
-        mean: array from `mean_image`.
         seed: int. Seeds shuffling and augmentation. Defaults to `0`.
         start_step: int. Iterations already done (a resumed run skips their examples undecoded).
         num_shards, shard_index: int. This input pipeline's share of the stream.
@@ -273,7 +256,8 @@ def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num
             `batch_size × num_shards`.
 
     Returns:
-        A `tf.data.Dataset` of `(float32 [batch, size, size, 3], int32 [batch])`.
+        A `tf.data.Dataset` of `({"image": uint8 [batch, size, size, 3], "lighting_alpha": float32
+        [batch, 3]}, int32 [batch])`.
     """
     global_batch_size = global_batch_size or batch_size * num_shards
     ds = source.examples("train")
@@ -285,25 +269,35 @@ def train_dataset(source, config, batch_size, *, mean, seed=0, start_step=0, num
     ds = ds.repeat().enumerate().skip(start_step * global_batch_size)
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
-    mean = tf.constant(mean, tf.float32)
     ds = ds.enumerate().map(
         lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed, source.jpeg_only), e[0]), e[1][1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     )
-    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True,
-                  per_batch=lambda images, index: color_and_mean(images, index[0], config, seed, mean))
+
+    def per_batch(images, index):
+        return recipe_inputs(images, lighting_alpha(tf.shape(images)[0], index[0], config, seed))
+
+    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True, per_batch=per_batch)
 
 
-def eval_dataset(source, config, batch_size, *, mean, split="val", num_shards=1, shard_index=0, counter=None,
-                 drop_remainder=False):
-    """The evaluation stream (one pass): centre crops, mean subtracted, batched."""
+def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard_index=0, counter=None,
+                 drop_remainder=False, as_recipe_inputs=False):
+    """The evaluation stream (one pass): uint8 centre crops, batched.
+
+    Args:
+        as_recipe_inputs: bool. Yield `model.recipe_model` inputs (`recipe_inputs`, α = 0)
+            instead of the bare crops. Defaults to `False`.
+
+    Returns:
+        A `tf.data.Dataset` of `(uint8 [batch, size, size, 3], int32 [batch])`.
+    """
     ds = source.examples(split)
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
-    mean = tf.constant(mean, tf.float32)
     ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only), e[1]),
                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder, per_batch=lambda images: images - mean)
+    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
+                  per_batch=recipe_inputs if as_recipe_inputs else None)
 
 
 def _check_labels(num_classes):
@@ -321,14 +315,14 @@ def _finish(ds):
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def distributed_train_dataset(resolved, source, config, *, mean, seed=0, start_step=0, counter=None):
+def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0, counter=None):
     """The training stream for a resolved strategy: one pipeline per worker (tf.distribute input
     contexts), each yielding per-replica batches of `config.batch_size / replicas`."""
     if not resolved.is_tf:
-        return train_dataset(source, config, config.batch_size, mean=mean, seed=seed, start_step=start_step, counter=counter)
+        return train_dataset(source, config, config.batch_size, seed=seed, start_step=start_step, counter=counter)
 
     def make(context):
-        return train_dataset(source, config, context.get_per_replica_batch_size(config.batch_size), mean=mean, seed=seed,
+        return train_dataset(source, config, context.get_per_replica_batch_size(config.batch_size), seed=seed,
                              start_step=start_step, num_shards=context.num_input_pipelines,
                              shard_index=context.input_pipeline_id, counter=counter, global_batch_size=config.batch_size)
 

@@ -25,6 +25,7 @@ import numpy as np
 import keras_resnet
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
+from keras_resnet.imagenet.model import mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, optimizers, schedules
 from keras_resnet.training.train import RecipeError, prepare_workdir, steps_per_period
 
@@ -96,7 +97,7 @@ def _worker_dir(workdir, resolved):
 def pixel_mean(source, config, workdir, max_images=None):
     """The per-pixel (or per-channel) mean; the per-pixel one is computed once and cached in the workdir."""
     if config.mean == "channel":
-        return input_pipeline.mean_image(config)
+        return mean_image(config)
     path = os.path.join(workdir, PIXEL_MEAN)
     if os.path.exists(path):
         return np.load(path)
@@ -159,7 +160,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
     try:
         with resolved.scope():
-            model = create_network(model_name, source.num_classes, config, shortcut)
+            network = create_network(model_name, source.num_classes, config, shortcut)
+            model = recipe_model(network, config, mean)
             model.compile(
                 optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -171,11 +173,11 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         if start:
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
         train_skips = input_pipeline.SkipCounter("train")
-        data = input_pipeline.distributed_train_dataset(resolved, source, config, mean=mean, seed=seed, start_step=start,
+        data = input_pipeline.distributed_train_dataset(resolved, source, config, seed=seed, start_step=start,
                                                         counter=train_skips)
         val = None
         if "val" in source.splits:
-            val = input_pipeline.eval_dataset(source, config, config.batch_size, mean=mean,
+            val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
                                               counter=input_pipeline.SkipCounter("validation"))
         plateau = None
         if config.schedule == "plateau" and val is not None:
@@ -225,13 +227,11 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     checkpoint = os.path.join(workdir, callbacks.CHECKPOINT)
     if not os.path.exists(checkpoint):
         raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
-    if config.mean == "pixel" and not os.path.exists(os.path.join(workdir, PIXEL_MEAN)):
-        raise RecipeError(f"--workdir {workdir} has no {PIXEL_MEAN}; evaluate with the --mean the run was trained with")
-    mean = pixel_mean(source, config, workdir)
-    model = create_network(model_name, source.num_classes, None, shortcut)
-    model.load_weights(checkpoint)
-    result = evaluation.evaluate(model, source, config, protocol, mean=mean, batch_size=batch_size, max_images=max_images,
-                                 counter=input_pipeline.SkipCounter("evaluation"))
+    network = create_network(model_name, source.num_classes, None, shortcut)
+    model = recipe_model(network, config)
+    model.load_weights(checkpoint)  # The network's weights and the mean it was trained with.
+    result = evaluation.evaluate(network, source, config, protocol, mean=stored_mean(model), batch_size=batch_size,
+                                 max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
     with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:
         json.dump(result, f, indent=1)
     print_fn(f"{protocol}: top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "

@@ -1,0 +1,72 @@
+"""The ImageNet recipe's trained model: the network behind the preprocessing that runs inside
+the compiled step.
+
+The input pipeline ships what only the CPU can do cheaply (decode the crop window, resize, flip)
+as uint8 crops, with one PCA-lighting α per image; AlexNet's lighting and the mean subtraction
+are elementwise passes over every pixel, so they run on the accelerator, where they fuse into
+the first convolution's input, and the host sends a quarter of the bytes. This module needs no
+TensorFlow.
+
+Example:
+
+>>> import numpy as np
+>>> from keras_resnet.imagenet import config
+>>> network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D()], name="net")
+>>> model = recipe_model(network, config.recipe_config(image_size=8), mean=np.zeros(3))
+>>> sorted(model.input)
+['image', 'lighting_alpha']
+>>> x = {IMAGE: np.full((1, 8, 8, 3), 10, "uint8"), LIGHTING_ALPHA: np.zeros((1, 3), "float32")}
+>>> keras.ops.convert_to_numpy(model(x)).tolist()
+[[10.0, 10.0, 10.0]]
+"""
+
+import keras
+import numpy as np
+
+from keras_resnet.training import augment
+
+IMAGE = "image"
+LIGHTING_ALPHA = "lighting_alpha"
+MEAN_LAYER = "mean"
+
+
+def recipe_model(network, config, mean=None):
+    """`network` behind PCA lighting and the mean subtraction, on the pipeline's inputs.
+
+    Args:
+        network: a `keras.Model` taking float images `(None, None, 3)`.
+        config: an `ImageNetRecipeConfig` (`image_size`, `pca_eigval`, `pca_eigvec`).
+        mean: `[size, size, 3]` (per-pixel) or `[3]` (per-channel) array; saved in the model.
+            `None`: zeros, to be loaded with the weights.
+
+    Returns:
+        A functional `keras.Model` with inputs `{"image": uint8 [size, size, 3],
+        "lighting_alpha": float32 [3]}` (α = 0 for evaluation) and the network's outputs. The
+        preprocessing computes in float32 under any dtype policy.
+    """
+    size = config.image_size
+    image = keras.Input((size, size, 3), dtype="uint8", name=IMAGE)
+    alpha = keras.Input((3,), dtype="float32", name=LIGHTING_ALPHA)
+    x = augment.PCALighting(config.pca_eigval, config.pca_eigvec, dtype="float32", name="pca_lighting")([image, alpha])
+    x = augment.PerPixelMean(mean, dtype="float32", name=MEAN_LAYER)(x)
+    return keras.Model({IMAGE: image, LIGHTING_ALPHA: alpha}, network(x), name=network.name)
+
+
+def mean_image(config, pixel_mean=None):
+    """The mean subtracted from every crop: `[size, size, 3]` per-pixel, or `[3]` per-channel.
+
+    Args:
+        config: an `ImageNetRecipeConfig` (`mean`, `channel_mean`).
+        pixel_mean: the training set's per-pixel mean (`input_pipeline.compute_pixel_mean`);
+            needed for `mean="pixel"`.
+    """
+    if config.mean == "pixel":
+        if pixel_mean is None:
+            raise ValueError("mean='pixel' needs the training set's per-pixel mean (compute_pixel_mean)")
+        return np.asarray(pixel_mean, np.float32)
+    return np.asarray(config.channel_mean, np.float32)
+
+
+def stored_mean(model):
+    """The mean a `recipe_model` subtracts (`[size, size, 3]` float32 numpy)."""
+    return keras.ops.convert_to_numpy(model.get_layer(MEAN_LAYER).mean)
