@@ -1,5 +1,6 @@
 """`recipes/imagenet.py` end to end on CPU (subprocesses: logical devices are set before any TF op)."""
 
+import importlib.util
 import json
 import os
 import signal
@@ -18,8 +19,9 @@ SMALL = ["--model=tiny", "--image_size=32", "--scale_range=36,60", "--eval_resiz
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 
 
-def run(*args, timeout=240):
-    return subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=timeout, env=ENV, cwd=ROOT)
+def run(*args, timeout=240, backend="tensorflow"):
+    env = {**ENV, "KERAS_BACKEND": backend}
+    return subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,7 @@ def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
     result = run("--strategy=mirrored", "--cpu_devices=2", f"--image_folder={folder}", f"--workdir={workdir}",
                  "--train_steps=4", *SMALL)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "ran out of data" not in result.stderr  # Validation knows its number of batches.
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert (metrics["strategy"], metrics["replicas"], metrics["steps"]) == ("mirrored", 2, 4)
     assert [row["step"] for row in json.loads((workdir / "history.json").read_text())] == [2, 4]
@@ -109,3 +112,17 @@ def test_killed_run_resumes_from_its_backup(tmp_path, folder):
     assert "Resuming tiny" in result.stdout
     steps = [row["step"] for row in json.loads((workdir / "history.json").read_text())]
     assert steps == list(range(2, 61, 2))
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
+def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, folder):
+    workdir = tmp_path / "run"
+    args = [f"--image_folder={folder}", f"--workdir={workdir}", "--mean=channel", *SMALL]
+    result = run("--train_steps=2", *args, backend="torch")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert (metrics["backend"], metrics["steps"]) == ("torch", 2)
+    result = run("--mode=eval", "--eval_protocol=multiscale", *args, backend="torch")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((workdir / "eval_multiscale.json").read_text())["images"] == 12

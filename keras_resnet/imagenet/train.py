@@ -16,6 +16,7 @@ keras_resnet.training.train.RecipeError: --batch_size 256 does not divide across
 """
 
 import json
+import math
 import os
 import time
 
@@ -63,17 +64,25 @@ def check_batch(batch_size, replicas):
 
 class Validation(keras.callbacks.Callback):
     """Adds `val_error`, `val_top5_error`, `train_error`, `step` and `learning_rate` to the logs
-    at the end of each period (before the plateau check and the history row)."""
+    at the end of each period (before the plateau check and the history row).
 
-    def __init__(self, dataset, steps_per_period):
+    Args:
+        dataset: the validation stream (`eval_dataset(..., as_recipe_inputs=True)`), or `None`.
+        steps_per_period: int.
+        steps: optional int. Batches in one pass of `dataset` where known, so that Keras need
+            not run it dry (and warn) to find its end.
+    """
+
+    def __init__(self, dataset, steps_per_period, steps=None):
         super().__init__()
         self.dataset = dataset
         self.steps_per_period = steps_per_period
+        self.steps = steps
 
     def on_epoch_end(self, epoch, logs=None):
         logs = callbacks.add_period_logs(logs, epoch, self.steps_per_period)
         if self.dataset is not None:
-            results = self.model.evaluate(self.dataset, verbose=0, return_dict=True)
+            results = self.model.evaluate(self.dataset, steps=self.steps, verbose=0, return_dict=True)
             logs["val_loss"] = float(results["loss"])
             logs["val_error"] = 1.0 - float(results["accuracy"])
             logs["val_top5_error"] = 1.0 - float(results["top5_accuracy"])
@@ -175,7 +184,9 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         train_skips = input_pipeline.SkipCounter("train")
         data = input_pipeline.distributed_train_dataset(resolved, source, config, seed=seed, start_step=start,
                                                         counter=train_skips)
-        val = None
+        val, val_steps = None, None
+        if source.sizes.get("val"):
+            val_steps = math.ceil(source.sizes["val"] / config.batch_size)
         if "val" in source.splits:
             val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
                                               counter=input_pipeline.SkipCounter("validation"))
@@ -185,8 +196,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             plateau.mode = "min"  # An error: Keras cannot infer the direction from the name.
         began = time.time()
         try:
-            model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose,
-                      callbacks=callbacks.make_callbacks(rundir, Validation(val, period), plateau,
+            model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
+                      callbacks=callbacks.make_callbacks(rundir, Validation(val, period, val_steps), plateau,
                                                          callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
         except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
             if "label outside" not in str(error) and "negative label" not in str(error):
