@@ -72,6 +72,19 @@ def test_recipe_model_is_the_network_on_lit_mean_subtracted_crops():
     np.testing.assert_array_equal(model.stored_mean(trained), mean)
 
 
+def test_bfloat16_crops_for_tpus_hold_the_uint8_values_and_give_the_same_outputs(folder):
+    source = sources.folder_source(folder)
+    (x8, _), = input_pipeline.train_dataset(source, SMALL, 4, seed=2).take(1).as_numpy_iterator()
+    (x16, _), = input_pipeline.train_dataset(source, SMALL, 4, seed=2, image_dtype="bfloat16").take(1).as_numpy_iterator()
+    assert x16[model.IMAGE].dtype.name == "bfloat16"
+    np.testing.assert_array_equal(x16[model.IMAGE].astype(np.float32), x8[model.IMAGE].astype(np.float32))
+    network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3)], name="net")
+    mean = input_pipeline.compute_pixel_mean(source, SMALL)
+    outputs = [keras.ops.convert_to_numpy(model.recipe_model(network, SMALL, mean, dtype)(x))
+               for dtype, x in (("uint8", x8), (model.image_dtype("tpu"), x16))]
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
 def test_recipe_model_keeps_the_preprocessing_in_float32_under_mixed_precision():
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:

@@ -165,11 +165,12 @@ def lighting_alpha(batch_size, first_index, config, seed):
     return tf.random.stateless_normal([batch_size, 3], batch_seed, stddev=config.pca_lighting_std)
 
 
-def recipe_inputs(images, alpha=None):
-    """The inputs of `model.recipe_model`: `{"image": uint8 crops, "lighting_alpha": α}` (zeros when `alpha` is None)."""
+def recipe_inputs(images, alpha=None, image_dtype="uint8"):
+    """The inputs of `model.recipe_model`: `{"image": crops, "lighting_alpha": α}` (zeros when
+    `alpha` is None), the crops cast to `image_dtype` (`model.image_dtype`)."""
     if alpha is None:
         alpha = tf.zeros([tf.shape(images)[0], 3], tf.float32)
-    return {IMAGE: images, LIGHTING_ALPHA: alpha}
+    return {IMAGE: tf.cast(images, image_dtype), LIGHTING_ALPHA: alpha}
 
 
 def eval_image(encoded, config, jpeg_only=False):
@@ -241,7 +242,7 @@ def _batch(ds, batch_size, counter, num_classes, drop_remainder, per_batch=None)
 
 
 def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shards=1, shard_index=0, counter=None,
-                  global_batch_size=None):
+                  global_batch_size=None, image_dtype="uint8"):
     """The infinite, shuffled, augmented training stream, batched, as `model.recipe_model` inputs.
 
     Args:
@@ -254,6 +255,7 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
         counter: optional `SkipCounter`.
         global_batch_size: int. Examples per iteration over all pipelines. Defaults to
             `batch_size × num_shards`.
+        image_dtype: str. dtype of the crops (`model.image_dtype`). Defaults to `"uint8"`.
 
     Returns:
         A `tf.data.Dataset` of `({"image": uint8 [batch, size, size, 3], "lighting_alpha": float32
@@ -275,18 +277,20 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
     )
 
     def per_batch(images, index):
-        return recipe_inputs(images, lighting_alpha(tf.shape(images)[0], index[0], config, seed))
+        return recipe_inputs(images, lighting_alpha(tf.shape(images)[0], index[0], config, seed), image_dtype)
 
     return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True, per_batch=per_batch)
 
 
 def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard_index=0, counter=None,
-                 drop_remainder=False, as_recipe_inputs=False):
+                 drop_remainder=False, as_recipe_inputs=False, image_dtype="uint8"):
     """The evaluation stream (one pass): uint8 centre crops, batched.
 
     Args:
         as_recipe_inputs: bool. Yield `model.recipe_model` inputs (`recipe_inputs`, α = 0)
             instead of the bare crops. Defaults to `False`.
+        image_dtype: str. dtype of the recipe inputs' crops (`model.image_dtype`). Defaults to
+            `"uint8"`.
 
     Returns:
         A `tf.data.Dataset` of `(uint8 [batch, size, size, 3], int32 [batch])`.
@@ -297,7 +301,7 @@ def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard
     ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only), e[1]),
                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
-                  per_batch=recipe_inputs if as_recipe_inputs else None)
+                  per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None)
 
 
 def _check_labels(num_classes):
@@ -315,16 +319,18 @@ def _finish(ds):
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0, counter=None):
+def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0, counter=None, image_dtype="uint8"):
     """The training stream for a resolved strategy: one pipeline per worker (tf.distribute input
     contexts), each yielding per-replica batches of `config.batch_size / replicas`."""
     if not resolved.is_tf:
-        return train_dataset(source, config, config.batch_size, seed=seed, start_step=start_step, counter=counter)
+        return train_dataset(source, config, config.batch_size, seed=seed, start_step=start_step, counter=counter,
+                             image_dtype=image_dtype)
 
     def make(context):
         return train_dataset(source, config, context.get_per_replica_batch_size(config.batch_size), seed=seed,
                              start_step=start_step, num_shards=context.num_input_pipelines,
-                             shard_index=context.input_pipeline_id, counter=counter, global_batch_size=config.batch_size)
+                             shard_index=context.input_pipeline_id, counter=counter, global_batch_size=config.batch_size,
+                             image_dtype=image_dtype)
 
     return resolved.strategy.distribute_datasets_from_function(make)
 

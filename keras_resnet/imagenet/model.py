@@ -30,7 +30,17 @@ LIGHTING_ALPHA = "lighting_alpha"
 MEAN_LAYER = "mean"
 
 
-def recipe_model(network, config, mean=None):
+def image_dtype(strategy_name):
+    """The dtype the crops travel in: uint8, or bfloat16 on a TPU (its infeed takes no uint8;
+    bfloat16 holds 0…255 exactly, in twice the bytes).
+
+    >>> image_dtype("mirrored"), image_dtype("tpu")
+    ('uint8', 'bfloat16')
+    """
+    return "bfloat16" if strategy_name == "tpu" else "uint8"
+
+
+def recipe_model(network, config, mean=None, image_dtype="uint8"):
     """`network` behind PCA lighting and the mean subtraction, on the pipeline's inputs.
 
     Args:
@@ -38,6 +48,7 @@ def recipe_model(network, config, mean=None):
         config: an `ImageNetRecipeConfig` (`image_size`, `pca_eigval`, `pca_eigvec`).
         mean: `[size, size, 3]` (per-pixel) or `[3]` (per-channel) array; saved in the model.
             `None`: zeros, to be loaded with the weights.
+        image_dtype: str. dtype of the image input (`image_dtype`). Defaults to `"uint8"`.
 
     Returns:
         A functional `keras.Model` with inputs `{"image": uint8 [size, size, 3],
@@ -45,7 +56,7 @@ def recipe_model(network, config, mean=None):
         preprocessing computes in float32 under any dtype policy.
     """
     size = config.image_size
-    image = keras.Input((size, size, 3), dtype="uint8", name=IMAGE)
+    image = keras.Input((size, size, 3), dtype=image_dtype, name=IMAGE)
     alpha = keras.Input((3,), dtype="float32", name=LIGHTING_ALPHA)
     x = augment.PCALighting(config.pca_eigval, config.pca_eigvec, dtype="float32", name="pca_lighting")([image, alpha])
     x = augment.PerPixelMean(mean, dtype="float32", name=MEAN_LAYER)(x)

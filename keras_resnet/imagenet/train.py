@@ -26,7 +26,7 @@ import numpy as np
 import keras_resnet
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
-from keras_resnet.imagenet.model import mean_image, recipe_model, stored_mean
+from keras_resnet.imagenet.model import image_dtype, mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, optimizers, schedules
 from keras_resnet.training.train import RecipeError, prepare_workdir, steps_per_period
 
@@ -165,12 +165,13 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     resumed = prepare_workdir(rundir, run_config, overwrite)
 
     mean = pixel_mean(source, config, rundir)
+    crops_dtype = image_dtype(resolved.name)
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
     try:
         with resolved.scope():
             network = create_network(model_name, source.num_classes, config, shortcut)
-            model = recipe_model(network, config, mean)
+            model = recipe_model(network, config, mean, crops_dtype)
             model.compile(
                 optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -183,13 +184,13 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
         train_skips = input_pipeline.SkipCounter("train")
         data = input_pipeline.distributed_train_dataset(resolved, source, config, seed=seed, start_step=start,
-                                                        counter=train_skips)
+                                                        counter=train_skips, image_dtype=crops_dtype)
         val, val_steps = None, None
         if source.sizes.get("val"):
             val_steps = math.ceil(source.sizes["val"] / config.batch_size)
         if "val" in source.splits:
             val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
-                                              counter=input_pipeline.SkipCounter("validation"))
+                                              image_dtype=crops_dtype, counter=input_pipeline.SkipCounter("validation"))
         plateau = None
         if config.schedule == "plateau" and val is not None:
             plateau = schedules.reduce_on_plateau(config, monitor="val_error")
