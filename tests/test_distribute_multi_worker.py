@@ -101,6 +101,13 @@ def test_two_workers_train_with_fit_and_agree(tmp_path):
     assert [r["step"] for r in chief] == [2, 4]
     assert [r["loss"] for r in chief] == [r["loss"] for r in other]
     assert json.loads((workdir / "metrics.json").read_text())["replicas"] == 2
+    # The validation during training is the centre-crop test of the whole split.
+    evaluate = [a for a in command if not a.startswith("--strategy")] + ["--mode=eval", "--eval_protocol=center"]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    result = subprocess.run(evaluate, capture_output=True, text=True, timeout=120, env={**env, "KERAS_BACKEND": "tensorflow"}, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-1500:]
+    center = json.loads((workdir / "eval_center.json").read_text())
+    assert center["images"] == 12 and center["top1_error"] == pytest.approx(chief[-1]["val_error"], abs=1e-6)
 
 
 UNPATCHED = """

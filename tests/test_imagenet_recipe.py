@@ -73,6 +73,13 @@ def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
     result = run("--mode=eval", "--eval_protocol=10crop", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((workdir / "eval_10crop.json").read_text())["images"] == 12
+    # The validation during training is the centre-crop test of the whole split.
+    result = run("--mode=eval", "--eval_protocol=center", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    center = json.loads((workdir / "eval_center.json").read_text())
+    last = json.loads((workdir / "history.json").read_text())[-1]
+    assert center["images"] == 12
+    assert (center["top1_error"], center["top5_error"]) == pytest.approx((last["val_error"], last["val_top5_error"]), abs=1e-6)
 
 
 MOCK_TFDS = """

@@ -186,7 +186,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         data = input_pipeline.distributed_train_dataset(resolved, source, config, seed=seed, start_step=start,
                                                         counter=train_skips, image_dtype=crops_dtype)
         val, val_steps = None, None
-        if source.sizes.get("val"):
+        if source.sizes.get("val") and resolved.num_workers == 1:
+            # Several workers each read the whole split in smaller batches: let Keras find its end.
             val_steps = math.ceil(source.sizes["val"] / config.batch_size)
         if "val" in source.splits:
             val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
