@@ -14,7 +14,8 @@ metric values with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars
 workers to learn its shapes, which fails for uint8 images (collective ops reduce floats and
 int32/int64 only). `patch_multi_worker_reduce` wraps the strategy's `reduce` for both; the
 scalar part is applied only while the installed Keras still has the faulty call
-(`multi_worker_reduce_fix_needed`). Remove it once a Keras release fixes these.
+(`multi_worker_reduce_fix_needed`): drop that part once a Keras release fixes the issue, and the
+rest once Keras stops reducing the data batch.
 
 Example:
 

@@ -18,7 +18,7 @@ RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
 
 
 def test_fix_is_needed_on_the_installed_keras():
-    # Fails once Keras no longer calls reduce(axis=0) on scalars: then remove the patch.
+    # Fails once Keras no longer calls reduce(axis=0) on scalars: then drop the patch's scalar part.
     assert distribute.multi_worker_reduce_fix_needed()
 
 

@@ -89,15 +89,30 @@ def test_recipe_model_keeps_the_preprocessing_in_float32_under_mixed_precision()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 1)], name="net")
-        trained = model.recipe_model(network, config.recipe_config(image_size=4), np.full(3, 100.5, np.float32))
+        trained = model.recipe_model(network, config.recipe_config(image_size=4), np.full(3, 123.68, np.float32))
     finally:
         keras.config.set_dtype_policy("float32")
     assert network.layers[0].compute_dtype == "bfloat16"
     assert [trained.get_layer(n).compute_dtype for n in ("pca_lighting", model.MEAN_LAYER)] == ["float32", "float32"]
-    # 201 - 100.5 is exact in float32; in bfloat16, 100.5 and 201 - 100.5 would round.
+    # bfloat16 would hold the mean as 123.5 (8 significant bits), and 201 - 123.68 as 77.5.
     x = {model.IMAGE: np.full((1, 4, 4, 3), 201, np.uint8), model.LIGHTING_ALPHA: np.zeros((1, 3), np.float32)}
     lit = keras.Model(trained.inputs, trained.get_layer(model.MEAN_LAYER).output)
-    assert keras.ops.convert_to_numpy(lit(x)).ravel().tolist() == [100.5] * 48
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(lit(x)), np.full((1, 4, 4, 3), 201 - 123.68), atol=1e-4)
+
+
+def test_recipe_model_saves_and_loads_as_a_keras_file(tmp_path):
+    cfg = config.recipe_config(image_size=4)
+    rng = np.random.default_rng(4)
+    mean = rng.uniform(90, 130, (4, 4, 3)).astype(np.float32)
+    network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3, padding="same")], name="net")
+    trained = model.recipe_model(network, cfg, mean)
+    trained.save(tmp_path / "recipe.keras")
+    loaded = keras.saving.load_model(tmp_path / "recipe.keras")
+    x = {model.IMAGE: rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8),
+         model.LIGHTING_ALPHA: rng.normal(0, 0.1, (2, 3)).astype(np.float32)}
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(trained(x)))
+    np.testing.assert_array_equal(model.stored_mean(loaded), mean)
+    assert loaded.get_layer("pca_lighting").eigvec == trained.get_layer("pca_lighting").eigvec
 
 
 def test_decode_and_crop_equals_decode_then_crop():

@@ -80,6 +80,9 @@ def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
     last = json.loads((workdir / "history.json").read_text())[-1]
     assert center["images"] == 12
     assert (center["top1_error"], center["top5_error"]) == pytest.approx((last["val_error"], last["val_top5_error"]), abs=1e-6)
+    # The mean is a weight of the checkpoint, of the crop's size: another size is a one-line error.
+    result = run("--mode=eval", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL, "--image_size=30")
+    assert "evaluate with the flags the run was trained with" in _one_line_error(result)
 
 
 MOCK_TFDS = """

@@ -293,7 +293,9 @@ def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard
             `"uint8"`.
 
     Returns:
-        A `tf.data.Dataset` of `(uint8 [batch, size, size, 3], int32 [batch])`.
+        A `tf.data.Dataset` of `(uint8 [batch, size, size, 3], int32 [batch])`, or with
+        `as_recipe_inputs` of `({"image": image_dtype crops, "lighting_alpha": zeros [batch, 3]},
+        int32 [batch])`.
     """
     ds = source.examples(split)
     if num_shards > 1:

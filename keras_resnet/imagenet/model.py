@@ -31,8 +31,8 @@ MEAN_LAYER = "mean"
 
 
 def image_dtype(strategy_name):
-    """The dtype the crops travel in: uint8, or bfloat16 on a TPU (its infeed takes no uint8;
-    bfloat16 holds 0…255 exactly, in twice the bytes).
+    """The dtype the crops travel in: uint8, or bfloat16 under TPUStrategy (TPU infeed takes no
+    uint8; bfloat16 holds 0…255 exactly, in twice the bytes). JAX puts uint8 on any device.
 
     >>> image_dtype("mirrored"), image_dtype("tpu")
     ('uint8', 'bfloat16')

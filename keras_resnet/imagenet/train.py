@@ -242,7 +242,12 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
         raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
     network = create_network(model_name, source.num_classes, None, shortcut)
     model = recipe_model(network, config)
-    model.load_weights(checkpoint)  # The network's weights and the mean it was trained with.
+    try:
+        model.load_weights(checkpoint)  # The network's weights and the mean it was trained with.
+    except ValueError as error:
+        raise RecipeError(f"{checkpoint} does not fit --model {model_name} with {source.num_classes} classes at "
+                          f"--image_size {config.image_size}: evaluate with the flags the run was trained with "
+                          f"({str(error).strip().splitlines()[0][:120]})") from None
     result = evaluation.evaluate(network, source, config, protocol, mean=stored_mean(model), batch_size=batch_size,
                                  max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
     with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:

@@ -54,6 +54,10 @@ class PerPixelMean(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def get_config(self):
+        # The mean is a weight: a loaded model gets it from the saved weights, not the config.
+        return super().get_config()
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class PadCropFlip(keras.layers.Layer):
