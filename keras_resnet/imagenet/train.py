@@ -247,7 +247,7 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     except ValueError as error:
         raise RecipeError(f"{checkpoint} does not fit --model {model_name} with {source.num_classes} classes at "
                           f"--image_size {config.image_size}: evaluate with the flags the run was trained with "
-                          f"({str(error).strip().splitlines()[0][:120]})") from None
+                          f"({str(error).strip().splitlines()[0].split('. Example')[0][:120]})") from None
     result = evaluation.evaluate(network, source, config, protocol, mean=stored_mean(model), batch_size=batch_size,
                                  max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
     with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:
