@@ -11,6 +11,7 @@ from keras_resnet.table import trainable_params
 from keras_resnet.builder import build_network
 from keras_resnet.flops import flops
 from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
+from keras_resnet.pretrained import preprocess_input
 from keras_resnet.zoo import *  # noqa: F403  (the constructors: ResNet18, …, HighwayNet110)
 from keras_resnet.zoo import MODELS
 

@@ -6,7 +6,7 @@ import sys
 
 import keras
 
-from keras_resnet import architectures, blocks
+from keras_resnet import architectures, blocks, pretrained
 
 POOLINGS = (None, "avg", "max")
 
@@ -32,6 +32,7 @@ def build_network(
     gate_bias=-2.0,
     gate_kernel_size=3,
     kernel_regularizer=None,
+    include_preprocessing=True,
     name=None,
 ):
     """Builds a plain, highway or residual network of the paper as a functional `keras.Model`.
@@ -53,8 +54,11 @@ def build_network(
             for CIFAR, as in the paper. Plain nets take none.
         include_top: bool. End with global average pooling and a `classes`-way dense layer.
             Defaults to `True`.
-        weights: `None` (He initialisation) or the path of a weights file written by
-            `model.save_weights`. Defaults to `None`.
+        weights: `None` (He initialisation); `"imagenet"`, the published ImageNet weights in
+            this net's layout (`keras_resnet.pretrained.registry`); a source's name (`"msra"`,
+            `"torchvision_v1"`); or the path of a weights file: one written by
+            `model.save_weights`, or a published file (keras.applications HDF5, torchvision
+            safetensors or `.pth`), told apart by content. Defaults to `None`.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: optional `(height, width, channels)`; height and width may be `None` and are
             otherwise at least the net's downsampling (32 ImageNet, 4 CIFAR). Defaults to
@@ -69,6 +73,9 @@ def build_network(
         gate_bias: float. Initial bias of highway gates. Defaults to `-2.0`.
         gate_kernel_size: int. Kernel size of highway gates. Defaults to `3`.
         kernel_regularizer: optional regularizer for every conv and dense kernel.
+        include_preprocessing: bool. With published weights: take RGB images in [0, 255] and
+            apply the weights' preprocessing in a layer named `"preprocessing"`; `False`: the
+            bare net, fed with `keras_resnet.preprocess_input`. Defaults to `True`.
         name: str. The model's name. Defaults to e.g. `"resnet34"`.
 
     Returns:
@@ -100,7 +107,6 @@ def build_network(
     classes = architectures.FAMILY_CLASSES[family] if classes is None else classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be an integer of at least 1. Received: classes={classes!r}")
-    _check_weights(weights)
     options = blocks.BlockOptions(
         kind=kind,
         shortcut=shortcut or "A",
@@ -114,7 +120,15 @@ def build_network(
         name = f"{_KIND_PREFIX[kind]}{_depth(architecture)}"
 
     inputs = _inputs(input_tensor, input_shape, family)
-    x = _stem(inputs, family, architecture.widths[0], options)
+    resolved = pretrained.resolve(
+        weights, network=_zoo_key(family, architecture, kind), bottleneck_stride=bottleneck_stride,
+        shortcut=shortcut, include_top=include_top, classes=classes, channels=inputs.shape[-1],
+    )
+    weights_path = pretrained.fetch(resolved, include_top) if resolved is not None else None
+    x = inputs
+    if resolved is not None and resolved.published and include_preprocessing:
+        x = pretrained.preprocessing_layer(resolved.preprocessing)(x)
+    x = _stem(x, family, architecture.widths[0], options)
     block_class = blocks.BLOCKS[architecture.block]
     for i, (count, filters) in enumerate(zip(architecture.stages, architecture.widths)):
         x = blocks.stage(x, filters, count, 1 if i == 0 else 2, block_class, f"conv{i + 2}", options)
@@ -123,9 +137,11 @@ def build_network(
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
     with _recursion_limit(_RECURSION_PER_LAYER * sum(architecture.stages)):
         model = keras.Model(source, x, name=name)
-    if weights is not None:
+    if resolved is not None and resolved.published:
+        pretrained.load(model, resolved, weights_path)
+    elif resolved is not None:
         try:
-            model.load_weights(weights)
+            model.load_weights(weights_path)
         except ValueError as error:
             raise ValueError(
                 f"weights={str(weights)!r} does not fit {name} built with "
@@ -191,16 +207,12 @@ def _depth(architecture):
     return 2 + per_block * sum(architecture.stages)
 
 
-def _check_weights(weights):
-    if weights is None:
-        return
-    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        return
-    raise ValueError(
-        "`weights` must be None (random initialisation) or the path of an existing weights file "
-        "(no pretrained weights are published for download yet). "
-        f"Received: weights={weights!r}"
-    )
+def _zoo_key(family, architecture, kind):
+    """The zoo's name of a Table 1 net (`"resnet50"`, `"plain34"`), else `None`."""
+    depth = _depth(architecture)
+    if family == "imagenet" and architecture == architectures.imagenet_architecture_or_none(depth):
+        return f"{_KIND_PREFIX[kind]}{depth}"
+    return None
 
 
 def _inputs(input_tensor, input_shape, family):

@@ -15,6 +15,8 @@ import urllib.parse
 import numpy as np
 from absl import logging
 
+from keras_resnet.hosts import reachable
+
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -175,27 +177,6 @@ def check_arrays(arrays, source="data", num_classes=None):
 
 # Where TFDS downloads the raw files of the data sets the recipe knows; others: their homepage's host.
 DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu"}
-
-
-def reachable(host, port=443, timeout=5.0):
-    """Whether a TCP connection to `host:port` opens within `timeout` seconds.
-
-    Example:
-
-    >>> import socket
-    >>> with socket.socket() as closed:  # a free local port that nothing listens on
-    ...     closed.bind(("127.0.0.1", 0))
-    ...     port = closed.getsockname()[1]
-    >>> reachable("127.0.0.1", port)
-    False
-    """
-    import socket
-
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
