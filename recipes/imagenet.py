@@ -4,6 +4,8 @@
   python recipes/imagenet.py --model=resnet50 --image_folder=/data/imagenet --strategy=mirrored --workdir=runs/r50
   python recipes/imagenet.py --model=resnet50 --tfrecords=gs://bucket/imagenet --strategy=tpu --tpu=my-tpu --workdir=runs/r50
   python recipes/imagenet.py --mode=eval --eval_protocol=10crop --model=resnet50 --data_dir=... --workdir=runs/r50
+  python recipes/imagenet.py --mode=eval --weights=imagenet --model=resnet50 --eval_protocol=10crop --data_dir=...
+  python recipes/imagenet.py --init_weights=imagenet --model=resnet50 --image_folder=/data/birds --workdir=runs/ft
 
 Rerunning a killed run with the same flags resumes it from its last backup.
 """
@@ -14,6 +16,9 @@ from absl import app, flags
 
 flags.DEFINE_string("model", "resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
 flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); the zoo's default (B) if unset.")
+flags.DEFINE_enum("bottleneck_stride", "1x1", ["1x1", "3x3"], "Stride in the bottleneck's 1x1 (paper) or 3x3 conv (v1.5, torchvision).")
+flags.DEFINE_string("weights", None, "--mode=eval: evaluate published weights (imagenet, msra, torchvision_v1, or a file) instead of the workdir's checkpoint.")
+flags.DEFINE_string("init_weights", None, "Start training from published weights (imagenet, msra, torchvision_v1, or a file): fine-tuning.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train (then evaluate centre crops), or evaluate a trained workdir.")
 flags.DEFINE_string("eval_protocol", "center", "center, 10crop or multiscale (the paper's test protocol).")
 flags.DEFINE_integer("eval_images", None, "Evaluate only this many validation images.")
@@ -72,19 +77,30 @@ def main(argv):
             distribute.resolve(FLAGS.strategy)
         if FLAGS.eval_protocol not in evaluation.PROTOCOLS:
             raise train.RecipeError(f"unknown --eval_protocol {FLAGS.eval_protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
-        if not FLAGS.workdir:
+        if FLAGS.weights and FLAGS.mode != "eval":
+            raise train.RecipeError("--weights evaluates published weights (--mode=eval); to train from them pass --init_weights")
+        if not FLAGS.workdir and not (FLAGS.mode == "eval" and FLAGS.weights):
             raise train.RecipeError("--workdir is required")
         source = sources.resolve_source(FLAGS.data_dir, FLAGS.manual_dir, FLAGS.image_folder, FLAGS.tfrecords,
                                         FLAGS.tfrecord_label_offset, FLAGS.classes)
         cfg = _config()
-        if FLAGS.mode == "eval":
+        if FLAGS.mode == "eval" and FLAGS.weights:
+            from keras_resnet.imagenet import pretrained
+
+            pretrained.evaluate_pretrained(cfg, model_name=FLAGS.model, source=source, weights=FLAGS.weights,
+                                           protocol=FLAGS.eval_protocol, shortcut=FLAGS.shortcut,
+                                           bottleneck_stride=FLAGS.bottleneck_stride, max_images=FLAGS.eval_images,
+                                           workdir=FLAGS.workdir)
+        elif FLAGS.mode == "eval":
             train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, protocol=FLAGS.eval_protocol,
-                                      shortcut=FLAGS.shortcut, max_images=FLAGS.eval_images)
+                                      shortcut=FLAGS.shortcut, max_images=FLAGS.eval_images,
+                                      bottleneck_stride=FLAGS.bottleneck_stride)
         else:
             train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
                                      tpu=FLAGS.tpu, train_steps=FLAGS.train_steps, seed=FLAGS.seed, shortcut=FLAGS.shortcut,
                                      mixed_precision=FLAGS.mixed_precision, jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
-                                     overwrite=FLAGS.overwrite)
+                                     overwrite=FLAGS.overwrite, init_weights=FLAGS.init_weights,
+                                     bottleneck_stride=FLAGS.bottleneck_stride)
     except errors as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
