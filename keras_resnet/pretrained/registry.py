@@ -37,7 +37,7 @@ TORCHVISION = "torchvision_state_dict"
 _MSRA_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 _HUB = "https://huggingface.co/timm/{repo}/resolve/{revision}/model.safetensors"
 _MSRA_README = "https://github.com/KaimingHe/deep-residual-networks#results"
-_TORCHVISION_DOCS = "https://pytorch.org/vision/stable/models.html (ResNet{depth}_Weights.IMAGENET1K_V1)"
+_TORCHVISION_DOCS = "https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet{depth}.html"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _msra(depth, parameters, top1, top5, md5_top, md5_notop):
         preprocessing=CAFFE, parameters=parameters, top1_error=top1, top5_error=top5,
         accuracy_protocol="1 crop: centre 224×224 of the image resized to shorter side 256",
         accuracy_source=_MSRA_README,
-        source="MSRA, the paper's authors: the released Caffe model, as converted by keras.applications",
+        source="MSRA (the paper's authors): the released Caffe model, as keras.applications converted it",
         license="MIT",
     )
 
@@ -153,7 +153,7 @@ def _torchvision(depth, bottleneck_stride, parameters, top1, top5, revision, sha
         preprocessing=TORCH, parameters=parameters, top1_error=top1, top5_error=top5,
         accuracy_protocol="1 crop: centre 224×224 of the image resized to shorter side 256",
         accuracy_source=_TORCHVISION_DOCS.format(depth=depth),
-        source="torchvision IMAGENET1K_V1, as mirrored by timm (resnet{}.tv_in1k)".format(depth),
+        source=f"torchvision `IMAGENET1K_V1`, as timm mirrors it (`resnet{depth}.tv_in1k`)",
         license="BSD-3-Clause",
     )
 
@@ -222,13 +222,13 @@ def source_names():
 def markdown_table():
     """The README's table of published weights, one row per file."""
     rows = [
-        "| network | `weights=` | layout | parameters | top-1 / top-5 error % (1 crop) | source | licence |",
+        "| network | `weights=` | layout | parameters | top-1 / top-5 error %, 1 crop (published) | source | licence |",
         "|---|---|---|---:|---|---|---|",
     ]
     for e in WEIGHTS.values():
         layout = {None: "basic blocks", "1x1": "paper (stride in 1×1)", "3x3": 'v1.5 (`bottleneck_stride="3x3"`)'}
         rows.append(
             f"| `{e.model}` | `{e.name!r}` | {layout[e.bottleneck_stride]}, option {e.shortcut} | {e.parameters:,} "
-            f"| {e.top1_error:.2f} / {e.top5_error:.2f} | {e.source} | {e.license} |"
+            f"| [{e.top1_error:.2f} / {e.top5_error:.2f}]({e.accuracy_source}) | {e.source} | {e.license} |"
         )
     return "\n".join(rows) + "\n"
