@@ -112,3 +112,19 @@ def test_torchvision_safetensors_gives_torchvisions_logits(tmp_path, depth, opti
                                                    classifier_activation=None, **options)
     logits = keras.ops.convert_to_numpy(model(images, training=False))
     assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-4
+
+
+def test_a_pth_file_loads_like_its_safetensors_copy(tmp_path):
+    import keras
+    import torch
+    from safetensors.torch import save_file
+
+    import keras_resnet
+
+    reference = torchvision_resnet(18)
+    torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
+    save_file(reference.state_dict(), str(tmp_path / "resnet18.safetensors"))
+    x = np.random.default_rng(0).uniform(0, 255, (1, SIZE, SIZE, 3)).astype("float32")
+    outputs = [keras.ops.convert_to_numpy(keras_resnet.ResNet18(weights=str(tmp_path / name), input_shape=(SIZE, SIZE, 3))(x))
+               for name in ("resnet18.pth", "resnet18.safetensors")]
+    np.testing.assert_array_equal(*outputs)
