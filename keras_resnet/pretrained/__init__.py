@@ -10,7 +10,7 @@ Example:
 
 >>> import numpy as np
 >>> x = np.full((1, 2, 2, 3), 255.0 * np.array([0.485, 0.456, 0.406]), "float32")
->>> np.abs(keras.ops.convert_to_numpy(preprocess_input(x, weights="torchvision_v1"))).max() < 1e-5
+>>> bool(np.abs(keras.ops.convert_to_numpy(preprocess_input(x, weights="torchvision_v1"))).max() < 1e-5)
 True
 """
 

@@ -10,7 +10,6 @@
 Readers return `{name: numpy array}` in the publisher's own names and layouts.
 """
 
-import json
 import struct
 
 import numpy as np
@@ -111,9 +110,3 @@ def read_torch(path):
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     return {k: v.detach().numpy() for k, v in state.items() if hasattr(v, "detach")}
 
-
-def header_keys(path):
-    """The tensor names of a safetensors file, from its header only (no tensor is read)."""
-    with open(path, "rb") as f:
-        (length,) = struct.unpack("<Q", f.read(8))
-        return sorted(k for k in json.loads(f.read(length)) if k != "__metadata__")
