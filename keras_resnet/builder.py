@@ -32,6 +32,7 @@ def build_network(
     gate_bias=-2.0,
     gate_kernel_size=3,
     kernel_regularizer=None,
+    regularizer=None,
     include_preprocessing=True,
     name=None,
 ):
@@ -72,7 +73,10 @@ def build_network(
             paper. Defaults to `False`.
         gate_bias: float. Initial bias of highway gates. Defaults to `-2.0`.
         gate_kernel_size: int. Kernel size of highway gates. Defaults to `3`.
-        kernel_regularizer: optional regularizer for every conv and dense kernel.
+        kernel_regularizer: optional regularizer for every conv and dense kernel (overrides
+            `regularizer` there).
+        regularizer: optional regularizer for every trainable weight (kernels, biases, BN γ and
+            β), as Caffe's weight decay reaches every learned parameter.
         include_preprocessing: bool. With published weights: take RGB images in [0, 255] and
             apply the weights' preprocessing in a layer named `"preprocessing"`; `False`: the
             bare net, fed with `keras_resnet.preprocess_input`. Defaults to `True`.
@@ -115,6 +119,7 @@ def build_network(
         gate_bias=float(gate_bias),
         gate_kernel_size=int(gate_kernel_size),
         kernel_regularizer=kernel_regularizer,
+        regularizer=regularizer,
     )
     if name is None:
         name = f"{_KIND_PREFIX[kind]}{_depth(architecture)}"
@@ -132,7 +137,7 @@ def build_network(
     block_class = blocks.BLOCKS[architecture.block]
     for i, (count, filters) in enumerate(zip(architecture.stages, architecture.widths)):
         x = blocks.stage(x, filters, count, 1 if i == 0 else 2, block_class, f"conv{i + 2}", options)
-    x = _head(x, include_top, pooling, classes, classifier_activation, kernel_regularizer)
+    x = _head(x, include_top, pooling, classes, classifier_activation, options)
 
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
     with _recursion_limit(_RECURSION_PER_LAYER * sum(architecture.stages)):
@@ -265,13 +270,14 @@ def _stem(x, family, filters, options):
     return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def _head(x, include_top, pooling, classes, classifier_activation, kernel_regularizer):
+def _head(x, include_top, pooling, classes, classifier_activation, options):
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return keras.layers.Dense(
             classes,
             activation=classifier_activation,
-            kernel_regularizer=kernel_regularizer,
+            kernel_regularizer=options.kernel_decay,
+            bias_regularizer=options.regularizer,
             dtype="float32",
             name="predictions",
         )(x)

@@ -42,7 +42,7 @@ Args:
         `"softmax"`.{shortcut_doc}
     **options: further options of `keras_resnet.build_network`: `bottleneck_stride`,
         `zero_init_residual`, `gate_bias`, `gate_kernel_size`, `kernel_regularizer`,
-        `include_preprocessing`, `name`.
+        `regularizer`, `include_preprocessing`, `name`.
 
 Returns:
     A functional `keras.Model` named `"{key}"`.

@@ -15,7 +15,7 @@ import sys
 from absl import app, flags
 
 flags.DEFINE_string("model", "resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
-flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); the zoo's default (B) if unset.")
+flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); unset: B (Tables 3-5). Table 2 / Fig. 4 (plain vs residual 18/34) use A.")
 flags.DEFINE_enum("bottleneck_stride", "1x1", ["1x1", "3x3"], "Stride in the bottleneck's 1x1 (paper) or 3x3 conv (v1.5, torchvision).")
 flags.DEFINE_string("weights", None, "--mode=eval: evaluate published weights (imagenet, msra, torchvision_v1, or a file) instead of the workdir's checkpoint.")
 flags.DEFINE_string("init_weights", None, "Start training from published weights (imagenet, msra, torchvision_v1, or a file): fine-tuning.")
@@ -37,6 +37,7 @@ flags.DEFINE_integer("train_steps", None, "Iterations (paper: up to 600000; the 
 flags.DEFINE_integer("eval_every", None, "Iterations between validations (plateau checks).")
 flags.DEFINE_enum("schedule", "plateau", ["plateau", "step"], "plateau (paper) or step: ÷10 at 30/60/80 of 90 epochs.")
 flags.DEFINE_bool("linear_scaling", False, "Learning rate × batch/256 (Goyal et al., arXiv 1706.02677). Not in the paper.")
+flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
 flags.DEFINE_string("mixed_precision", "none", "none, bf16 or fp16.")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).")
 flags.DEFINE_enum("mean", "pixel", ["pixel", "channel"], "Per-pixel mean of the training set (paper) or the published per-channel mean.")
@@ -52,7 +53,8 @@ FLAGS = flags.FLAGS
 def _config():
     from keras_resnet.imagenet import config
 
-    changes = {"schedule": FLAGS.schedule, "linear_scaling": FLAGS.linear_scaling, "mean": FLAGS.mean}
+    changes = {"schedule": FLAGS.schedule, "linear_scaling": FLAGS.linear_scaling, "mean": FLAGS.mean,
+               "no_bias_decay": FLAGS.no_bias_decay}
     for name in ("batch_size", "eval_every", "image_size", "eval_resize"):
         if getattr(FLAGS, name) is not None:
             changes[name] = getattr(FLAGS, name)

@@ -47,16 +47,18 @@ def pretrained_network(name, classes, weights, config=None, shortcut=None, bottl
     """
     if name not in published_models():
         raise RecipeError(f"--model {name} has no published weights: choose one of {', '.join(published_models())}")
-    regularizer = optimizers.kernel_regularizer(config) if config is not None else None
-    options = dict(input_shape=(None, None, 3), kernel_regularizer=regularizer, bottleneck_stride=bottleneck_stride,
-                   weights=weights, **({} if shortcut is None else {"shortcut": shortcut}))
+    decay = optimizers.regularizers(config) if config is not None else {}
+    options = dict(input_shape=(None, None, 3), bottleneck_stride=bottleneck_stride, weights=weights, **decay,
+                   **({} if shortcut is None else {"shortcut": shortcut}))
     try:
         if classes == IMAGENET_CLASSES:
             return keras_resnet.MODELS[name](classifier_activation=None, **options)
         base = keras_resnet.MODELS[name](include_top=False, pooling="avg", **options)
     except ValueError as error:
         raise RecipeError(f"--model {name} with weights {weights!r}: {str(error).splitlines()[0]}") from None
-    logits = keras.layers.Dense(classes, kernel_regularizer=regularizer, dtype="float32", name="predictions")(base.output)
+    l2 = decay.get("kernel_regularizer") or decay.get("regularizer")
+    logits = keras.layers.Dense(classes, kernel_regularizer=l2, bias_regularizer=decay.get("regularizer"), dtype="float32",
+                                name="predictions")(base.output)
     return keras.Model(base.input, logits, name=base.name)
 
 

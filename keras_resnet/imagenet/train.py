@@ -47,8 +47,9 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
         from keras_resnet.imagenet.pretrained import pretrained_network
 
         return pretrained_network(name, classes, init_weights, config, shortcut, bottleneck_stride)
-    regularizer = optimizers.kernel_regularizer(config) if config is not None else None
-    options = {} if shortcut is None else {"shortcut": shortcut}
+    options = optimizers.regularizers(config) if config is not None else {}
+    if shortcut is not None:
+        options["shortcut"] = shortcut
     if bottleneck_stride != "1x1":
         options["bottleneck_stride"] = bottleneck_stride
     if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
@@ -56,9 +57,9 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
     try:
         if name in TEST_NETWORKS:
             return builder.build_network("imagenet", input_shape=(None, None, 3), classes=classes, classifier_activation=None,
-                                         kernel_regularizer=regularizer, name=name, **TEST_NETWORKS[name], **options)
+                                         name=name, **TEST_NETWORKS[name], **options)
         return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=classes, classifier_activation=None,
-                                         kernel_regularizer=regularizer, **options)
+                                         **options)
     except (TypeError, ValueError) as error:
         raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
 
