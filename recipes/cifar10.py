@@ -6,15 +6,19 @@
 Rerun the same command after a crash to resume; a finished run needs --overwrite.
 """
 
+import os
 import sys
 
 from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: its INFO and WARNING lines
 
 from keras_resnet.training import cifar_data, cli, config, train
 
 FLAGS = flags.FLAGS
 _DEFAULTS = config.cifar10()
 cli.define_cifar_flags()
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 flags.DEFINE_string("model", "resnet20", "resnetD, plainD or highwayD with D = 6n+2 (20, 32, 44, 56, 110, 1202).")
 flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C of residual/highway nets (paper: A).")
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Initial learning rate.")
@@ -45,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -10,9 +10,12 @@
 Rerunning a killed run with the same flags resumes it from its last backup.
 """
 
+import os
 import sys
 
 from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: its INFO and WARNING lines
 
 flags.DEFINE_string("model", "resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
 flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); unset: B (Tables 3-5). Table 2 / Fig. 4 (plain vs residual 18/34) use A.")
@@ -109,4 +112,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from keras_resnet.training import cli
+
+    app.run(main, flags_parser=cli.parse_flags)

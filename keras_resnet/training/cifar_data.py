@@ -96,7 +96,7 @@ def load_npz(path):
         DataError: with one line naming the problem.
     """
     if not os.path.isfile(path):
-        raise DataError(f"--npz file not found: {path}")
+        raise DataError(f"data file not found: {path} (--data takes an .npz file or a folder of IDX files)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in NPZ_KEYS if k not in archive.files]
@@ -291,14 +291,28 @@ def prepare(arrays, validation_size=5000, full_train=False, name=""):
     )
 
 
-def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False, download=True):
-    """Loads `npz` if given, else the TFDS `dataset` (`load_tfds`), and prepares it (`prepare`).
+def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False, download=True, data=None):
+    """Loads local `data` or `npz` if given, else the TFDS `dataset` (`load_tfds`), and prepares it
+    (`prepare`).
+
+    Args:
+        data: optional str. An `.npz` file, or a folder of MNIST-format IDX files
+            (`idx_data.load_idx_folder`).
 
     Returns:
         A `CifarData`.
     """
-    if npz:
+    if data and npz:
+        raise DataError(f"give one of --data and --npz. Received: --data={data}, --npz={npz}")
+    if data and os.path.isdir(data):
+        from keras_resnet.training import idx_data
+
+        arrays, name = idx_data.load_idx_folder(data), os.path.basename(os.path.normpath(data))
+    elif data or npz:
+        npz = data or npz
         arrays, name = load_npz(npz), os.path.basename(npz)
+    elif dataset.endswith(".npz") or os.sep in dataset:
+        raise DataError(f"--dataset takes a TFDS name (cifar10, cifar100, ...); for a local file or folder pass --data={dataset}")
     else:
         arrays, name = load_tfds(dataset, data_dir, download), dataset
     return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)
