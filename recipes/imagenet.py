@@ -53,11 +53,21 @@ flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir.")
 FLAGS = flags.FLAGS
 
 
-def _config():
+# What --mode=eval of a trained workdir takes from its run_config.json unless given on the command line.
+RUN_FLAGS = ("model", "shortcut", "bottleneck_stride")
+RUN_CONFIG_FIELDS = ("image_size", "eval_resize", "test_scales", "mean")
+
+
+def _config(run=None):
+    """The recipe config from the flags; with `run` (a workdir's run_config.json), the evaluation
+    settings of the run where no flag names them."""
     from keras_resnet.imagenet import config
 
     changes = {"schedule": FLAGS.schedule, "linear_scaling": FLAGS.linear_scaling, "mean": FLAGS.mean,
                "no_bias_decay": FLAGS.no_bias_decay}
+    if run:
+        changes.update({k: tuple(v) if isinstance(v, list) else v for k, v in run.get("config", {}).items()
+                        if k in RUN_CONFIG_FIELDS and not FLAGS[k].present})
     for name in ("batch_size", "eval_every", "image_size", "eval_resize"):
         if getattr(FLAGS, name) is not None:
             changes[name] = getattr(FLAGS, name)
@@ -65,6 +75,11 @@ def _config():
         if getattr(FLAGS, name):
             changes[name] = tuple(int(v) for v in getattr(FLAGS, name))
     return config.recipe_config(**changes)
+
+
+def _run_flags(run):
+    """`--model`, `--shortcut`, `--bottleneck_stride`: the run's, unless given on the command line."""
+    return {name: run[name] if run and name in run and not FLAGS[name].present else getattr(FLAGS, name) for name in RUN_FLAGS}
 
 
 def main(argv):
@@ -88,7 +103,8 @@ def main(argv):
             raise train.RecipeError("--workdir is required")
         source = sources.resolve_source(FLAGS.data_dir, FLAGS.manual_dir, FLAGS.image_folder, FLAGS.tfrecords,
                                         FLAGS.tfrecord_label_offset, FLAGS.classes)
-        cfg = _config()
+        run = train.load_run_config(FLAGS.workdir) if FLAGS.mode == "eval" and not FLAGS.weights else None
+        cfg = _config(run)
         if FLAGS.mode == "eval" and FLAGS.weights:
             from keras_resnet.imagenet import pretrained
 
@@ -97,9 +113,10 @@ def main(argv):
                                            bottleneck_stride=FLAGS.bottleneck_stride, max_images=FLAGS.eval_images,
                                            workdir=FLAGS.workdir)
         elif FLAGS.mode == "eval":
-            train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, protocol=FLAGS.eval_protocol,
-                                      shortcut=FLAGS.shortcut, max_images=FLAGS.eval_images,
-                                      bottleneck_stride=FLAGS.bottleneck_stride)
+            settings = _run_flags(run)
+            train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=settings["model"], source=source,
+                                      protocol=FLAGS.eval_protocol, shortcut=settings["shortcut"],
+                                      max_images=FLAGS.eval_images, bottleneck_stride=settings["bottleneck_stride"])
         else:
             train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
                                      tpu=FLAGS.tpu, train_steps=FLAGS.train_steps, seed=FLAGS.seed, shortcut=FLAGS.shortcut,

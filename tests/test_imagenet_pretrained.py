@@ -98,8 +98,10 @@ def test_fine_tuning_starts_from_the_published_weights(published, tmp_path):
     published_kernel = torchvision_state_dict(18, np.random.default_rng(0))["conv1.weight"].transpose(2, 3, 1, 0)
     # The trained stem is the published one after two small steps (He initialisation would be uncorrelated).
     assert max(np.corrcoef(k.ravel(), published_kernel.ravel())[0, 1] for k in kernels) > 0.8
-    evaluated = run("--mode=eval", "--model=resnet18", f"--tfrecords={data}", f"--workdir={workdir}", *SMALL)
+    # The evaluation takes the model, the crop sizes and the published start from the run itself.
+    evaluated = run("--mode=eval", f"--tfrecords={data}", f"--workdir={workdir}", "--eval_images=2")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert "center: top-1 error" in evaluated.stdout and "on 2 images" in evaluated.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -233,11 +233,12 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     return metrics
 
 
-def _run_setting(workdir, key):
+def load_run_config(workdir):
+    """The `run_config.json` a training run wrote in `workdir` (its model, settings and config), or `None`."""
     try:
         with open(os.path.join(workdir, RUN_CONFIG)) as f:
-            return json.load(f).get(key)
-    except (OSError, ValueError):
+            return json.load(f)
+    except (OSError, ValueError, TypeError):
         return None
 
 
@@ -263,7 +264,7 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     if not os.path.exists(checkpoint):
         raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
     # A fine-tuned run's net was built from published weights (cached by the run): build it the same way.
-    init_weights = _run_setting(workdir, "init_weights")
+    init_weights = (load_run_config(workdir) or {}).get("init_weights")
     network = create_network(model_name, source.num_classes, None, shortcut, init_weights, bottleneck_stride)
     model = recipe_model(network, config)
     try:
