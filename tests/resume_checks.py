@@ -106,3 +106,42 @@ def compare_outputs(reference, resumed):
         assert {k: v for k, v in json.load(a).items() if k not in drop} == {k: v for k, v in json.load(b).items() if k not in drop}
     assert not os.path.exists(os.path.join(resumed, "backup")), "the backup outlived the outputs"
     return difference, len(rows)
+
+
+def last_iteration(kill, steps, period):
+    """The last iteration a process killed at `kill` runs (0-based)."""
+    where, _, count = kill.partition(":")
+    if where == "step":
+        return int(count) - 1
+    if where in ("schedule", "backup"):
+        return int(count) * period - 1
+    return steps - 1
+
+
+def check_resume_chain(command, backend, tmp_path, kills, steps, period):
+    """Runs `command` uninterrupted, and killed at each of `kills` in turn then rerun; asserts that
+    each process after a kill resumes where it should and is the uninterrupted run, iteration by
+    iteration, and that the outputs are the same. Returns the figures per kill point.
+
+    Args:
+        kills: list of `(name, KERAS_RESNET_KILL_AT value, iteration the rerun resumes from)`.
+    """
+    reference = tmp_path / "reference"
+    run(command, reference / "run", reference / "trace.jsonl", backend)
+    workdir, traces = tmp_path / "run", tmp_path / "traces"
+    traces.mkdir()
+    chain = run_chain(command, workdir, str(traces), backend, [k for _, k, _ in kills])
+    figures, start = {}, 0
+    for index, (kill, result, trace) in enumerate(chain):
+        name = kills[index - 1][0] if index else "first run"
+        ran, batches = check_segment(reference / "trace.jsonl", trace)
+        last = last_iteration(kill, steps, period) if kill else steps - 1
+        assert ran == list(range(start, last + 1)), f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {start}…{last}"
+        if index:
+            figures[name] = {"iterations compared": len(ran), "batches compared": batches}
+            line = f"finished training at step {start}" if start == steps else f"at step {start}"
+            assert line in result.stdout, f"{name}: the rerun did not resume at {start}: {result.stdout[-500:]}"
+        if kill:
+            start = kills[index][2]
+    figures["final"] = dict(zip(("max weight difference", "history rows"), compare_outputs(reference / "run", workdir)))
+    return figures

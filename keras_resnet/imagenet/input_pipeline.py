@@ -284,18 +284,20 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
     return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True, per_batch=per_batch)
 
 
-def shuffled_passes(examples, buffer_size, seed, first_pass=0):
-    """Endless passes over `examples` from pass `first_pass` on, each shuffled by its own seed
-    drawn from `(seed, pass)`.
+def shuffled_passes(examples, block_size, seed, first_pass=0):
+    """Endless passes over `examples` from pass `first_pass` on, each in its own random order:
+    every block of `block_size` consecutive examples (the whole data set when `block_size` is its
+    size) is permuted uniformly, by a permutation drawn statelessly from `(seed, pass, block)`.
 
     The order is a pure function of `(seed, pass)`: every iterator of the stream, the first or
-    one opened after a resume, sees the same examples in the same order. (`shuffle` with
-    `reshuffle_each_iteration=True` draws each pass's order from a state that all iterators of
-    the dataset share, so the order depends on what other iterators read before.)
+    one opened after a resume, sees the same examples in the same order. (`Dataset.shuffle`
+    with `reshuffle_each_iteration=True` draws each pass's order from a state that all
+    iterators of the dataset share, so the order depends on what other iterators read before;
+    and it takes no per-pass tensor seed when the global seed is 0.)
 
     Args:
         examples: a `tf.data.Dataset` in a fixed order.
-        buffer_size: int. Shuffle buffer (the data set's size gives a uniform permutation).
+        block_size: int. Examples permuted together (memory: one block of encoded images).
         seed: int.
         first_pass: int. The first pass to yield. Defaults to `0`.
 
@@ -313,9 +315,15 @@ def shuffled_passes(examples, buffer_size, seed, first_pass=0):
     """
 
     def one_pass(index):
-        pass_seed = tf.random.stateless_uniform([], tf.stack([tf.constant(seed, tf.int64), index]), minval=None,
-                                                maxval=None, dtype=tf.int64)
-        return examples.shuffle(buffer_size, seed=pass_seed, reshuffle_each_iteration=False)
+        pass_seed = tf.stack([tf.constant(seed, tf.int64), index])
+
+        def permute(block_index, block):
+            count = tf.shape(tf.nest.flatten(block)[0])[0]
+            block_seed = tf.random.experimental.stateless_fold_in(pass_seed, block_index)
+            order = tf.random.experimental.stateless_shuffle(tf.range(count), block_seed)
+            return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda t: tf.gather(t, order), block))
+
+        return examples.batch(block_size).enumerate().flat_map(permute)
 
     return tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
 

@@ -206,7 +206,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
                                                              callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
                 faults.kill_if(faults.BEFORE_OUTPUTS)
             else:  # Killed after training, before the outputs: only finish those.
-                callbacks.restore_backup(model, rundir)
+                with resolved.scope():
+                    callbacks.restore_backup(model, rundir)
         except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
             if "label outside" not in str(error) and "negative label" not in str(error):
                 raise
