@@ -17,20 +17,39 @@ from keras_resnet.training import faults
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(command, workdir, trace, backend, kill=None, timeout=240):
-    """Runs `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if given."""
+def start(command, workdir, trace, backend, kill=None):
+    """Starts `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if
+    given; returns the process (`finish` waits for it)."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_DETERMINISTIC_OPS": "1",
            faults.TRACE_ENV: str(trace), "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop(faults.KILL_ENV, None)
     if kill:
         env[faults.KILL_ENV] = kill
     argv = [a.format(workdir=workdir) for a in command]
-    result = subprocess.run([sys.executable, *argv], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    os.makedirs(os.path.dirname(str(trace)), exist_ok=True)
+    with open(f"{trace}.out", "w") as out, open(f"{trace}.err", "w") as err:  # Files: no pipe to fill.
+        process = subprocess.Popen([sys.executable, *argv], env=env, stdout=out, stderr=err, cwd=ROOT)
+    process.kill_point, process.trace = kill, trace
+    return process
+
+
+def finish(process, timeout=240):
+    """Waits for a `start`ed process; asserts it died at its kill point, or ended well without
+    one. Returns its `(returncode, stdout, stderr)`."""
+    process.wait(timeout=timeout)
+    with open(f"{process.trace}.out") as out, open(f"{process.trace}.err") as err:
+        stdout, stderr = out.read(), err.read()
+    kill = process.kill_point
     if kill:
-        assert result.returncode == -signal.SIGKILL, f"not killed at {kill}: {result.returncode}\n{result.stderr[-2000:]}"
+        assert process.returncode == -signal.SIGKILL, f"not killed at {kill}: {process.returncode}\n{stderr[-2000:]}"
     else:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
+        assert process.returncode == 0, stderr[-3000:]
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def run(command, workdir, trace, backend, kill=None, timeout=240):
+    """`start`, then `finish`."""
+    return finish(start(command, workdir, trace, backend, kill), timeout)
 
 
 def read_trace(path):
@@ -127,10 +146,11 @@ def check_resume_chain(command, backend, tmp_path, kills, steps, period):
         kills: list of `(name, KERAS_RESNET_KILL_AT value, iteration the rerun resumes from)`.
     """
     reference = tmp_path / "reference"
-    run(command, reference / "run", reference / "trace.jsonl", backend)
+    uninterrupted = start(command, reference / "run", reference / "trace.jsonl", backend)  # Alongside the chain.
     workdir, traces = tmp_path / "run", tmp_path / "traces"
     traces.mkdir()
     chain = run_chain(command, workdir, str(traces), backend, [k for _, k, _ in kills])
+    finish(uninterrupted)
     figures, start = {}, 0
     for index, (kill, result, trace) in enumerate(chain):
         name = kills[index - 1][0] if index else "first run"

@@ -66,6 +66,28 @@ class TerminateOnNaN(keras.callbacks.Callback):
             raise FloatingPointError(f"training loss became {loss} in evaluation period {epoch + 1}; stopped. {where}")
 
 
+class SyncReplicaCopies(keras.callbacks.Callback):
+    """At each period's end, sets every replica's copy of each float non-trainable variable to
+    the copies' mean (a no-op with one replica).
+
+    Under a `tf.distribute` strategy, Keras 3 keeps one copy per replica of each non-trainable
+    variable (the BN moving statistics) and each replica updates its copy from its own share of
+    the batch; a checkpoint or backup holds only the first copy. Averaging them before the
+    evaluation and the saves makes the evaluation use the statistics the checkpoint holds, and
+    makes the saved state the whole state, so a resumed run continues exactly as an
+    uninterrupted one. Training is unaffected (BN trains on batch statistics).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        for variable in self.model.non_trainable_variables:
+            copies = getattr(getattr(variable, "value", None), "values", None)
+            if not isinstance(copies, tuple) or len(copies) < 2 or not variable.dtype.startswith(("float", "bfloat")):
+                continue
+            mean = ops.mean(ops.stack([ops.convert_to_numpy(c.read_value()) for c in copies]), axis=0)
+            for copy in copies:
+                copy.assign(ops.cast(mean, copy.dtype))
+
+
 def add_period_logs(logs, epoch, steps_per_period):
     """Adds `step` (iterations at the end of period `epoch`) and `train_error` (1 − the period's
     running training accuracy, as the paper's curves show it) to `logs`; returns `logs`."""
@@ -334,7 +356,8 @@ def tensorboard_available():
 def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
-    At each period's end: NaN guard, evaluation, the schedule (its decision, e.g. a plateau
+    At each period's end: NaN guard, replica copies made one (`SyncReplicaCopies`), evaluation,
+    the schedule (its decision, e.g. a plateau
     cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
     schedule's counters); then progress. TensorBoard only when it is installed (one warning
     otherwise). `faults` adds its test hooks where its environment variables ask for them.
@@ -354,6 +377,7 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     stateful = {"schedule": schedule} if hasattr(schedule, "backup_state") else {}
     callbacks = [
         TerminateOnNaN(checkpoint),
+        SyncReplicaCopies(),
         evaluation,
         schedule,
         faults.kill_point(faults.AFTER_SCHEDULE),
