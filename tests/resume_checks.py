@@ -99,16 +99,6 @@ def check_segment(reference_trace, trace):
     return sorted(iterations), compared
 
 
-def run_chain(command, workdir, traces, backend, kills):
-    """Runs `command` killed at each of `kills` in turn, then once more to the end; each process
-    traces to its own file in `traces`. Returns `[(kill or None, result, trace path)]`."""
-    chain = []
-    for index, kill in enumerate([*kills, None]):
-        trace = os.path.join(traces, f"{index}.jsonl")
-        chain.append((kill, run(command, workdir, trace, backend, kill), trace))
-    return chain
-
-
 def compare_outputs(reference, resumed):
     """Asserts the final weights (bit for bit), history and metrics of two workdirs are equal and
     that the resumed run's backup is gone; returns the max weight difference and history rows."""
@@ -140,28 +130,31 @@ def last_iteration(kill, steps, period):
 def check_resume_chain(command, backend, tmp_path, kills, steps, period):
     """Runs `command` uninterrupted, and killed at each of `kills` in turn then rerun; asserts that
     each process after a kill resumes where it should and is the uninterrupted run, iteration by
-    iteration, and that the outputs are the same. Returns the figures per kill point.
+    iteration (checked as soon as it ends), and that the outputs are the same. Returns the
+    figures per kill point.
 
     Args:
         kills: list of `(name, KERAS_RESNET_KILL_AT value, iteration the rerun resumes from)`.
     """
     reference = tmp_path / "reference"
     uninterrupted = start(command, reference / "run", reference / "trace.jsonl", backend)  # Alongside the chain.
-    workdir, traces = tmp_path / "run", tmp_path / "traces"
-    traces.mkdir()
-    chain = run_chain(command, workdir, str(traces), backend, [k for _, k, _ in kills])
-    finish(uninterrupted)
-    figures, start = {}, 0
-    for index, (kill, result, trace) in enumerate(chain):
+    workdir = tmp_path / "run"
+    figures, first = {}, 0
+    for index, kill in enumerate([k for _, k, _ in kills] + [None]):
+        trace = tmp_path / "traces" / f"{index}.jsonl"
+        result = run(command, workdir, trace, backend, kill)
+        if uninterrupted is not None:
+            finish(uninterrupted)
+            uninterrupted = None
         name = kills[index - 1][0] if index else "first run"
         ran, batches = check_segment(reference / "trace.jsonl", trace)
         last = last_iteration(kill, steps, period) if kill else steps - 1
-        assert ran == list(range(start, last + 1)), f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {start}…{last}"
+        assert ran == list(range(first, last + 1)), f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
         if index:
             figures[name] = {"iterations compared": len(ran), "batches compared": batches}
-            line = f"finished training at step {start}" if start == steps else f"at step {start}"
-            assert line in result.stdout, f"{name}: the rerun did not resume at {start}: {result.stdout[-500:]}"
+            line = f"finished training at step {first}" if first == steps else f"at step {first}"
+            assert line in result.stdout, f"{name}: the rerun did not resume at {first}: {result.stdout[-500:]}"
         if kill:
-            start = kills[index][2]
+            first = kills[index][2]
     figures["final"] = dict(zip(("max weight difference", "history rows"), compare_outputs(reference / "run", workdir)))
     return figures

@@ -116,8 +116,11 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
         self.active = False
         self.switched_at = None
 
+    def on_train_begin(self, logs=None):
+        self.on_epoch_begin(0)
+
     def on_epoch_begin(self, epoch, logs=None):
-        # Read at each period's start, after the backup (if any) has been restored.
+        # Read again at each period's start: by then a backup, if any, has been restored.
         self.active = float(ops.convert_to_numpy(self._multiplier())) != 1.0
 
     def _multiplier(self):
