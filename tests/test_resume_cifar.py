@@ -12,7 +12,7 @@ import pytest
 
 import resume_checks
 
-STEPS, PERIOD, BATCH = 16, 4, 8
+STEPS, PERIOD = 16, 4
 DRIVER = """
 import sys
 from keras_resnet.training import cifar_data, config, train
