@@ -69,3 +69,66 @@ def test_checkpoint_written_when_the_process_dies_keeps_the_previous_one(tmp_pat
     with pytest.raises(RuntimeError, match="killed"):
         checkpoint.on_epoch_end(1)
     assert open(path, "rb").read() == before
+
+
+def _plateau():
+    from keras_resnet.training import schedules
+
+    return schedules.ReduceLROnPlateau(monitor="val_error", mode="min", patience=3)
+
+
+def test_backup_carries_the_schedule_counters_in_its_weights_file_and_outlives_fit(tmp_path):
+    model, plateau = _model(), _plateau()
+    plateau.best, plateau.wait = 0.25, 2
+    backup = callbacks.BackupAndRestore(str(tmp_path), {"schedule": plateau})
+    backup.set_model(model)
+    backup._current_epoch = 3
+    backup._save_model()
+    backup.on_train_end()
+    os.remove(tmp_path / "training_metadata.json")  # The weights file alone is the backup.
+
+    restored_model, restored_plateau = _model(), _plateau()
+    restored = callbacks.BackupAndRestore(str(tmp_path), {"schedule": restored_plateau})
+    for callback in (restored_plateau, restored):  # The recipe's order: the schedule comes first.
+        callback.set_model(restored_model)
+        callback.on_train_begin()
+    restored_plateau.on_train_begin()  # Keras would reset the counters here; a restored one keeps them.
+    assert (restored_plateau.best, restored_plateau.wait, restored_plateau.cooldown_counter) == (0.25, 2, 0)
+    assert restored_model._initial_epoch == 3
+    for a, b in zip(restored_model.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_backup_step_reads_the_period_from_the_weights_file(tmp_path):
+    model = _model()
+    backup = callbacks.BackupAndRestore(str(tmp_path / callbacks.BACKUP_DIR))
+    backup.set_model(model)
+    backup._current_epoch = 4
+    backup._save_model()
+    with open(tmp_path / callbacks.BACKUP_DIR / "training_metadata.json", "w") as f:
+        json.dump({"epoch": 1}, f)  # A kill between the two writes leaves the previous period's copy.
+    assert callbacks.backup_step(str(tmp_path), 5) == 20
+    callbacks.remove_backup(str(tmp_path))
+    assert callbacks.backup_step(str(tmp_path), 5) == 0
+
+
+def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
+    import keras
+
+    from keras_resnet.training import augment
+
+    images = np.arange(2 * 6 * 6, dtype="float32").reshape(2, 6, 6, 1)
+
+    def model():
+        inputs = keras.Input((6, 6, 1))
+        return keras.Model(inputs, augment.PadCropFlip(2, seed=3)(inputs))
+
+    first = model()
+    for _ in range(3):
+        first(images, training=True)
+    first.save_weights(str(tmp_path / "w.weights.h5"))
+    second, fresh = model(), model()
+    second.load_weights(str(tmp_path / "w.weights.h5"))
+    draws = [keras.ops.convert_to_numpy(m(images, training=True)) for m in (first, second, fresh)]
+    np.testing.assert_array_equal(draws[0], draws[1])
+    assert not np.array_equal(draws[0], draws[2])  # Without the saved state the stream restarts.

@@ -30,6 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA
+from keras_resnet.training import faults
 
 
 class SkipCounter:
@@ -262,24 +263,69 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
         [batch, 3]}, int32 [batch])`.
     """
     global_batch_size = global_batch_size or batch_size * num_shards
-    ds = source.examples("train")
     size = source.sizes.get("train")
-    if source.kind == "folder":
-        ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
-    else:
-        ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().enumerate().skip(start_step * global_batch_size)
+    buffer = size if source.kind == "folder" else config.shuffle_buffer
+    skip = start_step * global_batch_size
+    # Whole passes before the resume point need not be shuffled to be skipped.
+    first_pass = skip // size if size else 0
+    ds = shuffled_passes(source.examples("train"), buffer, seed, first_pass)
+    ds = ds.enumerate(start=first_pass * (size or 0)).skip(skip - first_pass * (size or 0))
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
     ds = ds.enumerate().map(
-        lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed, source.jpeg_only), e[0]), e[1][1]),
+        lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed, source.jpeg_only), e[0], e[1][1]), e[1][1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     )
 
-    def per_batch(images, index):
-        return recipe_inputs(images, lighting_alpha(tf.shape(images)[0], index[0], config, seed), image_dtype)
+    def per_batch(images, index, labels):
+        inputs = recipe_inputs(images, lighting_alpha(tf.shape(images)[0], index[0], config, seed), image_dtype)
+        return faults.trace_tf_batch(inputs, labels, index)
 
     return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True, per_batch=per_batch)
+
+
+def shuffled_passes(examples, block_size, seed, first_pass=0):
+    """Endless passes over `examples` from pass `first_pass` on, each in its own random order:
+    every block of `block_size` consecutive examples (the whole data set when `block_size` is its
+    size) is permuted uniformly, by a permutation drawn statelessly from `(seed, pass, block)`.
+
+    The order is a pure function of `(seed, pass)`: every iterator of the stream, the first or
+    one opened after a resume, sees the same examples in the same order. (`Dataset.shuffle`
+    with `reshuffle_each_iteration=True` draws each pass's order from a state that all
+    iterators of the dataset share, so the order depends on what other iterators read before;
+    and it takes no per-pass tensor seed when the global seed is 0.)
+
+    Args:
+        examples: a `tf.data.Dataset` in a fixed order.
+        block_size: int. Examples permuted together (memory: one block of encoded images).
+        seed: int.
+        first_pass: int. The first pass to yield. Defaults to `0`.
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Example:
+
+    >>> ds = shuffled_passes(tf.data.Dataset.range(5), 5, seed=1)
+    >>> first = [int(v) for v in ds.take(10)]
+    >>> first == [int(v) for v in ds.take(10)], sorted(first[:5]), first[:5] != first[5:]
+    (True, [0, 1, 2, 3, 4], True)
+    >>> [int(v) for v in shuffled_passes(tf.data.Dataset.range(5), 5, seed=1, first_pass=1).take(5)] == first[5:]
+    True
+    """
+
+    def one_pass(index):
+        pass_seed = tf.stack([tf.constant(seed, tf.int64), index])
+
+        def permute(block_index, block):
+            count = tf.shape(tf.nest.flatten(block)[0])[0]
+            block_seed = tf.random.experimental.stateless_fold_in(pass_seed, block_index)
+            order = tf.random.experimental.stateless_shuffle(tf.range(count), block_seed)
+            return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda t: tf.gather(t, order), block))
+
+        return examples.batch(block_size).enumerate().flat_map(permute)
+
+    return tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
 
 
 def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard_index=0, counter=None,

@@ -27,7 +27,7 @@ import keras_resnet
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
 from keras_resnet.imagenet.model import image_dtype, mean_image, recipe_model, stored_mean
-from keras_resnet.training import callbacks, optimizers, schedules
+from keras_resnet.training import callbacks, faults, optimizers, schedules
 from keras_resnet.training.train import RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
 
 PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
@@ -194,7 +194,9 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
                 jit_compile=jit_compile,
             )
         start = callbacks.backup_step(rundir, period) if resumed else 0
-        if start:
+        if start >= train_steps:
+            print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
+        elif start:
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
         train_skips = input_pipeline.SkipCounter("train")
         data = input_pipeline.distributed_train_dataset(resolved, source, config, seed=seed, start_step=start,
@@ -212,9 +214,14 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             plateau.mode = "min"  # An error: Keras cannot infer the direction from the name.
         began = time.time()
         try:
-            model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
-                      callbacks=callbacks.make_callbacks(rundir, Validation(val, period, val_steps), plateau,
-                                                         callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
+            if start < train_steps:
+                model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
+                          callbacks=callbacks.make_callbacks(rundir, Validation(val, period, val_steps), plateau,
+                                                             callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
+                faults.kill_if(faults.BEFORE_OUTPUTS)
+            else:  # Killed after training, before the outputs: only finish those.
+                with resolved.scope():
+                    callbacks.restore_backup(model, rundir)
         except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
             if "label outside" not in str(error) and "negative label" not in str(error):
                 raise
@@ -230,6 +237,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
                "seconds_this_run": round(time.time() - began, 1), "backend": keras.backend.backend()}
     with open(os.path.join(rundir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
+    callbacks.remove_backup(rundir)  # Only now: a rerun before this point must find the run finished.
     return metrics
 
 

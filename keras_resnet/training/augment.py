@@ -59,11 +59,17 @@ class PerPixelMean(keras.layers.Layer):
         return super().get_config()
 
 
+# The key under which `PadCropFlip` saves its random stream's state.
+_SEED_STATE = "seed_state"
+
+
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class PadCropFlip(keras.layers.Layer):
     """Zero-pad, random crop back to the input size, random horizontal flip; per example.
 
-    Active only with `training=True`; otherwise the input passes through untouched.
+    Active only with `training=True`; otherwise the input passes through untouched. The state
+    of the layer's random stream (the seed and the number of draws so far) is saved with its
+    weights, so a run restored from a backup draws what it would have drawn uninterrupted.
 
     Args:
         pad: int. Zero padding on each side. Defaults to `4`.
@@ -110,6 +116,15 @@ class PadCropFlip(keras.layers.Layer):
         pick_cols = ops.cast(source_cols[:, :, None] == ops.arange(width, dtype="int32")[None, None, :], inputs.dtype)
         rows = ops.einsum("bih,bhwc->biwc", pick_rows, inputs)
         return ops.einsum("bjw,biwc->bijc", pick_cols, rows)
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[_SEED_STATE] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        # Weights saved before the stream state was stored load too, leaving the stream as it is.
+        if _SEED_STATE in store.keys():
+            self.seed_generator.state.assign(store[_SEED_STATE])
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,8 +1,9 @@
 """The callbacks a long run needs: backup and resume, checkpoints, history, NaN guard, progress.
 
 A run is a sequence of evaluation periods (Keras "epochs" of `eval_every` iterations); each
-period ends with an evaluation, one history row, a checkpoint and a backup, in that order. A
-killed run restarts from the last backup (`keras.callbacks.BackupAndRestore`), and the history
+period ends with an evaluation, the schedule's decision, one history row, a checkpoint and a
+backup, in that order. A killed run restarts from the last backup (`BackupAndRestore`: weights,
+optimizer, augmentation stream and schedule state, written in one atomic step), and the history
 drops any row written after that backup, so it stays one row per period.
 """
 
@@ -11,13 +12,15 @@ import importlib.util
 import json
 import math
 import os
+import shutil
+import sys
 import time
 
 import keras
 from absl import logging
 from keras import ops
 
-from keras_resnet.training import schedules
+from keras_resnet.training import faults, schedules
 
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
@@ -62,6 +65,28 @@ class TerminateOnNaN(keras.callbacks.Callback):
                 else "No good checkpoint was written before it"
             )
             raise FloatingPointError(f"training loss became {loss} in evaluation period {epoch + 1}; stopped. {where}")
+
+
+class SyncReplicaCopies(keras.callbacks.Callback):
+    """At each period's end, sets every replica's copy of each float non-trainable variable to
+    the copies' mean (a no-op with one replica).
+
+    Under a `tf.distribute` strategy, Keras 3 keeps one copy per replica of each non-trainable
+    variable (the BN moving statistics) and each replica updates its copy from its own share of
+    the batch; a checkpoint or backup holds only the first copy. Averaging them before the
+    evaluation and the saves makes the evaluation use the statistics the checkpoint holds, and
+    makes the saved state the whole state, so a resumed run continues exactly as an
+    uninterrupted one. Training is unaffected (BN trains on batch statistics).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        for variable in self.model.non_trainable_variables:
+            copies = getattr(getattr(variable, "value", None), "values", None)
+            if not isinstance(copies, tuple) or len(copies) < 2 or not variable.dtype.startswith(("float", "bfloat")):
+                continue
+            mean = ops.mean(ops.stack([ops.convert_to_numpy(c.read_value()) for c in copies]), axis=0)
+            for copy in copies:
+                copy.assign(ops.cast(mean, copy.dtype))
 
 
 def add_period_logs(logs, epoch, steps_per_period):
@@ -203,21 +228,70 @@ class ProgressLine(keras.callbacks.Callback):
         self.print_fn("  ".join(parts), flush=True)
 
 
+BACKUP_WEIGHTS = "latest.weights.h5"
+BACKUP_METADATA = "training_metadata.json"
+# The HDF5 attribute of the backup's weights file that holds its metadata (period, schedule state).
+_METADATA_ATTR = "training_metadata"
+
+
+def read_backup_metadata(backup_dir):
+    """The metadata of the backup in `backup_dir` (`{"epoch": …, "state": {…}}`), or `None`.
+
+    It is read from the weights file, where it was written before the file took its name; a
+    backup of an older version, without it there, falls back to `training_metadata.json`.
+    """
+    import h5py
+
+    weights = os.path.join(backup_dir, BACKUP_WEIGHTS)
+    if not os.path.exists(weights):
+        return None
+    with h5py.File(weights, "r") as f:
+        text = f.attrs.get(_METADATA_ATTR)
+    if text is None:
+        try:
+            with open(os.path.join(backup_dir, BACKUP_METADATA)) as f:
+                text = f.read()
+        except OSError:
+            return None
+    return json.loads(text)
+
+
 def backup_step(workdir, steps_per_period):
     """The step a rerun resumes from: the last backup's period × `steps_per_period` (0 if none)."""
-    path = os.path.join(workdir, BACKUP_DIR, "training_metadata.json")
-    try:
-        with open(path) as f:
-            return int(json.load(f)["epoch"]) * steps_per_period
-    except (OSError, ValueError, KeyError):
-        return 0
+    metadata = read_backup_metadata(os.path.join(workdir, BACKUP_DIR))
+    return int(metadata["epoch"]) * steps_per_period if metadata else 0
 
 
-def save_weights_atomically(model, path):
+def restore_backup(model, workdir):
+    """Loads the backup's weights and optimizer state into a compiled `model` (for a run whose
+    training is over, so that `fit` is not called again)."""
+    backup = BackupAndRestore(os.path.join(workdir, BACKUP_DIR))
+    backup.set_model(model)
+    backup._load_model()
+
+
+def remove_backup(workdir):
+    """Deletes the backup once a run's final outputs are written."""
+    shutil.rmtree(os.path.join(workdir, BACKUP_DIR), ignore_errors=True)
+
+
+def save_weights_atomically(model, path, metadata=None):
     """Writes `model`'s weights to `path` (a `.weights.h5` file) through a temporary file and a
-    rename, so that a process killed mid-write leaves the previous file whole."""
+    rename, so that a process killed mid-write leaves the previous file whole.
+
+    Args:
+        model: a `keras.Model`.
+        path: str.
+        metadata: optional JSON-able dict, stored in the file (an HDF5 attribute) before the
+            rename, so that weights and metadata are replaced together.
+    """
     partial = path[: -len(".weights.h5")] + ".partial.weights.h5"
     model.save_weights(partial, overwrite=True)
+    if metadata is not None:
+        import h5py
+
+        with h5py.File(partial, "a") as f:
+            f.attrs[_METADATA_ATTR] = json.dumps(metadata)
     os.replace(partial, path)
 
 
@@ -233,19 +307,45 @@ class Checkpoint(keras.callbacks.Callback):
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` with atomic writes.
+    """`keras.callbacks.BackupAndRestore` that saves the whole training state in one atomic write
+    and keeps it until the run's outputs are written.
 
-    Keras writes the backup in place: a SIGKILL during the write leaves a truncated HDF5 file
-    that the next run cannot load ("bad object header version number"). Here the weights, then
-    the metadata, are each written to a temporary file and renamed over the old one. A kill
-    between the two renames resumes from the new weights at the previous period's step, which
-    repeats one period of batches and loses nothing.
+    Keras writes the weights, then the metadata, each in place: a SIGKILL during the write
+    leaves a truncated HDF5 file that the next run cannot load ("bad object header version
+    number"), and a kill between the two pairs weights and period that do not belong together.
+    Here the metadata (the period, and the state of the callbacks in `stateful`, e.g. the
+    plateau schedule's counters) goes into the weights file, which is written under a
+    temporary name and renamed over the old one: a backup is always one whole period's state.
+    `training_metadata.json` is a readable copy. The backup is not deleted when `fit` ends
+    (Keras deletes it): the recipe removes it once its final outputs exist
+    (`remove_backup`), so a run killed in between finishes them without training again.
+
+    Args:
+        backup_dir: str.
+        stateful: optional dict of name to callback with `backup_state()` (a JSON-able value)
+            and `restore_state(value)`.
     """
+
+    def __init__(self, backup_dir, stateful=None):
+        super().__init__(backup_dir, delete_checkpoint=False)
+        self.stateful = dict(stateful or {})
+
+    def _load_model(self):
+        super()._load_model()
+        metadata = read_backup_metadata(self.backup_dir)
+        if metadata is None:
+            return
+        self.model._initial_epoch = int(metadata["epoch"])
+        state = metadata.get("state", {})
+        for name, callback in self.stateful.items():
+            if name in state:
+                callback.restore_state(state[name])
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        save_weights_atomically(self.model, self._weights_path)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
+                    "state": {name: callback.backup_state() for name, callback in self.stateful.items()}}
+        save_weights_atomically(self.model, self._weights_path, metadata)
         _atomic_write(self._training_metadata_path, json.dumps(metadata))
 
 
@@ -254,16 +354,20 @@ def tensorboard_available():
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def make_callbacks(workdir, evaluation=None, warmup=None, progress=None):
+def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
-    NaN guard, evaluation, history, checkpoint, backup; then the warm-up (it reads the restored
-    optimizer) and progress. TensorBoard only when it is installed (one warning otherwise).
+    At each period's end: NaN guard, replica copies made one (`SyncReplicaCopies`), evaluation,
+    the schedule (its decision, e.g. a plateau
+    cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
+    schedule's counters); then progress. TensorBoard only when it is installed (one warning
+    otherwise) and TensorFlow is loaded (the TensorFlow backend, or TFDS data). `faults` adds its test hooks where its environment variables ask for them.
 
     Args:
         workdir: str.
-        evaluation: optional `PeriodicEvaluation`.
-        warmup: optional `WarmupUntilTrainingError`.
+        evaluation: optional `PeriodicEvaluation` (or another callback adding the period's logs).
+        schedule: optional learning-rate callback: `schedules.ReduceLROnPlateau` or
+            `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
 
     Returns:
@@ -271,16 +375,28 @@ def make_callbacks(workdir, evaluation=None, warmup=None, progress=None):
     """
     checkpoint = os.path.join(workdir, CHECKPOINT)
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
-    callbacks = [TerminateOnNaN(checkpoint)]
-    callbacks += [c for c in (evaluation,) if c is not None]
-    callbacks += [
+    stateful = {"schedule": schedule} if hasattr(schedule, "backup_state") else {}
+    callbacks = [
+        TerminateOnNaN(checkpoint),
+        SyncReplicaCopies(),
+        evaluation,
+        schedule,
+        faults.kill_point(faults.AFTER_SCHEDULE),
         HistoryWriter(workdir),
         Checkpoint(checkpoint),
-        BackupAndRestore(os.path.join(workdir, BACKUP_DIR)),
+        BackupAndRestore(os.path.join(workdir, BACKUP_DIR), stateful),
+        faults.kill_point(faults.AFTER_BACKUP),
+        progress,
+        faults.trace(),
+        faults.kill_point(faults.INSIDE_PERIOD),
     ]
-    callbacks += [c for c in (warmup, progress) if c is not None]
-    if tensorboard_available():
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)))
-    else:
+    callbacks = [c for c in callbacks if c is not None]
+    if not tensorboard_available():
         logging.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+    elif keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
+        # Keras' TensorBoard callback writes through tf.summary: it would import TensorFlow, which
+        # a JAX or PyTorch run on in-memory data never loads.
+        logging.info("no TensorBoard logs: the %s run has not loaded TensorFlow", keras.backend.backend())
+    else:
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)))
     return callbacks

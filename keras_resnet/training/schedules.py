@@ -94,7 +94,9 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
     `keras_resnet.training.optimizers.SGD` built with `learning_rate_multiplier` = warm-up rate /
     rate; this callback sets the multiplier to 1 once the running training error of the
     current evaluation period is below `threshold`. The multiplier is an optimizer variable, so
-    it is checkpointed and a resumed run stays warmed up.
+    it is in the backup and a resumed run stays warmed up; the switch is decided from the
+    period's running error, which a resumed run recomputes from the period's start (the backup
+    is a period's end), over the same batches.
 
     Args:
         threshold: float. Training error that ends the warm-up. Defaults to `0.8`.
@@ -115,8 +117,11 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
         self.switched_at = None
 
     def on_train_begin(self, logs=None):
-        multiplier = self._multiplier()
-        self.active = float(ops.convert_to_numpy(multiplier)) != 1.0
+        self.on_epoch_begin(0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Read again at each period's start: by then a backup, if any, has been restored.
+        self.active = float(ops.convert_to_numpy(self._multiplier())) != 1.0
 
     def _multiplier(self):
         optimizer = optimizer_of(self.model)
@@ -136,6 +141,40 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
             logging.info("Warm-up over at step %d: training error %.3f < %.2f", self.switched_at, error, self.threshold)
 
 
+class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """`keras.callbacks.ReduceLROnPlateau` whose counters survive a resume.
+
+    Keras keeps `best`, `wait` and the cooldown only in the Python object and resets them on
+    every `fit()`, so a run preempted more often than every `patience` evaluations would never
+    lower its rate. Here they are the callback's state that `callbacks.BackupAndRestore` saves
+    with each backup (`backup_state`) and restores (`restore_state`); the rate itself is the
+    optimizer's, saved with it.
+
+    Example:
+
+    >>> plateau = ReduceLROnPlateau(monitor="val_error", mode="min", patience=2)
+    >>> plateau.restore_state({"best": 0.5, "wait": 1, "cooldown_counter": 0})
+    >>> plateau.on_train_begin()
+    >>> plateau.backup_state()
+    {'best': 0.5, 'wait': 1, 'cooldown_counter': 0}
+    """
+
+    _restored = False
+
+    def backup_state(self):
+        best = self.best
+        return {"best": None if best is None else float(best), "wait": int(self.wait),
+                "cooldown_counter": int(self.cooldown_counter)}
+
+    def restore_state(self, state):
+        self.best, self.wait, self.cooldown_counter = state["best"], int(state["wait"]), int(state["cooldown_counter"])
+        self._restored = True
+
+    def on_train_begin(self, logs=None):
+        if not self._restored:  # Keras resets the counters here.
+            super().on_train_begin(logs)
+
+
 def reduce_on_plateau(config, monitor="val_loss"):
     """ImageNet's schedule (Sec. 3.4): divide the rate by 10 when the error plateaus.
 
@@ -144,7 +183,7 @@ def reduce_on_plateau(config, monitor="val_loss"):
         monitor: str. The quantity watched. Defaults to `"val_loss"`.
 
     Returns:
-        A `keras.callbacks.ReduceLROnPlateau`.
+        A `ReduceLROnPlateau`.
 
     Example:
 
@@ -152,6 +191,6 @@ def reduce_on_plateau(config, monitor="val_loss"):
     >>> reduce_on_plateau(config.imagenet()).factor
     0.1
     """
-    return keras.callbacks.ReduceLROnPlateau(
+    return ReduceLROnPlateau(
         monitor=monitor, factor=config.plateau_factor, patience=config.plateau_patience, verbose=1
     )

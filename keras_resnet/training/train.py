@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_resnet import architectures, builder, table
-from keras_resnet.training import augment, callbacks, cifar_data, optimizers, plots, schedules
+from keras_resnet.training import augment, callbacks, cifar_data, faults, optimizers, plots, schedules
 
 METRICS = "metrics.json"
 RUN_CONFIG = "run_config.json"
@@ -222,20 +222,27 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
         compile_model(model, config, warmup=warmup)
 
     start = callbacks.backup_step(workdir, period) if resumed else 0
-    if start:
-        print_fn(f"Resuming {model_name} in {workdir} at step {start}", flush=True)
-    evaluation = callbacks.PeriodicEvaluation(data.eval_splits(), config.batch_size, period, schedules.cifar_schedule(config))
-    warmup_callback = schedules.WarmupUntilTrainingError(config.warmup_until_error) if warmup else None
-    progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
     began = time.time()
-    model.fit(
-        cifar_data.batches(data.x_train, data.y_train, config.batch_size, seed=seed, start_step=start),
-        steps_per_epoch=period,
-        epochs=config.train_steps // period,
-        callbacks=callbacks.make_callbacks(workdir, evaluation, warmup_callback, progress),
-        verbose=verbose,
-        shuffle=False,  # The batches are shuffled already, reproducibly (`cifar_data.batches`).
-    )
+    if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
+        print_fn(f"{model_name} in {workdir} finished training at step {start}; writing its outputs", flush=True)
+        callbacks.restore_backup(model, workdir)
+    else:
+        if start:
+            print_fn(f"Resuming {model_name} in {workdir} at step {start}", flush=True)
+        evaluation = callbacks.PeriodicEvaluation(data.eval_splits(), config.batch_size, period,
+                                                  schedules.cifar_schedule(config))
+        warmup_callback = schedules.WarmupUntilTrainingError(config.warmup_until_error) if warmup else None
+        progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
+        stream = cifar_data.batches(data.x_train, data.y_train, config.batch_size, seed=seed, start_step=start)
+        model.fit(
+            faults.trace_batches(stream, start),
+            steps_per_epoch=period,
+            epochs=config.train_steps // period,
+            callbacks=callbacks.make_callbacks(workdir, evaluation, warmup_callback, progress),
+            verbose=verbose,
+            shuffle=False,  # The batches are shuffled already, reproducibly (`cifar_data.batches`).
+        )
+        faults.kill_if(faults.BEFORE_OUTPUTS)
     keras.config.set_dtype_policy("float32")
     history = callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))
     last = history[-1] if history else {}
@@ -253,6 +260,7 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     plots.plot_curves({model_name: history}, os.path.join(workdir, CURVES_PNG), title=f"{model_name} on {data.name}")
     with open(os.path.join(workdir, METRICS), "w") as f:
         json.dump(metrics, f, indent=1)
+    callbacks.remove_backup(workdir)  # Only now: a rerun before this point must find the run finished.
     return metrics
 
 

@@ -1,0 +1,160 @@
+"""Shared helpers of the exact-resume tests: run a recipe in a child process (traced, optionally
+killed at a named point), and compare a killed-then-rerun workdir with an uninterrupted one on
+the four items of the resume guarantee: the learning rate of every iteration, every batch (its
+examples and augmentation draws), the final weights, and the history."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+from keras_resnet.training import faults
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def start(command, workdir, trace, backend, kill=None):
+    """Starts `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if
+    given; returns the process (`finish` waits for it)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_DETERMINISTIC_OPS": "1",
+           faults.TRACE_ENV: str(trace), "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop(faults.KILL_ENV, None)
+    if kill:
+        env[faults.KILL_ENV] = kill
+    argv = [a.format(workdir=workdir) for a in command]
+    os.makedirs(os.path.dirname(str(trace)), exist_ok=True)
+    with open(f"{trace}.out", "w") as out, open(f"{trace}.err", "w") as err:  # Files: no pipe to fill.
+        process = subprocess.Popen([sys.executable, *argv], env=env, stdout=out, stderr=err, cwd=ROOT)
+    process.kill_point, process.trace = kill, trace
+    return process
+
+
+def finish(process, timeout=240):
+    """Waits for a `start`ed process; asserts it died at its kill point, or ended well without
+    one. Returns its `(returncode, stdout, stderr)`."""
+    process.wait(timeout=timeout)
+    with open(f"{process.trace}.out") as out, open(f"{process.trace}.err") as err:
+        stdout, stderr = out.read(), err.read()
+    kill = process.kill_point
+    if kill:
+        assert process.returncode == -signal.SIGKILL, f"not killed at {kill}: {process.returncode}\n{stderr[-2000:]}"
+    else:
+        assert process.returncode == 0, stderr[-3000:]
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def run(command, workdir, trace, backend, kill=None, timeout=240):
+    """`start`, then `finish`."""
+    return finish(start(command, workdir, trace, backend, kill), timeout)
+
+
+def read_trace(path):
+    """`(iterations, batches)`: step → list of its records, batch key → list of fingerprints."""
+    iterations, batches = {}, {}
+    if not os.path.exists(path):
+        return iterations, batches
+    with open(path) as f:
+        for line in f:
+            entry = json.loads(line)
+            if "batch" in entry:
+                batches.setdefault(entry["batch"], []).append(entry["fingerprint"])
+            else:
+                iterations.setdefault(entry.pop("step"), []).append(entry)
+    return iterations, batches
+
+
+def read_weights(path):
+    """Every dataset of a `.weights.h5` file, by its path in the file."""
+    arrays = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+    return arrays
+
+
+def history(workdir):
+    """The history rows without their wall-clock `time`."""
+    with open(os.path.join(workdir, "history.json")) as f:
+        return [{k: v for k, v in row.items() if k != "time"} for row in json.load(f)]
+
+
+def check_segment(reference_trace, trace):
+    """Asserts every iteration and batch one process traced equals the reference's; returns the
+    iterations it ran (sorted) and the number of batches compared."""
+    ref_iterations, ref_batches = read_trace(reference_trace)
+    iterations, batches = read_trace(trace)
+    for step, records in sorted(iterations.items()):
+        assert step in ref_iterations, f"iteration {step} is not one of the reference run's"
+        for record in records:
+            differing = sorted(k for k in record if record[k] != ref_iterations[step][0][k])
+            assert not differing, f"iteration {step}: {differing} differ from the uninterrupted run's"
+    compared = 0
+    for key, prints in batches.items():
+        if key in ref_batches:  # Batches prefetched past the run's end exist in one run only.
+            assert set(prints) == set(ref_batches[key]), f"batch {key} differs from the uninterrupted run's"
+            compared += 1
+    return sorted(iterations), compared
+
+
+def compare_outputs(reference, resumed):
+    """Asserts the final weights (bit for bit), history and metrics of two workdirs are equal and
+    that the resumed run's backup is gone; returns the max weight difference and history rows."""
+    checkpoint = os.path.join("checkpoints", "last_good.weights.h5")
+    expected, actual = read_weights(os.path.join(reference, checkpoint)), read_weights(os.path.join(resumed, checkpoint))
+    assert sorted(expected) == sorted(actual)
+    difference = max(float(np.max(np.abs(expected[k].astype("float64") - actual[k].astype("float64")), initial=0.0))
+                     for k in expected)
+    assert all(np.array_equal(expected[k], actual[k]) for k in expected), f"final weights differ by up to {difference}"
+    rows = history(resumed)
+    assert rows == history(reference), "the history differs from the uninterrupted run's"
+    with open(os.path.join(reference, "metrics.json")) as a, open(os.path.join(resumed, "metrics.json")) as b:
+        drop = ("seconds_this_run",)
+        assert {k: v for k, v in json.load(a).items() if k not in drop} == {k: v for k, v in json.load(b).items() if k not in drop}
+    assert not os.path.exists(os.path.join(resumed, "backup")), "the backup outlived the outputs"
+    return difference, len(rows)
+
+
+def last_iteration(kill, steps, period):
+    """The last iteration a process killed at `kill` runs (0-based)."""
+    where, _, count = kill.partition(":")
+    if where == "step":
+        return int(count) - 1
+    if where in ("schedule", "backup"):
+        return int(count) * period - 1
+    return steps - 1
+
+
+def check_resume_chain(command, backend, tmp_path, kills, steps, period):
+    """Runs `command` uninterrupted, and killed at each of `kills` in turn then rerun; asserts that
+    each process after a kill resumes where it should and is the uninterrupted run, iteration by
+    iteration (checked as soon as it ends), and that the outputs are the same. Returns the
+    figures per kill point.
+
+    Args:
+        kills: list of `(name, KERAS_RESNET_KILL_AT value, iteration the rerun resumes from)`.
+    """
+    reference = tmp_path / "reference"
+    uninterrupted = start(command, reference / "run", reference / "trace.jsonl", backend)  # Alongside the chain.
+    workdir = tmp_path / "run"
+    figures, first = {}, 0
+    for index, kill in enumerate([k for _, k, _ in kills] + [None]):
+        trace = tmp_path / "traces" / f"{index}.jsonl"
+        result = run(command, workdir, trace, backend, kill)
+        if uninterrupted is not None:
+            finish(uninterrupted)
+            uninterrupted = None
+        name = kills[index - 1][0] if index else "first run"
+        ran, batches = check_segment(reference / "trace.jsonl", trace)
+        last = last_iteration(kill, steps, period) if kill else steps - 1
+        assert ran == list(range(first, last + 1)), f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
+        if index:
+            figures[name] = {"iterations compared": len(ran), "batches compared": batches}
+            line = f"finished training at step {first}" if first == steps else f"at step {first}"
+            assert line in result.stdout, f"{name}: the rerun did not resume at {first}: {result.stdout[-500:]}"
+        if kill:
+            first = kills[index][2]
+    figures["final"] = dict(zip(("max weight difference", "history rows"), compare_outputs(reference / "run", workdir)))
+    return figures

@@ -1,0 +1,54 @@
+"""The ImageNet recipe, SIGKILLed at each named point and rerun, ends identical to the same run
+left alone: the same learning rate (plateau cuts included) and batch (examples, crops, flips,
+scales, lighting α) at every iteration, the same final weights bit for bit, the same history.
+TensorFlow (with op determinism), JAX, and `mirrored` on two logical CPUs.
+
+The run: the tiny net on a generated JPEG folder, 16 iterations in periods of 2, the rate ÷10
+when the validation error has not improved for 3 evaluations; the error stays put here, so the
+uninterrupted run cuts at the end of periods 4 and 7 (iterations 8 and 14). One run is killed at
+each point in turn, each rerun resuming from the last kill; the trace compares every iteration
+of every rerun with the uninterrupted run."""
+
+import os
+
+import pytest
+
+import resume_checks
+from keras_resnet.imagenet import synthetic
+
+STEPS, PERIOD = 16, 2
+RECIPE = os.path.join(resume_checks.ROOT, "recipes", "imagenet.py")
+ARGS = ["--model=tiny", "--workdir={workdir}", f"--train_steps={STEPS}", f"--eval_every={PERIOD}", "--image_size=32",
+        "--scale_range=36,60", "--eval_resize=36", "--batch_size=4", "--mean=channel"]
+# The kill points in the order one run meets them: name, `KERAS_RESNET_KILL_AT`, the iteration the
+# rerun resumes from.
+KILLS = [
+    # Before its backup: the rerun replays period 4 from period 3's backup and must cut again.
+    ("right after a plateau cut", "schedule:4", 6),
+    # Where the backup used to precede the plateau callback: the cut must be in the backup.
+    ("after the backup of a period with a cut", "backup:4", 8),
+    # Inside period 6: the patience count (1 since the cut) must survive, or the cut at 7 moves.
+    ("inside a period", "step:11", 10),
+    ("after the last iteration, before the outputs", "end", 16),
+]
+VARIANTS = {"tensorflow": ("tensorflow", []), "jax": ("jax", []),
+            "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"])}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("imagenet"))
+    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60), jitter=6)
+    return root
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, folder, variant):
+    backend, extra = VARIANTS[variant]
+    command = [RECIPE, f"--image_folder={folder}", *ARGS, *extra]
+    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD)
+    iterations, _ = resume_checks.read_trace(tmp_path / "reference" / "trace.jsonl")
+    rates = [round(iterations[s][0]["learning_rate"], 6) for s in range(STEPS)]
+    assert rates == [0.1] * 8 + [0.01] * 6 + [0.001] * 2  # The cuts the kill points are placed around.
+    assert figures["final"]["history rows"] == STEPS // PERIOD
+    print(variant, figures)
