@@ -182,7 +182,7 @@ def cifar_recipe_and_bare(name, values, path):
         warmup = train.needs_warmup(name, cfg)
         train.compile_model(model, cfg, warmup=warmup)
         with tempfile.TemporaryDirectory() as workdir:
-            extra = recipe_callbacks(values, workdir, schedules.WarmupUntilTrainingError(cfg.warmup_until_error) if warmup else None)
+            extra = recipe_callbacks(values, workdir, schedules.WarmupUntilTrainingError(cfg.warmup_until_error, check_every=cfg.warmup_check_every) if warmup else None)
             seconds = timed_fit(model, lambda: cifar_data.batches(data.x_train, data.y_train, batch), values["steps"],
                                 values["warmup_steps"], extra)
         return values["steps"] * batch / seconds, {"input": "in-memory uint8 batches", "jit_compile": model.jit_compile,

@@ -3,7 +3,8 @@ alone: the same learning rate and batch (examples and crop/flip draws) at every 
 same final weights bit for bit, the same history. TensorFlow (with op determinism) and JAX, CPU.
 
 The run: resnet8 on 8×8 images, 16 iterations in periods of 4, rate ÷10 at 8 and 12, with
-ResNet-110's warm-up (0.01 until the period's running training error is under a threshold; it
+ResNet-110's warm-up (0.01 until the training error of the last 4 iterations, checked every 4, is
+under a threshold; it
 ends after iteration 5 here). One run is killed at each point in turn, each rerun resuming
 from the last kill; the trace compares every iteration of every rerun with the uninterrupted run."""
 

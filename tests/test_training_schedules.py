@@ -39,16 +39,41 @@ def _tiny_compiled_model(multiplier):
 
 def test_warmup_switches_only_when_training_error_falls_below_80_percent():
     model = _tiny_compiled_model(multiplier=0.1)
-    callback = schedules.WarmupUntilTrainingError(threshold=0.8)
+    callback = schedules.WarmupUntilTrainingError(threshold=0.8, check_every=1)
     callback.set_model(model)
+    callback.set_params({"steps": 100})
     callback.on_train_begin()
     multiplier = model.optimizer.learning_rate_multiplier
-    for accuracy in (0.05, 0.19, 0.2):  # training error 95%, 81%, 80%: not below 80%
-        callback.on_train_batch_end(0, {"accuracy": accuracy})
+    running = []
+    for batch, accuracy in enumerate((0.05, 0.19, 0.2)):  # training error 95%, 81%, 80%: not below 80%
+        running.append(accuracy)
+        callback.on_train_batch_end(batch, {"accuracy": np.mean(running)})
         assert float(ops.convert_to_numpy(multiplier)) == pytest.approx(0.1)
-    callback.on_train_batch_end(1, {"accuracy": 0.21})  # 79%
+    running.append(0.21)
+    callback.on_train_batch_end(3, {"accuracy": np.mean(running)})  # 79% in the last iteration
     assert float(ops.convert_to_numpy(multiplier)) == 1.0
     assert not callback.active
+
+
+def test_warmup_decides_on_the_last_hundred_iterations_not_the_period_average():
+    """The paper: 0.01 "until the training error is below 80% (about 400 iterations)". Here the
+    error is 100% for 300 iterations, then 70%: the last 100 iterations cross 80% at iteration
+    400; the period's running average (92.5% there) would cross it only at iteration 1000."""
+    model = _tiny_compiled_model(multiplier=0.1)
+    callback = schedules.WarmupUntilTrainingError(threshold=0.8)
+    assert callback.check_every == config.cifar10().warmup_check_every == 100
+    callback.set_model(model)
+    callback.set_params({"steps": 1000})  # One evaluation period of the paper's CIFAR runs.
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    correct = 0.0
+    for batch in range(1000):
+        correct += 0.0 if batch < 300 else 0.3
+        callback.on_train_batch_end(batch, {"accuracy": correct / (batch + 1)})
+        if not callback.active:
+            break
+    assert callback.switched_at == 400
+    assert float(ops.convert_to_numpy(model.optimizer.learning_rate_multiplier)) == 1.0
 
 
 def test_warmup_rate_is_a_tenth_of_the_rate_and_resumed_runs_stay_warm():
@@ -127,7 +152,7 @@ def test_warmup_switch_inside_fit_reaches_the_compiled_step():
     model.compile(optimizer=optimizers.SGD(learning_rate=0.1, learning_rate_multiplier=0.1),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
-    callback = schedules.WarmupUntilTrainingError(threshold=0.8)
+    callback = schedules.WarmupUntilTrainingError(threshold=0.8, check_every=1)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False, callbacks=[callback])
     assert callback.switched_at == 1
     # The switch survives the end of the epoch, when JAX writes its step state back.

@@ -73,6 +73,8 @@ class CifarConfig(SGDRecipe):
             `0.8`.
         warmup_min_depth: int. Nets at least this deep get the warm-up (the paper: ResNet-110
             and deeper). Defaults to `110`.
+        warmup_check_every: int. The warm-up's training error is that of the last this many
+            iterations, checked every this many ("about 400 iterations"). Defaults to `100`.
         validation_size: int. Training images held out to choose the schedule (45k/5k split).
             Defaults to `5000`.
         pad: int. Zero padding on each side before the random crop. Defaults to `4`.
@@ -89,6 +91,7 @@ class CifarConfig(SGDRecipe):
     warmup_learning_rate: float = 0.01
     warmup_until_error: float = 0.8
     warmup_min_depth: int = 110
+    warmup_check_every: int = 100
     validation_size: int = 5000
     pad: int = 4
     horizontal_flip: bool = True

@@ -92,29 +92,38 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
     The paper trains ResNet-110 at 0.01 "until the training error is below 80% (about 400
     iterations), and then go[es] back to 0.1". The model's optimizer must be a
     `keras_resnet.training.optimizers.SGD` built with `learning_rate_multiplier` = warm-up rate /
-    rate; this callback sets the multiplier to 1 once the running training error of the
-    current evaluation period is below `threshold`. The multiplier is an optimizer variable, so
-    it is in the backup and a resumed run stays warmed up; the switch is decided from the
-    period's running error, which a resumed run recomputes from the period's start (the backup
-    is a period's end), over the same batches.
+    rate; this callback sets the multiplier to 1 once the *recent* training error is below
+    `threshold`: the error over the last `check_every` iterations, checked every `check_every`
+    iterations (the training logs' running accuracy averages over the whole evaluation period,
+    which lags: an error crossing 80% at iteration 400 would move the period's average across
+    only near 800). The recent error is the difference of two running averages, so the step
+    reads the logs only at the checks, not every iteration.
+
+    The multiplier is an optimizer variable, so it is in the backup; the checks fall at fixed
+    iterations of each period and a resumed run restarts at a period's start, so it decides at
+    the same iterations from the same batches.
 
     Args:
         threshold: float. Training error that ends the warm-up. Defaults to `0.8`.
+        check_every: int. Iterations per window (and between checks). Defaults to `100`.
         metric: str. The accuracy entry of the training logs. Defaults to `"accuracy"`.
 
     Example:
 
-    >>> callback = WarmupUntilTrainingError(threshold=0.8)
-    >>> callback.threshold
-    0.8
+    >>> callback = WarmupUntilTrainingError(threshold=0.8, check_every=2)
+    >>> callback.recent_error(running_accuracy=0.5, batches=4, previous=(0.25, 2))  # batches 3-4 at 75% accuracy
+    0.25
     """
 
-    def __init__(self, threshold=0.8, metric="accuracy"):
+    def __init__(self, threshold=0.8, check_every=100, metric="accuracy"):
         super().__init__()
         self.threshold = float(threshold)
+        self.check_every = int(check_every)
         self.metric = metric
         self.active = False
         self.switched_at = None
+        self._epoch = 0
+        self._previous = (0.0, 0)  # (running accuracy, batches) at the period's last check
 
     def on_train_begin(self, logs=None):
         self.on_epoch_begin(0)
@@ -122,6 +131,7 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         # Read again at each period's start: by then a backup, if any, has been restored.
         self.active = float(ops.convert_to_numpy(self._multiplier())) != 1.0
+        self._epoch, self._previous = epoch, (0.0, 0)
 
     def _multiplier(self):
         optimizer = optimizer_of(self.model)
@@ -129,16 +139,27 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
             optimizer.build(self.model.trainable_variables)
         return optimizer.learning_rate_multiplier
 
+    @staticmethod
+    def recent_error(running_accuracy, batches, previous):
+        """1 − the accuracy of the batches since `previous` = (running accuracy, batches) then."""
+        accuracy, count = previous
+        return round(1.0 - (running_accuracy * batches - accuracy * count) / (batches - count), 12)
+
     def on_train_batch_end(self, batch, logs=None):
-        if not self.active or not logs or self.metric not in logs:
+        steps = (self.params or {}).get("steps") or 0
+        step = self._epoch * steps + batch + 1
+        if not self.active or not logs or self.metric not in logs or step % self.check_every:
             return
-        error = 1.0 - float(ops.convert_to_numpy(logs[self.metric]))
+        running = float(ops.convert_to_numpy(logs[self.metric]))  # The period's running accuracy.
+        error = self.recent_error(running, batch + 1, self._previous)
+        self._previous = (running, batch + 1)
         if error < self.threshold:
             multiplier = self._multiplier()  # `self.model` first: on JAX it syncs the state.
             multiplier.assign(1.0)
             self.active = False
-            self.switched_at = int(ops.convert_to_numpy(optimizer_of(self.model).iterations))
-            logging.info("Warm-up over at step %d: training error %.3f < %.2f", self.switched_at, error, self.threshold)
+            self.switched_at = step
+            logging.info("Warm-up over at step %d: training error %.3f < %.2f over the last %d iterations",
+                         step, error, self.threshold, self.check_every)
 
 
 class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):

@@ -231,7 +231,8 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
             print_fn(f"Resuming {model_name} in {workdir} at step {start}", flush=True)
         evaluation = callbacks.PeriodicEvaluation(data.eval_splits(), config.batch_size, period,
                                                   schedules.cifar_schedule(config))
-        warmup_callback = schedules.WarmupUntilTrainingError(config.warmup_until_error) if warmup else None
+        warmup_callback = schedules.WarmupUntilTrainingError(
+            config.warmup_until_error, check_every=min(config.warmup_check_every, period)) if warmup else None
         progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
         stream = cifar_data.batches(data.x_train, data.y_train, config.batch_size, seed=seed, start_step=start)
         model.fit(
