@@ -25,7 +25,7 @@ flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Initial learning r
 flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Weight decay (coupled L2, as Caffe).")
 flags.DEFINE_bool("decoupled_weight_decay", False, "Keras' decoupled weight decay instead (arXiv 1711.05101).")
 flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
-flags.DEFINE_enum("strategy", "none", list(train.STRATEGIES), "tf.distribute strategy (TensorFlow backend).")
+flags.DEFINE_enum("strategy", "auto", list(train.STRATEGIES), "auto (several GPUs: mirrored), none, or on TensorFlow mirrored, one_device.")
 flags.DEFINE_integer("verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.")
 
 

@@ -41,7 +41,7 @@ flags.DEFINE_integer("eval_every", None, "Iterations between validations (platea
 flags.DEFINE_enum("schedule", "plateau", ["plateau", "step"], "plateau (paper) or step: ÷10 at 30/60/80 of 90 epochs.")
 flags.DEFINE_bool("linear_scaling", False, "Learning rate × batch/256 (Goyal et al., arXiv 1706.02677). Not in the paper.")
 flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
-flags.DEFINE_string("mixed_precision", "none", "none, bf16 or fp16.")
+flags.DEFINE_string("mixed_precision", "none", "Mixed precision: none, bf16 or fp16 (not in the paper).")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).")
 flags.DEFINE_enum("mean", "pixel", ["pixel", "channel"], "Per-pixel mean of the training set (paper) or the published per-channel mean.")
 flags.DEFINE_integer("image_size", None, "Crop side (paper: 224); smaller for quick tries.")

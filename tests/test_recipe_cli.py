@@ -90,6 +90,13 @@ def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
                  f"--data={tmp_path / 'fmnist'}", f"--workdir={tmp_path / 'run'}")
     assert result.returncode == 0, result.stderr[-1500:]
     assert (tmp_path / "run" / "metrics.json").exists()
+    # run_config.json records what the run did: the boundaries scaled to its 2 steps, its shortcut.
+    import json
+
+    recorded = json.loads((tmp_path / "run" / "run_config.json").read_text())
+    assert recorded["config"]["lr_boundaries"] == [1, 2] and recorded["shortcut"] == recorded["config"]["shortcut"] == "A"
+    assert recorded["warmup"] is False and recorded["mixed_precision"] == "float32"
+    assert result.stdout.splitlines()[0].startswith("step 1/2: first step done")  # at once, not after a period
 
 
 def test_curves_legend_says_which_line_is_training_and_which_is_test():
@@ -108,3 +115,11 @@ def test_a_cloud_tpu_name_off_cloud_is_one_line(tmp_path):
                  f"--workdir={tmp_path / 'run'}", timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: --strategy=tpu --tpu=my-tpu: cannot connect to the TPU: ")
+
+
+def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
+    from keras_resnet.imagenet import train as imagenet_train
+    from keras_resnet.training import config, train
+
+    assert imagenet_train.PRECISIONS is train.PRECISIONS and {"none", "bf16", "fp16"} <= set(train.PRECISIONS)
+    train.check_settings(config.cifar10(), "resnet8", "auto", "bf16")  # the ImageNet recipe's defaults and names

@@ -132,3 +132,16 @@ def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
     draws = [keras.ops.convert_to_numpy(m(images, training=True)) for m in (first, second, fresh)]
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0], draws[2])  # Without the saved state the stream restarts.
+
+
+def test_progress_shows_the_first_step_at_once_and_lines_within_a_period():
+    lines = []
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    progress = callbacks.ProgressLine(12, 2, print_fn=lambda line, flush=False: lines.append(line), every_seconds=0.0)
+    x = np.zeros((24, 2), "float32")
+    model.fit(x, x[:, :1], batch_size=2, epochs=2, steps_per_epoch=6, verbose=0, callbacks=[progress])
+    assert lines[0].startswith("step 1/12: first step done") and "compiling included" in lines[0]
+    within = [line for line in lines[1:] if line.endswith("img/s")]
+    assert [line.split("/")[0] for line in within] == [f"step {s}" for s in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)]
+    assert sum("(incl. eval)" in line for line in lines) == 2  # one line per period

@@ -28,10 +28,9 @@ from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
 from keras_resnet.imagenet.model import image_dtype, mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, faults, optimizers, schedules
-from keras_resnet.training.train import RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
+from keras_resnet.training.train import PRECISIONS, RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
 
-PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
-              "fp16": "mixed_float16", "mixed_float16": "mixed_float16"}
+
 PIXEL_MEAN = "pixel_mean.npy"
 EVAL_PREFIX = "eval_"
 # A net small enough for smoke tests on a CPU; not a network of the paper.

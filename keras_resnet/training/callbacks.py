@@ -21,6 +21,7 @@ from absl import logging
 from keras import ops
 
 from keras_resnet.training import faults, schedules
+from keras_resnet.training.progress import ProgressLine  # noqa: F401  (the recipes' progress lines)
 
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
@@ -195,37 +196,6 @@ def _atomic_write(path, text):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-class ProgressLine(keras.callbacks.Callback):
-    """Prints one line per period: step, errors, rate, images per second.
-
-    Args:
-        total_steps: int.
-        batch_size: int.
-        print_fn: callable. Defaults to `print`.
-    """
-
-    def __init__(self, total_steps, batch_size, print_fn=print):
-        super().__init__()
-        self.total_steps = total_steps
-        self.batch_size = batch_size
-        self.print_fn = print_fn
-        self.last = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.last = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        seconds = time.time() - self.last
-        steps = self.params.get("steps") or 0
-        parts = [f"step {int(logs.get('step', 0))}/{self.total_steps}", f"loss {float(logs.get('loss', float('nan'))):.4f}"]
-        parts += [f"{k} {float(logs[k]) * 100:.2f}%" for k in ("train_error", "val_error", "test_error") if k in logs]
-        if "learning_rate" in logs:
-            parts.append(f"lr {float(logs['learning_rate']):.4g}")
-        parts.append(f"{steps * self.batch_size / max(seconds, 1e-9):.0f} img/s (incl. eval)")
-        self.print_fn("  ".join(parts), flush=True)
 
 
 BACKUP_WEIGHTS = "latest.weights.h5"

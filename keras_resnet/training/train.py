@@ -25,8 +25,10 @@ CURVES_PNG = "curves.png"
 # What `overwrite=True` removes; anything else in the workdir is left alone.
 OUTPUTS = (METRICS, RUN_CONFIG, CURVES_PNG, callbacks.HISTORY_CSV, callbacks.HISTORY_JSON,
            callbacks.BACKUP_DIR, "checkpoints", callbacks.TENSORBOARD_DIR)
-STRATEGIES = ("none", "mirrored", "one_device")
-PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "none", "mirrored", "one_device")
+# The recipes' one vocabulary (`--mixed_precision`): short names, with Keras' policy names as aliases.
+PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
+              "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16"}
 _MODEL_NAME = re.compile(r"^(resnet|plain|highway)(\d+)$")
 _KINDS = {"resnet": "residual", "plain": "plain", "highway": "highway"}
 
@@ -127,7 +129,7 @@ def check_settings(config, model_name, strategy="none", mixed_precision="none"):
         raise RecipeError(f"--eval_every must be positive. Received: {config.eval_every}")
     if strategy not in STRATEGIES:
         raise RecipeError(f"--strategy must be one of {', '.join(STRATEGIES)}. Received: {strategy!r}")
-    if strategy != "none" and keras.backend.backend() != "tensorflow":
+    if strategy not in ("auto", "none") and keras.backend.backend() != "tensorflow":
         raise RecipeError(f"--strategy={strategy} needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
     if mixed_precision not in PRECISIONS:
         raise RecipeError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}. Received: {mixed_precision!r}")
@@ -171,6 +173,8 @@ def prepare_workdir(workdir, run_config, overwrite=False):
 
 
 def _strategy_scope(strategy):
+    if strategy == "auto":  # As the ImageNet recipe: several GPUs → mirrored; else the default device.
+        strategy = "mirrored" if keras.backend.backend() == "tensorflow" and _gpu_count() > 1 else "none"
     if strategy == "none":
         return keras.name_scope("train")  # A no-op context.
     import tensorflow as tf
@@ -180,8 +184,14 @@ def _strategy_scope(strategy):
     return tf.distribute.OneDeviceStrategy("/cpu:0" if not tf.config.list_physical_devices("GPU") else "/gpu:0").scope()
 
 
+def _gpu_count():
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
 def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=None, mixed_precision="none",
-                       strategy="none", overwrite=False, verbose=0, print_fn=print):
+                       strategy="auto", overwrite=False, verbose=0, print_fn=print):
     """Trains `model_name` on `data` with the paper's recipe; resumes a killed run in `workdir`.
 
     Writes to `workdir`: `history.csv`/`history.json` (one row per evaluation), checkpoints,
@@ -195,9 +205,11 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
         data: a `CifarData`.
         seed: int. Seeds initialisation, augmentation and batch order. Defaults to `0`.
         shortcut: optional str. Shortcut option of residual and highway nets.
-        mixed_precision: str. `"none"`, `"mixed_float16"` or `"mixed_bfloat16"`. Not in the paper
-            (Micikevicius et al., arXiv 1710.03740). Defaults to `"none"`.
-        strategy: str. TensorFlow backend only: `"none"`, `"mirrored"`, `"one_device"`.
+        mixed_precision: str. `"none"`, `"bf16"` or `"fp16"` (or Keras' `"mixed_bfloat16"`,
+            `"mixed_float16"`). Not in the paper (Micikevicius et al., arXiv 1710.03740). Defaults
+            to `"none"`.
+        strategy: str. `"auto"` (several GPUs on TensorFlow: mirrored; otherwise the default
+            device), `"none"`, or on TensorFlow `"mirrored"`, `"one_device"`. Defaults to `"auto"`.
         overwrite: bool. Replace a finished run in `workdir`. Defaults to `False`.
         verbose: int. Keras' progress bar (0, 1, 2); one summary line per evaluation is always
             printed. Defaults to `0`.
@@ -208,14 +220,19 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     """
     check_settings(config, model_name, strategy, mixed_precision)
     period = steps_per_period(config.train_steps, config.eval_every)
-    run_config = {"model": model_name, "shortcut": shortcut, "data": data.name, "seed": seed,
+    kind = parse_model_name(model_name)[0]
+    used_shortcut = None if kind == "plain" else shortcut or config.shortcut
+    # What the run does: its shortcut, its learning-rate boundaries (scaled to train_steps), its warm-up.
+    recorded = {**_jsonable(vars(config)), "shortcut": used_shortcut, "lr_boundaries": list(config.scaled_boundaries())}
+    run_config = {"model": model_name, "shortcut": used_shortcut, "data": data.name, "seed": seed,
                   "train_steps": config.train_steps, "batch_size": config.batch_size, "eval_every": period,
                   "train_images": len(data.x_train), "image_shape": list(data.image_shape),
-                  "mixed_precision": mixed_precision, "config": _jsonable(vars(config))}
+                  "mixed_precision": PRECISIONS[mixed_precision], "warmup": needs_warmup(model_name, config),
+                  "config": recorded}
     resumed = prepare_workdir(workdir, run_config, overwrite)
 
     set_seed(seed)
-    keras.config.set_dtype_policy("float32" if mixed_precision == "none" else mixed_precision)
+    keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
     warmup = needs_warmup(model_name, config)
     with _strategy_scope(strategy):
         model = create_model(model_name, data, config, shortcut=shortcut, seed=seed)

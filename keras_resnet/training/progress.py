@@ -1,0 +1,60 @@
+"""What a running recipe prints: a line as soon as the first step has run, short lines within a
+period, and one line of results per period."""
+
+import time
+
+import keras
+
+
+class ProgressLine(keras.callbacks.Callback):
+    """Prints one line per period (step, errors, rate, images per second), one as soon as the
+    first step has run (its time includes compiling it), and a short one every `every_seconds`
+    within a period. The lines within a period read no metric, so the step stays asynchronous.
+
+    Args:
+        total_steps: int.
+        batch_size: int.
+        print_fn: callable. Defaults to `print`.
+        every_seconds: float. Seconds between the lines within a period. Defaults to `60`.
+    """
+
+    def __init__(self, total_steps, batch_size, print_fn=print, every_seconds=60.0):
+        super().__init__()
+        self.total_steps = total_steps
+        self.batch_size = batch_size
+        self.print_fn = print_fn
+        self.every_seconds = float(every_seconds)
+        self.last = None
+        self.began = None
+        self.epoch = 0
+        self.last_line = None
+
+    def on_train_begin(self, logs=None):
+        self.began = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.last = self.last_line = time.time()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.time()
+        step = self.epoch * (self.params.get("steps") or 0) + batch + 1
+        if self.began is not None:
+            self.print_fn(f"step {step}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
+                          "(compiling included)", flush=True)
+            self.began, self.last_line = None, now
+        elif now - self.last_line >= self.every_seconds:
+            rate = (batch + 1) * self.batch_size / max(now - self.last, 1e-9)
+            self.print_fn(f"step {step}/{self.total_steps}  {rate:.0f} img/s", flush=True)
+            self.last_line = now
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.time() - self.last
+        steps = self.params.get("steps") or 0
+        parts = [f"step {int(logs.get('step', 0))}/{self.total_steps}", f"loss {float(logs.get('loss', float('nan'))):.4f}"]
+        parts += [f"{k} {float(logs[k]) * 100:.2f}%" for k in ("train_error", "val_error", "test_error") if k in logs]
+        if "learning_rate" in logs:
+            parts.append(f"lr {float(logs['learning_rate']):.4g}")
+        parts.append(f"{steps * self.batch_size / max(seconds, 1e-9):.0f} img/s (incl. eval)")
+        self.print_fn("  ".join(parts), flush=True)
