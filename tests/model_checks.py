@@ -13,6 +13,20 @@ def build(name, **kwargs):
     return keras_resnet.MODELS[name](**kwargs)
 
 
+def check_stage_outputs(model, strides, channels):
+    """`feature_model` gives each stage's last unit output, of ceil(side / stride) and `channels`."""
+    features = keras_resnet.feature_model(model)
+    assert keras_resnet.feature_strides(model) == strides
+    height, width = model.input_shape[1:3]
+    expected = {
+        stage: (None, -(-height // stride), -(-width // stride), c)
+        for (stage, stride), c in zip(strides.items(), channels)
+    }
+    assert {stage: tuple(t.shape) for stage, t in features.output.items()} == expected
+    # Without its top, the net ends with its last stage.
+    assert features.output[list(strides)[-1]] is model.output
+
+
 def trainable_params(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
