@@ -24,6 +24,7 @@ def test_registry_holds_every_network_the_paper_compares():
 @pytest.mark.parametrize("name", sorted(IMAGENET))
 def test_imagenet_output_shapes(name):
     model = build(name)
+    assert isinstance(model, keras_resnet.Network)
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
     assert model.name == name
@@ -37,6 +38,7 @@ def test_imagenet_output_shapes(name):
 
 @pytest.mark.parametrize("name", sorted(CIFAR))
 def test_cifar_output_shapes(name):
+    assert isinstance(build(name), keras_resnet.Network)
     assert build(name).output_shape == (None, 10)
     features = build(name, include_top=False, input_shape=(28, 28, 1))
     assert features.output_shape == (None, 7, 7, 64)
