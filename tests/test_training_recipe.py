@@ -209,8 +209,9 @@ def test_sigkill_mid_run_then_rerun_resumes_with_the_history_intact(tmp_path):
 def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
     workdir = str(tmp_path / "deg")
     result = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
-                   "--batch_size", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+                   "--batch_size", "8", "--validation_size", "8", "--responses", "--workdir", workdir], script=DEGRADATION)
     assert result.returncode == 0, result.stderr[-3000:]
+    _check_fig7(workdir, tmp_path / "d.npz")
     rows = json.load(open(os.path.join(workdir, "table6.json")))
     assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
     assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
@@ -220,6 +221,28 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
         assert f.read(4) == b"\x89PNG"
     again = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
     assert again.returncode != 0 and "finished experiment" in again.stderr
+
+
+def _check_fig7(workdir, npz):
+    """fig7.json holds, per net, the responses of its trained checkpoint on the test images minus the mean."""
+    import keras_resnet
+    from keras_resnet.training import callbacks, cifar_data, config, train
+
+    with open(os.path.join(workdir, "fig7.png"), "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+    summary = json.load(open(os.path.join(workdir, "fig7.json")))
+    assert {name: len(net["std"]) for name, net in summary["nets"].items()} == {
+        "plain8": 7, "plain14": 13, "resnet8": 7, "resnet14": 13}  # 6n + 1 layers of 3×3
+    assert len(summary["claims"]) == 3
+    arrays = np.load(npz)
+    data = cifar_data.load(npz=str(npz), validation_size=8)
+    model = train.create_model("resnet14", data, config.cifar10())
+    model.load_weights(os.path.join(workdir, "resnet14", callbacks.CHECKPOINT))
+    images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype("float32")
+    expected = keras_resnet.layer_responses(model.get_layer("resnet14"), images)
+    assert summary["nets"]["resnet14"]["layers"] == list(expected)
+    np.testing.assert_allclose(summary["nets"]["resnet14"]["std"], list(expected.values()), rtol=1e-5)
+    assert summary["nets"]["resnet14"]["mean_std"] == pytest.approx(np.mean(list(expected.values())))
 
 
 def test_degradation_table_carries_the_papers_table6_numbers():
