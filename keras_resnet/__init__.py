@@ -17,4 +17,7 @@ from keras_resnet.responses import layer_responses, response_layers
 from keras_resnet.zoo import *  # noqa: F403  (the constructors: ResNet18, …, HighwayNet110)
 from keras_resnet.zoo import MODELS
 
+# Registers the recipes' preprocessing layers, so a run's `model.keras` loads after `import keras_resnet`.
+from keras_resnet.training import augment as _augment  # noqa: F401
+
 __version__ = "0.1.0"

@@ -47,6 +47,14 @@ class Network(keras.Model):
         with recursion_limit(graph_size(outputs) + _HEADROOM):
             super().__init__(*args, **kwargs)
 
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """Keras' `Model.export`, after `keras_resnet.export.check_export(format)`: a format that
+        cannot be written here is a one-line `ValueError` before any file is written."""
+        from keras_resnet.export import check_export
+
+        check_export(format)
+        return super().export(filepath, format=format, **kwargs)
+
 
 def graph_size(outputs):
     """The number of layer calls (graph nodes) that lead to `outputs`, counted without recursion.

@@ -81,10 +81,11 @@ def main(argv):
             train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, protocol=FLAGS.eval_protocol,
                                       shortcut=FLAGS.shortcut, max_images=FLAGS.eval_images)
         else:
-            train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
+            metrics = train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
                                      tpu=FLAGS.tpu, train_steps=FLAGS.train_steps, seed=FLAGS.seed, shortcut=FLAGS.shortcut,
                                      mixed_precision=FLAGS.mixed_precision, jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
                                      overwrite=FLAGS.overwrite)
+            print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
     except errors as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -60,6 +60,7 @@ def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path)
     assert "step 4/4" in result.stdout
     metrics = _check_outputs(workdir, [2, 4])
     assert metrics["backend"] == "tensorflow"
+    _check_trained_model(result.stdout, workdir, tmp_path / "d.npz", metrics)
     before = open(os.path.join(workdir, "metrics.json")).read()
     again = _run(args, backend="tensorflow")
     assert again.returncode != 0
@@ -221,6 +222,19 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
         assert f.read(4) == b"\x89PNG"
     again = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
     assert again.returncode != 0 and "finished experiment" in again.stderr
+
+
+def _check_trained_model(stdout, workdir, npz, metrics):
+    """model.keras, named in the last line, loads with safe_mode and has the run's test error on raw images."""
+    import keras
+
+    path = os.path.join(workdir, "model.keras")
+    assert stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model): {path}"
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in model.layers] == ["images", "per_pixel_mean", "resnet8"]  # no augmentation
+    arrays = np.load(npz)
+    logits = keras.ops.convert_to_numpy(model(arrays["x_test"]))
+    assert np.mean(np.argmax(logits, -1) != arrays["y_test"]) == pytest.approx(metrics["test_error"], abs=1e-6)
 
 
 def _check_fig7(workdir, npz):
