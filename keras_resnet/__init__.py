@@ -7,6 +7,7 @@
 """
 
 from keras_resnet.architectures import CIFAR_DEPTHS, IMAGENET_DEPTHS, Architecture
+from keras_resnet import export
 from keras_resnet.backbone import feature_model, feature_strides
 from keras_resnet.table import trainable_params
 from keras_resnet.builder import build_network

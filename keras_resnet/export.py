@@ -29,13 +29,18 @@ RUNTIMES = {"tf_saved_model": ("tensorflow", "tensorflow"), "onnx": ("onnxruntim
 _PIP = {"tensorflow": "tensorflow", "tf2onnx": "tf2onnx", "onnx": "onnx", "jax2onnx": "jax2onnx"}
 
 
-def check_export(format):
-    """Raises a one-line `ValueError` unless `format` can be written with this backend and these packages.
+def check_export(format, model=None):
+    """Raises a one-line `ValueError` unless `format` can be written here and run by its runtime.
 
-    Formats other than `"tf_saved_model"`, `"onnx"` and `"litert"` are left to Keras.
+    Checks the backend, the converter packages and, given `model`, its compute dtypes: under mixed
+    precision the LiteRT converter emits TensorFlow ops the LiteRT interpreter does not have
+    ("Select TensorFlow op(s) ... not supported"), and ONNX gets bfloat16 convolutions that
+    onnxruntime rejects as an invalid graph (float16 runs). Formats other than
+    `"tf_saved_model"`, `"onnx"` and `"litert"` are left to Keras.
 
     Args:
         format: str. The `format` of `model.export`.
+        model: optional `keras.Model` to be exported.
 
     Example:
 
@@ -51,12 +56,30 @@ def check_export(format):
             f"runs {backend!r}: set KERAS_BACKEND=tensorflow before importing keras, load the model there, "
             "and export."
         )
+    low = sorted(_low_precision_dtypes(model)) if model is not None else []
+    refused = {"litert": ("float16", "bfloat16"), "onnx": ("bfloat16",)}.get(format, ())
+    if any(dtype in refused for dtype in low):
+        raise ValueError(
+            f"format={format!r} cannot run a net that computes in {', '.join(low)} (mixed precision); "
+            "export a float32 copy: build the same net under keras.config.set_dtype_policy('float32') "
+            "and copy the weights with set_weights(model.get_weights())"
+        )
     missing = [p for p in FORMATS[format][backend] if importlib.util.find_spec(p) is None]
     if missing:
         raise ValueError(
             f"format={format!r} on {backend} needs {', '.join(missing)}: "
             f"pip install {' '.join(_PIP[p] for p in missing)} (or keras-resnet-paper[export])"
         )
+
+
+def _low_precision_dtypes(model):
+    dtypes, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if layer.compute_dtype in ("float16", "bfloat16"):
+            dtypes.add(layer.compute_dtype)
+        stack.extend(getattr(layer, "layers", []))
+    return dtypes
 
 
 def run_exported(path, format, images):

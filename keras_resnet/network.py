@@ -52,7 +52,7 @@ class Network(keras.Model):
         cannot be written here is a one-line `ValueError` before any file is written."""
         from keras_resnet.export import check_export
 
-        check_export(format)
+        check_export(format, self)
         return super().export(filepath, format=format, **kwargs)
 
 
