@@ -106,7 +106,7 @@ def imagenet_network(name, cfg):
     from keras_resnet.training import optimizers
 
     return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=1000, classifier_activation=None,
-                                     kernel_regularizer=optimizers.kernel_regularizer(cfg))
+                                     **optimizers.regularizers(cfg))
 
 
 def batch_for(name, values):

@@ -15,6 +15,7 @@ from keras_resnet.flops import flops
 from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
 from keras_resnet.network import Network
 from keras_resnet.responses import layer_responses, response_layers
+from keras_resnet.pretrained import preprocess_input
 from keras_resnet.zoo import *  # noqa: F403  (the constructors: ResNet18, …, HighwayNet110)
 from keras_resnet.zoo import MODELS
 

@@ -34,7 +34,9 @@ class BlockOptions:
         gate_bias: initial bias of highway gates; negative, so the net starts by carrying x
             (Srivastava et al. use −1 to −3, deeper nets more negative).
         gate_kernel_size: kernel size of the convolutional highway gate.
-        kernel_regularizer: regularizer for every conv and dense kernel, e.g.
+        kernel_regularizer: regularizer for every conv and dense kernel (overrides
+            `regularizer` there).
+        regularizer: regularizer for every trainable weight: kernels, biases, BN γ and β, e.g.
             `keras.regularizers.L2(5e-5)` for the paper's (Caffe's) weight decay of 1e-4.
     """
 
@@ -45,6 +47,11 @@ class BlockOptions:
     gate_bias: float = -2.0
     gate_kernel_size: int = 3
     kernel_regularizer: object = None
+    regularizer: object = None
+
+    @property
+    def kernel_decay(self):
+        return self.kernel_regularizer or self.regularizer
 
 
 def conv(x, filters, kernel_size, strides, name, options, **kwargs):
@@ -65,7 +72,8 @@ def conv(x, filters, kernel_size, strides, name, options, **kwargs):
         kernel_size,
         strides=strides,
         padding=padding,
-        kernel_regularizer=options.kernel_regularizer,
+        kernel_regularizer=options.kernel_decay,
+        bias_regularizer=options.regularizer if kwargs.get("use_bias") else None,
         name=f"{name}_conv",
         **kwargs,
     )(x)
@@ -78,6 +86,8 @@ def conv_bn(x, filters, kernel_size, strides, name, options, relu=True, zero_gam
         momentum=architectures.BN_MOMENTUM,
         epsilon=architectures.BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",
+        gamma_regularizer=options.regularizer,
+        beta_regularizer=options.regularizer,
         name=f"{name}_bn",
     )(x)
     if relu:

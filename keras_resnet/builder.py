@@ -4,7 +4,7 @@ import os
 
 import keras
 
-from keras_resnet import architectures, blocks
+from keras_resnet import architectures, blocks, pretrained
 from keras_resnet.network import Network
 
 POOLINGS = (None, "avg", "max")
@@ -31,6 +31,8 @@ def build_network(
     gate_bias=-2.0,
     gate_kernel_size=3,
     kernel_regularizer=None,
+    regularizer=None,
+    include_preprocessing=True,
     name=None,
 ):
     """Builds a plain, highway or residual network of the paper as a functional `keras.Model`.
@@ -52,8 +54,11 @@ def build_network(
             for CIFAR, as in the paper. Plain nets take none.
         include_top: bool. End with global average pooling and a `classes`-way dense layer.
             Defaults to `True`.
-        weights: `None` (He initialisation) or the path of a weights file written by
-            `model.save_weights`. Defaults to `None`.
+        weights: `None` (He initialisation); `"imagenet"`, the published ImageNet weights in
+            this net's layout (`keras_resnet.pretrained.registry`); a source's name (`"msra"`,
+            `"torchvision_v1"`); or the path of a weights file: one written by
+            `model.save_weights`, or a published file (keras.applications HDF5, torchvision
+            safetensors or `.pth`), told apart by content. Defaults to `None`.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: optional `(height, width, channels)`; height and width may be `None` and are
             otherwise at least the net's downsampling (32 ImageNet, 4 CIFAR). Defaults to
@@ -67,7 +72,13 @@ def build_network(
             paper. Defaults to `False`.
         gate_bias: float. Initial bias of highway gates. Defaults to `-2.0`.
         gate_kernel_size: int. Kernel size of highway gates. Defaults to `3`.
-        kernel_regularizer: optional regularizer for every conv and dense kernel.
+        kernel_regularizer: optional regularizer for every conv and dense kernel (overrides
+            `regularizer` there).
+        regularizer: optional regularizer for every trainable weight (kernels, biases, BN γ and
+            β), as Caffe's weight decay reaches every learned parameter.
+        include_preprocessing: bool. With published weights: take RGB images in [0, 255] and
+            apply the weights' preprocessing in a layer named `"preprocessing"`; `False`: the
+            bare net, fed with `keras_resnet.preprocess_input`. Defaults to `True`.
         name: str. The model's name. Defaults to e.g. `"resnet34"`.
 
     Returns:
@@ -100,7 +111,6 @@ def build_network(
     classes = architectures.FAMILY_CLASSES[family] if classes is None else classes
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
         raise ValueError(f"`classes` must be an integer of at least 1. Received: classes={classes!r}")
-    _check_weights(weights)
     options = blocks.BlockOptions(
         kind=kind,
         shortcut=shortcut or "A",
@@ -109,22 +119,33 @@ def build_network(
         gate_bias=float(gate_bias),
         gate_kernel_size=int(gate_kernel_size),
         kernel_regularizer=kernel_regularizer,
+        regularizer=regularizer,
     )
     if name is None:
         name = f"{_KIND_PREFIX[kind]}{_depth(architecture)}"
 
     inputs = _inputs(input_tensor, input_shape, family)
-    x = _stem(inputs, family, architecture.widths[0], options)
+    resolved = pretrained.resolve(
+        weights, network=_zoo_key(family, architecture, kind), bottleneck_stride=bottleneck_stride,
+        shortcut=shortcut, include_top=include_top, classes=classes, channels=inputs.shape[-1],
+    )
+    weights_path = pretrained.fetch(resolved, include_top) if resolved is not None else None
+    x = inputs
+    if resolved is not None and resolved.published and include_preprocessing:
+        x = pretrained.preprocessing_layer(resolved.preprocessing)(x)
+    x = _stem(x, family, architecture.widths[0], options)
     block_class = blocks.BLOCKS[architecture.block]
     for i, (count, filters) in enumerate(zip(architecture.stages, architecture.widths)):
         x = blocks.stage(x, filters, count, 1 if i == 0 else 2, block_class, f"conv{i + 2}", options)
-    x = _head(x, include_top, pooling, classes, classifier_activation, kernel_regularizer)
+    x = _head(x, include_top, pooling, classes, classifier_activation, options)
 
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
     model = Network(source, x, name=name)
-    if weights is not None:
+    if resolved is not None and resolved.published:
+        pretrained.load(model, resolved, weights_path)
+    elif resolved is not None:
         try:
-            model.load_weights(weights)
+            model.load_weights(weights_path)
         except ValueError as error:
             raise ValueError(
                 f"weights={str(weights)!r} does not fit {name} built with "
@@ -175,16 +196,12 @@ def _depth(architecture):
     return 2 + per_block * sum(architecture.stages)
 
 
-def _check_weights(weights):
-    if weights is None:
-        return
-    if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        return
-    raise ValueError(
-        "`weights` must be None (random initialisation) or the path of an existing weights file "
-        "(no pretrained weights are published for download yet). "
-        f"Received: weights={weights!r}"
-    )
+def _zoo_key(family, architecture, kind):
+    """The zoo's name of a Table 1 net (`"resnet50"`, `"plain34"`), else `None`."""
+    depth = _depth(architecture)
+    if family == "imagenet" and architecture == architectures.imagenet_architecture_or_none(depth):
+        return f"{_KIND_PREFIX[kind]}{depth}"
+    return None
 
 
 def _inputs(input_tensor, input_shape, family):
@@ -237,13 +254,14 @@ def _stem(x, family, filters, options):
     return keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-def _head(x, include_top, pooling, classes, classifier_activation, kernel_regularizer):
+def _head(x, include_top, pooling, classes, classifier_activation, options):
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         return keras.layers.Dense(
             classes,
             activation=classifier_activation,
-            kernel_regularizer=kernel_regularizer,
+            kernel_regularizer=options.kernel_decay,
+            bias_regularizer=options.regularizer,
             dtype="float32",
             name="predictions",
         )(x)

@@ -256,8 +256,9 @@ def _tpu_strategy(tpu):
             tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         strategy = tf.distribute.TPUStrategy(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    except (ValueError, RuntimeError, OSError, tf.errors.OpError) as error:  # OSError: urllib's URLError off Cloud
+        message = str(getattr(error, "reason", None) or error).strip()
+        message = message.splitlines()[0] if message else type(error).__name__
         raise StrategyError(f"--strategy=tpu --tpu={tpu or 'local'}: cannot connect to the TPU: {message}") from None
     return Resolved("tpu", strategy, strategy.num_replicas_in_sync)
 

@@ -29,8 +29,10 @@ Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
 Args:
     include_top: bool. End with global average pooling and a `classes`-way dense layer.
         Defaults to `True`.
-    weights: `None` (He initialisation) or the path of a weights file written by
-        `model.save_weights`. Defaults to `None`.
+    weights: `None` (He initialisation); `"imagenet"` or a source's name (`"msra"`,
+        `"torchvision_v1"`) for the published ImageNet weights where they exist
+        (`keras_resnet.pretrained.registry`); or the path of a weights file (written by
+        `model.save_weights`, or a published file). Defaults to `None`.
     input_tensor: optional Keras tensor to use as the model's input.
     input_shape: optional `(height, width, channels)`; height and width `None` or at least
         {stride}. Defaults to `{input_shape}`.
@@ -39,7 +41,8 @@ Args:
     classifier_activation: activation of the top layer; `None` gives logits. Defaults to
         `"softmax"`.{shortcut_doc}
     **options: further options of `keras_resnet.build_network`: `bottleneck_stride`,
-        `zero_init_residual`, `gate_bias`, `gate_kernel_size`, `kernel_regularizer`, `name`.
+        `zero_init_residual`, `gate_bias`, `gate_kernel_size`, `kernel_regularizer`,
+        `regularizer`, `include_preprocessing`, `name`.
 
 Returns:
     A functional `keras.Model` named `"{key}"`.

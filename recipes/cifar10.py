@@ -6,20 +6,25 @@
 Rerun the same command after a crash to resume; a finished run needs --overwrite.
 """
 
+import os
 import sys
 
 from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: its INFO and WARNING lines
 
 from keras_resnet.training import cifar_data, cli, config, train
 
 FLAGS = flags.FLAGS
 _DEFAULTS = config.cifar10()
 cli.define_cifar_flags()
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 flags.DEFINE_string("model", "resnet20", "resnetD, plainD or highwayD with D = 6n+2 (20, 32, 44, 56, 110, 1202).")
 flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C of residual/highway nets (paper: A).")
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Initial learning rate.")
 flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Weight decay (coupled L2, as Caffe).")
 flags.DEFINE_bool("decoupled_weight_decay", False, "Keras' decoupled weight decay instead (arXiv 1711.05101).")
+flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
 flags.DEFINE_enum("strategy", "none", list(train.STRATEGIES), "tf.distribute strategy (TensorFlow backend).")
 flags.DEFINE_integer("verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.")
 
@@ -28,7 +33,7 @@ def main(argv):
     del argv
     try:
         cfg = cli.cifar_config(FLAGS, learning_rate=FLAGS.learning_rate, weight_decay=FLAGS.weight_decay,
-                               decoupled_weight_decay=FLAGS.decoupled_weight_decay)
+                               decoupled_weight_decay=FLAGS.decoupled_weight_decay, no_bias_decay=FLAGS.no_bias_decay)
         train.check_settings(cfg, FLAGS.model, FLAGS.strategy, FLAGS.mixed_precision)
         data = cli.cifar_data_from_flags(FLAGS, cfg)
         metrics = train.train_and_evaluate(
@@ -45,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -7,14 +7,18 @@
 Each net runs in its own sub-directory and resumes on its own; rerunning continues the experiment.
 """
 
+import os
 import sys
 
 from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: its INFO and WARNING lines
 
 from keras_resnet.training import cifar_data, cli, degradation, train
 
 FLAGS = flags.FLAGS
 cli.define_cifar_flags()
+flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 flags.DEFINE_list("families", ["plain", "residual"], "Families to train: plain, residual.")
 flags.DEFINE_list("depths", None, "Depths 6n+2 for every family (default: plain 20-56, residual 20-110).")
 flags.DEFINE_bool("responses", False, "Also write Fig. 7: std of each 3x3 layer's response on the test set (fig7.png, fig7.json).")
@@ -42,4 +46,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -4,16 +4,24 @@
   python recipes/imagenet.py --model=resnet50 --image_folder=/data/imagenet --strategy=mirrored --workdir=runs/r50
   python recipes/imagenet.py --model=resnet50 --tfrecords=gs://bucket/imagenet --strategy=tpu --tpu=my-tpu --workdir=runs/r50
   python recipes/imagenet.py --mode=eval --eval_protocol=10crop --model=resnet50 --data_dir=... --workdir=runs/r50
+  python recipes/imagenet.py --mode=eval --weights=imagenet --model=resnet50 --eval_protocol=10crop --data_dir=...
+  python recipes/imagenet.py --init_weights=imagenet --model=resnet50 --image_folder=/data/birds --workdir=runs/ft
 
 Rerunning a killed run with the same flags resumes it from its last backup.
 """
 
+import os
 import sys
 
 from absl import app, flags
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: its INFO and WARNING lines
+
 flags.DEFINE_string("model", "resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
-flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); the zoo's default (B) if unset.")
+flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); unset: B (Tables 3-5). Table 2 / Fig. 4 (plain vs residual 18/34) use A.")
+flags.DEFINE_enum("bottleneck_stride", "1x1", ["1x1", "3x3"], "Stride in the bottleneck's 1x1 (paper) or 3x3 conv (v1.5, torchvision).")
+flags.DEFINE_string("weights", None, "--mode=eval: evaluate published weights (imagenet, msra, torchvision_v1, or a file) instead of the workdir's checkpoint.")
+flags.DEFINE_string("init_weights", None, "Start training from published weights (imagenet, msra, torchvision_v1, or a file): fine-tuning.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train (then evaluate centre crops), or evaluate a trained workdir.")
 flags.DEFINE_string("eval_protocol", "center", "center, 10crop or multiscale (the paper's test protocol).")
 flags.DEFINE_integer("eval_images", None, "Evaluate only this many validation images.")
@@ -32,6 +40,7 @@ flags.DEFINE_integer("train_steps", None, "Iterations (paper: up to 600000; the 
 flags.DEFINE_integer("eval_every", None, "Iterations between validations (plateau checks).")
 flags.DEFINE_enum("schedule", "plateau", ["plateau", "step"], "plateau (paper) or step: ÷10 at 30/60/80 of 90 epochs.")
 flags.DEFINE_bool("linear_scaling", False, "Learning rate × batch/256 (Goyal et al., arXiv 1706.02677). Not in the paper.")
+flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
 flags.DEFINE_string("mixed_precision", "none", "none, bf16 or fp16.")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).")
 flags.DEFINE_enum("mean", "pixel", ["pixel", "channel"], "Per-pixel mean of the training set (paper) or the published per-channel mean.")
@@ -44,10 +53,21 @@ flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir.")
 FLAGS = flags.FLAGS
 
 
-def _config():
+# What --mode=eval of a trained workdir takes from its run_config.json unless given on the command line.
+RUN_FLAGS = ("model", "shortcut", "bottleneck_stride")
+RUN_CONFIG_FIELDS = ("image_size", "eval_resize", "test_scales", "mean")
+
+
+def _config(run=None):
+    """The recipe config from the flags; with `run` (a workdir's run_config.json), the evaluation
+    settings of the run where no flag names them."""
     from keras_resnet.imagenet import config
 
-    changes = {"schedule": FLAGS.schedule, "linear_scaling": FLAGS.linear_scaling, "mean": FLAGS.mean}
+    changes = {"schedule": FLAGS.schedule, "linear_scaling": FLAGS.linear_scaling, "mean": FLAGS.mean,
+               "no_bias_decay": FLAGS.no_bias_decay}
+    if run:
+        changes.update({k: tuple(v) if isinstance(v, list) else v for k, v in run.get("config", {}).items()
+                        if k in RUN_CONFIG_FIELDS and not FLAGS[k].present})
     for name in ("batch_size", "eval_every", "image_size", "eval_resize"):
         if getattr(FLAGS, name) is not None:
             changes[name] = getattr(FLAGS, name)
@@ -55,6 +75,11 @@ def _config():
         if getattr(FLAGS, name):
             changes[name] = tuple(int(v) for v in getattr(FLAGS, name))
     return config.recipe_config(**changes)
+
+
+def _run_flags(run):
+    """`--model`, `--shortcut`, `--bottleneck_stride`: the run's, unless given on the command line."""
+    return {name: run[name] if run and name in run and not FLAGS[name].present else getattr(FLAGS, name) for name in RUN_FLAGS}
 
 
 def main(argv):
@@ -72,19 +97,32 @@ def main(argv):
             distribute.resolve(FLAGS.strategy)
         if FLAGS.eval_protocol not in evaluation.PROTOCOLS:
             raise train.RecipeError(f"unknown --eval_protocol {FLAGS.eval_protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
-        if not FLAGS.workdir:
+        if FLAGS.weights and FLAGS.mode != "eval":
+            raise train.RecipeError("--weights evaluates published weights (--mode=eval); to train from them pass --init_weights")
+        if not FLAGS.workdir and not (FLAGS.mode == "eval" and FLAGS.weights):
             raise train.RecipeError("--workdir is required")
         source = sources.resolve_source(FLAGS.data_dir, FLAGS.manual_dir, FLAGS.image_folder, FLAGS.tfrecords,
                                         FLAGS.tfrecord_label_offset, FLAGS.classes)
-        cfg = _config()
-        if FLAGS.mode == "eval":
-            train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, protocol=FLAGS.eval_protocol,
-                                      shortcut=FLAGS.shortcut, max_images=FLAGS.eval_images)
+        run = train.load_run_config(FLAGS.workdir) if FLAGS.mode == "eval" and not FLAGS.weights else None
+        cfg = _config(run)
+        if FLAGS.mode == "eval" and FLAGS.weights:
+            from keras_resnet.imagenet import pretrained
+
+            pretrained.evaluate_pretrained(cfg, model_name=FLAGS.model, source=source, weights=FLAGS.weights,
+                                           protocol=FLAGS.eval_protocol, shortcut=FLAGS.shortcut,
+                                           bottleneck_stride=FLAGS.bottleneck_stride, max_images=FLAGS.eval_images,
+                                           workdir=FLAGS.workdir)
+        elif FLAGS.mode == "eval":
+            settings = _run_flags(run)
+            train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=settings["model"], source=source,
+                                      protocol=FLAGS.eval_protocol, shortcut=settings["shortcut"],
+                                      max_images=FLAGS.eval_images, bottleneck_stride=settings["bottleneck_stride"])
         else:
             metrics = train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
                                      tpu=FLAGS.tpu, train_steps=FLAGS.train_steps, seed=FLAGS.seed, shortcut=FLAGS.shortcut,
                                      mixed_precision=FLAGS.mixed_precision, jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
-                                     overwrite=FLAGS.overwrite)
+                                     overwrite=FLAGS.overwrite, init_weights=FLAGS.init_weights,
+                                     bottleneck_stride=FLAGS.bottleneck_stride)
             print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
     except errors as error:
         print(f"error: {error}", file=sys.stderr)
@@ -92,4 +130,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from keras_resnet.training import cli
+
+    app.run(main, flags_parser=cli.parse_flags)

@@ -142,7 +142,7 @@ def _bad_npz(tmp_path, kind):
     "case, message",
     [
         ("model", "error: unknown model 'resnet7'"),
-        ("missing", "error: --npz file not found"),
+        ("missing", "error: data file not found"),
         ("keys", "lacks x_train, y_train, x_test, y_test"),
         ("labels", "y_test holds label 9, outside 0..2"),
         ("shapes", "images of mixed shapes"),

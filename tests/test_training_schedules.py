@@ -90,7 +90,7 @@ def test_coupled_l2_gives_the_caffe_update_and_differs_from_decoupled_decay():
     for _ in range(2):
         v = momentum * v + lr * (g + wd * w)
         w = w - v
-    coupled = train_two_steps(optimizers.kernel_regularizer(cfg), optimizers.make_optimizer(cfg, lr))
+    coupled = train_two_steps(optimizers.regularizers(cfg)["regularizer"], optimizers.make_optimizer(cfg, lr))
     np.testing.assert_allclose(coupled, w, rtol=1e-5)
 
     # Keras' decoupled decay: w <- w - lr wd w, then the momentum step with g alone.
@@ -100,13 +100,13 @@ def test_coupled_l2_gives_the_caffe_update_and_differs_from_decoupled_decay():
         v_d = momentum * v_d - lr * g
         w_d = w_d + v_d
     decoupled_cfg = cfg.replace(decoupled_weight_decay=True)
-    decoupled = train_two_steps(optimizers.kernel_regularizer(decoupled_cfg), optimizers.make_optimizer(decoupled_cfg, lr))
+    decoupled = train_two_steps(optimizers.regularizers(decoupled_cfg).get("regularizer"), optimizers.make_optimizer(decoupled_cfg, lr))
     np.testing.assert_allclose(decoupled, w_d, rtol=1e-5)
     assert np.abs(decoupled - coupled).max() > 1e-3
 
 
 def test_l2_regularizer_is_half_the_decay_so_its_gradient_is_wd_times_w():
-    reg = optimizers.kernel_regularizer(config.cifar10())
+    reg = optimizers.regularizers(config.cifar10())["regularizer"]
     w = np.array([1.0, -3.0], "float32")
     eps = 1e-2
     numeric = [(float(reg(w + eps * e)) - float(reg(w - eps * e))) / (2 * eps) for e in np.eye(2, dtype="float32")]

@@ -28,7 +28,7 @@ from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
 from keras_resnet.imagenet.model import MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, optimizers, schedules, trained_model
-from keras_resnet.training.train import RecipeError, prepare_workdir, steps_per_period
+from keras_resnet.training.train import RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
 
 PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "mixed_bfloat16": "mixed_bfloat16",
               "fp16": "mixed_float16", "mixed_float16": "mixed_float16"}
@@ -39,19 +39,27 @@ TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(8, 16))}
 IMAGENET_MODELS = tuple(k for k in keras_resnet.MODELS if int(k.lstrip("abcdefghijklmnopqrstuvwxyz")) in keras_resnet.IMAGENET_DEPTHS)
 
 
-def create_network(name, classes, config=None, shortcut=None):
+def create_network(name, classes, config=None, shortcut=None, init_weights=None, bottleneck_stride="1x1"):
     """An ImageNet net of the zoo (`"resnet50"`, `"plain34"`, …) or `"tiny"`, fully convolutional
-    input `(None, None, 3)`, logits out, the coupled L2 on its kernels."""
-    regularizer = optimizers.kernel_regularizer(config) if config is not None else None
-    options = {} if shortcut is None else {"shortcut": shortcut}
+    input `(None, None, 3)`, logits out, the coupled L2 on its kernels; with `init_weights`, the
+    published net (`imagenet.pretrained.pretrained_network`), its preprocessing inside."""
+    if init_weights is not None:
+        from keras_resnet.imagenet.pretrained import pretrained_network
+
+        return pretrained_network(name, classes, init_weights, config, shortcut, bottleneck_stride)
+    options = optimizers.regularizers(config) if config is not None else {}
+    if shortcut is not None:
+        options["shortcut"] = shortcut
+    if bottleneck_stride != "1x1":
+        options["bottleneck_stride"] = bottleneck_stride
     if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
         raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
     try:
         if name in TEST_NETWORKS:
             return builder.build_network("imagenet", input_shape=(None, None, 3), classes=classes, classifier_activation=None,
-                                         kernel_regularizer=regularizer, name=name, **TEST_NETWORKS[name], **options)
+                                         name=name, **TEST_NETWORKS[name], **options)
         return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=classes, classifier_activation=None,
-                                         kernel_regularizer=regularizer, **options)
+                                         **options)
     except (TypeError, ValueError) as error:
         raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
 
@@ -119,7 +127,7 @@ def pixel_mean(source, config, workdir, max_images=None):
 
 def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", tpu=None, train_steps=None, seed=0,
                        shortcut=None, mixed_precision="none", jit_compile="auto", overwrite=False, verbose=0,
-                       print_fn=print):
+                       print_fn=print, init_weights=None, bottleneck_stride="1x1"):
     """Trains `model_name` on `source` with the paper's ImageNet recipe; resumes a killed run.
 
     Args:
@@ -142,6 +150,10 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         overwrite: bool. Replace a finished run. Defaults to `False`.
         verbose: int. Keras progress bar. Defaults to `0`.
         print_fn: callable for one summary line per period.
+        init_weights: optional str. Start from published weights (`"imagenet"`, a source's name
+            or a file): fine-tuning. The net then takes raw RGB crops (its own preprocessing
+            inside) and no training-set mean is computed. Defaults to `None`.
+        bottleneck_stride: str. `"1x1"` (the paper) or `"3x3"` (v1.5). Defaults to `"1x1"`.
 
     Returns:
         The final metrics (also in `metrics.json`).
@@ -161,17 +173,19 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     run_config = {"model": model_name, "shortcut": shortcut, "data": source.kind, "classes": source.num_classes,
                   "seed": seed, "train_steps": train_steps, "eval_every": period, "mixed_precision": mixed_precision,
                   "strategy": resolved.name, "replicas": resolved.num_replicas,
+                  "init_weights": None if init_weights is None else str(init_weights), "bottleneck_stride": bottleneck_stride,
                   "config": {k: v if not isinstance(v, tuple) else json.loads(json.dumps(v)) for k, v in vars(config).items()}}
     rundir = _worker_dir(workdir, resolved)
     resumed = prepare_workdir(rundir, run_config, overwrite)
 
-    mean = pixel_mean(source, config, rundir)
+    # A published net carries its own preprocessing: it is trained on the raw crops.
+    mean = pixel_mean(source, config, rundir) if init_weights is None else np.zeros(3, np.float32)
     crops_dtype = image_dtype(resolved.name)
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
     try:
         with resolved.scope():
-            network = create_network(model_name, source.num_classes, config, shortcut)
+            network = create_network(model_name, source.num_classes, config, shortcut, init_weights, bottleneck_stride)
             model = recipe_model(network, config, mean, crops_dtype)
             model.compile(
                 optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
@@ -221,8 +235,17 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     return metrics
 
 
+def load_run_config(workdir):
+    """The `run_config.json` a training run wrote in `workdir` (its model, settings and config), or `None`."""
+    try:
+        with open(os.path.join(workdir, RUN_CONFIG)) as f:
+            return json.load(f)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center", shortcut=None, max_images=None,
-                        batch_size=50, print_fn=print):
+                        batch_size=50, print_fn=print, bottleneck_stride="1x1"):
     """Evaluates the run in `workdir` with a test protocol; writes `eval_<protocol>.json`.
 
     Args:
@@ -242,7 +265,9 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     checkpoint = os.path.join(workdir, callbacks.CHECKPOINT)
     if not os.path.exists(checkpoint):
         raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
-    network = create_network(model_name, source.num_classes, None, shortcut)
+    # A fine-tuned run's net was built from published weights (cached by the run): build it the same way.
+    init_weights = (load_run_config(workdir) or {}).get("init_weights")
+    network = create_network(model_name, source.num_classes, None, shortcut, init_weights, bottleneck_stride)
     model = recipe_model(network, config)
     try:
         model.load_weights(checkpoint)  # The network's weights and the mean it was trained with.

@@ -15,6 +15,8 @@ import urllib.parse
 import numpy as np
 from absl import logging
 
+from keras_resnet.hosts import reachable
+
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -94,7 +96,7 @@ def load_npz(path):
         DataError: with one line naming the problem.
     """
     if not os.path.isfile(path):
-        raise DataError(f"--npz file not found: {path}")
+        raise DataError(f"data file not found: {path} (--data takes an .npz file or a folder of IDX files)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in NPZ_KEYS if k not in archive.files]
@@ -175,27 +177,6 @@ def check_arrays(arrays, source="data", num_classes=None):
 
 # Where TFDS downloads the raw files of the data sets the recipe knows; others: their homepage's host.
 DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu"}
-
-
-def reachable(host, port=443, timeout=5.0):
-    """Whether a TCP connection to `host:port` opens within `timeout` seconds.
-
-    Example:
-
-    >>> import socket
-    >>> with socket.socket() as closed:  # a free local port that nothing listens on
-    ...     closed.bind(("127.0.0.1", 0))
-    ...     port = closed.getsockname()[1]
-    >>> reachable("127.0.0.1", port)
-    False
-    """
-    import socket
-
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
@@ -310,14 +291,28 @@ def prepare(arrays, validation_size=5000, full_train=False, name=""):
     )
 
 
-def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False, download=True):
-    """Loads `npz` if given, else the TFDS `dataset` (`load_tfds`), and prepares it (`prepare`).
+def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_train=False, download=True, data=None):
+    """Loads local `data` or `npz` if given, else the TFDS `dataset` (`load_tfds`), and prepares it
+    (`prepare`).
+
+    Args:
+        data: optional str. An `.npz` file, or a folder of MNIST-format IDX files
+            (`idx_data.load_idx_folder`).
 
     Returns:
         A `CifarData`.
     """
-    if npz:
+    if data and npz:
+        raise DataError(f"give one of --data and --npz. Received: --data={data}, --npz={npz}")
+    if data and os.path.isdir(data):
+        from keras_resnet.training import idx_data
+
+        arrays, name = idx_data.load_idx_folder(data), os.path.basename(os.path.normpath(data))
+    elif data or npz:
+        npz = data or npz
         arrays, name = load_npz(npz), os.path.basename(npz)
+    elif dataset.endswith(".npz") or os.sep in dataset:
+        raise DataError(f"--dataset takes a TFDS name (cifar10, cifar100, ...); for a local file or folder pass --data={dataset}")
     else:
         arrays, name = load_tfds(dataset, data_dir, download), dataset
     return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)

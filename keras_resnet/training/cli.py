@@ -4,18 +4,34 @@ Each recipe calls `define_cifar_flags()` once, adds its own flags, and builds it
 with `cifar_config(FLAGS)` and `cifar_data_from_flags(FLAGS, config)`.
 """
 
+import sys
+
 from absl import flags
 
 from keras_resnet.training import cifar_data, config, train
 
 
+def parse_flags(argv):
+    """absl's flag parser with bad values as one line (`error: flag --x=y: …`) and exit status 2.
+
+    For `app.run(main, flags_parser=parse_flags)`; absl's own parser prints a traceback-like
+    block and exits with 1.
+    """
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
 def define_cifar_flags():
     """Defines the data, schedule and run flags of the CIFAR recipes (defaults: the paper's)."""
     defaults = config.cifar10()
-    flags.DEFINE_string("dataset", "cifar10", "TFDS name (cifar10, cifar100, …); ignored with --npz.")
+    flags.DEFINE_string("dataset", "cifar10", "TFDS name (cifar10, cifar100, …); ignored with --data.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (a prepared data set there is used as it is).")
     flags.DEFINE_bool("download", True, "Download the TFDS data set if --data_dir lacks it (--nodownload: never).")
-    flags.DEFINE_string("npz", None, "An .npz with x_train, y_train, x_test, y_test (keras.datasets layout).")
+    flags.DEFINE_string("data", None, "Local data: an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files.")
+    flags.DEFINE_string("npz", None, "An .npz with x_train, y_train, x_test, y_test (keras.datasets layout); as --data.")
     flags.DEFINE_integer("train_steps", defaults.train_steps, "Iterations; the rate is divided at 1/2 and 3/4 of them.")
     flags.DEFINE_integer("batch_size", defaults.batch_size, "Mini-batch size.")
     flags.DEFINE_integer("eval_every", defaults.eval_every, "Iterations between evaluations (history rows).")
@@ -36,4 +52,4 @@ def cifar_config(values, **changes):
 def cifar_data_from_flags(values, cfg):
     """Loads the `--npz` or TFDS data the flags name, split and mean-prepared."""
     return cifar_data.load(values.npz, values.dataset, values.data_dir, cfg.validation_size, values.full_train,
-                           download=values.download)
+                           download=values.download, data=values.data)

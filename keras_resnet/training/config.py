@@ -35,12 +35,16 @@ class SGDRecipe:
         decoupled_weight_decay: bool. Use Keras' decoupled `weight_decay` (Loshchilov & Hutter,
             arXiv 1711.05101) instead of the paper's coupled L2. Not in the paper. Defaults to
             `False`.
+        no_bias_decay: bool. Decay only the conv and fc kernels, not biases and BN γ/β ("no bias
+            decay", He et al., arXiv 1812.01187). Not in the paper: its Caffe implementation
+            decays every learned parameter. Defaults to `False`.
     """
 
     learning_rate: float = 0.1
     momentum: float = 0.9
     weight_decay: float = 1e-4
     decoupled_weight_decay: bool = False
+    no_bias_decay: bool = False
 
     def replace(self, **changes):
         """Returns a copy with some fields changed.

@@ -2,17 +2,19 @@
 
 Caffe's weight decay adds `wd · w` to the gradient before momentum: `v ← m·v + lr·(g + wd·w)`,
 `w ← w − v`. In Keras that is an L2 penalty `wd / 2 · ‖w‖²` on the kernels
-(`kernel_regularizer`), not the optimizer's `weight_decay`, which is decoupled
+(a regularizer on every trainable weight: Caffe's default decay multiplier is 1 for every learned
+parameter, BN's γ/β and biases included), not the optimizer's `weight_decay`, which is decoupled
 (`w ← w − lr·wd·w`, unseen by momentum; Loshchilov & Hutter, arXiv 1711.05101). The decoupled
-form is offered as a named alternative, off by default.
+form, and decaying the kernels only ("no bias decay", arXiv 1812.01187), are named alternatives,
+off by default.
 """
 
 import keras
 from keras import ops
 
-# Variables whose names contain these are never decayed by the decoupled alternative: the
-# paper's decay acts on the conv and fc kernels only.
-NO_DECAY_NAMES = ("bias", "gamma", "beta", "moving_mean", "moving_variance", "gate")
+# Variable names (Keras matches `variable.name`, e.g. "kernel", not the layer's path) that
+# "no bias decay" leaves undecayed in the decoupled mode.
+NO_BIAS_DECAY_NAMES = ("bias", "gamma", "beta")
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -54,6 +56,15 @@ class SGD(keras.optimizers.SGD):
             name="learning_rate_multiplier",
         )
 
+    def _apply_weight_decay(self, variables):
+        # Keras decays by the bare rate: the warm-up's multiplier must lower the decay too.
+        if self.weight_decay is None:
+            return
+        for variable in variables:
+            if self._use_weight_decay(variable):
+                rate = ops.cast(self.learning_rate, variable.dtype) * ops.cast(self.learning_rate_multiplier, variable.dtype)
+                variable.assign(variable - variable * ops.cast(self.weight_decay, variable.dtype) * rate)
+
     def update_step(self, gradient, variable, learning_rate):
         learning_rate = ops.multiply(ops.cast(learning_rate, "float32"), self.learning_rate_multiplier)
         super().update_step(gradient, variable, learning_rate)
@@ -64,27 +75,31 @@ class SGD(keras.optimizers.SGD):
         return config
 
 
-def kernel_regularizer(config):
-    """The coupled (Caffe) weight decay as a kernel regularizer: `L2(wd / 2)`.
+def regularizers(config):
+    """The coupled (Caffe) weight decay as `L2(wd / 2)` regularizers, for `build_network`.
 
     Args:
         config: a `CifarConfig` or `ImageNetConfig`.
 
     Returns:
-        A `keras.regularizers.L2`, or `None` with `decoupled_weight_decay` (the optimizer then
-        decays instead).
+        dict of `build_network` arguments: `{"regularizer": L2}` (every trainable weight, the
+        paper's Caffe), `{"kernel_regularizer": L2}` with `no_bias_decay`, or `{}` with
+        `decoupled_weight_decay` (the optimizer then decays instead).
 
     Example:
 
     >>> from keras_resnet.training import config
-    >>> kernel_regularizer(config.cifar10()).l2
+    >>> regularizers(config.cifar10())["regularizer"].l2
     5e-05
-    >>> kernel_regularizer(config.cifar10(decoupled_weight_decay=True)) is None
-    True
+    >>> list(regularizers(config.cifar10(no_bias_decay=True)))
+    ['kernel_regularizer']
+    >>> regularizers(config.cifar10(decoupled_weight_decay=True))
+    {}
     """
     if config.decoupled_weight_decay:
-        return None
-    return keras.regularizers.L2(config.weight_decay / 2)
+        return {}
+    l2 = keras.regularizers.L2(config.weight_decay / 2)
+    return {"kernel_regularizer": l2} if config.no_bias_decay else {"regularizer": l2}
 
 
 def make_optimizer(config, learning_rate, learning_rate_multiplier=1.0):
@@ -112,6 +127,6 @@ def make_optimizer(config, learning_rate, learning_rate_multiplier=1.0):
         weight_decay=weight_decay,
         learning_rate_multiplier=learning_rate_multiplier,
     )
-    if weight_decay is not None:
-        optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
+    if weight_decay is not None and config.no_bias_decay:
+        optimizer.exclude_from_weight_decay(var_names=list(NO_BIAS_DECAY_NAMES))
     return optimizer

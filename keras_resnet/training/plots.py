@@ -26,6 +26,9 @@ def _draw(axes, curves, title):
         key = next((k for k in _TEST_KEYS if rows and k in rows[0]), None)
         if key:
             axes.plot(steps, [100 * r[key] for r in rows], color=color, linewidth=2.2, label=label)
+    if curves:  # Which line is which: the style, once, in grey.
+        axes.plot([], [], color="gray", linewidth=0.8, linestyle="--", label="training error (thin, dashed)")
+        axes.plot([], [], color="gray", linewidth=2.2, label=f"{'validation' if key == 'val_error' else 'test'} error (bold)")
     axes.set_xlabel("iter. (1e4)" if unit == 1e4 else "iter.")
     axes.set_ylabel("error (%)")
     axes.set_title(title)

@@ -77,7 +77,7 @@ def create_model(name, data, config, shortcut=None, seed=None):
     try:
         network = builder.build_network(
             "cifar", depth, kind=kind, input_shape=data.image_shape, classes=data.num_classes,
-            classifier_activation=None, kernel_regularizer=optimizers.kernel_regularizer(config), **options,
+            classifier_activation=None, **optimizers.regularizers(config), **options,
         )
     except ValueError as error:
         raise RecipeError(str(error).splitlines()[0]) from None

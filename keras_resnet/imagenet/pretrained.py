@@ -1,0 +1,89 @@
+"""The published ImageNet nets in the recipe: evaluated with the paper's test protocols, or the
+starting point of a fine-tuning run.
+
+A published net carries its preprocessing (a layer named `preprocessing`) and takes RGB images
+in [0, 255]: the protocols feed it the raw crops (mean 0), and a fine-tuning run trains it behind
+PCA lighting with no mean of its own.
+
+Example:
+
+>>> pretrained_network("tiny", 4, "imagenet")
+Traceback (most recent call last):
+...
+keras_resnet.training.train.RecipeError: --model tiny has no published weights: choose one of resnet18, resnet34, resnet50, resnet101, resnet152
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+import keras_resnet
+from keras_resnet.imagenet import evaluation, input_pipeline
+from keras_resnet.pretrained import registry
+from keras_resnet.training import optimizers
+from keras_resnet.training.train import RecipeError
+
+IMAGENET_CLASSES = 1000
+
+
+def published_models():
+    return sorted({e.model for e in registry.WEIGHTS.values()}, key=lambda m: int(m[len("resnet"):]))
+
+
+def pretrained_network(name, classes, weights, config=None, shortcut=None, bottleneck_stride="1x1"):
+    """Zoo net `name` with published `weights`, fully convolutional, logits out.
+
+    With `classes` other than ImageNet's 1000, the published classifier is replaced by a new
+    one (He-initialised weights, zero bias), named `predictions` like the zoo's.
+
+    Args:
+        name: str. `"resnet18"` … `"resnet152"`.
+        classes: int. Classes of the data.
+        weights: str. `"imagenet"`, a source's name or a published file's path.
+        config: optional recipe config: its coupled L2 goes on every kernel.
+        shortcut, bottleneck_stride: optional layout settings.
+    """
+    if name not in published_models():
+        raise RecipeError(f"--model {name} has no published weights: choose one of {', '.join(published_models())}")
+    decay = optimizers.regularizers(config) if config is not None else {}
+    options = dict(input_shape=(None, None, 3), bottleneck_stride=bottleneck_stride, weights=weights, **decay,
+                   **({} if shortcut is None else {"shortcut": shortcut}))
+    try:
+        if classes == IMAGENET_CLASSES:
+            return keras_resnet.MODELS[name](classifier_activation=None, **options)
+        base = keras_resnet.MODELS[name](include_top=False, pooling="avg", **options)
+    except ValueError as error:
+        raise RecipeError(f"--model {name} with weights {weights!r}: {str(error).splitlines()[0]}") from None
+    l2 = decay.get("kernel_regularizer") or decay.get("regularizer")
+    logits = keras.layers.Dense(classes, kernel_regularizer=l2, bias_regularizer=decay.get("regularizer"), dtype="float32",
+                                name="predictions")(base.output)
+    return keras.Model(base.input, logits, name=base.name)
+
+
+def evaluate_pretrained(config, *, model_name, source, weights="imagenet", protocol="center", shortcut=None,
+                        bottleneck_stride="1x1", max_images=None, batch_size=50, workdir=None, print_fn=print):
+    """Top-1/top-5 error of a published net on `source`'s validation split with a test protocol.
+
+    Writes `eval_<protocol>_<weights>.json` to `workdir` when one is given.
+
+    Returns:
+        dict with `top1_error`, `top5_error`, `images`, `protocol`, `weights`.
+    """
+    if protocol not in evaluation.PROTOCOLS:
+        raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
+    if source.num_classes != IMAGENET_CLASSES:
+        raise RecipeError(f"published ImageNet weights classify {IMAGENET_CLASSES} classes; the data has {source.num_classes}")
+    network = pretrained_network(model_name, IMAGENET_CLASSES, weights, shortcut=shortcut, bottleneck_stride=bottleneck_stride)
+    result = evaluation.evaluate(network, source, config, protocol, mean=np.zeros(3, np.float32), batch_size=batch_size,
+                                 max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
+    result["weights"] = str(weights)
+    if workdir:
+        os.makedirs(workdir, exist_ok=True)
+        label = os.path.basename(str(weights)).replace(".", "_")
+        with open(os.path.join(workdir, f"eval_{protocol}_{label}.json"), "w") as f:
+            json.dump(result, f, indent=1)
+    print_fn(f"{model_name} ({weights}), {protocol}: top-1 error {result['top1_error'] * 100:.2f}%, "
+             f"top-5 error {result['top5_error'] * 100:.2f}% on {result['images']} images", flush=True)
+    return result

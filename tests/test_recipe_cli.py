@@ -1,0 +1,110 @@
+"""The recipes as a new user meets them: `--help`, bad flag values, local data (an IDX folder),
+the curves' legend."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from keras_resnet.training import cifar_data, idx_data, plots
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = {name: os.path.join(ROOT, "recipes", f"{name}.py") for name in ("cifar10", "degradation", "imagenet")}
+ENV = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+TF_ENV = dict(ENV, KERAS_BACKEND="tensorflow")
+SHARED_FLAGS = ("--data:", "--npz:", "--workdir:", "--train_steps:", "--batch_size:", "--eval_every:", "--[no]overwrite:",
+                "--seed:", "--mixed_precision:")
+
+
+def run(recipe, *args, timeout=240):
+    env = TF_ENV if recipe == "imagenet" else ENV  # tf.distribute strategies are TensorFlow's
+    return subprocess.run([sys.executable, RECIPES[recipe], *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.parametrize("recipe", ["cifar10", "degradation"])
+def test_help_lists_the_shared_flags(recipe):
+    shown = run(recipe, "--help").stdout
+    assert [flag for flag in SHARED_FLAGS if flag not in shown] == []
+
+
+@pytest.mark.parametrize("recipe, flag", [
+    ("cifar10", "--train_steps=abc"), ("cifar10", "--mixed_precision=fp8"), ("degradation", "--batch_size=1.5"),
+    ("imagenet", "--eval_images=many"), ("imagenet", "--mode=predict"),
+])
+def test_a_flag_of_the_wrong_type_is_one_line_with_status_2(recipe, flag):
+    result = run(recipe, flag, "--workdir=/tmp/unused")
+    lines = [line for line in result.stderr.strip().splitlines() if not _tensorflow_start_up(line)]
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: flag {flag}"), result.stderr[-800:]
+
+
+def _tensorflow_start_up(line):
+    # TensorFlow's C++ start-up lines (absl's, oneDNN's), printed on import whatever the recipe asks.
+    return line.startswith(("WARNING: All log messages before absl::InitializeLog()", "I0000 "))
+
+
+def test_a_path_given_as_a_tfds_name_says_to_use_data(tmp_path):
+    result = run("cifar10", "--dataset=some/path.npz", f"--workdir={tmp_path}")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == ("error: --dataset takes a TFDS name (cifar10, cifar100, ...); for a local "
+                                                      "file or folder pass --data=some/path.npz")
+
+
+def write_idx_folder(folder, n_train=40, n_test=12, shape=(8, 8)):
+    """A Fashion-MNIST-like folder: gzipped IDX files, written byte by byte from the format's spec."""
+    import gzip
+    import struct
+
+    rng = np.random.default_rng(0)
+    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
+              "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 3).astype("uint8"),
+              "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
+              "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 3).astype("uint8")}
+    os.makedirs(folder, exist_ok=True)
+    for name, array in arrays.items():
+        with gzip.open(os.path.join(folder, name), "wb") as f:
+            f.write(bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes())
+    return arrays
+
+
+def test_an_idx_folder_loads_as_the_mnist_layout(tmp_path):
+    arrays = write_idx_folder(str(tmp_path))
+    data = cifar_data.load(data=str(tmp_path), validation_size=8)
+    assert data.image_shape == (8, 8, 1) and data.num_classes == 3
+    np.testing.assert_array_equal(data.x_test[..., 0], arrays["t10k-images-idx3-ubyte.gz"])
+    np.testing.assert_array_equal(np.concatenate([data.y_train, data.y_val]), arrays["train-labels-idx1-ubyte.gz"])
+
+
+def test_an_idx_folder_missing_a_file_is_one_line(tmp_path):
+    write_idx_folder(str(tmp_path))
+    os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
+    with pytest.raises(cifar_data.DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
+        idx_data.load_idx_folder(str(tmp_path))
+
+
+def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
+    write_idx_folder(str(tmp_path / "fmnist"))
+    result = run("cifar10", "--model=resnet8", "--batch_size=8", "--validation_size=8", "--train_steps=2", "--eval_every=2",
+                 f"--data={tmp_path / 'fmnist'}", f"--workdir={tmp_path / 'run'}")
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_curves_legend_says_which_line_is_training_and_which_is_test():
+    rows = [{"step": 100, "train_error": 0.5, "test_error": 0.6}, {"step": 200, "train_error": 0.3, "test_error": 0.4}]
+    axes = Figure().add_subplot(1, 1, 1)
+    plots._draw(axes, {"resnet20": rows, "resnet56": rows}, "")
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels == ["resnet20", "resnet56", "training error (thin, dashed)", "test error (bold)"]
+
+
+def test_a_cloud_tpu_name_off_cloud_is_one_line(tmp_path):
+    from keras_resnet.imagenet import synthetic
+
+    synthetic.write_image_folder(str(tmp_path / "data"), classes=2, per_class={"train": 1, "val": 1}, shape=(40, 40))
+    result = run("imagenet", "--strategy=tpu", "--tpu=my-tpu", "--model=tiny", f"--image_folder={tmp_path / 'data'}",
+                 f"--workdir={tmp_path / 'run'}", timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --strategy=tpu --tpu=my-tpu: cannot connect to the TPU: ")
