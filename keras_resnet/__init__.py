@@ -7,12 +7,19 @@
 """
 
 from keras_resnet.architectures import CIFAR_DEPTHS, IMAGENET_DEPTHS, Architecture
+from keras_resnet import export
+from keras_resnet.backbone import feature_model, feature_strides
 from keras_resnet.table import trainable_params
 from keras_resnet.builder import build_network
 from keras_resnet.flops import flops
 from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
+from keras_resnet.network import Network
+from keras_resnet.responses import layer_responses, response_layers
 from keras_resnet.pretrained import preprocess_input
 from keras_resnet.zoo import *  # noqa: F403  (the constructors: ResNet18, …, HighwayNet110)
 from keras_resnet.zoo import MODELS
+
+# Registers the recipes' preprocessing layers, so a run's `model.keras` loads after `import keras_resnet`.
+from keras_resnet.training import augment as _augment  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,12 +1,11 @@
 """One generic builder for every network of the paper: plain, highway or residual; ImageNet or CIFAR."""
 
-import contextlib
 import os
-import sys
 
 import keras
 
 from keras_resnet import architectures, blocks, pretrained
+from keras_resnet.network import Network
 
 POOLINGS = (None, "avg", "max")
 
@@ -83,7 +82,8 @@ def build_network(
         name: str. The model's name. Defaults to e.g. `"resnet34"`.
 
     Returns:
-        A `keras.Model`.
+        A `keras_resnet.Network`: a functional `keras.Model` that also loads, clones and rebuilds
+        from its config at ResNet-1202's depth.
 
     Example:
 
@@ -140,8 +140,7 @@ def build_network(
     x = _head(x, include_top, pooling, classes, classifier_activation, options)
 
     source = inputs if input_tensor is None else keras.utils.get_source_inputs(input_tensor)
-    with _recursion_limit(_RECURSION_PER_LAYER * sum(architecture.stages)):
-        model = keras.Model(source, x, name=name)
+    model = Network(source, x, name=name)
     if resolved is not None and resolved.published:
         pretrained.load(model, resolved, weights_path)
     elif resolved is not None:
@@ -153,21 +152,6 @@ def build_network(
                 f"input_shape={tuple(inputs.shape[1:])}, classes={classes}: {error}"
             ) from None
     return model
-
-
-# Keras maps a functional graph recursively, a few frames per layer: ResNet-1202 (600 blocks,
-# ~3,600 layers) needs far more than Python's default limit of 1,000 frames.
-_RECURSION_PER_LAYER = 40
-
-
-@contextlib.contextmanager
-def _recursion_limit(limit):
-    previous = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(previous, limit))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(previous)
 
 
 _KIND_PREFIX = {"plain": "plain", "residual": "resnet", "highway": "highway"}

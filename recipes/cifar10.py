@@ -46,6 +46,7 @@ def main(argv):
             raise
         sys.exit(f"error: {error}")
     print(f"Final: {metrics}")
+    print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python recipes/degradation.py --workdir runs/degradation                    # the paper's nets, 64k iterations
     python recipes/degradation.py --npz fmnist.npz --depths 20,56 --train_steps 2000 --workdir runs/small
+    python recipes/degradation.py --responses --workdir runs/degradation        # and Fig. 7
 
 Each net runs in its own sub-directory and resumes on its own; rerunning continues the experiment.
 """
@@ -20,6 +21,7 @@ cli.define_cifar_flags()
 flags.adopt_module_key_flags(cli)  # --help lists the shared flags too
 flags.DEFINE_list("families", ["plain", "residual"], "Families to train: plain, residual.")
 flags.DEFINE_list("depths", None, "Depths 6n+2 for every family (default: plain 20-56, residual 20-110).")
+flags.DEFINE_bool("responses", False, "Also write Fig. 7: std of each 3x3 layer's response on the test set (fig7.png, fig7.json).")
 
 
 def main(argv):
@@ -34,7 +36,7 @@ def main(argv):
         train.check_settings(cfg, nets[0], mixed_precision=FLAGS.mixed_precision)
         data = cli.cifar_data_from_flags(FLAGS, cfg)
         degradation.run(cfg, FLAGS.workdir, data, nets, seed=FLAGS.seed, overwrite=FLAGS.overwrite,
-                        mixed_precision=FLAGS.mixed_precision)
+                        responses=FLAGS.responses, mixed_precision=FLAGS.mixed_precision)
     except (ValueError, FloatingPointError) as error:
         if not isinstance(error, (train.RecipeError, cifar_data.DataError, FloatingPointError)):
             raise

@@ -118,11 +118,12 @@ def main(argv):
                                       protocol=FLAGS.eval_protocol, shortcut=settings["shortcut"],
                                       max_images=FLAGS.eval_images, bottleneck_stride=settings["bottleneck_stride"])
         else:
-            train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
+            metrics = train.train_and_evaluate(cfg, FLAGS.workdir, model_name=FLAGS.model, source=source, strategy=FLAGS.strategy,
                                      tpu=FLAGS.tpu, train_steps=FLAGS.train_steps, seed=FLAGS.seed, shortcut=FLAGS.shortcut,
                                      mixed_precision=FLAGS.mixed_precision, jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
                                      overwrite=FLAGS.overwrite, init_weights=FLAGS.init_weights,
                                      bottleneck_stride=FLAGS.bottleneck_stride)
+            print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
     except errors as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

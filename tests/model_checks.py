@@ -13,6 +13,20 @@ def build(name, **kwargs):
     return keras_resnet.MODELS[name](**kwargs)
 
 
+def check_stage_outputs(model, strides, channels):
+    """`feature_model` gives each stage's last unit output, of ceil(side / stride) and `channels`."""
+    features = keras_resnet.feature_model(model)
+    assert keras_resnet.feature_strides(model) == strides
+    height, width = model.input_shape[1:3]
+    expected = {
+        stage: (None, -(-height // stride), -(-width // stride), c)
+        for (stage, stride), c in zip(strides.items(), channels)
+    }
+    assert {stage: tuple(t.shape) for stage, t in features.output.items()} == expected
+    # Without its top, the net ends with its last stage.
+    assert features.output[list(strides)[-1]] is model.output
+
+
 def trainable_params(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
@@ -36,6 +50,7 @@ def check_keras_file_round_trip(model, path):
     x, expected = run_inference(model)
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model)
     assert loaded.name == model.name
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     np.testing.assert_allclose(to_numpy(loaded(x, training=False)), expected, rtol=1e-5, atol=1e-6)
@@ -43,9 +58,8 @@ def check_keras_file_round_trip(model, path):
 
 def check_config_round_trip(model):
     """`from_config(get_config())` gives the same architecture; with the weights, the same outputs."""
-    import keras
-
-    clone = keras.Model.from_config(model.get_config())
+    clone = type(model).from_config(model.get_config())
+    assert type(clone) is type(model)
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
     x, expected = run_inference(model)

@@ -70,6 +70,7 @@ def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
     assert (metrics["strategy"], metrics["replicas"], metrics["steps"]) == ("mirrored", 2, 4)
     assert [row["step"] for row in json.loads((workdir / "history.json").read_text())] == [2, 4]
     assert (workdir / "pixel_mean.npy").exists()
+    _check_trained_model(result.stdout, workdir, folder)
     result = run("--mode=eval", "--eval_protocol=10crop", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((workdir / "eval_10crop.json").read_text())["images"] == 12
@@ -83,6 +84,25 @@ def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
     # The mean is a weight of the checkpoint, of the crop's size: another size is a one-line error.
     result = run("--mode=eval", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL, "--image_size=30")
     assert "evaluate with the flags the run was trained with" in _one_line_error(result)
+
+
+def _check_trained_model(stdout, workdir, folder):
+    """model.keras, named in the last line, loads with safe_mode and has the run's validation error on raw crops."""
+    import keras
+    import numpy as np
+
+    from keras_resnet.imagenet import config, input_pipeline, sources
+
+    path = str(workdir / "model.keras")
+    assert stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model): {path}"
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in model.layers] == ["images", "mean", "tiny"]
+    cfg = config.recipe_config(image_size=32, eval_resize=36)
+    batches = list(input_pipeline.eval_dataset(sources.resolve_source(image_folder=folder, num_classes=3), cfg, 4))
+    predictions = np.concatenate([np.argmax(keras.ops.convert_to_numpy(model(np.asarray(x))), -1) for x, _ in batches])
+    labels = np.concatenate([np.asarray(y) for _, y in batches])
+    last = json.loads((workdir / "history.json").read_text())[-1]
+    assert np.mean(predictions != labels) == pytest.approx(last["val_error"], abs=1e-6)
 
 
 MOCK_TFDS = """

@@ -1,5 +1,7 @@
 """Serialization, mixed precision and training of the built models."""
 
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -35,6 +37,22 @@ def test_keras_file_round_trip_with_safe_mode(name, tmp_path):
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_config_round_trip(name):
     check_config_round_trip(SMALL[name]())
+
+
+def test_resnet1202_loads_clones_and_rebuilds_at_the_default_recursion_limit(tmp_path):
+    # Keras maps a functional graph one frame per layer call: ~4,200 here, far over the default.
+    model = keras_resnet.ResNet1202(input_shape=(8, 8, 3), classes=3)
+    assert sys.getrecursionlimit() < len(model.layers)
+    x, expected = run_inference(model)
+    rebuilt = type(model).from_config(model.get_config())
+    clone = keras.models.clone_model(model)
+    model.save(tmp_path / "resnet1202.keras")
+    loaded = keras.saving.load_model(tmp_path / "resnet1202.keras", safe_mode=True)
+    assert sys.getrecursionlimit() < len(model.layers)
+    for other in (rebuilt, clone, loaded):
+        assert isinstance(other, keras_resnet.Network)
+        assert [layer.name for layer in other.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_array_equal(np.asarray(loaded(x, training=False)), expected)
 
 
 def test_no_lambda_layers_anywhere():

@@ -3,7 +3,7 @@
 import pytest
 
 import keras_resnet
-from model_checks import build
+from model_checks import build, check_stage_outputs
 
 IMAGENET = {k for k in keras_resnet.MODELS if int("".join(filter(str.isdigit, k))) in keras_resnet.IMAGENET_DEPTHS}
 CIFAR = set(keras_resnet.MODELS) - IMAGENET
@@ -24,19 +24,26 @@ def test_registry_holds_every_network_the_paper_compares():
 @pytest.mark.parametrize("name", sorted(IMAGENET))
 def test_imagenet_output_shapes(name):
     model = build(name)
+    assert isinstance(model, keras_resnet.Network)
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
     assert model.name == name
     bottleneck = int(name.lstrip("resnetplaighwy")) >= 50
     features = build(name, include_top=False)
     assert features.output_shape == (None, 7, 7, 2048 if bottleneck else 512)
+    # Table 1: conv2 … conv5 at 56, 28, 14, 7 (strides 4 … 32), 64 … 512 filters (×4 out of a bottleneck).
+    check_stage_outputs(features, {"conv2": 4, "conv3": 8, "conv4": 16, "conv5": 32},
+                        [w * (4 if bottleneck else 1) for w in (64, 128, 256, 512)])
 
 
 @pytest.mark.parametrize("name", sorted(CIFAR))
 def test_cifar_output_shapes(name):
+    assert isinstance(build(name), keras_resnet.Network)
     assert build(name).output_shape == (None, 10)
     features = build(name, include_top=False, input_shape=(28, 28, 1))
     assert features.output_shape == (None, 7, 7, 64)
+    # Sec. 4.2: maps of 32, 16, 8 on a 32×32 input (strides 1, 2, 4) with 16, 32, 64 filters.
+    check_stage_outputs(features, {"conv2": 1, "conv3": 2, "conv4": 4}, [16, 32, 64])
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path)
     assert "step 4/4" in result.stdout
     metrics = _check_outputs(workdir, [2, 4])
     assert metrics["backend"] == "tensorflow"
+    _check_trained_model(result.stdout, workdir, tmp_path / "d.npz", metrics)
     before = open(os.path.join(workdir, "metrics.json")).read()
     again = _run(args, backend="tensorflow")
     assert again.returncode != 0
@@ -72,20 +73,23 @@ _TORCH = pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
 
 
 @pytest.mark.parametrize("backend", ["jax", _TORCH])
-def test_smoke_grayscale_npz_never_imports_tensorflow(tmp_path, backend):
+def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, backend):
     path = tmp_path / "gray.npz"  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
     np.savez(path, x_train=np.random.default_rng(1).integers(0, 255, (40, 12, 12), dtype="uint8"),
              y_train=np.arange(40) % 10, x_test=np.zeros((12, 12, 12), "uint8"), y_test=np.arange(12) % 10)
     workdir = str(tmp_path / "run")
     argv = ["cifar10.py", *TINY, "--npz", str(path), "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
+    # As on a machine without TensorFlow: `import tensorflow` fails. (Keras' `.keras` writer imports
+    # TensorFlow wherever it can, so merely checking sys.modules would fail on a machine that has it.)
     code = (
         "import runpy, sys\n"
+        "sys.modules['tensorflow'] = None\n"
         f"sys.argv = {argv!r}\n"
         "try:\n"
         f"    runpy.run_path({CIFAR!r}, run_name='__main__')\n"
         "except SystemExit as e:\n"
         "    assert not e.code, e.code\n"
-        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "assert sys.modules['tensorflow'] is None, 'tensorflow was imported'\n"
         "print('NO_TENSORFLOW')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], env=_env(backend), capture_output=True, text=True, timeout=240, cwd=ROOT)
@@ -209,8 +213,9 @@ def test_sigkill_mid_run_then_rerun_resumes_with_the_history_intact(tmp_path):
 def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
     workdir = str(tmp_path / "deg")
     result = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
-                   "--batch_size", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+                   "--batch_size", "8", "--validation_size", "8", "--responses", "--workdir", workdir], script=DEGRADATION)
     assert result.returncode == 0, result.stderr[-3000:]
+    _check_fig7(workdir, tmp_path / "d.npz")
     rows = json.load(open(os.path.join(workdir, "table6.json")))
     assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
     assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
@@ -220,6 +225,41 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
         assert f.read(4) == b"\x89PNG"
     again = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
     assert again.returncode != 0 and "finished experiment" in again.stderr
+
+
+def _check_trained_model(stdout, workdir, npz, metrics):
+    """model.keras, named in the last line, loads with safe_mode and has the run's test error on raw images."""
+    import keras
+
+    path = os.path.join(workdir, "model.keras")
+    assert stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model): {path}"
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in model.layers] == ["images", "per_pixel_mean", "resnet8"]  # no augmentation
+    arrays = np.load(npz)
+    logits = keras.ops.convert_to_numpy(model(arrays["x_test"]))
+    assert np.mean(np.argmax(logits, -1) != arrays["y_test"]) == pytest.approx(metrics["test_error"], abs=1e-6)
+
+
+def _check_fig7(workdir, npz):
+    """fig7.json holds, per net, the responses of its trained checkpoint on the test images minus the mean."""
+    import keras_resnet
+    from keras_resnet.training import callbacks, cifar_data, config, train
+
+    with open(os.path.join(workdir, "fig7.png"), "rb") as f:
+        assert f.read(4) == b"\x89PNG"
+    summary = json.load(open(os.path.join(workdir, "fig7.json")))
+    assert {name: len(net["std"]) for name, net in summary["nets"].items()} == {
+        "plain8": 7, "plain14": 13, "resnet8": 7, "resnet14": 13}  # 6n + 1 layers of 3×3
+    assert len(summary["claims"]) == 3
+    arrays = np.load(npz)
+    data = cifar_data.load(npz=str(npz), validation_size=8)
+    model = train.create_model("resnet14", data, config.cifar10())
+    model.load_weights(os.path.join(workdir, "resnet14", callbacks.CHECKPOINT))
+    images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype("float32")
+    expected = keras_resnet.layer_responses(model.get_layer("resnet14"), images)
+    assert summary["nets"]["resnet14"]["layers"] == list(expected)
+    np.testing.assert_allclose(summary["nets"]["resnet14"]["std"], list(expected.values()), rtol=1e-5)
+    assert summary["nets"]["resnet14"]["mean_std"] == pytest.approx(np.mean(list(expected.values())))
 
 
 def test_degradation_table_carries_the_papers_table6_numbers():

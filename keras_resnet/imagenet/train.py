@@ -26,8 +26,8 @@ import numpy as np
 import keras_resnet
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
-from keras_resnet.imagenet.model import image_dtype, mean_image, recipe_model, stored_mean
-from keras_resnet.training import callbacks, faults, optimizers, schedules
+from keras_resnet.imagenet.model import MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
+from keras_resnet.training import callbacks, faults, optimizers, schedules, trained_model
 from keras_resnet.training.train import PRECISIONS, RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
 
 
@@ -131,7 +131,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
 
     Args:
         config: an `ImageNetRecipeConfig`.
-        workdir: str. History, checkpoints, backup, `pixel_mean.npy`, `metrics.json`.
+        workdir: str. History, checkpoints, backup, `pixel_mean.npy`, `metrics.json`, and
+            `model.keras`: the trained network on crops, the mean inside, no lighting.
         model_name: str. A zoo ImageNet name (`"resnet50"`) or `"tiny"`.
         source: a `sources.Source`.
         strategy: str. See `keras_resnet.distribute`. Defaults to `"auto"`.
@@ -234,6 +235,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
                "val_error": last.get("val_error"), "val_top5_error": last.get("val_top5_error"),
                "loss": last.get("loss"), "skipped_train_images": train_skips.count,
                "seconds_this_run": round(time.time() - began, 1), "backend": keras.backend.backend()}
+    metrics["model_file"] = trained_model.save_trained_model(model, rundir, MEAN_LAYER)
     with open(os.path.join(rundir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=1)
     callbacks.remove_backup(rundir)  # Only now: a rerun before this point must find the run finished.

@@ -320,8 +320,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 def tensorboard_available():
-    """Whether the `tensorboard` package is installed (TF 2.21 no longer ships it)."""
-    return importlib.util.find_spec("tensorboard") is not None
+    """Whether Keras' TensorBoard callback can run: it needs the `tensorboard` package (TF 2.21 no
+    longer ships it) and TensorFlow itself (`tensorflow.summary`), on every backend."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorflow"))
+    except ValueError:  # A module set to None in sys.modules: it cannot be imported.
+        return False
 
 
 def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):

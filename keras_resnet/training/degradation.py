@@ -9,13 +9,17 @@ import json
 import os
 
 import keras
+import numpy as np
 
+from keras_resnet import responses as responses_lib
 from keras_resnet.training import config as config_lib
 from keras_resnet.training import callbacks, plots, train
 
 FIGURE = "fig6.png"
 TABLE_MD = "table6.md"
 TABLE_JSON = "table6.json"
+RESPONSES_FIGURE = "fig7.png"
+RESPONSES_JSON = "fig7.json"
 _PREFIX = {"plain": "plain", "residual": "resnet"}
 
 
@@ -48,7 +52,7 @@ def experiment_nets(families=("plain", "residual"), depths=None):
     return names
 
 
-def run(config, workdir, data, nets, *, seed=0, overwrite=False, print_fn=print, **train_options):
+def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False, print_fn=print, **train_options):
     """Trains each net (resuming or reusing finished ones), then writes figure and table.
 
     Args:
@@ -58,6 +62,7 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, print_fn=print,
         nets: list of model names (`experiment_nets`).
         seed: int. The same seed for every net.
         overwrite: bool. Retrain everything, replacing a finished experiment.
+        responses: bool. Also write Fig. 7 (`layer_responses`) for the trained nets.
         print_fn: callable for progress lines.
         **train_options: further arguments of `train.train_and_evaluate`.
 
@@ -92,9 +97,76 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, print_fn=print,
     rows = table_rows(results)
     with open(os.path.join(workdir, TABLE_MD), "w") as f:
         f.write(markdown_table(rows, config.train_steps, data.name) + "\n")
+    if responses:
+        layer_responses(config, workdir, data, nets, shortcut=train_options.get("shortcut"), print_fn=print_fn)
     with open(table_path, "w") as f:
         json.dump(rows, f, indent=1)
     return rows
+
+
+def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
+    """Fig. 7: the std of each 3×3 layer's response on the test split, for each trained net.
+
+    Each net is rebuilt with its last checkpoint; the test images minus the training mean go
+    through it in inference mode (`keras_resnet.layer_responses`). Writes `fig7.png` (layer order
+    and sorted) and `fig7.json` (per net: layers, stds, their mean; the paper's two claims).
+
+    Args:
+        config: the `CifarConfig` the nets were trained with.
+        workdir: str. The experiment's workdir (each net in `workdir/<name>`).
+        data: the `CifarData` they were trained on.
+        nets: list of model names.
+        shortcut: optional str. The shortcut option they were trained with.
+        print_fn: callable for the summary line.
+
+    Returns:
+        dict: `{"nets": {name: {"layers", "std", "mean_std"}}, "claims": [sentences]}`.
+    """
+    images = data.x_test.astype("float32") - np.asarray(data.mean, "float32")
+    results = {}
+    for name in nets:
+        keras.backend.clear_session()
+        model = train.create_model(name, data, config, shortcut=None if name.startswith("plain") else shortcut)
+        model.load_weights(os.path.join(workdir, name, callbacks.CHECKPOINT))
+        stds = responses_lib.layer_responses(model.get_layer(name), images, batch_size=config.batch_size)
+        results[name] = {"layers": list(stds), "std": list(stds.values()), "mean_std": float(np.mean(list(stds.values())))}
+    summary = {"nets": results, "claims": response_claims({n: r["mean_std"] for n, r in results.items()})}
+    plots.plot_responses({n: r["std"] for n, r in results.items()}, os.path.join(workdir, RESPONSES_FIGURE))
+    with open(os.path.join(workdir, RESPONSES_JSON), "w") as f:
+        json.dump(summary, f, indent=1)
+    print_fn("Fig. 7, mean std of the 3×3 layer responses: "
+             + ", ".join(f"{n} {r['mean_std']:.3f}" for n, r in results.items()), flush=True)
+    for sentence in summary["claims"]:
+        print_fn(sentence, flush=True)
+    return summary
+
+
+def response_claims(mean_stds):
+    """Fig. 7's two claims as sentences, from each net's mean response std.
+
+    Example:
+
+    >>> for line in response_claims({"plain20": 1.2, "resnet20": 0.8, "resnet56": 0.5}):
+    ...     print(line)
+    resnet20 responds less than plain20 (mean std 0.800 vs 1.200): yes.
+    The deepest ResNet (resnet56) responds less than the shallowest (resnet20) (0.500 vs 0.800): yes.
+    """
+    def depth(name):
+        return int(name.lstrip("resntplai"))
+
+    sentences = []
+    for name, value in mean_stds.items():
+        twin = "plain" + name[len("resnet"):]
+        if name.startswith("resnet") and twin in mean_stds:
+            verdict = "yes" if value < mean_stds[twin] else "no"
+            sentences.append(f"{name} responds less than {twin} (mean std {value:.3f} vs {mean_stds[twin]:.3f}): {verdict}.")
+    resnets = sorted((n for n in mean_stds if n.startswith("resnet")), key=depth)
+    if len(resnets) >= 2:
+        shallow, deep = resnets[0], resnets[-1]
+        verdict = "yes" if mean_stds[deep] < mean_stds[shallow] else "no"
+        sentences.append(f"The deepest ResNet ({deep}) responds less than the shallowest ({shallow}) "
+                         f"({mean_stds[deep]:.3f} vs {mean_stds[shallow]:.3f}): {verdict}.")
+    return sentences
 
 
 def table_rows(results):

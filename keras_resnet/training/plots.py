@@ -77,3 +77,40 @@ def plot_degradation(plain, residual, path):
     _draw(right, residual, "ResNet")
     figure.tight_layout()
     figure.savefig(path)
+
+
+def plot_responses(responses, path):
+    """Writes Fig. 7: the std of each net's 3×3 layer responses, in layer order (top) and sorted
+    in descending order (bottom).
+
+    Args:
+        responses: dict of net name to a list of stds (`keras_resnet.layer_responses` values),
+            plain nets dashed, residual nets solid, as in the paper.
+        path: str. The PNG to write.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "fig7.png")
+    >>> plot_responses({"plain8": [1.0, 2.0, 1.5], "resnet8": [1.0, 0.5, 0.7]}, path)
+    >>> open(path, "rb").read(4) == b"\\x89PNG"
+    True
+    """
+    figure = Figure(figsize=(6, 6), dpi=120)
+    FigureCanvasAgg(figure)
+    top, bottom = figure.add_subplot(2, 1, 1), figure.add_subplot(2, 1, 2)
+    colors = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
+    for i, (name, stds) in enumerate(responses.items()):
+        style = {"color": colors[i % len(colors)], "linewidth": 1.2, "label": name,
+                 "linestyle": "--" if name.startswith("plain") else "-"}
+        top.plot(range(1, len(stds) + 1), stds, **style)
+        bottom.plot(range(1, len(stds) + 1), sorted(stds, reverse=True), **style)
+    top.set_xlabel("layer index (original)")
+    bottom.set_xlabel("layer index (sorted by magnitude)")
+    for axes in (top, bottom):
+        axes.set_ylabel("std")
+        axes.grid(alpha=0.3)
+        if responses:
+            axes.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)

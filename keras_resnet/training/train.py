@@ -17,14 +17,14 @@ import keras
 import numpy as np
 
 from keras_resnet import architectures, builder, table
-from keras_resnet.training import augment, callbacks, cifar_data, faults, optimizers, plots, schedules
+from keras_resnet.training import augment, callbacks, cifar_data, faults, optimizers, plots, schedules, trained_model
 
 METRICS = "metrics.json"
 RUN_CONFIG = "run_config.json"
 CURVES_PNG = "curves.png"
 # What `overwrite=True` removes; anything else in the workdir is left alone.
 OUTPUTS = (METRICS, RUN_CONFIG, CURVES_PNG, callbacks.HISTORY_CSV, callbacks.HISTORY_JSON,
-           callbacks.BACKUP_DIR, "checkpoints", callbacks.TENSORBOARD_DIR)
+           callbacks.BACKUP_DIR, "checkpoints", callbacks.TENSORBOARD_DIR, trained_model.MODEL_FILE)
 STRATEGIES = ("auto", "none", "mirrored", "one_device")
 # The recipes' one vocabulary (`--mixed_precision`): short names, with Keras' policy names as aliases.
 PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
@@ -196,7 +196,8 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
 
     Writes to `workdir`: `history.csv`/`history.json` (one row per evaluation), checkpoints,
     a backup for resuming, TensorBoard logs when TensorBoard is installed, `metrics.json` and
-    `curves.png` (Fig. 6 style).
+    `curves.png` (Fig. 6 style) and `model.keras`, the trained network with the mean inside
+    (`trained_model.inference_model`).
 
     Args:
         config: a `CifarConfig` (`train_steps`, `batch_size`, `eval_every`, … are read here).
@@ -276,6 +277,7 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
         "backend": keras.backend.backend(),
     }
     plots.plot_curves({model_name: history}, os.path.join(workdir, CURVES_PNG), title=f"{model_name} on {data.name}")
+    metrics["model_file"] = trained_model.save_trained_model(model, workdir, "per_pixel_mean")
     with open(os.path.join(workdir, METRICS), "w") as f:
         json.dump(metrics, f, indent=1)
     callbacks.remove_backup(workdir)  # Only now: a rerun before this point must find the run finished.

@@ -1,0 +1,82 @@
+"""Exports (TF SavedModel, ONNX, LiteRT) run by their own runtimes give Keras' outputs.
+
+Tolerance: max |runtime − Keras| ≤ 1e-5 × max |Keras| on the logits. The converters fold each BN
+into its convolution and sum in other orders, so float32 results differ by rounding that grows
+with depth: measured ≤ 1.8e-6 of the output scale (ResNet-50, ONNX and LiteRT; SavedModel runs
+TensorFlow's own graph and matched exactly); 1e-5 leaves a margin of five.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet.export import run_exported
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                reason="SavedModel, ONNX and LiteRT are written from the TensorFlow backend")
+SUFFIX = {"tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
+RELATIVE_TOLERANCE = 1e-5
+
+
+def _recipe_model():
+    from keras_resnet.training import cifar_data, config, train, trained_model
+
+    rng = np.random.default_rng(0)
+    data = cifar_data.prepare(cifar_data.check_arrays(dict(
+        x_train=rng.integers(0, 256, (16, 16, 16, 3), dtype="uint8"), y_train=np.arange(16) % 10,
+        x_test=rng.integers(0, 256, (4, 16, 16, 3), dtype="uint8"), y_test=np.arange(4) % 10)), validation_size=0)
+    return trained_model.inference_model(train.create_model("resnet8", data, config.cifar10()), "per_pixel_mean")
+
+
+MODELS = {
+    "resnet18": lambda: keras_resnet.ResNet18(input_shape=(64, 64, 3), classifier_activation=None),
+    "resnet50": lambda: keras_resnet.ResNet50(input_shape=(64, 64, 3), classifier_activation=None),
+    "resnet20": lambda: keras_resnet.ResNet20(classifier_activation=None),
+    "highway20": lambda: keras_resnet.HighwayNet20(classifier_activation=None),
+    "recipe_resnet8": _recipe_model,  # raw 0-255 images in: the mean is inside
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_runtime_gives_keras_outputs(name, tmp_path):
+    model = MODELS[name]()
+    scale = 255.0 if name.startswith("recipe") else 1.0
+    x = (scale * np.random.default_rng(1).uniform(size=(3,) + tuple(model.input_shape[1:]))).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(x, training=False))
+    for format, suffix in SUFFIX.items():
+        path = str(tmp_path / f"{name}{suffix}")
+        model.export(path, format=format, verbose=False)
+        outputs = run_exported(path, format, x)
+        assert outputs.shape == expected.shape
+        error = np.max(np.abs(outputs - expected)) / np.max(np.abs(expected))
+        assert error <= RELATIVE_TOLERANCE, (format, error)
+
+
+@pytest.mark.parametrize("policy, format", [("mixed_float16", "litert"), ("mixed_bfloat16", "litert"),
+                                            ("mixed_bfloat16", "onnx")])
+def test_mixed_precision_where_the_runtime_cannot_run_it_is_refused_before_writing(policy, format, tmp_path, dtype_policy):
+    dtype_policy(policy)
+    model = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 3))
+    path = tmp_path / f"net{SUFFIX[format]}"
+    with pytest.raises(ValueError, match=r"cannot run a net that computes in b?float16 \(mixed precision\)"):
+        model.export(str(path), format=format)
+    assert not path.exists()
+
+
+def test_litert_on_jax_is_refused_before_writing(tmp_path):
+    path = tmp_path / "net.tflite"
+    code = ("import keras_resnet\n"
+            "model = keras_resnet.build_network('cifar', stages=(1, 1, 1), input_shape=(8, 8, 3))\n"
+            f"model.export({str(path)!r}, format='litert')\n")
+    env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ValueError: format='litert' is written from the tensorflow backend; this process runs 'jax': "
+        "set KERAS_BACKEND=tensorflow before importing keras, load the model there, and export.")
+    assert not path.exists()
