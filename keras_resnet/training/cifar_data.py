@@ -202,14 +202,14 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
     try:
         import tensorflow_datasets as tfds
     except ImportError:
-        raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --npz FILE with x_train, y_train, x_test, y_test") from None
+        raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
     where = f"--data_dir={data_dir or '~/tensorflow_datasets'}"
-    local = ("point --data_dir at a directory holding it (prepared with `tfds build`), or pass --npz FILE with "
-             "x_train, y_train, x_test, y_test")
+    local = ("point --data_dir at a directory holding it (prepared with `tfds build`), or pass --data with an .npz of "
+             "x_train, y_train, x_test, y_test or a folder of MNIST-format IDX files")
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise DataError(f"unknown TFDS data set {name!r}; or pass --npz FILE with x_train, y_train, x_test, y_test") from None
+        raise DataError(f"unknown TFDS data set {name!r}; or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
     try:
         with _quiet_absl():  # TFDS logs a warning and a line of progress on the way to failing.
             splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
