@@ -198,4 +198,4 @@ def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tm
     assert calls == [False]  # no download was tried
     assert message.startswith(f"TFDS data set 'cifar100' is not prepared in --data_dir={tmp_path} and cannot be "
                               "downloaded here (www.cs.toronto.edu is unreachable)")
-    assert "--data_dir" in message and "--npz" in message and "\n" not in message
+    assert "--data_dir" in message and "--data with an .npz" in message and "IDX" in message and "\n" not in message
