@@ -148,7 +148,14 @@ def timed_fit(model, make_data, steps, warmup_steps, callbacks=()):
         warmup_steps: int. Steps of the untimed first `fit`.
         callbacks: the recipe's callbacks, in both calls.
     """
+    import shutil
+
+    import keras
+
     model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0, callbacks=list(callbacks))
+    for callback in callbacks:  # The recipe keeps its backup after `fit`: the timed `fit` must not resume from it.
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            shutil.rmtree(callback.backup_dir, ignore_errors=True)
     timer = _Timer()
     model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
     return timer.seconds
