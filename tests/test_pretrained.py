@@ -254,3 +254,15 @@ def test_format_is_read_from_the_content_not_the_name(msra_resnet50, tmp_path):
     assert model.get_layer("preprocessing") is not None
     save_file(torchvision_state_dict(18, np.random.default_rng(0)), str(tmp_path / "r18.h5"))
     keras_resnet.ResNet18(weights=str(tmp_path / "r18.h5"), input_shape=(SIZE, SIZE, 3))
+
+
+def test_feature_model_of_a_pretrained_net_keeps_its_preprocessing(tmp_path):
+    save_file(torchvision_state_dict(18, np.random.default_rng(3)), str(tmp_path / "r18.safetensors"))
+    options = dict(weights=str(tmp_path / "r18.safetensors"), include_top=False, input_shape=(SIZE, SIZE, 3))
+    features = keras_resnet.feature_model(keras_resnet.ResNet18(**options))
+    bare = keras_resnet.feature_model(keras_resnet.ResNet18(include_preprocessing=False, **options))
+    x = rgb_images(1)
+    ours, expected = features(x), bare(keras_resnet.preprocess_input(x, weights="torchvision_v1"))
+    assert list(ours) == ["conv2", "conv3", "conv4", "conv5"]
+    for stage in ours:
+        np.testing.assert_allclose(numpy(ours[stage]), numpy(expected[stage]), rtol=1e-5, atol=1e-4)
