@@ -126,7 +126,7 @@ def test_absent_tfds_data_fails_at_once_saying_how_to_point_at_local_data(tmp_pa
     assert time.time() - start < 60
     assert result.returncode != 0
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: TFDS data set 'cifar10' is not prepared") and "--data_dir" in line and "--npz" in line
+    assert line.startswith("error: TFDS data set 'cifar10' is not prepared") and "--data_dir" in line and "--data with an .npz" in line
     assert not os.path.exists(tmp_path / "run")
 
 
