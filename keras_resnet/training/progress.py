@@ -9,7 +9,11 @@ import keras
 class ProgressLine(keras.callbacks.Callback):
     """Prints one line per period (step, errors, rate, images per second), one as soon as the
     first step has run (its time includes compiling it), and a short one every `every_seconds`
-    within a period. The lines within a period read no metric, so the step stays asynchronous.
+    within a period.
+
+    The lines within a period are printed as a step begins, from the clock and the step count
+    alone: a batch-*end* hook would make Keras convert the step's logs to Python numbers after
+    every step, a host round trip that stalls an asynchronous accelerator.
 
     Args:
         total_steps: int.
@@ -26,26 +30,29 @@ class ProgressLine(keras.callbacks.Callback):
         self.every_seconds = float(every_seconds)
         self.last = None
         self.began = None
+        self.stepped = False
         self.epoch = 0
         self.last_line = None
 
     def on_train_begin(self, logs=None):
-        self.began = time.time()
+        self.began, self.stepped = time.time(), False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.last = self.last_line = time.time()
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs=None):
         now = time.time()
-        step = self.epoch * (self.params.get("steps") or 0) + batch + 1
+        done = self.epoch * (self.params.get("steps") or 0) + batch  # steps run before this one
         if self.began is not None:
-            self.print_fn(f"step {step}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
-                          "(compiling included)", flush=True)
-            self.began, self.last_line = None, now
-        elif now - self.last_line >= self.every_seconds:
-            rate = (batch + 1) * self.batch_size / max(now - self.last, 1e-9)
-            self.print_fn(f"step {step}/{self.total_steps}  {rate:.0f} img/s", flush=True)
+            if self.stepped:
+                self.print_fn(f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
+                              "(compiling included)", flush=True)
+                self.began, self.last_line = None, now
+            self.stepped = True
+        elif batch and now - self.last_line >= self.every_seconds:
+            rate = batch * self.batch_size / max(now - self.last, 1e-9)
+            self.print_fn(f"step {done}/{self.total_steps}  {rate:.0f} img/s", flush=True)
             self.last_line = now
 
     def on_epoch_end(self, epoch, logs=None):

@@ -96,8 +96,10 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
     `threshold`: the error over the last `check_every` iterations, checked every `check_every`
     iterations (the training logs' running accuracy averages over the whole evaluation period,
     which lags: an error crossing 80% at iteration 400 would move the period's average across
-    only near 800). The recent error is the difference of two running averages, so the step
-    reads the logs only at the checks, not every iteration.
+    only near 800). The recent error is the difference of two running averages, so this
+    callback converts a metric only at the checks (Keras itself still fetches the logs after
+    every step while any callback has a batch-end hook, as this one does: a cost paid by
+    ResNet-110 and deeper only).
 
     The multiplier is an optimizer variable, so it is in the backup; the checks fall at fixed
     iterations of each period and a resumed run restarts at a period's start, so it decides at
