@@ -332,10 +332,11 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
     At each period's end: NaN guard, replica copies made one (`SyncReplicaCopies`), evaluation,
-    the schedule (its decision, e.g. a plateau
-    cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
-    schedule's counters); then progress. TensorBoard only when it is installed (one warning
-    otherwise) and TensorFlow is loaded (the TensorFlow backend, or TFDS data). `faults` adds its test hooks where its environment variables ask for them.
+    the schedule (its decision, e.g. a plateau cut, belongs to the period just ended), history
+    row, checkpoint, backup (which carries the schedule's counters); then progress. TensorBoard
+    only when it is installed (one warning otherwise) and TensorFlow is loaded (the TensorFlow
+    backend, or TFDS data). `faults` adds its test hooks where its environment variables ask
+    for them.
 
     Args:
         workdir: str.
@@ -366,7 +367,7 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     ]
     callbacks = [c for c in callbacks if c is not None]
     if not tensorboard_available():
-        logging.warning("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+        logging.warning("tensorboard or TensorFlow is not installed: no TensorBoard logs (pip install tensorboard tensorflow)")
     elif keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
         # Keras' TensorBoard callback writes through tf.summary: it would import TensorFlow, which
         # a JAX or PyTorch run on in-memory data never loads.

@@ -181,7 +181,7 @@ def _strategy_scope(strategy):
 
     if strategy == "mirrored":
         return tf.distribute.MirroredStrategy().scope()
-    return tf.distribute.OneDeviceStrategy("/cpu:0" if not tf.config.list_physical_devices("GPU") else "/gpu:0").scope()
+    return tf.distribute.OneDeviceStrategy("/gpu:0" if _gpu_count() else "/cpu:0").scope()
 
 
 def _gpu_count():
@@ -222,19 +222,19 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     check_settings(config, model_name, strategy, mixed_precision)
     period = steps_per_period(config.train_steps, config.eval_every)
     kind = parse_model_name(model_name)[0]
+    warmup = needs_warmup(model_name, config)
     used_shortcut = None if kind == "plain" else shortcut or config.shortcut
     # What the run does: its shortcut, its learning-rate boundaries (scaled to train_steps), its warm-up.
     recorded = {**_jsonable(vars(config)), "shortcut": used_shortcut, "lr_boundaries": list(config.scaled_boundaries())}
     run_config = {"model": model_name, "shortcut": used_shortcut, "data": data.name, "seed": seed,
                   "train_steps": config.train_steps, "batch_size": config.batch_size, "eval_every": period,
                   "train_images": len(data.x_train), "image_shape": list(data.image_shape),
-                  "mixed_precision": PRECISIONS[mixed_precision], "warmup": needs_warmup(model_name, config),
+                  "mixed_precision": PRECISIONS[mixed_precision], "warmup": warmup,
                   "config": recorded}
     resumed = prepare_workdir(workdir, run_config, overwrite)
 
     set_seed(seed)
     keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
-    warmup = needs_warmup(model_name, config)
     with _strategy_scope(strategy):
         model = create_model(model_name, data, config, shortcut=shortcut, seed=seed)
         compile_model(model, config, warmup=warmup)
