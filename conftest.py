@@ -6,6 +6,8 @@ os.environ["KERAS_RESNET_SMOKE_TEST"] = "1"
 
 import pytest  # noqa: E402
 
+import keras_resnet  # noqa: E402,F401  (first: it loads TensorFlow, under the TensorFlow backend, with its start-up lines filtered)
+
 # A script that test_models_backends.py runs in a subprocess under another backend, not a test module.
 collect_ignore = ["tests/backend_check.py"]
 

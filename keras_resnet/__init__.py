@@ -6,6 +6,11 @@
 (21797672, 3663761408)
 """
 
+from keras_resnet import tf_startup
+
+with tf_startup.filtered():  # The TensorFlow backend loads TensorFlow here.
+    import keras as _keras  # noqa: F401
+
 from keras_resnet.architectures import CIFAR_DEPTHS, IMAGENET_DEPTHS, Architecture
 from keras_resnet import export
 from keras_resnet.backbone import feature_model, feature_strides

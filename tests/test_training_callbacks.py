@@ -148,3 +148,21 @@ def test_progress_shows_the_first_step_at_once_and_lines_within_a_period():
     assert [line.split("/")[0] for line in within] == [f"step {s}" for s in (2, 3, 4, 5, 7, 8, 9, 10, 11)]
     assert type(progress).on_train_batch_end is keras.callbacks.Callback.on_train_batch_end
     assert sum("(incl. eval)" in line for line in lines) == 2  # one line per period
+
+
+def test_the_runs_callbacks_write_tensorboard_logs_with_no_batch_end_hook(tmp_path):
+    """While any callback has a batch-end hook Keras fetches every step's logs to the host; the
+    recipe's list has none (Keras' own TensorBoard callback has one), yet writes TensorBoard logs."""
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    progress = callbacks.ProgressLine(4, 2, print_fn=lambda line, flush=False: None)
+    made = callbacks.make_callbacks(str(tmp_path), progress=progress)
+    x = np.zeros((8, 2), "float32")
+    model.fit(x, x[:, :1], batch_size=2, epochs=2, steps_per_epoch=2, verbose=0, callbacks=made)
+    hooked = [type(c).__name__ for c in made if type(c).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end]
+    assert hooked == []
+    events = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / callbacks.TENSORBOARD_DIR) for f in files]
+    tags = {(v.tag, e.step) for path in events for e in tf.compat.v1.train.summary_iterator(path) for v in e.summary.value}
+    assert {("epoch_loss", 0), ("epoch_loss", 1)} <= tags

@@ -296,6 +296,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             and `restore_state(value)`.
     """
 
+    # Saves once per period: Keras' batch-end hook, which then never saves, would make Keras fetch
+    # every step's logs to the host (see `PeriodTensorBoard`).
+    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+
     def __init__(self, backup_dir, stateful=None):
         super().__init__(backup_dir, delete_checkpoint=False)
         self.stateful = dict(stateful or {})
@@ -326,6 +330,18 @@ def tensorboard_available():
         return all(importlib.util.find_spec(name) is not None for name in ("tensorboard", "tensorflow"))
     except ValueError:  # A module set to None in sys.modules: it cannot be imported.
         return False
+
+
+class PeriodTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard callback writing each period's logs, without its batch-end hook: while
+    any callback has one, Keras fetches every step's logs to the host, which takes JAX and
+    PyTorch runs off asynchronous dispatch (the hook writes nothing at `update_freq="epoch"`,
+    but the train graph, which is therefore not written)."""
+
+    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
+
+    def __init__(self, log_dir):
+        super().__init__(log_dir, write_graph=False)
 
 
 def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
@@ -373,5 +389,5 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
         # a JAX or PyTorch run on in-memory data never loads.
         logging.info("no TensorBoard logs: the %s run has not loaded TensorFlow", keras.backend.backend())
     else:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(workdir, TENSORBOARD_DIR)))
+        callbacks.append(PeriodTensorBoard(os.path.join(workdir, TENSORBOARD_DIR)))
     return callbacks

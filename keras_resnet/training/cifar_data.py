@@ -16,6 +16,7 @@ import numpy as np
 from absl import logging
 
 from keras_resnet.hosts import reachable
+from keras_resnet import tf_startup
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -200,6 +201,7 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
             says how to point at local data.
     """
     try:
+        tf_startup.import_tensorflow()
         import tensorflow_datasets as tfds
     except ImportError:
         raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None

@@ -4,10 +4,12 @@ Each recipe calls `define_cifar_flags()` once, adds its own flags, and builds it
 with `cifar_config(FLAGS)` and `cifar_data_from_flags(FLAGS, config)`.
 """
 
+import importlib.util
 import sys
 
 from absl import flags
 
+from keras_resnet import tf_startup
 from keras_resnet.training import cifar_data, config, train
 
 
@@ -15,13 +17,19 @@ def parse_flags(argv):
     """absl's flag parser with bad values as one line (`error: flag --x=y: …`) and exit status 2.
 
     For `app.run(main, flags_parser=parse_flags)`; absl's own parser prints a traceback-like
-    block and exits with 1.
+    block and exits with 1. Then it starts TensorFlow where installed (tf.data feeds every
+    backend, and Keras loads it to save a model), with its start-up lines held to
+    `TF_CPP_MIN_LOG_LEVEL` (`tf_startup.import_tensorflow`).
     """
     try:
-        return flags.FLAGS(argv)
+        argv = flags.FLAGS(argv)
     except flags.Error as error:
         print(f"error: {str(error).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
+    tf_startup.quiet_jax_platform_probe()
+    if importlib.util.find_spec("tensorflow"):
+        tf_startup.import_tensorflow()
+    return argv
 
 
 def define_cifar_flags():

@@ -1,0 +1,127 @@
+"""TensorFlow's start-up lines, held to `TF_CPP_MIN_LOG_LEVEL`.
+
+Since TensorFlow 2.19 the C++ lines printed while TensorFlow loads ignore `TF_CPP_MIN_LOG_LEVEL`
+(tensorflow/tensorflow#100442): absl's "All log messages before absl::InitializeLog() …", the
+oneDNN notice (twice), CUDA plug-in registration errors and, on a machine without a GPU, "failed
+call to cuInit". `filtered()` captures file descriptor 2 while TensorFlow loads and writes back
+only the lines the level lets through, as the variable promises:
+
+  - unset: nothing is filtered;
+  - `1`: no INFO lines; `2`: no WARNING lines either, nor the known-harmless CUDA errors a CPU
+    machine prints (`BENIGN_ERRORS`); `3`: no ERROR lines.
+
+Everything else written meanwhile (Python warnings, tracebacks) is written back unchanged. The
+recipes set the level to 2 unless it is set already: `TF_CPP_MIN_LOG_LEVEL=0 python recipes/…`
+shows every line.
+
+Example:
+
+>>> keeps("I0000 00:00:1795998976.328864   25384 port.cc:153] oneDNN custom operations are on.", 2)
+False
+"""
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+
+# absl's `I0000 00:00:1795998976.328864   25384 port.cc:153] …` and TensorFlow's older
+# `2025-09-17 14:44:05.157831: I external/…/cudart_stub.cc:32] …`.
+_ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\] ")
+_TSL_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+: ([IWEF]) \S+:\d+\] ")
+_BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+
+# Errors TensorFlow prints on every start of a machine without a (usable) GPU, or when two of its
+# libraries register the same CUDA plug-in; none says anything about the run.
+BENIGN_ERRORS = ("failed call to cuInit", "Unable to register cuDNN factory", "Unable to register cuFFT factory",
+                 "Unable to register cuBLAS factory")
+
+
+def min_level():
+    """`TF_CPP_MIN_LOG_LEVEL` as an int (0 where unset or not a number)."""
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def keeps(line, level):
+    """Whether a line written while TensorFlow loads is shown at `TF_CPP_MIN_LOG_LEVEL=level`.
+
+    >>> keeps("W0000 00:00:1.5  25 cuda.cc:1] slow", 1), keeps("W0000 00:00:1.5  25 cuda.cc:1] slow", 2)
+    (True, False)
+    >>> keeps("Traceback (most recent call last):", 3)
+    True
+    """
+    if line.rstrip("\n") == _BEFORE_INIT:
+        return level < _SEVERITY["W"] + 1
+    match = _ABSL_LINE.match(line) or _TSL_LINE.match(line)
+    if not match:
+        return True
+    severity = _SEVERITY[match.group(1)]
+    if severity == _SEVERITY["E"] and level >= 2 and any(text in line for text in BENIGN_ERRORS):
+        return False
+    return severity >= level or severity == _SEVERITY["F"]
+
+
+@contextlib.contextmanager
+def filtered(level=None):
+    """Holds what is written to file descriptor 2 inside the block, then writes back the lines
+    `keeps(line, level)` accepts. `level` defaults to `min_level()`; at 0 nothing is captured."""
+    level = min_level() if level is None else level
+    if level <= 0:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace")
+            sys.stderr.write("".join(line for line in text.splitlines(keepends=True) if keeps(line, level)))
+            sys.stderr.flush()
+
+
+_started = False
+
+
+def quiet_jax_platform_probe():
+    """Below `TF_CPP_MIN_LOG_LEVEL` 1, nothing; else JAX's INFO line for each platform it did not
+    find ("Unable to initialize backend 'tpu'"), which absl's INFO verbosity shows on every start
+    of a recipe, is held back like TensorFlow's start-up lines."""
+    if min_level() >= 1:
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+
+
+def import_tensorflow():
+    """Imports TensorFlow and finds its devices, with the lines both print held to
+    `TF_CPP_MIN_LOG_LEVEL`; returns the module.
+
+    Under another Keras backend TensorFlow only feeds data (tf.data), so it is kept off the
+    GPUs: otherwise it would reserve their memory before JAX or PyTorch could use it.
+    """
+    global _started
+    with filtered():
+        import tensorflow as tf
+
+        if not _started:
+            tf.config.list_physical_devices()  # CUDA starts here: its lines are start-up lines too.
+    if not _started:
+        _started = True
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            try:
+                tf.config.set_visible_devices([], "GPU")
+            except RuntimeError:  # TensorFlow already ran something: too late, and its choice stands.
+                pass
+    return tf

@@ -1,0 +1,74 @@
+"""TensorFlow's start-up lines obey `TF_CPP_MIN_LOG_LEVEL` (`keras_resnet.tf_startup`), in the
+library's filter and in the recipes' output."""
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_resnet import tf_startup
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# TensorFlow 2.21's lines as printed on a CPU machine, and a CUDA build's on a machine without a GPU.
+INFO = "I0000 00:00:1795998976.328864   25384 port.cc:153] oneDNN custom operations are on.\n"
+BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+WARN = "W0000 00:00:1795998976.328864   25384 gpu_device.cc:2341] Cannot dlopen some GPU libraries.\n"
+CUINIT = ("E0000 00:00:1795998976.328864   25384 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error: "
+          "Failed call to cuInit: UNKNOWN ERROR (303)\n")
+OLD_INFO = "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] Could not find cuda drivers.\n"
+ERROR = "E0000 00:00:1795998976.328864   25384 op_kernel.cc:1830] OP_REQUIRES failed: a real error\n"
+OURS = "a line of our own\n"
+LINES = [BEFORE_INIT, INFO, WARN, CUINIT, OLD_INFO, ERROR, OURS]
+# Any line in TensorFlow's C++ formats (absl's, and TensorFlow's older one).
+TF_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+: [IWEF] )|InitializeLog")
+
+
+@pytest.mark.parametrize("level, kept", [
+    (0, LINES),
+    (1, [BEFORE_INIT, WARN, CUINIT, ERROR, OURS]),
+    (2, [ERROR, OURS]),
+    (3, [OURS]),
+])
+def test_the_filter_keeps_what_the_level_lets_through(capfd, level, kept):
+    with tf_startup.filtered(level=level):
+        for line in LINES:
+            os.write(2, line.encode())
+    assert capfd.readouterr().err == "".join(kept)
+
+
+def test_the_filter_writes_back_python_output_and_a_traceback(capfd):
+    with pytest.raises(RuntimeError):
+        with tf_startup.filtered(level=3):
+            os.write(2, INFO.encode())
+            print("a Python warning", file=sys.stderr)
+            raise RuntimeError("while TensorFlow loads")
+    err = capfd.readouterr().err
+    assert "a Python warning" in err and "oneDNN" not in err
+
+
+def _npz(path):
+    rng = np.random.default_rng(0)
+    np.savez(path, x_train=rng.integers(0, 255, (24, 8, 8, 3), dtype="uint8"), y_train=np.arange(24) % 3,
+             x_test=rng.integers(0, 255, (8, 8, 8, 3), dtype="uint8"), y_test=np.arange(8) % 3)
+    return str(path)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, backend):
+    """The recipes set the level to 2 where it is unset; 0 brings the lines back."""
+    data = _npz(tmp_path / "d.npz")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(KERAS_BACKEND=backend, PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
+    args = [sys.executable, os.path.join(ROOT, "recipes", "cifar10.py"), "--model=resnet8", "--batch_size=8",
+            "--validation_size=8", "--train_steps=1", "--eval_every=1", f"--npz={data}"]
+    quiet = subprocess.run([*args, f"--workdir={tmp_path / 'quiet'}"], env=env, capture_output=True, text=True, timeout=240)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert [line for line in quiet.stderr.splitlines() if TF_LINE.search(line)] == []
+    if backend == "tensorflow":
+        loud = subprocess.run([*args, f"--workdir={tmp_path / 'loud'}"], env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+                              capture_output=True, text=True, timeout=240)
+        assert loud.returncode == 0, loud.stderr[-2000:]
+        assert any("oneDNN" in line for line in loud.stderr.splitlines() if TF_LINE.search(line)), loud.stderr[-2000:]
