@@ -150,6 +150,17 @@ def test_progress_shows_the_first_step_at_once_and_lines_within_a_period():
     assert sum("(incl. eval)" in line for line in lines) == 2  # one line per period
 
 
+def test_progress_of_one_step_periods_is_the_period_lines_in_order():
+    lines = []
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    progress = callbacks.ProgressLine(3, 2, print_fn=lambda line, flush=False: lines.append(line), every_seconds=0.0)
+    x = np.zeros((6, 2), "float32")
+    model.fit(x, x[:, :1], batch_size=2, epochs=3, steps_per_epoch=1, verbose=0, callbacks=[progress])
+    # No "first step done" line after the first period's line: that line came first, and says it.
+    assert len(lines) == 3 and all(line.endswith("img/s (incl. eval)") for line in lines), lines
+
+
 def test_the_runs_callbacks_write_tensorboard_logs_with_no_batch_end_hook(tmp_path):
     """While any callback has a batch-end hook Keras fetches every step's logs to the host; the
     recipe's list has none (Keras' own TensorBoard callback has one), yet writes TensorBoard logs."""

@@ -56,6 +56,7 @@ class ProgressLine(keras.callbacks.Callback):
             self.last_line = now
 
     def on_epoch_end(self, epoch, logs=None):
+        self.began = None  # A one-step period: its own line comes first, and says as much.
         logs = logs or {}
         seconds = time.time() - self.last
         steps = self.params.get("steps") or 0
