@@ -6,8 +6,8 @@
 Rerun the same command after a crash to resume; a finished run needs --overwrite.
 """
 
+import math
 import os
-import sys
 
 from absl import app, flags
 
@@ -23,28 +23,26 @@ flags.DEFINE_string("model", "resnet20", "resnetD, plainD or highwayD with D = 6
 flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C of residual/highway nets (paper: A).")
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "Initial learning rate.")
 flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay, "Weight decay (coupled L2, as Caffe).")
+flags.register_validator("learning_rate", lambda v: math.isfinite(v) and v > 0, "must be a positive number")
+flags.register_validator("weight_decay", lambda v: math.isfinite(v) and v >= 0, "must be a number >= 0")
 flags.DEFINE_bool("decoupled_weight_decay", False, "Keras' decoupled weight decay instead (arXiv 1711.05101).")
 flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
 flags.DEFINE_enum("strategy", "auto", list(train.STRATEGIES), "auto (several GPUs: mirrored), none, or on TensorFlow mirrored, one_device.")
-flags.DEFINE_integer("verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.")
+flags.DEFINE_integer("verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.", lower_bound=0, upper_bound=2)
 
 
 def main(argv):
     del argv
-    try:
+    with cli.one_line_errors(train.RecipeError, cifar_data.DataError, FloatingPointError):  # FloatingPointError: NaN
         cfg = cli.cifar_config(FLAGS, learning_rate=FLAGS.learning_rate, weight_decay=FLAGS.weight_decay,
                                decoupled_weight_decay=FLAGS.decoupled_weight_decay, no_bias_decay=FLAGS.no_bias_decay)
-        train.check_settings(cfg, FLAGS.model, FLAGS.strategy, FLAGS.mixed_precision)
+        train.check_settings(cfg, FLAGS.model, FLAGS.strategy, FLAGS.mixed_precision, FLAGS.shortcut)
         data = cli.cifar_data_from_flags(FLAGS, cfg)
         metrics = train.train_and_evaluate(
             cfg, FLAGS.workdir, model_name=FLAGS.model, data=data, seed=FLAGS.seed, shortcut=FLAGS.shortcut,
             mixed_precision=FLAGS.mixed_precision, strategy=FLAGS.strategy, overwrite=FLAGS.overwrite,
             verbose=FLAGS.verbose,
         )
-    except (ValueError, FloatingPointError) as error:  # RecipeError, DataError, NaN: one line.
-        if not isinstance(error, (train.RecipeError, cifar_data.DataError, FloatingPointError)):
-            raise
-        sys.exit(f"error: {error}")
     print(f"Final: {metrics}")
     print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
 

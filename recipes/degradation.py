@@ -8,7 +8,6 @@ Each net runs in its own sub-directory and resumes on its own; rerunning continu
 """
 
 import os
-import sys
 
 from absl import app, flags
 
@@ -26,21 +25,17 @@ flags.DEFINE_bool("responses", False, "Also write Fig. 7: std of each 3x3 layer'
 
 def main(argv):
     del argv
-    try:
+    with cli.one_line_errors(train.RecipeError, cifar_data.DataError, FloatingPointError):  # FloatingPointError: NaN
         cfg = cli.cifar_config(FLAGS)
         try:
             depths = [int(d) for d in FLAGS.depths] if FLAGS.depths else None
         except ValueError:
-            raise train.RecipeError(f"--depths must be integers 6n+2. Received: {','.join(FLAGS.depths)}") from None
+            raise train.RecipeError(f"--depths must be integers 6n+2. Received: --depths={','.join(FLAGS.depths)}") from None
         nets = degradation.experiment_nets(FLAGS.families, depths)
         train.check_settings(cfg, nets[0], mixed_precision=FLAGS.mixed_precision)
         data = cli.cifar_data_from_flags(FLAGS, cfg)
         degradation.run(cfg, FLAGS.workdir, data, nets, seed=FLAGS.seed, overwrite=FLAGS.overwrite,
                         responses=FLAGS.responses, mixed_precision=FLAGS.mixed_precision)
-    except (ValueError, FloatingPointError) as error:
-        if not isinstance(error, (train.RecipeError, cifar_data.DataError, FloatingPointError)):
-            raise
-        sys.exit(f"error: {error}")
     with open(f"{FLAGS.workdir}/{degradation.TABLE_MD}") as f:
         print(f.read())
 

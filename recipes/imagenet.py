@@ -11,11 +11,13 @@ Rerunning a killed run with the same flags resumes it from its last backup.
 """
 
 import os
-import sys
 
 from absl import app, flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
+
+from keras_resnet.training import cli
+from keras_resnet.training.train import PRECISIONS, RecipeError
 
 flags.DEFINE_string("model", "resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
 flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C (Sec. 3.3); unset: B (Tables 3-5). Table 2 / Fig. 4 (plain vs residual 18/34) use A.")
@@ -24,31 +26,32 @@ flags.DEFINE_string("weights", None, "--mode=eval: evaluate published weights (i
 flags.DEFINE_string("init_weights", None, "Start training from published weights (imagenet, msra, torchvision_v1, or a file): fine-tuning.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"], "Train (then evaluate centre crops), or evaluate a trained workdir.")
 flags.DEFINE_string("eval_protocol", "center", "center, 10crop or multiscale (the paper's test protocol).")
-flags.DEFINE_integer("eval_images", None, "Evaluate only this many validation images.")
+flags.DEFINE_integer("eval_images", None, "Evaluate only this many validation images.", lower_bound=1)
 flags.DEFINE_string("data_dir", None, "TFDS data directory with imagenet2012 prepared.")
 flags.DEFINE_string("manual_dir", None, "Directory of ILSVRC2012_img_{train,val}.tar, for TFDS to prepare imagenet2012.")
 flags.DEFINE_string("image_folder", None, "ImageNet-layout folder: train/<wnid>/*.JPEG, val/<wnid>/*.JPEG.")
 flags.DEFINE_string("tfrecords", None, "Directory of train-* and validation-* TFRecords (image/encoded, image/class/label).")
 flags.DEFINE_integer("tfrecord_label_offset", 0, "Added to TFRecord labels (-1 for 1-based labels).")
-flags.DEFINE_integer("classes", 1000, "Classes of --tfrecords data (folders and TFDS know theirs).")
+flags.DEFINE_integer("classes", 1000, "Classes of --tfrecords data (folders and TFDS know theirs).", lower_bound=1)
 flags.DEFINE_string("workdir", None, "Run directory (history, checkpoints, backup, metrics).")
 flags.DEFINE_string("strategy", "auto", "auto, tpu, mirrored, multi_worker (TF_CONFIG) or one_device.")
 flags.DEFINE_string("tpu", None, "Cloud TPU name or address for --strategy=tpu; 'local' (default) on a TPU VM.")
-flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices (to try mirrored without GPUs).")
-flags.DEFINE_integer("batch_size", None, "Global batch, split across replicas (paper: 256).")
-flags.DEFINE_integer("train_steps", None, "Iterations (paper: up to 600000; the step schedule: 90 epochs).")
-flags.DEFINE_integer("eval_every", None, "Iterations between validations (plateau checks).")
+flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices (to try mirrored without GPUs).", lower_bound=1)
+flags.DEFINE_integer("batch_size", None, "Global batch, split across replicas (paper: 256).", lower_bound=1)
+flags.DEFINE_integer("train_steps", None, "Iterations (paper: up to 600000; the step schedule: 90 epochs).", lower_bound=1)
+flags.DEFINE_integer("eval_every", None, "Iterations between validations (plateau checks).", lower_bound=1)
 flags.DEFINE_enum("schedule", "plateau", ["plateau", "step"], "plateau (paper) or step: ÷10 at 30/60/80 of 90 epochs.")
 flags.DEFINE_bool("linear_scaling", False, "Learning rate × batch/256 (Goyal et al., arXiv 1706.02677). Not in the paper.")
 flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biases and BN (arXiv 1812.01187); the paper decays all.")
-flags.DEFINE_string("mixed_precision", "none", "Mixed precision: none, bf16 or fp16 (not in the paper).")
+flags.DEFINE_enum("mixed_precision", "none", list(PRECISIONS), "Mixed precision: none, bf16 or fp16 (not in the paper).")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).")
 flags.DEFINE_enum("mean", "pixel", ["pixel", "channel"], "Per-pixel mean of the training set (paper) or the published per-channel mean.")
-flags.DEFINE_integer("image_size", None, "Crop side (paper: 224); smaller for quick tries.")
+flags.DEFINE_integer("image_size", None, "Crop side (paper: 224); smaller for quick tries.", lower_bound=1)
 flags.DEFINE_list("scale_range", None, "Shorter side range of the scale augmentation (paper: 256,480).")
-flags.DEFINE_integer("eval_resize", None, "Shorter side before the evaluation centre crop (paper: 256).")
+flags.DEFINE_integer("eval_resize", None, "Shorter side before the evaluation centre crop (paper: 256).", lower_bound=1)
 flags.DEFINE_list("test_scales", None, "Shorter sides of the multi-scale test (paper: 224,256,384,480,640).")
-flags.DEFINE_integer("seed", 0, "Seeds initialisation, shuffling and augmentation.")
+flags.DEFINE_integer("seed", 0, "Seeds initialisation, shuffling and augmentation.", lower_bound=cli.SEED_RANGE[0],
+                     upper_bound=cli.SEED_RANGE[1])
 flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir.")
 FLAGS = flags.FLAGS
 
@@ -71,10 +74,30 @@ def _config(run=None):
     for name in ("batch_size", "eval_every", "image_size", "eval_resize"):
         if getattr(FLAGS, name) is not None:
             changes[name] = getattr(FLAGS, name)
-    for name in ("scale_range", "test_scales"):
-        if getattr(FLAGS, name):
-            changes[name] = tuple(int(v) for v in getattr(FLAGS, name))
-    return config.recipe_config(**changes)
+    if FLAGS.scale_range:
+        changes["scale_range"] = _sizes("scale_range", "two shorter sides, smallest first (paper: 256,480)", count=2)
+    if FLAGS.test_scales:
+        changes["test_scales"] = _sizes("test_scales", "shorter sides (paper: 224,256,384,480,640)")
+    cfg = config.recipe_config(**changes)
+    low, _ = cfg.scale_range
+    for name, side in (("scale_range", low), ("eval_resize", cfg.eval_resize)):
+        if cfg.image_size > side:  # The crop is taken from the image scaled to this side.
+            raise RecipeError(f"--image_size={cfg.image_size} is larger than the shorter side --{name} scales the images to "
+                                f"({side}); choose --image_size at most {side}")
+    return cfg
+
+
+def _sizes(name, accepted, count=None):
+    """The positive integers of list flag `--name`; `RecipeError` naming the flag otherwise."""
+    given = getattr(FLAGS, name)
+    try:
+        sizes = tuple(int(v) for v in given)
+    except ValueError:
+        sizes = ()
+    ordered = count is None or (len(sizes) == count and list(sizes) == sorted(sizes))
+    if not sizes or min(sizes) < 1 or not ordered:
+        raise RecipeError(f"--{name} takes {accepted}. Received: --{name}={','.join(given)}")
+    return sizes
 
 
 def _run_flags(run):
@@ -92,7 +115,7 @@ def main(argv):
     from keras_resnet.imagenet import evaluation, sources, train
 
     errors = (train.RecipeError, sources.DataError, distribute.StrategyError)
-    try:
+    with cli.one_line_errors(*errors):
         if FLAGS.strategy not in distribute.STRATEGIES:
             distribute.resolve(FLAGS.strategy)
         if FLAGS.eval_protocol not in evaluation.PROTOCOLS:
@@ -101,10 +124,14 @@ def main(argv):
             raise train.RecipeError("--weights evaluates published weights (--mode=eval); to train from them pass --init_weights")
         if not FLAGS.workdir and not (FLAGS.mode == "eval" and FLAGS.weights):
             raise train.RecipeError("--workdir is required")
-        source = sources.resolve_source(FLAGS.data_dir, FLAGS.manual_dir, FLAGS.image_folder, FLAGS.tfrecords,
-                                        FLAGS.tfrecord_label_offset, FLAGS.classes)
         run = train.load_run_config(FLAGS.workdir) if FLAGS.mode == "eval" and not FLAGS.weights else None
         cfg = _config(run)
+        settings = _run_flags(run)
+        # The net and its weights are checked before the data is read or anything is written.
+        weights_flag, weights = ("--weights", FLAGS.weights) if FLAGS.mode == "eval" else ("--init_weights", FLAGS.init_weights)
+        train.check_network(settings["model"], settings["shortcut"], settings["bottleneck_stride"], weights, weights_flag)
+        source = sources.resolve_source(FLAGS.data_dir, FLAGS.manual_dir, FLAGS.image_folder, FLAGS.tfrecords,
+                                        FLAGS.tfrecord_label_offset, FLAGS.classes)
         if FLAGS.mode == "eval" and FLAGS.weights:
             from keras_resnet.imagenet import pretrained
 
@@ -113,7 +140,6 @@ def main(argv):
                                            bottleneck_stride=FLAGS.bottleneck_stride, max_images=FLAGS.eval_images,
                                            workdir=FLAGS.workdir)
         elif FLAGS.mode == "eval":
-            settings = _run_flags(run)
             train.evaluate_checkpoint(cfg, FLAGS.workdir, model_name=settings["model"], source=source,
                                       protocol=FLAGS.eval_protocol, shortcut=settings["shortcut"],
                                       max_images=FLAGS.eval_images, bottleneck_stride=settings["bottleneck_stride"])
@@ -124,12 +150,7 @@ def main(argv):
                                      overwrite=FLAGS.overwrite, init_weights=FLAGS.init_weights,
                                      bottleneck_stride=FLAGS.bottleneck_stride)
             print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
-    except errors as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":
-    from keras_resnet.training import cli
-
     app.run(main, flags_parser=cli.parse_flags)

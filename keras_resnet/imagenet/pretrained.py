@@ -20,8 +20,10 @@ import keras
 import numpy as np
 
 import keras_resnet
+from keras_resnet import architectures
 from keras_resnet.imagenet import evaluation, input_pipeline
-from keras_resnet.pretrained import registry
+from keras_resnet.pretrained import formats, registry
+from keras_resnet.pretrained import resolve as resolve_weights
 from keras_resnet.training import optimizers
 from keras_resnet.training.train import RecipeError
 
@@ -30,6 +32,30 @@ IMAGENET_CLASSES = 1000
 
 def published_models():
     return sorted({e.model for e in registry.WEIGHTS.values()}, key=lambda m: int(m[len("resnet"):]))
+
+
+def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="--init_weights"):
+    """Raises `RecipeError` unless `pretrained_network(name, …, weights)` can be built: a net with
+    published weights, and `weights` a source's name or a weights file, checked without fetching
+    or reading it.
+
+    Example:
+
+    >>> check_weights("resnet50", "nosuch", flag="--weights")
+    Traceback (most recent call last):
+    ...
+    keras_resnet.training.train.RecipeError: --weights=nosuch: `weights` must be None, 'imagenet', one of 'msra', 'torchvision_v1', or the path of a weights file. Received: weights='nosuch'
+    """
+    if name not in published_models():
+        raise RecipeError(f"--model {name} has no published weights: choose one of {', '.join(published_models())}")
+    if os.path.isfile(weights) and not formats.is_weights_file(weights):
+        raise RecipeError(f"{flag}={weights} is not a weights file: expected HDF5 (.h5), a .keras archive, safetensors "
+                          "or a PyTorch file")
+    try:
+        resolve_weights(weights, network=name, bottleneck_stride=bottleneck_stride,
+                        shortcut=architectures.FAMILY_SHORTCUT["imagenet"] if shortcut is None else shortcut)
+    except (ValueError, OSError) as error:
+        raise RecipeError(f"{flag}={weights}: {str(error).strip().splitlines()[0]}") from None
 
 
 def pretrained_network(name, classes, weights, config=None, shortcut=None, bottleneck_stride="1x1"):

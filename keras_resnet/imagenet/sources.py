@@ -14,6 +14,7 @@ keras_resnet.imagenet.sources.DataError: --image_folder /no/such/folder has no t
 
 import dataclasses
 import os
+import re
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 NO_DATA = (
@@ -136,6 +137,16 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
         raise DataError(f"--tfrecords {pattern}: no {prefix}train-* files")
     features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
                 "image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+    # The first record of each split, read now: a file of another kind would otherwise fail
+    # mid-run, deep in tf.data.
+    for paths in files.values():
+        try:
+            for record in tf.data.TFRecordDataset(paths[:1]).take(1):
+                tf.io.parse_single_example(record, features)
+        except (tf.errors.OpError, ValueError) as error:
+            message = re.sub(r"\{\{.*?\}\}\s*", "", str(getattr(error, "message", None) or error)).strip().splitlines()[0]
+            raise DataError(f"--tfrecords {pattern}: {paths[0]} is not a TFRecord file of tf.train.Examples with "
+                            f"image/encoded and image/class/label ({message[:160]})") from None
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, features)
@@ -211,8 +222,11 @@ def resolve_source(data_dir=None, manual_dir=None, image_folder=None, tfrecords=
         return tfrecord_source(tfrecords, num_classes, tfrecord_label_offset)
     if not data_dir and not manual_dir:
         raise DataError(NO_DATA)
-    if data_dir and not os.path.isdir(data_dir):
-        raise DataError(f"--data_dir {data_dir} does not exist; {NO_DATA}")
+    for flag, path in (("--data_dir", data_dir), ("--manual_dir", manual_dir)):
+        if path and os.path.isfile(path):
+            raise DataError(f"{flag} {path} is a file; {flag} takes a folder")
+        if path and not os.path.isdir(path):
+            raise DataError(f"{flag} {path} does not exist; {NO_DATA}")
     if not manual_dir and not _tfds_prepared(data_dir):
         raise DataError(f"--data_dir {data_dir} holds no prepared imagenet2012; {NO_DATA}")
     return tfds_source(data_dir, manual_dir)

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 import keras_resnet
-from keras_resnet import builder, distribute
+from keras_resnet import blocks, builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
 from keras_resnet.imagenet.model import MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, faults, optimizers, schedules, trained_model
@@ -51,8 +51,7 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
         options["shortcut"] = shortcut
     if bottleneck_stride != "1x1":
         options["bottleneck_stride"] = bottleneck_stride
-    if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
-        raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
+    check_network(name, shortcut)
     try:
         if name in TEST_NETWORKS:
             return builder.build_network("imagenet", input_shape=(None, None, 3), classes=classes, classifier_activation=None,
@@ -61,6 +60,28 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
                                          **options)
     except (TypeError, ValueError) as error:
         raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
+
+
+def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, weights_flag="--init_weights"):
+    """Raises `RecipeError` for a net `create_network` cannot build, before anything is built,
+    fetched or written.
+
+    Args:
+        name, shortcut, bottleneck_stride: as for `create_network`.
+        weights: optional str. Published weights to start from or evaluate (`"imagenet"`, a
+            source's name or a file); checked without being fetched or read.
+        weights_flag: str. The flag that named `weights`, for the message.
+    """
+    if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
+        raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
+    if shortcut is not None and name.startswith("plain"):
+        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}")
+    if shortcut is not None and shortcut not in blocks.SHORTCUTS:
+        raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
+    if weights is not None:
+        from keras_resnet.imagenet.pretrained import check_weights
+
+        check_weights(name, weights, shortcut, bottleneck_stride, weights_flag)
 
 
 def check_batch(batch_size, replicas):

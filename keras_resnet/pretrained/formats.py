@@ -42,6 +42,23 @@ def detect(path):
     return KERAS
 
 
+def is_weights_file(path):
+    """Whether the file at `path` begins as one of the formats `detect` tells apart: HDF5, a zip
+    (a `.keras` archive or a PyTorch file), safetensors or PyTorch's legacy pickle.
+
+    Example:
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".h5") as f:
+    ...     _ = f.write("not weights"); f.flush()
+    ...     is_weights_file(f.name)
+    False
+    """
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return head.startswith((_HDF5_MAGIC, _ZIP_MAGIC, b"\x80\x02")) or _is_safetensors(path, head)
+
+
 def _is_safetensors(path, head):
     # An 8-byte little-endian header length, then that many bytes of JSON.
     if len(head) < 9 or head[8:9] != b"{":

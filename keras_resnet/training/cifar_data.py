@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import urllib.parse
+import zipfile
 
 import numpy as np
 from absl import logging
@@ -76,12 +77,13 @@ def split_train(x, y, validation_size):
     [7, 7, 3, 3]
     """
     if not 0 <= validation_size < len(x):
-        raise DataError(f"validation_size must be in [0, {len(x)}). Received: validation_size={validation_size}")
+        raise DataError(f"--validation_size must be in [0, {len(x)}) for these {len(x)} training images (or pass "
+                        f"--full_train). Received: --validation_size={validation_size}")
     cut = len(x) - validation_size
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
-def load_npz(path):
+def load_npz(path, flag="--data"):
     """Reads and checks an `.npz` in the `keras.datasets` layout.
 
     Grayscale images without a channel axis (N, H, W) get one; labels of shape (N, 1) are
@@ -89,6 +91,7 @@ def load_npz(path):
 
     Args:
         path: str. The file.
+        flag: str. The flag that named it, for error messages. Defaults to `"--data"`.
 
     Returns:
         A dict with `x_train, y_train, x_test, y_test` as numpy arrays.
@@ -96,23 +99,28 @@ def load_npz(path):
     Raises:
         DataError: with one line naming the problem.
     """
+    accepted = "an .npz file or a folder of IDX files" if flag == "--data" else "an .npz file"
+    if os.path.isdir(path):
+        raise DataError(f"{flag}={path} is a folder; {flag} takes {accepted}")
     if not os.path.isfile(path):
-        raise DataError(f"data file not found: {path} (--data takes an .npz file or a folder of IDX files)")
+        raise DataError(f"data file not found: {flag}={path} ({flag} takes {accepted})")
+    if not zipfile.is_zipfile(path):  # np.load would read it as a pickle, or fail deep inside.
+        raise DataError(f"{flag}={path} is not an .npz file (a zip of .npy arrays); {flag} takes {accepted}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in NPZ_KEYS if k not in archive.files]
             if missing:
-                raise DataError(f"{path} lacks {', '.join(missing)}: an .npz needs {', '.join(NPZ_KEYS)} (the keras.datasets layout); it has {', '.join(archive.files) or 'nothing'}")
+                raise DataError(f"{flag}={path} lacks {', '.join(missing)}: an .npz needs {', '.join(NPZ_KEYS)} (the keras.datasets layout); it has {', '.join(archive.files) or 'nothing'}")
             arrays = {k: archive[k] for k in NPZ_KEYS}
     except DataError:
         raise
     except ValueError as error:
         if "allow_pickle" in str(error):
-            raise DataError(f"{path} holds object arrays (images of mixed shapes?): every split must be one numeric array") from None
-        raise DataError(f"{path} is not a readable .npz file: {error}") from None
-    except (OSError, EOFError) as error:
-        raise DataError(f"{path} is not a readable .npz file: {error}") from None
-    return check_arrays(arrays, source=path)
+            raise DataError(f"{flag}={path} holds object arrays (images of mixed shapes?): every split must be one numeric array") from None
+        raise DataError(f"{flag}={path} is not a readable .npz file: {error}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{flag}={path} is not a readable .npz file: {error}") from None
+    return check_arrays(arrays, source=f"{flag}={path}")
 
 
 def check_arrays(arrays, source="data", num_classes=None):
@@ -205,13 +213,15 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
         import tensorflow_datasets as tfds
     except ImportError:
         raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
+    if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise DataError(f"--data_dir={data_dir} is a file; --data_dir takes the folder of the TFDS data sets")
     where = f"--data_dir={data_dir or '~/tensorflow_datasets'}"
     local = ("point --data_dir at a directory holding it (prepared with `tfds build`), or pass --data with an .npz of "
              "x_train, y_train, x_test, y_test or a folder of MNIST-format IDX files")
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise DataError(f"unknown TFDS data set {name!r}; or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: not a well-formed name
+        raise DataError(f"unknown --dataset={name}: not a TFDS data set; or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
     try:
         with _quiet_absl():  # TFDS logs a warning and a line of progress on the way to failing.
             splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
@@ -311,8 +321,8 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
 
         arrays, name = idx_data.load_idx_folder(data), os.path.basename(os.path.normpath(data))
     elif data or npz:
-        npz = data or npz
-        arrays, name = load_npz(npz), os.path.basename(npz)
+        flag, path = ("--data", data) if data else ("--npz", npz)
+        arrays, name = load_npz(path, flag), os.path.basename(path)
     elif dataset.endswith(".npz") or os.sep in dataset:
         raise DataError(f"--dataset takes a TFDS name (cifar10, cifar100, ...); for a local file or folder pass --data={dataset}")
     else:

@@ -6,6 +6,7 @@ the paper's Table 6 test errors beside the measured ones.
 """
 
 import json
+import numbers
 import os
 
 import keras
@@ -41,12 +42,17 @@ def experiment_nets(families=("plain", "residual"), depths=None):
     >>> experiment_nets(["residual"], [8, 14])
     ['resnet8', 'resnet14']
     """
-    names = []
+    families = list(families)
+    if not families:
+        raise train.RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
     for family in families:
         if family not in _PREFIX:
-            raise train.RecipeError(f"unknown family {family!r}: choose plain and/or residual")
-        for depth in depths or config_lib.DEGRADATION_DEPTHS[family]:
-            names.append(f"{_PREFIX[family]}{int(depth)}")
+            raise train.RecipeError(f"unknown --families={family}: choose plain and/or residual")
+    for depth in depths or ():
+        if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
+            raise train.RecipeError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}")
+    names = [f"{_PREFIX[family]}{int(depth)}" for family in families
+             for depth in depths or config_lib.DEGRADATION_DEPTHS[family]]
     for name in names:
         train.parse_model_name(name)
     return names
@@ -71,6 +77,7 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
     """
     for name in nets:
         train.check_settings(config, name)
+    train.check_data(config, data)
     table_path = os.path.join(workdir, TABLE_JSON)
     if os.path.exists(table_path) and not overwrite:
         raise train.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")

@@ -65,5 +65,8 @@ def load_idx_folder(folder):
         found = [os.path.join(folder, name + suffix) for suffix in ("", ".gz") if os.path.isfile(os.path.join(folder, name + suffix))]
         if not found:
             raise DataError(f"--data {folder} holds no {name}[.gz]: an IDX folder needs {', '.join(FILES.values())} (MNIST layout)")
-        arrays[key] = read_idx(found[0])
-    return check_arrays(arrays, source=folder)
+        try:
+            arrays[key] = read_idx(found[0])
+        except DataError as error:
+            raise DataError(f"--data={folder}: {error}") from None
+    return check_arrays(arrays, source=f"--data={folder}")

@@ -16,7 +16,7 @@ import time
 import keras
 import numpy as np
 
-from keras_resnet import architectures, builder, table
+from keras_resnet import architectures, blocks, builder, table
 from keras_resnet.training import augment, callbacks, cifar_data, faults, optimizers, plots, schedules, trained_model
 
 METRICS = "metrics.json"
@@ -47,12 +47,12 @@ def parse_model_name(name):
     >>> parse_model_name("resnet21")
     Traceback (most recent call last):
     ...
-    keras_resnet.training.train.RecipeError: unknown model 'resnet21': CIFAR models are resnetD, plainD or highwayD with depth D = 6n+2 (20, 32, 44, 56, 110, 1202, or e.g. 8 for tests)
+    keras_resnet.training.train.RecipeError: unknown --model 'resnet21': CIFAR models are resnetD, plainD or highwayD with depth D = 6n+2 (20, 32, 44, 56, 110, 1202, or e.g. 8 for tests)
     """
     match = _MODEL_NAME.match(str(name))
     if not match or (int(match.group(2)) - 2) % 6 or int(match.group(2)) < 8:
         raise RecipeError(
-            f"unknown model {name!r}: CIFAR models are resnetD, plainD or highwayD with depth D = 6n+2 "
+            f"unknown --model {name!r}: CIFAR models are resnetD, plainD or highwayD with depth D = 6n+2 "
             "(20, 32, 44, 56, 110, 1202, or e.g. 8 for tests)"
         )
     return _KINDS[match.group(1)], int(match.group(2))
@@ -118,9 +118,13 @@ def steps_per_period(train_steps, eval_every):
     return next(d for d in range(eval_every, 0, -1) if train_steps % d == 0)
 
 
-def check_settings(config, model_name, strategy="none", mixed_precision="none"):
+def check_settings(config, model_name, strategy="none", mixed_precision="none", shortcut=None):
     """Raises `RecipeError` for settings that cannot run, before anything is written."""
-    parse_model_name(model_name)
+    kind, _ = parse_model_name(model_name)
+    if shortcut is not None and kind == "plain":
+        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={model_name}")
+    if shortcut is not None and shortcut not in blocks.SHORTCUTS:
+        raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
     if config.train_steps <= 0:
         raise RecipeError(f"--train_steps must be a positive number of iterations. Received: {config.train_steps}")
     if config.batch_size <= 0:
@@ -133,6 +137,13 @@ def check_settings(config, model_name, strategy="none", mixed_precision="none"):
         raise RecipeError(f"--strategy={strategy} needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
     if mixed_precision not in PRECISIONS:
         raise RecipeError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}. Received: {mixed_precision!r}")
+
+
+def check_data(config, data):
+    """Raises `RecipeError` unless one batch of `config` fits in `data`'s training split."""
+    if config.batch_size > len(data.x_train):
+        raise RecipeError(f"--batch_size={config.batch_size} is larger than the {len(data.x_train)} training images of "
+                          f"{data.name or 'the data'}; choose at most {len(data.x_train)}")
 
 
 def prepare_workdir(workdir, run_config, overwrite=False):
@@ -219,7 +230,8 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     Returns:
         The final metrics as a dict (also in `metrics.json`).
     """
-    check_settings(config, model_name, strategy, mixed_precision)
+    check_settings(config, model_name, strategy, mixed_precision, shortcut)
+    check_data(config, data)
     period = steps_per_period(config.train_steps, config.eval_every)
     kind = parse_model_name(model_name)[0]
     warmup = needs_warmup(model_name, config)

@@ -1,0 +1,285 @@
+"""Every flag of a recipe, tried with bad values, in one process: `python tests/flag_sweep.py RECIPE OUT.json`.
+
+Not a test module: `tests/test_recipe_flags.py` runs it once per recipe (importing TensorFlow
+or JAX once instead of once per case) and checks what it writes to `OUT.json`:
+
+- `flags`: the flags the recipe module defines or adopts, read from absl's registry, so that a
+  flag added later without a row in `CASES` shows up in `missing`;
+- `missing` / `stale`: recipe flags with no row in `CASES`, and rows for flags the recipe lacks;
+- `results`: per case, its arguments, exit status, captured stderr, seconds, whether the
+  workdir was created and which files appeared under the case data folder.
+
+Each case parses its command line with the recipes' own `cli.parse_flags` after
+`FLAGS.unparse_flags()`, then calls the recipe's `main`, as `app.run` would.
+"""
+
+import contextlib
+import dataclasses
+import importlib.util
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = ("cifar10", "degradation", "imagenet")
+MISSING = "/nonexistent/x"
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """`--flag=value` on top of the recipe's good base command line.
+
+    Attributes:
+        value: str. The bad value; `{name}` placeholders are the runner's data paths (`DATA`).
+        changes: dict of other flags to set (`None`: drop it from the base line), e.g. to drop
+            `--data` when the case is about `--dataset`.
+    """
+
+    value: str
+    changes: tuple = ()
+
+
+def case(value, **changes):
+    return Case(value, tuple(changes.items()))
+
+
+# What the runner writes for the cases, by placeholder name.
+DATA = {
+    "missing": "a path that does not exist",
+    "text": "a text file",
+    "text_npz": "a text file named .npz",
+    "folder": "an empty folder",
+    "npz": "a good tiny .npz (40 training, 12 test 8x8 grayscale images, 3 classes)",
+    "keys_npz": "an .npz without the keras.datasets keys",
+    "idx": "a good tiny MNIST IDX folder",
+    "images": "a good tiny ImageNet-layout JPEG folder",
+    "text_tfrecords": "a folder with train-00000-of-00001 that is a text file",
+}
+
+WRONG_BOOL = case("maybe")
+
+# Rows shared by the CIFAR recipes (`cli.define_cifar_flags`).
+CIFAR_SHARED = {
+    "dataset": [case("nosuch", data=None), case("some/path.npz", data=None)],
+    "data_dir": [case("{text}", data=None), case("{missing}", data=None, download="false")],
+    "download": [WRONG_BOOL],
+    "data": [case("{missing}"), case("{text}"), case("{text_npz}"), case("{folder}"), case("{keys_npz}")],
+    "npz": [case("{missing}", data=None), case("{folder}", data=None), case("{text_npz}", data=None),
+            case("{npz}")],  # with --data as well: two data sources
+    "train_steps": [case("0"), case("-1"), case("abc")],
+    "batch_size": [case("0"), case("-1"), case("1.5"), case("1000")],  # 1000: more than the 32 training images
+    "eval_every": [case("0"), case("-1")],
+    "validation_size": [case("-1"), case("40"), case("abc")],  # 40: all the training images
+    "full_train": [WRONG_BOOL],
+    "workdir": [case("{text}"), case("{text}/run")],
+    "seed": [case("-1"), case("4294967296"), case("abc")],
+    "mixed_precision": [case("fp8")],
+    "overwrite": [WRONG_BOOL],
+}
+CIFAR_BASE = {"data": "{npz}", "validation_size": "8", "batch_size": "4", "train_steps": "2", "eval_every": "2"}
+
+CASES = {
+    "cifar10": {
+        **CIFAR_SHARED,
+        "model": [case("resnet21"), case("resnet"), case("dense20")],
+        "shortcut": [case("D"), case("A", model="plain8")],
+        "learning_rate": [case("-1"), case("0"), case("nan"), case("abc")],
+        "weight_decay": [case("-1"), case("nan")],
+        "decoupled_weight_decay": [WRONG_BOOL],
+        "no_bias_decay": [WRONG_BOOL],
+        "strategy": [case("gpu")],
+        "verbose": [case("3"), case("-1")],
+    },
+    "degradation": {
+        **CIFAR_SHARED,
+        "families": [case("dense"), case("")],
+        "depths": [case("21"), case("a"), case("0"), case("-4")],
+        "responses": [WRONG_BOOL],
+    },
+    "imagenet": {
+        "model": [case("resnet21"), case("nosuch")],
+        "shortcut": [case("D"), case("A", model="plain18")],
+        "bottleneck_stride": [case("2x2")],
+        "weights": [case(v, mode="eval", model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")],
+        "init_weights": [case(v, model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")]
+                        + [case("msra", model="resnet18")],  # resnet18 has torchvision's weights only
+        "mode": [case("predict")],
+        "eval_protocol": [case("5crop")],
+        "eval_images": [case("0"), case("-1"), case("many")],
+        "data_dir": [case("{missing}", image_folder=None), case("{text}", image_folder=None),
+                     case("{folder}", image_folder=None)],
+        "manual_dir": [case("{missing}", image_folder=None), case("{text}", image_folder=None)],
+        "image_folder": [case("{missing}"), case("{text}"), case("{folder}")],
+        "tfrecords": [case("{missing}", image_folder=None), case("{text}", image_folder=None),
+                      case("{text_tfrecords}", image_folder=None)],
+        "tfrecord_label_offset": [case("abc"), case("1.5")],  # any integer: the pipeline checks the labels it makes
+        "classes": [case("0"), case("-1")],
+        "workdir": [case("{text}"), case("{text}/run"), case("{missing}", mode="eval")],
+        "strategy": [case("gpu")],
+        "tpu": [case("nosuch-tpu")],
+        "cpu_devices": [case("0"), case("-1")],
+        "batch_size": [case("0"), case("-1")],
+        "train_steps": [case("0"), case("-1")],
+        "eval_every": [case("0"), case("-1")],
+        "schedule": [case("cosine")],
+        "linear_scaling": [WRONG_BOOL],
+        "no_bias_decay": [WRONG_BOOL],
+        "mixed_precision": [case("fp8")],
+        "jit_compile": [WRONG_BOOL],
+        "mean": [case("median")],
+        "image_size": [case("0"), case("-1"), case("64")],  # 64: larger than --scale_range's 36
+        "scale_range": [case("480,256"), case("1"), case("a,b"), case("0,10")],
+        "eval_resize": [case("0"), case("30")],  # 30: smaller than --image_size's 32
+        "test_scales": [case("0"), case("a"), case("-224")],
+        "seed": [case("-1"), case("4294967296")],
+        "overwrite": [WRONG_BOOL],
+    },
+}
+BASE = {
+    "cifar10": {**CIFAR_BASE, "model": "resnet8"},
+    "degradation": {**CIFAR_BASE, "families": "residual", "depths": "8"},
+    "imagenet": {"model": "tiny", "image_folder": "{images}", "image_size": "32", "scale_range": "36,60", "eval_resize": "36",
+                 "test_scales": "32,40", "batch_size": "4", "eval_every": "2", "train_steps": "2", "mean": "channel"},
+}
+
+
+def write_data(root):
+    """Writes the cases' data under `root`; returns the placeholder → path map (`DATA`)."""
+    from keras_resnet.imagenet import synthetic
+    from keras_resnet.training import idx_data
+
+    os.makedirs(root)
+    paths = {name: os.path.join(root, name) for name in DATA}
+    paths["missing"] = MISSING
+    paths["text_npz"] += ".npz"
+    for name in ("text", "text_npz"):
+        with open(paths[name], "w") as f:
+            f.write("not data\n")
+    os.makedirs(paths["folder"])
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 255, (40, 8, 8), dtype="uint8"), "y_train": np.arange(40) % 3,
+              "x_test": rng.integers(0, 255, (12, 8, 8), dtype="uint8"), "y_test": np.arange(12) % 3}
+    paths["npz"] += ".npz"
+    np.savez(paths["npz"], **arrays)
+    paths["keys_npz"] += ".npz"
+    np.savez(paths["keys_npz"], images=arrays["x_train"], labels=arrays["y_train"])
+    os.makedirs(paths["idx"])
+    for key, name in idx_data.FILES.items():
+        idx_data.write_idx(os.path.join(paths["idx"], name + ".gz"), arrays[key])
+    synthetic.write_image_folder(paths["images"], classes=2, per_class={"train": 2, "val": 2}, shape=(40, 40))
+    os.makedirs(paths["text_tfrecords"])
+    with open(os.path.join(paths["text_tfrecords"], "train-00000-of-00001"), "w") as f:
+        f.write("not a TFRecord\n")
+    return paths
+
+
+def command_line(recipe, flag, bad, paths, workdir):
+    """The case's arguments: the base line, its changes, `--flag=value`, and a fresh workdir."""
+    values = {**BASE[recipe], "workdir": workdir, **dict(bad.changes), flag: bad.value}
+    return [f"--{name}={value.format(**paths)}" for name, value in values.items() if value is not None]
+
+
+def load_recipe(recipe):
+    spec = importlib.util.spec_from_file_location(f"recipe_{recipe}", os.path.join(ROOT, "recipes", f"{recipe}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # absl files each flag under the module that defines it, found in sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def recipe_flags(module):
+    """The flags the recipe module defines or adopts (absl's own, such as --verbosity, excluded)."""
+    from absl import flags
+
+    return sorted(f.name for f in flags.FLAGS.get_key_flags_for_module(module.__name__))
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Collects what Python and native code write to stderr (file descriptor 2) while inside."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_lines = io.StringIO()
+    with tempfile.TemporaryFile() as native:
+        os.dup2(native.fileno(), 2)
+        real, sys.stderr = sys.stderr, python_lines
+        result = {}
+        try:
+            yield result
+        finally:
+            sys.stderr = real
+            real.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            native.seek(0)
+            result["text"] = native.read().decode(errors="replace") + python_lines.getvalue()
+
+
+def run_case(module, argv):
+    """Parses `argv` and runs `main` as `app.run` would; returns `(exit status, stderr)`."""
+    from absl import flags
+
+    from keras_resnet.training import cli
+
+    flags.FLAGS.unparse_flags()
+    with captured_stderr() as captured:
+        try:
+            module.main(cli.parse_flags(["recipe", *argv]))
+            status = 0
+        except SystemExit as stop:
+            if stop.code is None or isinstance(stop.code, int):
+                status = stop.code or 0
+            else:  # sys.exit("message"): Python prints it and exits with 1.
+                print(stop.code, file=sys.stderr)
+                status = 1
+        except Exception:  # noqa: BLE001 - reported as Python would, as a traceback and status 1.
+            traceback.print_exc(file=sys.stderr)
+            status = 1
+    return status, captured["text"]
+
+
+def _files(root):
+    return {os.path.join(top, name) for top, dirs, names in os.walk(root) for name in dirs + names}
+
+
+def sweep(recipe, root):
+    paths = write_data(os.path.join(root, "data"))
+    module = load_recipe(recipe)
+    defined = recipe_flags(module)
+    table = CASES[recipe]
+    report = {"flags": defined, "missing": sorted(set(defined) - set(table)), "stale": sorted(set(table) - set(defined)),
+              "results": []}
+    for flag in sorted(set(table) & set(defined)):
+        for number, bad in enumerate(table[flag]):
+            workdir = os.path.join(root, "runs", f"{flag}-{number}")
+            argv = command_line(recipe, flag, bad, paths, workdir)
+            given = dict(arg[2:].split("=", 1) for arg in argv)
+            before = _files(root)
+            existed = os.path.exists(given["workdir"])
+            began = time.time()
+            status, stderr = run_case(module, argv)
+            report["results"].append({
+                "flag": flag, "value": bad.value.format(**paths), "argv": argv, "status": status, "stderr": stderr,
+                "seconds": round(time.time() - began, 2),
+                "workdir_created": not existed and os.path.exists(given["workdir"]),
+                "written": sorted(_files(root) - before),
+            })
+    return report
+
+
+def main(argv):
+    recipe, out = argv[1], argv[2]
+    with tempfile.TemporaryDirectory() as root:
+        report = sweep(recipe, root)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,66 @@
+"""Every flag of every recipe, given a bad value, ends the run with one line naming the flag and the
+value, exit status 2, no traceback, and nothing written.
+
+The cases are the table in `tests/flag_sweep.py`; it runs them all in one process per recipe (one
+TensorFlow or JAX import instead of one per case) and reports the flags the recipe defines, so a
+flag added without a case fails here.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNNER = os.path.join(ROOT, "tests", "flag_sweep.py")
+# The CIFAR recipes need no TensorFlow on JAX (TFDS imports it for the --dataset cases); the ImageNet
+# recipe reads its data with tf.data.
+BACKENDS = {"cifar10": "jax", "degradation": "jax", "imagenet": "tensorflow"}
+# A bad value fails before any training: far under a second each; this bound only catches a case
+# that trains.
+CASE_SECONDS = 10
+
+
+def sweep(recipe, tmp_path):
+    out = tmp_path / f"{recipe}.json"
+    env = dict(os.environ, KERAS_BACKEND=BACKENDS[recipe], TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, RUNNER, recipe, str(out)], env=env, capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def problems(case):
+    """What is wrong with one case's outcome, as short phrases (none: it passed)."""
+    lines = [line for line in case["stderr"].splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    found = []
+    if case["status"] != 2:
+        found.append(f"exit status {case['status']}")
+    if not last.startswith("error: "):
+        found.append("last stderr line is not 'error: …'")
+    if f"--{case['flag']}" not in last or case["value"] not in last:
+        found.append("the line does not name the flag and the value")
+    if "Traceback" in case["stderr"]:
+        found.append("a traceback")
+    if case["workdir_created"]:
+        found.append("the workdir was created")
+    if case["written"]:
+        found.append(f"files written: {case['written'][:3]}")
+    if case["seconds"] > CASE_SECONDS:
+        found.append(f"took {case['seconds']} s")
+    return found
+
+
+@pytest.mark.parametrize("recipe", sorted(BACKENDS))
+def test_every_flag_has_bad_value_cases_and_each_is_one_line_with_status_2(recipe, tmp_path):
+    report = sweep(recipe, tmp_path)
+    assert report["missing"] == [], f"{recipe} flags without a bad-value case in tests/flag_sweep.py CASES"
+    assert report["stale"] == [], f"CASES rows for flags {recipe} does not define"
+    assert len(report["results"]) >= len(report["flags"])
+    failures = [f"{' '.join(case['argv'])}\n    {'; '.join(found)}\n    stderr: {case['stderr'].strip()[-400:]}"
+                for case in report["results"] if (found := problems(case))]
+    assert not failures, f"{len(failures)} of {len(report['results'])} {recipe} cases:\n" + "\n".join(failures)
