@@ -144,12 +144,12 @@ def _bad_npz(tmp_path, kind):
 @pytest.mark.parametrize(
     "case, message",
     [
-        ("model", "error: unknown model 'resnet7'"),
+        ("model", "error: unknown --model 'resnet7'"),
         ("missing", "error: data file not found"),
         ("keys", "lacks x_train, y_train, x_test, y_test"),
         ("labels", "y_test holds label 9, outside 0..2"),
         ("shapes", "images of mixed shapes"),
-        ("steps", "error: --train_steps must be a positive number"),
+        ("steps", "error: flag --train_steps=-5: -5 is not a positive integer"),
         ("workdir", "error: cannot write to --workdir"),
     ],
 )

@@ -77,10 +77,10 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
     """
     for name in nets:
         train.check_settings(config, name)
-    train.check_data(config, data)
     table_path = os.path.join(workdir, TABLE_JSON)
     if os.path.exists(table_path) and not overwrite:
         raise train.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
+    train.check_data(config, data)
     train.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
     results = {}
     for name in nets:
