@@ -43,10 +43,12 @@ class Case:
 
     value: str
     changes: tuple = ()
+    expect: str = ""
 
 
-def case(value, **changes):
-    return Case(value, tuple(changes.items()))
+def case(value, expect="", **changes):
+    """A `Case`; `expect`: words the error line must hold besides the flag and the value."""
+    return Case(value, tuple(changes.items()), expect)
 
 
 # What the runner writes for the cases, by placeholder name.
@@ -69,8 +71,10 @@ CIFAR_SHARED = {
     "dataset": [case("nosuch", data=None), case("some/path.npz", data=None)],
     "data_dir": [case("{text}", data=None), case("{missing}", data=None, download="false")],
     "download": [WRONG_BOOL],
-    "data": [case("{missing}"), case("{text}"), case("{text_npz}"), case("{folder}"), case("{keys_npz}")],
-    "npz": [case("{missing}", data=None), case("{folder}", data=None), case("{text_npz}", data=None),
+    "data": [case("{missing}"), case("{text}"), case("{text_npz}", expect="is not an .npz file"), case("{folder}"),
+             case("{keys_npz}")],
+    "npz": [case("{missing}", data=None), case("{folder}", data=None, expect="is a folder"),
+            case("{text_npz}", data=None, expect="is not an .npz file"),
             case("{npz}")],  # with --data as well: two data sources
     "train_steps": [case("0"), case("-1"), case("abc")],
     "batch_size": [case("0"), case("-1"), case("1.5"), case("1000")],  # 1000: more than the 32 training images
@@ -114,7 +118,8 @@ CASES = {
         "eval_images": [case("0"), case("-1"), case("many")],
         "data_dir": [case("{missing}", image_folder=None), case("{text}", image_folder=None),
                      case("{folder}", image_folder=None)],
-        "manual_dir": [case("{missing}", image_folder=None), case("{text}", image_folder=None)],
+        "manual_dir": [case("{missing}", image_folder=None, expect="does not exist"),
+                       case("{text}", image_folder=None, expect="is a file")],
         "image_folder": [case("{missing}"), case("{text}"), case("{folder}")],
         "tfrecords": [case("{missing}", image_folder=None), case("{text}", image_folder=None),
                       case("{text_tfrecords}", image_folder=None)],
@@ -265,7 +270,7 @@ def sweep(recipe, root):
             began = time.time()
             status, stderr = run_case(module, argv)
             report["results"].append({
-                "flag": flag, "value": bad.value.format(**paths), "argv": argv, "status": status, "stderr": stderr,
+                "flag": flag, "value": bad.value.format(**paths), "expect": bad.expect, "argv": argv, "status": status, "stderr": stderr,
                 "seconds": round(time.time() - began, 2),
                 "workdir_created": not existed and os.path.exists(given["workdir"]),
                 "written": sorted(_files(root) - before),

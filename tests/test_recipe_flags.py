@@ -44,6 +44,8 @@ def problems(case):
         found.append("last stderr line is not 'error: …'")
     if f"--{case['flag']}" not in last or case["value"] not in last:
         found.append("the line does not name the flag and the value")
+    if case["expect"] not in last:
+        found.append(f"the line does not say {case['expect']!r}")
     if "Traceback" in case["stderr"]:
         found.append("a traceback")
     if case["workdir_created"]:
