@@ -117,15 +117,15 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
     def __init__(self, splits, batch_size, steps_per_period, schedule=None):
         super().__init__()
-        self.splits = splits
+        # Whole batches, the padding weighted 0: see `exact_eval`.
+        self.splits = {name: exact_eval.pad_arrays(x, y, batch_size) for name, (x, y) in splits.items()}
         self.batch_size = batch_size
         self.steps_per_period = steps_per_period
         self.schedule = schedule
 
     def on_epoch_end(self, epoch, logs=None):
         logs = add_period_logs(logs, epoch, self.steps_per_period)
-        for name, (x, y) in self.splits.items():
-            x, y, weights = exact_eval.pad_arrays(x, y, self.batch_size)  # Whole batches: see `exact_eval`.
+        for name, (x, y, weights) in self.splits.items():
             results = self.model.evaluate(x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
                                           return_dict=True)
             logs.update(exact_eval.split_logs(self.model, results, name))
