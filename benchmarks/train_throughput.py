@@ -216,7 +216,7 @@ def imagenet_recipe(name, values):
     import numpy as np
 
     from keras_resnet.imagenet import model as imagenet_model
-    from keras_resnet.training import optimizers
+    from keras_resnet.training import exact_eval, optimizers
 
     batch = batch_for(name, values)
     cfg = imagenet_config(values, batch)
@@ -233,8 +233,7 @@ def imagenet_recipe(name, values):
     model.compile(
         optimizer=optimizers.make_optimizer(cfg, cfg.scaled_learning_rate()),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                 keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5_accuracy")],
+        weighted_metrics=exact_eval.weighted_metrics(1000),  # The recipe's metrics.
         jit_compile=jit_compile,
     )
     rng = np.random.default_rng(0)

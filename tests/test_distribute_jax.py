@@ -39,7 +39,8 @@ def test_auto_strategy_replicates_the_model_over_all_local_devices():
 
 def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path):
     data = str(tmp_path / "data")
-    synthetic.write_image_folder(data, classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60), jitter=6)
+    # 9 validation images in batches of 4: the last batch has 1 image for the 2 devices.
+    synthetic.write_image_folder(data, classes=3, per_class={"train": 4, "val": 3}, shape=(48, 60), jitter=6)
     args = ["--model=tiny", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
             "--eval_every=2", "--train_steps=4", f"--image_folder={data}", f"--workdir={tmp_path / 'run'}"]
     result = subprocess.run([sys.executable, os.path.join(ROOT, "recipes", "imagenet.py"), *args], env=ENV,
@@ -48,3 +49,4 @@ def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path):
     metrics = json.load(open(tmp_path / "run" / "metrics.json"))
     assert (metrics["backend"], metrics["strategy"], metrics["replicas"], metrics["steps"]) == (
         "jax", "data_parallel(auto)", 2, 4)
+    assert [row["val_images"] for row in json.load(open(tmp_path / "run" / "history.json"))] == [9, 9]

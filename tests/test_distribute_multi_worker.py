@@ -84,7 +84,8 @@ def _workers(command, tmp_path, timeout):
 def _tiny_job(tmp_path, train_steps):
     """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
     folder = tmp_path / "data"
-    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60))
+    # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
+    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 3}, shape=(48, 60))
     workdir = tmp_path / "run"
     command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
                f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
@@ -101,13 +102,15 @@ def test_two_workers_train_with_fit_and_agree(tmp_path):
     assert [r["step"] for r in chief] == [2, 4]
     assert [r["loss"] for r in chief] == [r["loss"] for r in other]
     assert json.loads((workdir / "metrics.json").read_text())["replicas"] == 2
+    # Both workers read the whole split; each image counts once over the two.
+    assert [r["val_images"] for r in chief] == [r["val_images"] for r in other] == [9, 9]
     # The validation during training is the centre-crop test of the whole split.
     evaluate = [a for a in command if not a.startswith("--strategy")] + ["--mode=eval", "--eval_protocol=center"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
     result = subprocess.run(evaluate, capture_output=True, text=True, timeout=120, env={**env, "KERAS_BACKEND": "tensorflow"}, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-1500:]
     center = json.loads((workdir / "eval_center.json").read_text())
-    assert center["images"] == 12 and center["top1_error"] == pytest.approx(chief[-1]["val_error"], abs=1e-6)
+    assert center["images"] == 9 and center["top1_error"] == pytest.approx(chief[-1]["val_error"], abs=1e-6)
 
 
 UNPATCHED = """

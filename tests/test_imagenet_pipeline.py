@@ -207,6 +207,21 @@ def test_eval_batches_are_center_crops(folder):
     assert recipe[model.LIGHTING_ALPHA].shape == (4, 3) and not recipe[model.LIGHTING_ALPHA].any()
 
 
+def test_weighted_eval_batches_are_whole_and_two_readers_weigh_each_image_once(folder):
+    source = sources.folder_source(folder)
+    plain = list(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True).as_numpy_iterator())
+    readers = [list(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True, weighted=True,
+                                                readers=(2, r)).as_numpy_iterator()) for r in (0, 1)]
+    assert [len(y) for _, y in plain] == [4, 2]
+    for (x, y), (x0, y0, w0), (_, _, w1) in zip(plain, *readers):
+        n = len(y)
+        assert x0[model.IMAGE].shape[0] == x0[model.LIGHTING_ALPHA].shape[0] == len(y0) == 4
+        np.testing.assert_array_equal(x0[model.IMAGE][:n], x[model.IMAGE])
+        np.testing.assert_array_equal(y0[:n], y)
+        assert not x0[model.IMAGE][n:].any() and not y0[n:].any()
+        assert (w0 + w1).tolist() == [1.0] * n + [0.0] * (4 - n) and w0[::2].sum() == w0.sum()
+
+
 def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):
     synthetic.write_image_folder(str(tmp_path), classes=2, per_class={"train": 3}, shape=(40, 40))
     good = (tmp_path / "train" / "n00000000" / "train_0_0.JPEG").read_bytes()

@@ -60,7 +60,11 @@ def test_bad_input_is_a_one_line_error(tmp_path, folder, args, message):
     assert message in _one_line_error(result)
 
 
-def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
+def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_eval(tmp_path):
+    # 9 validation images in batches of 4: not a multiple of the batch nor of the 2 replicas, and
+    # the last batch has 1 image for 2 replicas. 9 classes, so that top-5 is not trivially right.
+    folder = str(tmp_path / "data")
+    synthetic.write_image_folder(folder, classes=9, per_class={"train": 2, "val": 1}, shape=(48, 60), jitter=6)
     workdir = tmp_path / "run"
     result = run("--strategy=mirrored", "--cpu_devices=2", f"--image_folder={folder}", f"--workdir={workdir}",
                  "--train_steps=4", *SMALL)
@@ -68,26 +72,27 @@ def test_smoke_train_mirrored_on_two_cpus_then_ten_crop_eval(tmp_path, folder):
     assert "ran out of data" not in result.stderr  # Validation knows its number of batches.
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert (metrics["strategy"], metrics["replicas"], metrics["steps"]) == ("mirrored", 2, 4)
-    assert [row["step"] for row in json.loads((workdir / "history.json").read_text())] == [2, 4]
+    history = json.loads((workdir / "history.json").read_text())
+    assert [(row["step"], row["val_images"]) for row in history] == [(2, 9), (4, 9)]
     assert (workdir / "pixel_mean.npy").exists()
     _check_trained_model(result.stdout, workdir, folder)
     result = run("--mode=eval", "--eval_protocol=10crop", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads((workdir / "eval_10crop.json").read_text())["images"] == 12
+    assert json.loads((workdir / "eval_10crop.json").read_text())["images"] == 9
     # The validation during training is the centre-crop test of the whole split.
     result = run("--mode=eval", "--eval_protocol=center", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
     assert result.returncode == 0, result.stderr[-2000:]
     center = json.loads((workdir / "eval_center.json").read_text())
-    last = json.loads((workdir / "history.json").read_text())[-1]
-    assert center["images"] == 12
-    assert (center["top1_error"], center["top5_error"]) == pytest.approx((last["val_error"], last["val_top5_error"]), abs=1e-6)
+    assert center["images"] == 9
+    assert (center["top1_error"], center["top5_error"]) == pytest.approx((history[-1]["val_error"], history[-1]["val_top5_error"]), abs=1e-6)
     # The mean is a weight of the checkpoint, of the crop's size: another size is a one-line error.
     result = run("--mode=eval", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL, "--image_size=30")
     assert "evaluate with the flags the run was trained with" in _one_line_error(result)
 
 
 def _check_trained_model(stdout, workdir, folder):
-    """model.keras, named in the last line, loads with safe_mode and has the run's validation error on raw crops."""
+    """model.keras, named in the last line, loads with safe_mode and, run here without a strategy
+    and its loss computed in NumPy, has the run's last validation error, top-5 error and loss."""
     import keras
     import numpy as np
 
@@ -98,11 +103,18 @@ def _check_trained_model(stdout, workdir, folder):
     model = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in model.layers] == ["images", "mean", "tiny"]
     cfg = config.recipe_config(image_size=32, eval_resize=36)
-    batches = list(input_pipeline.eval_dataset(sources.resolve_source(image_folder=folder, num_classes=3), cfg, 4))
-    predictions = np.concatenate([np.argmax(keras.ops.convert_to_numpy(model(np.asarray(x))), -1) for x, _ in batches])
+    batches = list(input_pipeline.eval_dataset(sources.resolve_source(image_folder=folder), cfg, 4))
+    logits = np.concatenate([keras.ops.convert_to_numpy(model(np.asarray(x))) for x, _ in batches]).astype(np.float64)
     labels = np.concatenate([np.asarray(y) for _, y in batches])
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    cross_entropy = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]
+    penalty = cfg.weight_decay / 2 * sum(np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
+    top5 = np.argsort(-logits, axis=1)[:, :5]
     last = json.loads((workdir / "history.json").read_text())[-1]
-    assert np.mean(predictions != labels) == pytest.approx(last["val_error"], abs=1e-6)
+    assert last["val_images"] == len(labels)
+    assert np.mean(logits.argmax(axis=1) != labels) == pytest.approx(last["val_error"], abs=1e-6)
+    assert np.mean((top5 != labels[:, None]).all(axis=1)) == pytest.approx(last["val_top5_error"], abs=1e-6)
+    assert cross_entropy.mean() + penalty == pytest.approx(last["val_loss"], rel=1e-5)
 
 
 MOCK_TFDS = """

@@ -118,6 +118,43 @@ def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
     assert config["image_shape"] == [32, 32, 3] and config["train_images"] == 16  # 24 mock images - 8 held out
 
 
+MIRRORED = """
+import sys
+from keras_resnet import distribute
+distribute.configure_cpu_devices(2)
+from keras_resnet.training import cifar_data, config, train
+data = cifar_data.load(npz=sys.argv[1], validation_size=5)
+train.train_and_evaluate(config.cifar10(train_steps=2, batch_size=4, eval_every=2), sys.argv[2], model_name="resnet8",
+                         data=data, strategy="mirrored")
+"""
+
+
+def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
+    # Batches of 4 on 2 replicas: 5 validation images (the last batch has 1 image for 2 replicas)
+    # and 7 test images (neither a multiple of the batch nor of the replicas).
+    import keras
+
+    from keras_resnet.training import cifar_data, config
+
+    npz, workdir = _npz(tmp_path / "d.npz", n_train=21, n_test=7), tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", MIRRORED, npz, str(workdir)], env=_env("tensorflow"),
+                            capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = json.load(open(workdir / "history.json"))[-1]
+    # The same net on the same images without a strategy, its loss computed in NumPy.
+    model = keras.saving.load_model(str(workdir / "model.keras"), safe_mode=True)
+    penalty = config.cifar10().weight_decay / 2 * sum(
+        np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
+    data = cifar_data.load(npz=npz, validation_size=5)
+    for name, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
+        logits = keras.ops.convert_to_numpy(model(x.astype("float32"))).astype(np.float64)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        cross_entropy = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y]
+        assert last[f"{name}_images"] == len(y)
+        assert last[f"{name}_error"] == pytest.approx(np.mean(logits.argmax(axis=1) != y), abs=1e-6)
+        assert last[f"{name}_loss"] == pytest.approx(cross_entropy.mean() + penalty, rel=1e-5)
+
+
 def test_absent_tfds_data_fails_at_once_saying_how_to_point_at_local_data(tmp_path):
     start = time.time()
     # --nodownload keeps the test off the network; test_training_data covers the download probe.

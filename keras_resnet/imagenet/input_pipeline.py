@@ -30,7 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA
-from keras_resnet.training import faults
+from keras_resnet.training import exact_eval, faults
 
 
 class SkipCounter:
@@ -329,7 +329,7 @@ def shuffled_passes(examples, block_size, seed, first_pass=0):
 
 
 def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard_index=0, counter=None,
-                 drop_remainder=False, as_recipe_inputs=False, image_dtype="uint8"):
+                 drop_remainder=False, as_recipe_inputs=False, image_dtype="uint8", weighted=False, readers=(1, 0)):
     """The evaluation stream (one pass): uint8 centre crops, batched.
 
     Args:
@@ -337,19 +337,26 @@ def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard
             instead of the bare crops. Defaults to `False`.
         image_dtype: str. dtype of the recipe inputs' crops (`model.image_dtype`). Defaults to
             `"uint8"`.
+        weighted: bool. Yield `(inputs, labels, weights)` in whole batches, the last one padded
+            with zero images of weight 0, so that a strategy gives every replica images and
+            each image counts once (`training.exact_eval`). Defaults to `False`.
+        readers: `(count, index)`. With `weighted`: this pipeline is number `index` of `count`
+            that each read the whole split (tf.distribute workers); it weighs only its share of
+            each batch (`exact_eval.pad_and_weigh`). Defaults to `(1, 0)`.
 
     Returns:
         A `tf.data.Dataset` of `(uint8 [batch, size, size, 3], int32 [batch])`, or with
         `as_recipe_inputs` of `({"image": image_dtype crops, "lighting_alpha": zeros [batch, 3]},
-        int32 [batch])`.
+        int32 [batch])`; with `weighted`, float32 `[batch]` weights third.
     """
     ds = source.examples(split)
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
     ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only), e[1]),
                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
-                  per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None)
+    ds = _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
+                per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None)
+    return ds.map(exact_eval.pad_and_weigh(batch_size, *readers)) if weighted else ds
 
 
 def _check_labels(num_classes):

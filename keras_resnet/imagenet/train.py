@@ -27,7 +27,7 @@ import keras_resnet
 from keras_resnet import blocks, builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, sources
 from keras_resnet.imagenet.model import MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
-from keras_resnet.training import callbacks, faults, optimizers, schedules, trained_model
+from keras_resnet.training import callbacks, exact_eval, faults, optimizers, schedules, trained_model
 from keras_resnet.training.train import PRECISIONS, RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
 
 
@@ -91,11 +91,13 @@ def check_batch(batch_size, replicas):
 
 
 class Validation(keras.callbacks.Callback):
-    """Adds `val_error`, `val_top5_error`, `train_error`, `step` and `learning_rate` to the logs
-    at the end of each period (before the plateau check and the history row).
+    """Adds `val_error`, `val_top5_error`, `val_loss`, `val_images`, `train_error`, `step` and
+    `learning_rate` to the logs at the end of each period (before the plateau check and the
+    history row). Every validation image counts once, on any number of replicas (`exact_eval`).
 
     Args:
-        dataset: the validation stream (`eval_dataset(..., as_recipe_inputs=True)`), or `None`.
+        dataset: the validation stream (`eval_dataset(..., as_recipe_inputs=True, weighted=True)`),
+            or `None`.
         steps_per_period: int.
         steps: optional int. Batches in one pass of `dataset` where known, so that Keras need
             not run it dry (and warn) to find its end.
@@ -111,9 +113,7 @@ class Validation(keras.callbacks.Callback):
         logs = callbacks.add_period_logs(logs, epoch, self.steps_per_period)
         if self.dataset is not None:
             results = self.model.evaluate(self.dataset, steps=self.steps, verbose=0, return_dict=True)
-            logs["val_loss"] = float(results["loss"])
-            logs["val_error"] = 1.0 - float(results["accuracy"])
-            logs["val_top5_error"] = 1.0 - float(results["top5_accuracy"])
+            logs.update(exact_eval.split_logs(self.model, results, "val"))
         rate = schedules.optimizer_of(self.model).learning_rate
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
@@ -210,8 +210,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             model.compile(
                 optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                         keras.metrics.SparseTopKCategoricalAccuracy(min(5, source.num_classes), name="top5_accuracy")],
+                weighted_metrics=exact_eval.weighted_metrics(source.num_classes),  # Exact on padded batches.
                 jit_compile=jit_compile,
             )
         start = callbacks.backup_step(rundir, period) if resumed else 0
@@ -228,7 +227,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             val_steps = math.ceil(source.sizes["val"] / config.batch_size)
         if "val" in source.splits:
             val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
-                                              image_dtype=crops_dtype, counter=input_pipeline.SkipCounter("validation"))
+                                              image_dtype=crops_dtype, counter=input_pipeline.SkipCounter("validation"),
+                                              weighted=True, readers=(resolved.num_workers, resolved.worker_index))
         plateau = None
         if config.schedule == "plateau" and val is not None:
             plateau = schedules.reduce_on_plateau(config, monitor="val_error")

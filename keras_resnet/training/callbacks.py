@@ -20,7 +20,7 @@ import keras
 from absl import logging
 from keras import ops
 
-from keras_resnet.training import faults, schedules
+from keras_resnet.training import exact_eval, faults, schedules
 from keras_resnet.training.progress import ProgressLine  # noqa: F401  (the recipes' progress lines)
 
 HISTORY_CSV = "history.csv"
@@ -101,7 +101,9 @@ def add_period_logs(logs, epoch, steps_per_period):
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):
-    """Evaluates named splits at the end of each period and adds `{name}_error` to the logs.
+    """Evaluates named splits at the end of each period and adds `{name}_error`, `{name}_loss` and
+    `{name}_images` to the logs, every image counted once under any strategy (`exact_eval`; the
+    model compiled with `exact_eval.weighted_metrics()`).
 
     Also adds `train_error` (1 − the period's running training accuracy, as the paper's curves
     show it), `step` and `learning_rate`.
@@ -115,17 +117,18 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
     def __init__(self, splits, batch_size, steps_per_period, schedule=None):
         super().__init__()
-        self.splits = splits
+        # Whole batches, the padding weighted 0: see `exact_eval`.
+        self.splits = {name: exact_eval.pad_arrays(x, y, batch_size) for name, (x, y) in splits.items()}
         self.batch_size = batch_size
         self.steps_per_period = steps_per_period
         self.schedule = schedule
 
     def on_epoch_end(self, epoch, logs=None):
         logs = add_period_logs(logs, epoch, self.steps_per_period)
-        for name, (x, y) in self.splits.items():
-            results = self.model.evaluate(x, y, batch_size=self.batch_size, verbose=0, return_dict=True)
-            logs[f"{name}_loss"] = float(results["loss"])
-            logs[f"{name}_error"] = 1.0 - float(results["accuracy"])
+        for name, (x, y, weights) in self.splits.items():
+            results = self.model.evaluate(x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
+                                          return_dict=True)
+            logs.update(exact_eval.split_logs(self.model, results, name))
         optimizer = schedules.optimizer_of(self.model)
         rate = self.schedule(logs["step"] - 1) if self.schedule is not None else optimizer.learning_rate
         multiplier = getattr(optimizer, "learning_rate_multiplier", 1.0)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from keras_resnet import architectures, blocks, builder, table
-from keras_resnet.training import augment, callbacks, cifar_data, faults, optimizers, plots, schedules, trained_model
+from keras_resnet.training import augment, callbacks, cifar_data, exact_eval, faults, optimizers, plots, schedules, trained_model
 
 METRICS = "metrics.json"
 RUN_CONFIG = "run_config.json"
@@ -102,7 +102,7 @@ def compile_model(model, config, warmup=False):
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        weighted_metrics=exact_eval.weighted_metrics(),  # Exact on padded splits (`exact_eval`).
     )
 
 
