@@ -42,6 +42,10 @@ def mixed(tmp_path_factory):
     return sources.folder_source(str(root))
 
 
+def _files(source, split):
+    return source.examples(split).as_numpy_iterator()
+
+
 def _is_corrupt(encoded):
     try:
         tf.io.decode_image(encoded)
@@ -69,6 +73,11 @@ def _corrupt_among(stream, images):
     raise AssertionError("the stream is too short")
 
 
+def _tiny_network():
+    return builder.build_network("imagenet", stages=(1, 1), widths=(8, 16), input_shape=(None, None, 3), classes=2,
+                                 classifier_activation=None)
+
+
 def _center_crop_by_hand(image):
     shorter = min(image.shape[:2])
     side = round(32 * shorter / 36)
@@ -76,12 +85,8 @@ def _center_crop_by_hand(image):
     return tf.image.resize(image[top:top + side, left:left + side], [32, 32]).numpy()
 
 
-def source_files(source, split):
-    return source.examples(split).as_numpy_iterator()
-
-
 def test_the_format_is_decided_by_content_not_by_name(mixed):
-    png, corrupt, cmyk = (e for e, _ in list(source_files(mixed, "val"))[:3])
+    png, corrupt, cmyk = (e for e, _ in list(_files(mixed, "val"))[:3])
     window = tf.constant([3, 5, 20, 30])
     assert input_pipeline.image_shape(png).numpy().tolist() == list(PNG_SHAPE)
     np.testing.assert_array_equal(input_pipeline.decode_window(png, window), tf.io.decode_png(png, 3)[3:23, 5:35])
@@ -99,7 +104,7 @@ def test_centre_crops_read_the_png_and_cmyk_and_skip_the_corrupt_file_once(mixed
     images = np.concatenate([x for x, _ in batches])
     assert len(images) == 6 and mixed.sizes["val"] == 7
     assert counter.skipped_among() == 1 and counter.report(len(images), mixed.sizes["val"]) == 1
-    png, _, cmyk = (e for e, _ in list(source_files(mixed, "val"))[:3])
+    png, _, cmyk = (e for e, _ in list(_files(mixed, "val"))[:3])
     for crop, encoded in ((images[0], png), (images[1], cmyk)):
         difference = np.abs(crop - _center_crop_by_hand(tf.io.decode_image(encoded, 3).numpy()))
         assert difference[1:-1, 1:-1].max() <= 3 and difference.mean() < 0.75
@@ -123,8 +128,7 @@ def test_training_stream_reads_the_png_and_counts_the_corrupt_file_once_a_pass(m
 
 
 def test_ten_crop_and_multiscale_read_the_png_and_count_the_corrupt_file_once(mixed):
-    keras_model = builder.build_network("imagenet", stages=(1, 1), widths=(8, 16), input_shape=(None, None, 3), classes=2,
-                                        classifier_activation=None)
+    keras_model = _tiny_network()
     mean = np.array(SMALL.channel_mean, np.float32)
     for protocol in ("10crop", "multiscale", "center"):
         result = evaluation.evaluate(keras_model, mixed, SMALL, protocol, mean=mean, batch_size=4)
@@ -137,18 +141,21 @@ def test_ten_crop_and_multiscale_read_the_png_and_count_the_corrupt_file_once(mi
 def test_pixel_mean_averages_the_png_and_cmyk_and_counts_the_corrupt_file_once(mixed):
     counter = input_pipeline.SkipCounter("test")
     mean = input_pipeline.compute_pixel_mean(mixed, SMALL, counter=counter)
-    readable = [e for e, _ in source_files(mixed, "train") if not _is_corrupt(e)]
+    readable = [e for e, _ in _files(mixed, "train") if not _is_corrupt(e)]
     assert len(readable) == 8 and counter.count == 1
     np.testing.assert_allclose(mean, np.mean([input_pipeline.eval_image(e, SMALL).numpy() for e in readable], axis=0), atol=1e-3)
 
 
 def test_a_corrupt_last_file_of_a_pass_read_to_its_end_is_counted(tmp_path):
-    synthetic.write_image_folder(str(tmp_path), classes=1, per_class={"train": 3, "val": 1}, shape=(40, 40))
-    (tmp_path / "train" / "n00000000" / "z_corrupt.JPEG").write_bytes(b"not an image")
+    synthetic.write_image_folder(str(tmp_path), classes=2, per_class={"train": 2, "val": 2}, shape=(40, 40))
+    for split in ("train", "val"):
+        (tmp_path / split / "n00000001" / "z_corrupt.JPEG").write_bytes(b"not an image")
     source = sources.folder_source(str(tmp_path))
     counter = input_pipeline.SkipCounter("test")
     input_pipeline.compute_pixel_mean(source, SMALL, counter=counter)
     assert counter.skipped_among() == 0 and counter.count == 1  # No image after it reveals the gap.
+    mean = np.array(SMALL.channel_mean, np.float32)
+    assert evaluation.evaluate(_tiny_network(), source, SMALL, "center", mean=mean)["skipped_images"] == 1
 
 
 def test_skips_are_counted_among_the_batches_consumed_not_those_prefetched(mixed):
