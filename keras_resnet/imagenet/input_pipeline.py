@@ -115,8 +115,8 @@ def decode_image(encoded):
 def image_shape(encoded):
     """`[height, width]` of an encoded image: a JPEG's (by its first bytes) from its header only;
     any other format's by decoding it."""
-    # Two small conds (here and in `decode_window`) cost ~5% of a JPEG's decode on one core; one
-    # cond around both cost ~13% (`benchmarks/decode_check.py`).
+    # The check and its cond (here and in `decode_window`) cost 1-5% of a JPEG crop's decode on one
+    # core (`benchmarks/decode_check.py`).
     return tf.cond(
         tf.io.is_jpeg(encoded),
         lambda: tf.image.extract_jpeg_shape(encoded)[:2],
