@@ -10,7 +10,7 @@ generated 500×375 JPEGs held in memory (so no file reading is timed):
 - `content check`: the pipeline's own `train_crop` and `eval_image`.
 
 One thread (a private tf.data thread pool of 1, one TensorFlow op thread); the figure is images
-per second of this process's CPU time, which other processes' load does not inflate. The variants
+per second of this process's CPU time, which other processes' load inflates less than wall time. The variants
 alternate; the median over `--repeats` passes is reported.
 
   python benchmarks/decode_check.py --images=2000 --repeats=7

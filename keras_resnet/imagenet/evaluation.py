@@ -124,7 +124,13 @@ def _decoded(source, split, counter):
 
 
 def skipped_note(result):
-    """`" (N unreadable skipped)"` for an `evaluate` result that skipped images, else `""`."""
+    """`" (N unreadable skipped)"` for an `evaluate` result that skipped images, else `""`.
+
+    Example:
+
+    >>> skipped_note({"images": 6, "skipped_images": 1}), skipped_note({"images": 7, "skipped_images": 0})
+    (' (1 unreadable skipped)', '')
+    """
     return f" ({result['skipped_images']} unreadable skipped)" if result.get("skipped_images") else ""
 
 
