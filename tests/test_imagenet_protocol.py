@@ -64,5 +64,5 @@ def test_ten_crop_evaluation_averages_the_ten_views(tmp_path):
         probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model(evaluation.ten_crops(image, 32) - mean)))
         scores.append(probabilities.mean(axis=0))
     expected = evaluation.top_k_errors(np.array(scores), np.array([0, 1, 2]))
-    assert result == {"protocol": "10crop", "images": 3, **expected}
+    assert result == {"protocol": "10crop", "images": 3, "skipped_images": 0, **expected}
     assert evaluation.evaluate(model, source, cfg, "multiscale", mean=mean)["images"] == 3

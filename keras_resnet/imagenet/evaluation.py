@@ -116,11 +116,22 @@ def multiscale_scores(model, image, scales, mean):
 
 
 def _decoded(source, split, counter):
-    ds = source.examples(split).map(
-        lambda encoded, label: (tf.io.decode_image(encoded, channels=3, expand_animations=False), label),
-        num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.enumerate().map(lambda i, e: (i, e[0], e[1]))
+    # Enumerated before decoding: a failed decode leaves a gap in the positions, which is counted.
+    ds = source.examples(split).enumerate().map(
+        lambda position, e: (position, input_pipeline.decode_image(e[0]), e[1]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return input_pipeline.skip_and_count(ds, counter)
+
+
+def skipped_note(result):
+    """`" (N unreadable skipped)"` for an `evaluate` result that skipped images, else `""`.
+
+    Example:
+
+    >>> skipped_note({"images": 6, "skipped_images": 1}), skipped_note({"images": 7, "skipped_images": 0})
+    (' (1 unreadable skipped)', '')
+    """
+    return f" ({result['skipped_images']} unreadable skipped)" if result.get("skipped_images") else ""
 
 
 def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, max_images=None, split="val", counter=None):
@@ -137,13 +148,15 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
         batch_size: int. Images per forward pass (center, 10-crop). Defaults to `50`.
         max_images: optional int. Evaluate only the first this many images.
         split: str. Defaults to `"val"`.
-        counter: optional `input_pipeline.SkipCounter` for unreadable images.
+        counter: optional `input_pipeline.SkipCounter` for unreadable images. Defaults to a new one.
 
     Returns:
-        dict with `top1_error`, `top5_error`, `images` and `protocol`.
+        dict with `top1_error`, `top5_error`, `images`, `skipped_images` (unreadable ones skipped
+        among those read) and `protocol`.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown eval protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    counter = counter or input_pipeline.SkipCounter("evaluation")
     scores, labels = [], []
     if protocol == "center":
         ds = input_pipeline.eval_dataset(source, config, batch_size, split=split, counter=counter)
@@ -174,4 +187,6 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
             labels.append(np.asarray(y)[None])
     scores = np.concatenate(scores) if scores else np.zeros((0, 1))
     labels = np.concatenate(labels) if labels else np.zeros((0,), np.int32)
-    return {"protocol": protocol, "images": int(len(labels)), **top_k_errors(scores, labels)}
+    read_to_end = not max_images or len(labels) < max_images
+    skipped = counter.report(len(labels), source.sizes.get(split) if read_to_end else None)
+    return {"protocol": protocol, "images": int(len(labels)), "skipped_images": skipped, **top_k_errors(scores, labels)}

@@ -12,8 +12,13 @@ it (`tf.image.decode_and_crop_jpeg`), resizes it to 224×224 and rounds it to ui
 run inside the compiled step (`model.recipe_model`). Label checks and the count of skipped
 images also happen once per batch. Random draws are stateless, seeded by `(seed, example index)`
 (crop, flip) and `(seed, batch's first index)` (lighting): a seeded pipeline is deterministic, and
-a resumed run sees the same batches as an uninterrupted one. Unreadable images are skipped and
-counted.
+a resumed run sees the same batches as an uninterrupted one.
+
+The format is decided by content, not by file name, on every path (training, centre crops, the
+10-crop and multi-scale tests, the pixel mean): bytes that start like a JPEG go to the JPEG
+decoder (a window of it here), anything else to `tf.io.decode_image` (PNG, GIF, BMP). ImageNet's
+training set holds a PNG named `.JPEG`; it is read like the others. Images no decoder can read are
+skipped and counted (`SkipCounter`) among the images the run has consumed.
 
 Example:
 
@@ -27,61 +32,44 @@ Example:
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA
+from keras_resnet.imagenet.skips import SkipCounter
 from keras_resnet.training import exact_eval, faults
 
 
-class SkipCounter:
-    """Counts the unreadable (corrupt, truncated) images a pipeline skipped; logs each skip.
-
-    Example:
-
-    >>> counter = SkipCounter("train")
-    >>> counter.count
-    0
-    """
-
-    def __init__(self, name):
-        self.name = name
-        self.count = 0
-
-    def add(self, skipped):
-        skipped = int(skipped)
-        self.count += skipped
-        logging.warning("%s input: skipped %d unreadable image(s), %d so far", self.name, skipped, self.count)
-        return np.int64(self.count)
+def decode_image(encoded):
+    """Decodes a whole image of any format `tf.io.decode_image` reads (JPEG, PNG, GIF, BMP), by its
+    content; RGB uint8 `[height, width, 3]`."""
+    return tf.io.decode_image(encoded, channels=3, expand_animations=False)
 
 
-def image_shape(encoded, jpeg_only=False):
-    """`[height, width]` of an encoded image; reads only the header of a JPEG."""
-    if jpeg_only:
-        return tf.image.extract_jpeg_shape(encoded)[:2]
+def image_shape(encoded):
+    """`[height, width]` of an encoded image: a JPEG's (by its first bytes) from its header only;
+    any other format's by decoding it."""
+    # The check and its cond (here and in `decode_window`) cost 1-5% of a JPEG crop's decode on one
+    # core (`benchmarks/decode_check.py`).
     return tf.cond(
         tf.io.is_jpeg(encoded),
         lambda: tf.image.extract_jpeg_shape(encoded)[:2],
-        lambda: tf.shape(tf.io.decode_image(encoded, channels=3, expand_animations=False))[:2],
+        lambda: tf.shape(decode_image(encoded))[:2],
     )
 
 
-def decode_window(encoded, window, jpeg_only=False):
-    """Decodes only `window = [top, left, height, width]` of a JPEG (any other format: whole, then crop).
+def decode_window(encoded, window):
+    """Decodes only `window = [top, left, height, width]` of a JPEG (by its first bytes); any other
+    format whole, then crops it.
 
     Args:
         encoded: string tensor, the encoded image.
         window: int tensor `[top, left, height, width]`.
-        jpeg_only: bool. The image is known to be a JPEG: skip the format check.
 
     Returns:
         uint8 tensor `[height, width, 3]`.
     """
-    if jpeg_only:
-        return tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
 
     def other():
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        return tf.image.crop_to_bounding_box(image, window[0], window[1], window[2], window[3])
+        return tf.image.crop_to_bounding_box(decode_image(encoded), window[0], window[1], window[2], window[3])
 
     return tf.cond(tf.io.is_jpeg(encoded), lambda: tf.image.decode_and_crop_jpeg(encoded, window, channels=3), other)
 
@@ -130,7 +118,7 @@ def to_uint8(image):
     return tf.cast(image + 0.5, tf.uint8)
 
 
-def train_crop(encoded, index, config, seed, jpeg_only=False):
+def train_crop(encoded, index, config, seed):
     """One training example's geometry: window decode, resize to the crop, random flip.
 
     Draws are seeded by `(seed, index)`, so an example gets the same crop whenever it comes round
@@ -141,8 +129,8 @@ def train_crop(encoded, index, config, seed, jpeg_only=False):
         uint8 `[size, size, 3]`.
     """
     example_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
-    window, _ = train_window(image_shape(encoded, jpeg_only), config.image_size, config.scale_range, example_seed)
-    image = decode_window(encoded, window, jpeg_only)
+    window, _ = train_window(image_shape(encoded), config.image_size, config.scale_range, example_seed)
+    image = decode_window(encoded, window)
     image = to_uint8(tf.image.resize(image, [config.image_size, config.image_size], method="bilinear"))
     flip_seed = tf.random.experimental.stateless_fold_in(example_seed, 1)
     return tf.image.stateless_random_flip_left_right(image, flip_seed)
@@ -174,10 +162,10 @@ def recipe_inputs(images, alpha=None, image_dtype="uint8"):
     return {IMAGE: tf.cast(images, image_dtype), LIGHTING_ALPHA: alpha}
 
 
-def eval_image(encoded, config, jpeg_only=False):
+def eval_image(encoded, config):
     """The evaluation crop, uint8: shorter side → `eval_resize`, centre `image_size`."""
-    window = center_window(image_shape(encoded, jpeg_only), config.image_size, config.eval_resize)
-    image = decode_window(encoded, window, jpeg_only)
+    window = center_window(image_shape(encoded), config.image_size, config.eval_resize)
+    image = decode_window(encoded, window)
     return to_uint8(tf.image.resize(image, [config.image_size, config.image_size], method="bilinear"))
 
 
@@ -191,29 +179,31 @@ def resize_shorter(image, shorter):
 
 
 def _skip_gaps(ds):
-    """Drops elements whose decode failed (after `map`); each survivor carries how many were
-    dropped just before it, as its first component (summed and logged per batch by `_batch`)."""
+    """Drops elements whose decode failed (after `map`); each survivor carries, as its first
+    component, the last position delivered before it and its own (`_log_skips`)."""
     ds = ds.ignore_errors()
 
     def gap(last, element):
         position = element[0]
-        return position, (position - last - 1,) + tuple(element[1:])
+        return position, (tf.stack([last, position]),) + tuple(element[1:])
 
     return ds.scan(tf.constant(-1, tf.int64), gap)
 
 
-def _log_skips(counter, skipped):
+def _log_skips(counter, seen):
+    """Hands `seen` (the last position delivered before, then those delivered now) to `counter`
+    when it has gaps: a py_function only for the few batches that skipped an image."""
     if counter is None:
         return
-    total = tf.reduce_sum(skipped)
-    tf.cond(total > 0, lambda: tf.py_function(counter.add, [total], tf.int64), lambda: tf.constant(0, tf.int64))
+    skipped = seen[-1] - seen[0] - tf.cast(tf.size(seen) - 1, tf.int64)
+    tf.cond(skipped > 0, lambda: tf.py_function(counter.add, [seen], tf.int64), lambda: tf.constant(0, tf.int64))
 
 
 def skip_and_count(ds, counter):
     """`(position, image, label)` → `(image, label)`, dropping unreadable images and counting them."""
 
-    def log(skipped, image, label):
-        _log_skips(counter, skipped)
+    def log(seen, image, label):
+        _log_skips(counter, seen)
         return image, label
 
     return _skip_gaps(ds).map(log)
@@ -221,20 +211,19 @@ def skip_and_count(ds, counter):
 
 def _batch(ds, batch_size, counter, num_classes, drop_remainder, per_batch=None):
     """Batches `(position, image, label)`, dropping unreadable images, then per batch (not per
-    image: tf.data runs each small op of a map function separately) counts the dropped ones (the
-    gaps in `position`), checks the labels and applies `per_batch` to the batched `image` (which
-    may be a tuple)."""
+    image: tf.data runs each small op of a map function separately) records the dropped ones (the
+    gaps in `position`, `_log_skips`), checks the labels and applies `per_batch` to the batched
+    `image` (which may be a tuple)."""
     ds = ds.ignore_errors().batch(batch_size, drop_remainder=drop_remainder)
 
     def gap(last, element):
         positions, image, label = element
-        skipped = positions[-1] - last - tf.cast(tf.shape(positions)[0], tf.int64)
-        return positions[-1], (skipped, image, label)
+        return positions[-1], (tf.concat([[last], positions], 0), image, label)
 
     check = _check_labels(num_classes)
 
-    def finish(skipped, image, label):
-        _log_skips(counter, skipped)
+    def finish(seen, image, label):
+        _log_skips(counter, seen)
         if per_batch is not None:
             image = per_batch(*image) if isinstance(image, tuple) else per_batch(image)
         return image, check(label)
@@ -273,7 +262,7 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
     ds = ds.enumerate().map(
-        lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed, source.jpeg_only), e[0], e[1][1]), e[1][1]),
+        lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed), e[0], e[1][1]), e[1][1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     )
 
@@ -352,7 +341,7 @@ def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard
     ds = source.examples(split)
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
-    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config, source.jpeg_only), e[1]),
+    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config), e[1]),
                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
                 per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None)
@@ -390,7 +379,13 @@ def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0,
     return resolved.strategy.distribute_datasets_from_function(make)
 
 
-def compute_pixel_mean(source, config, max_images=None, batch_size=256):
+def images_per_step(resolved, config):
+    """Images one iteration takes from this process's stream of `distributed_train_dataset`: the
+    global batch over the input pipelines (one per worker)."""
+    return config.batch_size // resolved.num_workers
+
+
+def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=None):
     """The training set's per-pixel mean of the evaluation crop (`[size, size, 3]`, float32).
 
     Args:
@@ -398,19 +393,24 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256):
         config: an `ImageNetRecipeConfig`.
         max_images: optional int. Average the first this many images only.
         batch_size: int. Images decoded per batch. Defaults to `256`.
+        counter: optional `SkipCounter` for the unreadable images. Defaults to a new one.
 
     Returns:
         A float32 array (float64 accumulation).
     """
+    counter = counter or SkipCounter("pixel mean")
     ds = source.examples("train")
     if max_images:
         ds = ds.take(max_images)
-    ds = ds.map(lambda encoded, label: eval_image(encoded, config, source.jpeg_only), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config), e[1]),
+                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     total = np.zeros((config.image_size, config.image_size, 3), np.float64)
     count = 0
-    for batch in ds.batch(batch_size).prefetch(2).as_numpy_iterator():
+    for batch, _ in skip_and_count(ds, counter).batch(batch_size).prefetch(2).as_numpy_iterator():
         total += batch.astype(np.float64).sum(axis=0)
         count += len(batch)
+    size = source.sizes.get("train")
+    counter.report(count, min(size, max_images or size) if size else None)
     if not count:
         raise ValueError("no readable training image to compute the per-pixel mean from")
     return (total / count).astype(np.float32)

@@ -95,7 +95,7 @@ def evaluate_pretrained(config, *, model_name, source, weights="imagenet", proto
     Writes `eval_<protocol>_<weights>.json` to `workdir` when one is given.
 
     Returns:
-        dict with `top1_error`, `top5_error`, `images`, `protocol`, `weights`.
+        dict with `top1_error`, `top5_error`, `images`, `skipped_images`, `protocol`, `weights`.
     """
     if protocol not in evaluation.PROTOCOLS:
         raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
@@ -111,5 +111,5 @@ def evaluate_pretrained(config, *, model_name, source, weights="imagenet", proto
         with open(os.path.join(workdir, f"eval_{protocol}_{label}.json"), "w") as f:
             json.dump(result, f, indent=1)
     print_fn(f"{model_name} ({weights}), {protocol}: top-1 error {result['top1_error'] * 100:.2f}%, "
-             f"top-5 error {result['top5_error'] * 100:.2f}% on {result['images']} images", flush=True)
+             f"top-5 error {result['top5_error'] * 100:.2f}% on {result['images']} images{evaluation.skipped_note(result)}", flush=True)
     return result

@@ -1,7 +1,7 @@
 """Where ImageNet comes from: TFDS `imagenet2012`, an ImageNet-layout JPEG folder, or TFRecords.
 
-Each source gives, per split, a `tf.data.Dataset` of `(encoded_image, label)`: the JPEG bytes
-(undecoded, so the pipeline can decode only the crop) and an int32 label. The same code serves
+Each source gives, per split, a `tf.data.Dataset` of `(encoded_image, label)`: the image file's
+bytes (undecoded, so the pipeline can decode only the crop of a JPEG) and an int32 label. The same code serves
 any number of classes.
 
 Example:
@@ -39,9 +39,8 @@ class Source:
             a `tf.data.Dataset` of `(encoded, label)` in a fixed order.
         sizes: dict of split name to its number of examples, where known.
         class_names: list of str, where known.
-        jpeg_only: bool. Every image is a JPEG, so the pipeline may decode JPEG windows with no
-            per-image format check (a tf.cond per image costs ~40% of the decode here); a
-            non-JPEG image is then skipped and counted like a corrupt one.
+
+    The pipeline decides each image's format by its content, not by its file name or its source.
     """
 
     kind: str
@@ -49,7 +48,6 @@ class Source:
     splits: dict
     sizes: dict
     class_names: list = None
-    jpeg_only: bool = False
 
     def examples(self, split):
         """The split's `(encoded, label)` dataset."""
@@ -110,9 +108,8 @@ def folder_source(root):
             return ds.map(lambda p, y: (tf.io.read_file(p), tf.cast(y, tf.int32)))
         return examples
 
-    jpeg_only = all(path.lower().endswith((".jpeg", ".jpg")) for pairs in files.values() for path, _ in pairs)
     return Source("folder", len(classes), {s: make(p) for s, p in files.items()},
-                  {s: len(p) for s, p in files.items()}, classes, jpeg_only)
+                  {s: len(p) for s, p in files.items()}, classes)
 
 
 def tfrecord_source(pattern, num_classes=1000, label_offset=0):
@@ -196,8 +193,7 @@ def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
         return examples
 
     sizes = {k: info.splits[v].num_examples for k, v in splits.items() if v in info.splits}
-    # TFDS re-encodes ILSVRC2012's few PNG and CMYK files as RGB JPEGs.
-    return Source("tfds", num_classes, {k: make(v) for k, v in splits.items()}, sizes, jpeg_only=True)
+    return Source("tfds", num_classes, {k: make(v) for k, v in splits.items()}, sizes)
 
 
 def resolve_source(data_dir=None, manual_dir=None, image_folder=None, tfrecords=None, tfrecord_label_offset=0, num_classes=1000):

@@ -118,6 +118,32 @@ class Validation(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
+class SkipReport(keras.callbacks.Callback):
+    """At each period's end, reports the unreadable images skipped among those the run has read:
+    the training steps' images so far, and the validation pass. The pipelines only record what
+    they skipped: they run ahead of the steps (prefetching), so their own count would include
+    images no step has reached.
+
+    Args:
+        train: the training stream's `input_pipeline.SkipCounter`.
+        start_step: int. Iterations done before this run (its stream starts there).
+        steps_per_period: int.
+        images_per_step: int. Images one iteration takes from this process's training stream.
+        validation: optional `input_pipeline.SkipCounter` of the validation stream (read to its
+            end each period).
+    """
+
+    def __init__(self, train, start_step, steps_per_period, images_per_step, validation=None):
+        super().__init__()
+        self.train, self.validation = train, validation
+        self.start_step, self.steps_per_period, self.images_per_step = start_step, steps_per_period, images_per_step
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train.report(((epoch + 1) * self.steps_per_period - self.start_step) * self.images_per_step)
+        if self.validation is not None:
+            self.validation.report()
+
+
 def _learning_rate(config, train_steps):
     rate = config.scaled_learning_rate()
     if config.schedule == "step":
@@ -225,9 +251,10 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         if source.sizes.get("val") and resolved.num_workers == 1:
             # Several workers each read the whole split in smaller batches: let Keras find its end.
             val_steps = math.ceil(source.sizes["val"] / config.batch_size)
+        val_skips = input_pipeline.SkipCounter("validation")
         if "val" in source.splits:
             val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
-                                              image_dtype=crops_dtype, counter=input_pipeline.SkipCounter("validation"),
+                                              image_dtype=crops_dtype, counter=val_skips,
                                               weighted=True, readers=(resolved.num_workers, resolved.worker_index))
         plateau = None
         if config.schedule == "plateau" and val is not None:
@@ -236,9 +263,11 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         began = time.time()
         try:
             if start < train_steps:
+                skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config), val_skips)
                 model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
                           callbacks=callbacks.make_callbacks(rundir, Validation(val, period, val_steps), plateau,
-                                                             callbacks.ProgressLine(train_steps, config.batch_size, print_fn)))
+                                                             callbacks.ProgressLine(train_steps, config.batch_size, print_fn))
+                          + [skips])
                 faults.kill_if(faults.BEFORE_OUTPUTS)
             else:  # Killed after training, before the outputs: only finish those.
                 with resolved.scope():
@@ -286,7 +315,7 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
         print_fn: callable for the result line.
 
     Returns:
-        dict with `top1_error`, `top5_error`, `images`, `protocol`.
+        dict with `top1_error`, `top5_error`, `images`, `skipped_images`, `protocol`.
     """
     if protocol not in evaluation.PROTOCOLS:
         raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
@@ -308,5 +337,5 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:
         json.dump(result, f, indent=1)
     print_fn(f"{protocol}: top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "
-             f"on {result['images']} images", flush=True)
+             f"on {result['images']} images{evaluation.skipped_note(result)}", flush=True)
     return result
