@@ -196,3 +196,21 @@ def test_training_run_reports_the_skips_among_the_images_its_steps_read(mixed, t
     metrics = train.train_and_evaluate(SMALL, str(tmp_path), model_name="tiny", source=mixed, train_steps=2, seed=0,
                                        print_fn=lambda *a, **k: None)
     assert metrics["skipped_train_images"] == _corrupt_among(_stream(mixed, 0, 4 * mixed.sizes["train"]), 2 * 4)
+
+
+def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_path):
+    """No later image reveals the split's last file as skipped: the count is the split's files
+    less the images the validation counted (`val_images`)."""
+    root = tmp_path / "data"
+    synthetic.write_image_folder(str(root), classes=2, per_class={"train": 3, "val": 2}, shape=(48, 60))
+    (root / "val" / "n00000001" / "zz_corrupt.JPEG").write_bytes(np.random.default_rng(3).bytes(3000))
+    source = sources.folder_source(str(root))
+    last = [encoded for encoded, _ in source.examples("val").as_numpy_iterator()][-1]
+    assert _is_corrupt(last)  # The split's last file, in its order.
+    metrics = train.train_and_evaluate(SMALL, str(tmp_path / "run"), model_name="tiny", source=source, train_steps=2,
+                                       seed=0, print_fn=lambda *a, **k: None)
+    assert metrics["skipped_val_images"] == 1
+    import json
+
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[-1]["val_images"] == source.sizes["val"] - 1 == 4

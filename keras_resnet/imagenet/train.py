@@ -131,17 +131,24 @@ class SkipReport(keras.callbacks.Callback):
         images_per_step: int. Images one iteration takes from this process's training stream.
         validation: optional `input_pipeline.SkipCounter` of the validation stream (read to its
             end each period).
+        validation_size: optional int. Files in the validation split, where known: with the
+            period's `val_images` (the images the validation counted), the skips are exactly
+            the rest, the split's last files included (no later image reveals those).
     """
 
-    def __init__(self, train, start_step, steps_per_period, images_per_step, validation=None):
+    def __init__(self, train, start_step, steps_per_period, images_per_step, validation=None, validation_size=None):
         super().__init__()
-        self.train, self.validation = train, validation
+        self.train, self.validation, self.validation_size = train, validation, validation_size
         self.start_step, self.steps_per_period, self.images_per_step = start_step, steps_per_period, images_per_step
 
     def on_epoch_end(self, epoch, logs=None):
         self.train.report(((epoch + 1) * self.steps_per_period - self.start_step) * self.images_per_step)
         if self.validation is not None:
-            self.validation.report()
+            counted = (logs or {}).get("val_images")
+            if counted is not None and self.validation_size:
+                self.validation.report(int(round(counted)), self.validation_size)
+            else:
+                self.validation.report()
 
 
 def _learning_rate(config, train_steps):
@@ -263,7 +270,8 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         began = time.time()
         try:
             if start < train_steps:
-                skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config), val_skips)
+                skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config), val_skips,
+                                   source.sizes.get("val"))
                 model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
                           callbacks=callbacks.make_callbacks(rundir, Validation(val, period, val_steps), plateau,
                                                              callbacks.ProgressLine(train_steps, config.batch_size, print_fn))
@@ -283,7 +291,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     metrics = {"model": model_name, "steps": int(last.get("step", train_steps)), "strategy": resolved.name,
                "replicas": resolved.num_replicas, "train_error": last.get("train_error"),
                "val_error": last.get("val_error"), "val_top5_error": last.get("val_top5_error"),
-               "loss": last.get("loss"), "skipped_train_images": train_skips.count,
+               "loss": last.get("loss"), "skipped_train_images": train_skips.count, "skipped_val_images": val_skips.count,
                "seconds_this_run": round(time.time() - began, 1), "backend": keras.backend.backend()}
     metrics["model_file"] = trained_model.save_trained_model(model, rundir, MEAN_LAYER)
     with open(os.path.join(rundir, "metrics.json"), "w") as f:
