@@ -134,13 +134,19 @@ def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
     assert not np.array_equal(draws[0], draws[2])  # Without the saved state the stream restarts.
 
 
+def _fit_printing_progress(epochs, steps_per_epoch, batch_size=2):
+    """Fits `_model()` on zeros with a `ProgressLine` that prints at every chance; its lines."""
+    lines, steps = [], epochs * steps_per_epoch
+    progress = callbacks.ProgressLine(steps, batch_size, print_fn=lambda line, flush=False: lines.append(line),
+                                      every_seconds=0.0)
+    x, y = np.zeros((steps * batch_size, 3), "float32"), np.zeros((steps * batch_size, 2), "float32")
+    _model().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0,
+                 callbacks=[progress])
+    return progress, lines
+
+
 def test_progress_shows_the_first_step_at_once_and_lines_within_a_period():
-    lines = []
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    progress = callbacks.ProgressLine(12, 2, print_fn=lambda line, flush=False: lines.append(line), every_seconds=0.0)
-    x = np.zeros((24, 2), "float32")
-    model.fit(x, x[:, :1], batch_size=2, epochs=2, steps_per_epoch=6, verbose=0, callbacks=[progress])
+    progress, lines = _fit_printing_progress(epochs=2, steps_per_epoch=6)
     assert lines[0].startswith("step 1/12: first step done") and "compiling included" in lines[0]
     within = [line for line in lines[1:] if line.endswith("img/s")]
     # Printed as a step begins (no batch-end hook: Keras would fetch the logs after every step);
@@ -151,12 +157,7 @@ def test_progress_shows_the_first_step_at_once_and_lines_within_a_period():
 
 
 def test_progress_of_one_step_periods_is_the_period_lines_in_order():
-    lines = []
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    progress = callbacks.ProgressLine(3, 2, print_fn=lambda line, flush=False: lines.append(line), every_seconds=0.0)
-    x = np.zeros((6, 2), "float32")
-    model.fit(x, x[:, :1], batch_size=2, epochs=3, steps_per_epoch=1, verbose=0, callbacks=[progress])
+    _, lines = _fit_printing_progress(epochs=3, steps_per_epoch=1)
     # No "first step done" line after the first period's line: that line came first, and says it.
     assert len(lines) == 3 and all(line.endswith("img/s (incl. eval)") for line in lines), lines
 
