@@ -110,18 +110,20 @@ def import_tensorflow():
     GPUs: otherwise it would reserve their memory before JAX or PyTorch could use it.
     """
     global _started
+    if _started:
+        import tensorflow as tf
+
+        return tf
     with filtered():
         import tensorflow as tf
 
-        if not _started:
-            tf.config.list_physical_devices()  # CUDA starts here: its lines are start-up lines too.
-    if not _started:
-        _started = True
-        import keras
+        tf.config.list_physical_devices()  # CUDA starts here: its lines are start-up lines too.
+    _started = True
+    import keras
 
-        if keras.backend.backend() != "tensorflow":
-            try:
-                tf.config.set_visible_devices([], "GPU")
-            except RuntimeError:  # TensorFlow already ran something: too late, and its choice stands.
-                pass
+    if keras.backend.backend() != "tensorflow":
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:  # TensorFlow already ran something: too late, and its choice stands.
+            pass
     return tf
