@@ -123,15 +123,19 @@ def _decoded(source, split, counter):
     return input_pipeline.skip_and_count(ds, counter)
 
 
-def skipped_note(result):
-    """`" (N unreadable skipped)"` for an `evaluate` result that skipped images, else `""`.
+def result_summary(result):
+    """An `evaluate` result in words: its errors, its images and any it skipped.
 
     Example:
 
-    >>> skipped_note({"images": 6, "skipped_images": 1}), skipped_note({"images": 7, "skipped_images": 0})
-    (' (1 unreadable skipped)', '')
+    >>> result_summary({"top1_error": 0.25, "top5_error": 0.0625, "images": 6, "skipped_images": 1})
+    'top-1 error 25.00%, top-5 error 6.25% on 6 images (1 unreadable skipped)'
+    >>> result_summary({"top1_error": 0.25, "top5_error": 0.0625, "images": 7, "skipped_images": 0})
+    'top-1 error 25.00%, top-5 error 6.25% on 7 images'
     """
-    return f" ({result['skipped_images']} unreadable skipped)" if result.get("skipped_images") else ""
+    skipped = f" ({result['skipped_images']} unreadable skipped)" if result.get("skipped_images") else ""
+    return (f"top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "
+            f"on {result['images']} images{skipped}")
 
 
 def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, max_images=None, split="val", counter=None):

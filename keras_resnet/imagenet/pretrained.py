@@ -110,6 +110,5 @@ def evaluate_pretrained(config, *, model_name, source, weights="imagenet", proto
         label = os.path.basename(str(weights)).replace(".", "_")
         with open(os.path.join(workdir, f"eval_{protocol}_{label}.json"), "w") as f:
             json.dump(result, f, indent=1)
-    print_fn(f"{model_name} ({weights}), {protocol}: top-1 error {result['top1_error'] * 100:.2f}%, "
-             f"top-5 error {result['top5_error'] * 100:.2f}% on {result['images']} images{evaluation.skipped_note(result)}", flush=True)
+    print_fn(f"{model_name} ({weights}), {protocol}: {evaluation.result_summary(result)}", flush=True)
     return result

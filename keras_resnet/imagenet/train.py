@@ -101,27 +101,36 @@ class Validation(keras.callbacks.Callback):
         steps_per_period: int.
         steps: optional int. Batches in one pass of `dataset` where known, so that Keras need
             not run it dry (and warn) to find its end.
+        skips: optional `input_pipeline.SkipCounter` of `dataset`, told each pass's count.
+        size: optional int. Files in the validation split, where known: the skips are then
+            exactly the files `val_images` leaves out, the split's last ones included (no later
+            image reveals those).
     """
 
-    def __init__(self, dataset, steps_per_period, steps=None):
+    def __init__(self, dataset, steps_per_period, steps=None, skips=None, size=None):
         super().__init__()
         self.dataset = dataset
         self.steps_per_period = steps_per_period
         self.steps = steps
+        self.skips, self.size = skips, size
 
     def on_epoch_end(self, epoch, logs=None):
         logs = callbacks.add_period_logs(logs, epoch, self.steps_per_period)
         if self.dataset is not None:
             results = self.model.evaluate(self.dataset, steps=self.steps, verbose=0, return_dict=True)
             logs.update(exact_eval.split_logs(self.model, results, "val"))
+            if self.skips is not None and self.size:
+                self.skips.report(int(round(logs["val_images"])), self.size)
+            elif self.skips is not None:
+                self.skips.report()
         rate = schedules.optimizer_of(self.model).learning_rate
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
 class SkipReport(keras.callbacks.Callback):
-    """At each period's end, reports the unreadable images skipped among those the run has read:
-    the training steps' images so far, and the validation pass. The pipelines only record what
-    they skipped: they run ahead of the steps (prefetching), so their own count would include
+    """At each period's end, reports the unreadable training images skipped among those the
+    run's steps have read so far (`Validation` reports its own pass). The pipeline only records
+    what it skipped: it runs ahead of the steps (prefetching), so its own count would include
     images no step has reached.
 
     Args:
@@ -129,26 +138,15 @@ class SkipReport(keras.callbacks.Callback):
         start_step: int. Iterations done before this run (its stream starts there).
         steps_per_period: int.
         images_per_step: int. Images one iteration takes from this process's training stream.
-        validation: optional `input_pipeline.SkipCounter` of the validation stream (read to its
-            end each period).
-        validation_size: optional int. Files in the validation split, where known: with the
-            period's `val_images` (the images the validation counted), the skips are exactly
-            the rest, the split's last files included (no later image reveals those).
     """
 
-    def __init__(self, train, start_step, steps_per_period, images_per_step, validation=None, validation_size=None):
+    def __init__(self, train, start_step, steps_per_period, images_per_step):
         super().__init__()
-        self.train, self.validation, self.validation_size = train, validation, validation_size
+        self.train = train
         self.start_step, self.steps_per_period, self.images_per_step = start_step, steps_per_period, images_per_step
 
     def on_epoch_end(self, epoch, logs=None):
         self.train.report(((epoch + 1) * self.steps_per_period - self.start_step) * self.images_per_step)
-        if self.validation is not None:
-            counted = (logs or {}).get("val_images")
-            if counted is not None and self.validation_size:
-                self.validation.report(int(round(counted)), self.validation_size)
-            else:
-                self.validation.report()
 
 
 def _learning_rate(config, train_steps):
@@ -270,10 +268,10 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         began = time.time()
         try:
             if start < train_steps:
-                skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config), val_skips,
-                                   source.sizes.get("val"))
+                skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config))
+                validation = Validation(val, period, val_steps, val_skips, source.sizes.get("val"))
                 model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
-                          callbacks=callbacks.make_callbacks(rundir, Validation(val, period, val_steps), plateau,
+                          callbacks=callbacks.make_callbacks(rundir, validation, plateau,
                                                              callbacks.ProgressLine(train_steps, config.batch_size, print_fn))
                           + [skips])
                 faults.kill_if(faults.BEFORE_OUTPUTS)
@@ -344,6 +342,5 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
                                  max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
     with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:
         json.dump(result, f, indent=1)
-    print_fn(f"{protocol}: top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "
-             f"on {result['images']} images{evaluation.skipped_note(result)}", flush=True)
+    print_fn(f"{protocol}: {evaluation.result_summary(result)}", flush=True)
     return result
