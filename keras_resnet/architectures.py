@@ -62,11 +62,6 @@ def imagenet_architecture(depth):
     return Architecture("imagenet", block, stages, IMAGENET_WIDTHS)
 
 
-def imagenet_architecture_or_none(depth):
-    """Table 1's column for `depth`, or `None` where Table 1 has none."""
-    return imagenet_architecture(depth) if depth in IMAGENET_DEPTHS else None
-
-
 def cifar_architecture(depth):
     """The 6n+2-layer CIFAR net of Sec. 4.2: three stages of n basic blocks (16, 32, 64 filters)."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:

@@ -199,7 +199,8 @@ def _depth(architecture):
 def _zoo_key(family, architecture, kind):
     """The zoo's name of a Table 1 net (`"resnet50"`, `"plain34"`), else `None`."""
     depth = _depth(architecture)
-    if family == "imagenet" and architecture == architectures.imagenet_architecture_or_none(depth):
+    if (family == "imagenet" and depth in architectures.IMAGENET_DEPTHS
+            and architecture == architectures.imagenet_architecture(depth)):
         return f"{_KIND_PREFIX[kind]}{depth}"
     return None
 

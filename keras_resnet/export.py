@@ -26,7 +26,6 @@ FORMATS = {
 # The runtime that runs each format, for `run_exported`: its import name and pip package.
 RUNTIMES = {"tf_saved_model": ("tensorflow", "tensorflow"), "onnx": ("onnxruntime", "onnxruntime"),
             "litert": ("ai_edge_litert", "ai-edge-litert")}
-_PIP = {"tensorflow": "tensorflow", "tf2onnx": "tf2onnx", "onnx": "onnx", "jax2onnx": "jax2onnx"}
 
 
 def check_export(format, model=None):
@@ -68,7 +67,7 @@ def check_export(format, model=None):
     if missing:
         raise ValueError(
             f"format={format!r} on {backend} needs {', '.join(missing)}: "
-            f"pip install {' '.join(_PIP[p] for p in missing)} (or keras-resnet-paper[export])"
+            f"pip install {' '.join(missing)} (or keras-resnet-paper[export])"
         )
 
 

@@ -27,7 +27,6 @@ import traceback
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECIPES = ("cifar10", "degradation", "imagenet")
 MISSING = "/nonexistent/x"
 
 

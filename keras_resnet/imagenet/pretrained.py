@@ -34,6 +34,11 @@ def published_models():
     return sorted({e.model for e in registry.WEIGHTS.values()}, key=lambda m: int(m[len("resnet"):]))
 
 
+def _check_published(name):
+    if name not in published_models():
+        raise RecipeError(f"--model {name} has no published weights: choose one of {', '.join(published_models())}")
+
+
 def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="--init_weights"):
     """Raises `RecipeError` unless `pretrained_network(name, …, weights)` can be built: a net with
     published weights, and `weights` a source's name or a weights file, checked without fetching
@@ -46,8 +51,7 @@ def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="-
     ...
     keras_resnet.training.train.RecipeError: --weights=nosuch: `weights` must be None, 'imagenet', one of 'msra', 'torchvision_v1', or the path of a weights file. Received: weights='nosuch'
     """
-    if name not in published_models():
-        raise RecipeError(f"--model {name} has no published weights: choose one of {', '.join(published_models())}")
+    _check_published(name)
     if os.path.isfile(weights) and not formats.is_weights_file(weights):
         raise RecipeError(f"{flag}={weights} is not a weights file: expected HDF5 (.h5), a .keras archive, safetensors "
                           "or a PyTorch file")
@@ -71,8 +75,7 @@ def pretrained_network(name, classes, weights, config=None, shortcut=None, bottl
         config: optional recipe config: its coupled L2 goes on every kernel.
         shortcut, bottleneck_stride: optional layout settings.
     """
-    if name not in published_models():
-        raise RecipeError(f"--model {name} has no published weights: choose one of {', '.join(published_models())}")
+    _check_published(name)
     decay = optimizers.regularizers(config) if config is not None else {}
     options = dict(input_shape=(None, None, 3), bottleneck_stride=bottleneck_stride, weights=weights, **decay,
                    **({} if shortcut is None else {"shortcut": shortcut}))
