@@ -317,6 +317,13 @@ def shuffled_passes(examples, block_size, seed, first_pass=0):
     return tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
 
 
+def _numbered_center_crops(examples, config):
+    """`(encoded, label)` → `(position, centre crop, label)`, numbered before decoding (`_batch`,
+    `skip_and_count`)."""
+    return examples.enumerate().map(lambda position, e: (position, eval_image(e[0], config), e[1]),
+                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
 def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard_index=0, counter=None,
                  drop_remainder=False, as_recipe_inputs=False, image_dtype="uint8", weighted=False, readers=(1, 0)):
     """The evaluation stream (one pass): uint8 centre crops, batched.
@@ -341,8 +348,7 @@ def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard
     ds = source.examples(split)
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
-    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config), e[1]),
-                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = _numbered_center_crops(ds, config)
     ds = _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
                 per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None)
     return ds.map(exact_eval.pad_and_weigh(batch_size, *readers)) if weighted else ds
@@ -402,8 +408,7 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
     ds = source.examples("train")
     if max_images:
         ds = ds.take(max_images)
-    ds = ds.enumerate().map(lambda position, e: (position, eval_image(e[0], config), e[1]),
-                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = _numbered_center_crops(ds, config)
     total = np.zeros((config.image_size, config.image_size, 3), np.float64)
     count = 0
     for batch, _ in skip_and_count(ds, counter).batch(batch_size).prefetch(2).as_numpy_iterator():
