@@ -177,6 +177,27 @@ def patch_multi_worker_reduce(strategy, scalars=True):
     return strategy
 
 
+def build_from_shapes(model, resolved, batch):
+    """Builds a compiled `model`'s state (variables, metrics, optimizer) from the shapes and
+    dtypes of its data, so that `fit` and `evaluate` need not open the data to learn them.
+
+    Keras' TensorFlow trainer, under a tf.distribute strategy, opens the dataset once more before
+    each `fit` and `evaluate` and reads a batch from it, however built the model already is; for
+    ImageNet that is a training batch decoded (and, for record sources, a shuffle window read)
+    twice at every start. Once built here, that read is skipped. Other backends read nothing
+    once the model is built.
+
+    Args:
+        model: a compiled `keras.Model`.
+        resolved: the `Resolved` strategy the model was compiled under.
+        batch: `(x, y)` of `keras.KerasTensor`s (or anything with `shape` and `dtype`).
+    """
+    with resolved.scope():
+        model._symbolic_build(data_batch=batch)
+    if hasattr(model, "_maybe_symbolic_build"):  # The TensorFlow trainer's read before fit/evaluate.
+        model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
 def _rank(strategy, value):
     local = strategy.experimental_local_results(value)
     shape = getattr(local[0] if local else value, "shape", None)

@@ -46,6 +46,9 @@ flags.DEFINE_bool("no_bias_decay", False, "Decay conv/fc kernels only, not biase
 flags.DEFINE_enum("mixed_precision", "none", list(PRECISIONS), "Mixed precision: none, bf16 or fp16 (not in the paper).")
 flags.DEFINE_bool("jit_compile", None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).")
 flags.DEFINE_enum("mean", "pixel", ["pixel", "channel"], "Per-pixel mean of the training set (paper) or the published per-channel mean.")
+flags.DEFINE_integer("mean_images", None, "Average a random sample of this many training images for the per-pixel mean (paper: all). Not in the paper.", lower_bound=1)
+flags.DEFINE_integer("shuffle_buffer", None, "TFRecords/TFDS: records permuted together; two such windows are held in memory (default 10000).", lower_bound=1)
+flags.DEFINE_integer("interleave_files", None, "TFRecords/TFDS: files read at a time, one record from each in turn (default 64).", lower_bound=1)
 flags.DEFINE_integer("image_size", None, "Crop side (paper: 224); smaller for quick tries.", lower_bound=1)
 flags.DEFINE_list("scale_range", None, "Shorter side range of the scale augmentation (paper: 256,480).")
 flags.DEFINE_integer("eval_resize", None, "Shorter side before the evaluation centre crop (paper: 256).", lower_bound=1)
@@ -71,7 +74,7 @@ def _config(run=None):
     if run:
         changes.update({k: tuple(v) if isinstance(v, list) else v for k, v in run.get("config", {}).items()
                         if k in RUN_CONFIG_FIELDS and not FLAGS[k].present})
-    for name in ("batch_size", "eval_every", "image_size", "eval_resize"):
+    for name in ("batch_size", "eval_every", "image_size", "eval_resize", "mean_images", "shuffle_buffer", "interleave_files"):
         if getattr(FLAGS, name) is not None:
             changes[name] = getattr(FLAGS, name)
     if FLAGS.scale_range:

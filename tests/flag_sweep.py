@@ -137,6 +137,9 @@ CASES = {
         "mixed_precision": [case("fp8")],
         "jit_compile": [WRONG_BOOL],
         "mean": [case("median")],
+        "mean_images": [case("0"), case("-5"), case("all")],
+        "shuffle_buffer": [case("0"), case("-1")],
+        "interleave_files": [case("0"), case("1.5")],
         "image_size": [case("0"), case("-1"), case("64")],  # 64: larger than --scale_range's 36
         "scale_range": [case("480,256"), case("1"), case("a,b"), case("0,10")],
         "eval_resize": [case("0"), case("30")],  # 30: smaller than --image_size's 32

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from keras_resnet.imagenet import synthetic
+from keras_resnet.training import faults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
@@ -117,24 +118,21 @@ def _check_trained_model(stdout, workdir, folder):
     assert cross_entropy.mean() + penalty == pytest.approx(last["val_loss"], rel=1e-5)
 
 
-MOCK_TFDS = """
-import json, sys
-from keras_resnet import distribute
-distribute.configure_cpu_devices(2)
-import tensorflow_datasets as tfds
-from keras_resnet.imagenet import config, sources, train
-cfg = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, batch_size=4, eval_every=2, mean="channel")
-with tfds.testing.mock_data(num_examples=16):
-    metrics = train.train_and_evaluate(cfg, sys.argv[1], model_name="tiny", source=sources.tfds_source(), strategy="mirrored", train_steps=2)
-print(json.dumps(metrics))
-"""
-
-
-def test_smoke_mock_imagenet2012_mirrored_on_two_cpus(tmp_path):
-    result = subprocess.run([sys.executable, "-c", MOCK_TFDS, str(tmp_path)], capture_output=True, text=True, timeout=240, env=ENV, cwd=ROOT)
+def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_path, tfds_imagenet):
+    """A prepared TFDS imagenet2012 under `mirrored`: every batch of the training stream is made
+    once (Keras would otherwise open the stream a second time to learn its shapes)."""
+    trace = tmp_path / "trace.jsonl"
+    env = {**ENV, faults.TRACE_ENV: str(trace)}
+    args = ["--strategy=mirrored", "--cpu_devices=2", f"--data_dir={tfds_imagenet}", f"--workdir={tmp_path}/run",
+            "--train_steps=4", "--mean=channel", *SMALL]
+    result = subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
-    metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (metrics["replicas"], metrics["steps"]) == (2, 2)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert (metrics["replicas"], metrics["steps"]) == (2, 4)
+    assert [row["val_images"] for row in json.loads((tmp_path / "run" / "history.json").read_text())] == [5, 5]
+    made = [json.loads(line)["batch"] for line in trace.read_text().splitlines() if "batch" in json.loads(line)]
+    # Per-replica batches of 2 from one pipeline: positions 0, 2, 4, ... each made once.
+    assert sorted(made) == list(range(0, 2 * len(made), 2)) and len(made) >= 8
 
 
 def test_killed_run_resumes_from_its_backup(tmp_path, folder):

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet import builder, distribute
-from keras_resnet.imagenet import config, evaluation, input_pipeline, model, sources, synthetic, train
+from keras_resnet.imagenet import order, config, evaluation, input_pipeline, model, sources, synthetic, train
 
 SMALL = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, test_scales=(32, 40), mean="channel",
                              batch_size=4, eval_every=2)
@@ -56,8 +56,8 @@ def _is_corrupt(encoded):
 
 def _stream(source, seed, positions):
     """The training stream's first `positions` encoded images, in its order."""
-    order = input_pipeline.shuffled_passes(source.examples("train"), source.sizes["train"], seed)
-    return [encoded for encoded, _ in order.take(positions).as_numpy_iterator()]
+    split = source.split("train")
+    return [open(split.path(e), "rb").read() for e in order.stream_examples(split, seed, positions)]
 
 
 def _corrupt_among(stream, images):
@@ -214,3 +214,23 @@ def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_pa
 
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history[-1]["val_images"] == source.sizes["val"] - 1 == 4
+
+
+@pytest.mark.parametrize("mean", ["channel", "pixel"])
+def test_a_folder_of_unreadable_training_files_stops_at_once_and_writes_nothing(tmp_path, mean):
+    """Git LFS pointers saved as .JPEG: the endless training stream would skip them forever."""
+    root = tmp_path / "data"
+    for c in range(2):
+        (root / "train" / f"n{c:08d}").mkdir(parents=True)
+        for i in range(40):
+            (root / "train" / f"n{c:08d}" / f"{i}.JPEG").write_text(
+                f"version https://git-lfs.github.com/spec/v1\noid sha256:{c}{i:063d}\nsize 110000\n")
+    source = sources.folder_source(str(root))
+    workdir = tmp_path / "run"
+    with pytest.raises(sources.DataError) as info:
+        train.train_and_evaluate(SMALL.replace(mean=mean), str(workdir), model_name="tiny", source=source, train_steps=2,
+                                 print_fn=lambda *a, **k: None)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{root}/train: none of the first 32 training images of the stream decodes")
+    assert f"{root}/train/n0000000" in message and message.endswith("are these image files?")
+    assert not workdir.exists()

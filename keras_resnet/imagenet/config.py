@@ -30,7 +30,8 @@ class ImageNetRecipeConfig(training_config.ImageNetConfig):
         mean: str. `"pixel"`: the per-pixel mean of the training set (the paper), computed once
             and cached; `"channel"`: the published per-channel mean. Defaults to `"pixel"`.
         channel_mean: tuple of float. Published ImageNet RGB mean (Caffe's BGR 104, 117, 123).
-        mean_images: optional int. Training images averaged for the per-pixel mean; `None`: all.
+        mean_images: optional int. Training images averaged for the per-pixel mean, a random
+            sample (`input_pipeline.compute_pixel_mean`); `None`: all (the paper). Not in the paper.
         pca_eigval: tuple of float. Eigenvalues of the ImageNet RGB covariance (pixels in [0, 1];
             AlexNet's lighting as published by fb.resnet.torch).
         pca_eigvec: tuple of tuples. Its eigenvectors, one per column.
@@ -45,8 +46,11 @@ class ImageNetRecipeConfig(training_config.ImageNetConfig):
             arXiv 1706.02677). Not in the paper. Defaults to `False`.
         reference_batch_size: int. Batch of the base rate. Defaults to `256`.
         eval_every: int. Iterations between validations (plateau checks). Defaults to `5000`.
-        shuffle_buffer: int. Shuffle buffer of encoded images for record sources. Defaults to
-            `10000`.
+        shuffle_buffer: int. Records permuted together in the training stream of a record source
+            (TFRecords, TFDS): two such windows of encoded images are held (`imagenet.order`).
+            Defaults to `10000` (about 1.1 GB of ImageNet JPEGs a window).
+        interleave_files: int. Record files read at a time, one record from each in turn
+            (`imagenet.order`). Defaults to `64`.
     """
 
     eval_resize: int = 256
@@ -63,6 +67,7 @@ class ImageNetRecipeConfig(training_config.ImageNetConfig):
     reference_batch_size: int = 256
     eval_every: int = 5000
     shuffle_buffer: int = 10000
+    interleave_files: int = 64
 
     def scaled_learning_rate(self):
         """The initial rate; × batch / `reference_batch_size` with `linear_scaling`."""

@@ -30,12 +30,20 @@ Example:
 [23, 86, 328, 328]
 """
 
+import os
+import time
+
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.imagenet import order
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA
 from keras_resnet.imagenet.skips import SkipCounter
 from keras_resnet.training import exact_eval, faults
+
+# The sample `--mean_images` averages: the first images of this seed's pass 0, whatever the run's seed.
+MEAN_SAMPLE_SEED = 0
+PROGRESS_SECONDS = 30
 
 
 def decode_image(encoded):
@@ -235,12 +243,15 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
                   global_batch_size=None, image_dtype="uint8"):
     """The infinite, shuffled, augmented training stream, batched, as `model.recipe_model` inputs.
 
+    The examples come in `order.training_stream`'s order (a fresh global order every pass); a
+    resumed run's stream seeks to its position instead of reading what came before.
+
     Args:
-        source: a `sources.Source`.
+        source: a `sources.Source` (record sources with their counts: `Source.count_records`).
         config: an `ImageNetRecipeConfig`.
         batch_size: int. Batch this pipeline yields (a replica's or the whole batch).
         seed: int. Seeds shuffling and augmentation. Defaults to `0`.
-        start_step: int. Iterations already done (a resumed run skips their examples undecoded).
+        start_step: int. Iterations already done.
         num_shards, shard_index: int. This input pipeline's share of the stream.
         counter: optional `SkipCounter`.
         global_batch_size: int. Examples per iteration over all pipelines. Defaults to
@@ -252,69 +263,24 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
         [batch, 3]}, int32 [batch])`.
     """
     global_batch_size = global_batch_size or batch_size * num_shards
-    size = source.sizes.get("train")
-    buffer = size if source.kind == "folder" else config.shuffle_buffer
-    skip = start_step * global_batch_size
-    # Whole passes before the resume point need not be shuffled to be skipped.
-    first_pass = skip // size if size else 0
-    ds = shuffled_passes(source.examples("train"), buffer, seed, first_pass)
-    ds = ds.enumerate(start=first_pass * (size or 0)).skip(skip - first_pass * (size or 0))
+    split = source.split("train")
+    ds = order.training_stream(split, seed, start_step * global_batch_size, interleave_files=config.interleave_files,
+                               window=config.shuffle_buffer)
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
-    ds = ds.enumerate().map(
-        lambda position, e: (position, (train_crop(e[1][0], e[0], config, seed), e[0], e[1][1]), e[1][1]),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-    )
 
-    def per_batch(images, index, labels):
-        inputs = recipe_inputs(images, lighting_alpha(tf.shape(images)[0], index[0], config, seed), image_dtype)
-        return faults.trace_tf_batch(inputs, labels, index)
+    def crop(number, element):
+        position, example, payload = element
+        encoded, label = split.load(payload)
+        return number, (train_crop(encoded, position, config, seed), position, example, label), label
+
+    ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def per_batch(images, positions, examples, labels):
+        inputs = recipe_inputs(images, lighting_alpha(tf.shape(images)[0], positions[0], config, seed), image_dtype)
+        return faults.trace_tf_batch(inputs, labels, positions, examples)
 
     return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True, per_batch=per_batch)
-
-
-def shuffled_passes(examples, block_size, seed, first_pass=0):
-    """Endless passes over `examples` from pass `first_pass` on, each in its own random order:
-    every block of `block_size` consecutive examples (the whole data set when `block_size` is its
-    size) is permuted uniformly, by a permutation drawn statelessly from `(seed, pass, block)`.
-
-    The order is a pure function of `(seed, pass)`: every iterator of the stream, the first or
-    one opened after a resume, sees the same examples in the same order. (`Dataset.shuffle`
-    with `reshuffle_each_iteration=True` draws each pass's order from a state that all
-    iterators of the dataset share, so the order depends on what other iterators read before;
-    and it takes no per-pass tensor seed when the global seed is 0.)
-
-    Args:
-        examples: a `tf.data.Dataset` in a fixed order.
-        block_size: int. Examples permuted together (memory: one block of encoded images).
-        seed: int.
-        first_pass: int. The first pass to yield. Defaults to `0`.
-
-    Returns:
-        A `tf.data.Dataset`.
-
-    Example:
-
-    >>> ds = shuffled_passes(tf.data.Dataset.range(5), 5, seed=1)
-    >>> first = [int(v) for v in ds.take(10)]
-    >>> first == [int(v) for v in ds.take(10)], sorted(first[:5]), first[:5] != first[5:]
-    (True, [0, 1, 2, 3, 4], True)
-    >>> [int(v) for v in shuffled_passes(tf.data.Dataset.range(5), 5, seed=1, first_pass=1).take(5)] == first[5:]
-    True
-    """
-
-    def one_pass(index):
-        pass_seed = tf.stack([tf.constant(seed, tf.int64), index])
-
-        def permute(block_index, block):
-            count = tf.shape(tf.nest.flatten(block)[0])[0]
-            block_seed = tf.random.experimental.stateless_fold_in(pass_seed, block_index)
-            order = tf.random.experimental.stateless_shuffle(tf.range(count), block_seed)
-            return tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda t: tf.gather(t, order), block))
-
-        return examples.batch(block_size).enumerate().flat_map(permute)
-
-    return tf.data.Dataset.range(first_pass, np.iinfo(np.int64).max).flat_map(one_pass)
 
 
 def _numbered_center_crops(examples, config):
@@ -391,31 +357,82 @@ def images_per_step(resolved, config):
     return config.batch_size // resolved.num_workers
 
 
-def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=None):
+def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=None, print_fn=None):
     """The training set's per-pixel mean of the evaluation crop (`[size, size, 3]`, float32).
 
+    Crops are decoded on all cores and summed in batches (exactly: integer sums); the result does
+    not depend on the order in which they are read.
+
     Args:
-        source: a `sources.Source`.
+        source: a `sources.Source` (record sources with their counts: `Source.count_records`).
         config: an `ImageNetRecipeConfig`.
-        max_images: optional int. Average the first this many images only.
+        max_images: optional int. Average this many images only: the first of the training
+            stream's pass 0 drawn with seed 0 (for a folder, a uniform random sample).
         batch_size: int. Images decoded per batch. Defaults to `256`.
         counter: optional `SkipCounter` for the unreadable images. Defaults to a new one.
+        print_fn: optional callable for progress lines (images done of the total).
 
     Returns:
         A float32 array (float64 accumulation).
+
+    Raises:
+        sources.DataError: no image could be read.
     """
+    from keras_resnet.imagenet.sources import DataError
+
     counter = counter or SkipCounter("pixel mean")
-    ds = source.examples("train")
-    if max_images:
-        ds = ds.take(max_images)
-    ds = _numbered_center_crops(ds, config)
-    total = np.zeros((config.image_size, config.image_size, 3), np.float64)
-    count = 0
-    for batch, _ in skip_and_count(ds, counter).batch(batch_size).prefetch(2).as_numpy_iterator():
-        total += batch.astype(np.float64).sum(axis=0)
-        count += len(batch)
-    size = source.sizes.get("train")
-    counter.report(count, min(size, max_images or size) if size else None)
+    split = source.split("train")
+    total = split.size
+    if max_images and total and max_images < total:
+        stream = order.training_stream(split, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files,
+                                       window=config.shuffle_buffer)
+        ds, total = stream.take(max_images).map(lambda position, example, payload: split.load(payload)), max_images
+    else:
+        ds = split.examples()
+        if max_images:
+            ds = ds.take(max_images)
+    crops = skip_and_count(_numbered_center_crops(ds, config), counter).batch(batch_size)
+    sums = crops.map(lambda images, labels: (tf.reduce_sum(tf.cast(images, tf.float32), 0), tf.shape(images)[0]),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    mean = np.zeros((config.image_size, config.image_size, 3), np.float64)
+    count, began, shown = 0, time.time(), time.time()
+    for batch_sum, images in sums.prefetch(2).as_numpy_iterator():
+        mean += batch_sum
+        count += int(images)
+        if print_fn and time.time() - shown > PROGRESS_SECONDS:
+            shown = time.time()
+            print_fn(f"pixel mean: {count:,} of {total:,} training images ({100 * count / total:.0f}%), "
+                     f"{count / (shown - began):,.0f} images/s" if total else f"pixel mean: {count:,} images", flush=True)
+    counter.report(count, total)
     if not count:
-        raise ValueError("no readable training image to compute the per-pixel mean from")
-    return (total / count).astype(np.float32)
+        raise DataError(f"no readable training image in {_describe(split)} to compute the per-pixel mean from "
+                        f"({counter.count} unreadable)")
+    return (mean / count).astype(np.float32)
+
+
+def _describe(split):
+    return getattr(split, "directory", None) or f"{split.name} {os.path.dirname(split.files[0])}"
+
+
+def check_readable(source, config, split="train", sample=32):
+    """Raises `sources.DataError` unless one of the first `sample` images of the training stream's
+    pass 0 decodes: a split of unreadable files (Git LFS pointers, HTML error pages) would
+    otherwise make the endless training stream skip images forever without yielding one.
+
+    Costs one small read: up to `sample` images decoded.
+    """
+    from keras_resnet.imagenet.sources import DataError, error_line
+
+    data = source.split(split)
+    stream = order.training_stream(data, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files,
+                                   window=config.shuffle_buffer)
+    first_error = None
+    for _, example, payload in stream.take(sample):
+        try:
+            decode_image(data.load(payload)[0])
+            return
+        except tf.errors.OpError as error:
+            first_error = first_error or (int(example), error_line(error)[:100])
+    shown = f"{data.path(first_error[0])}: {first_error[1]}" if data.random_access else first_error[1]
+    raise DataError(f"{_describe(data)}: none of the first {min(sample, data.size or sample)} training images of the stream "
+                    f"decodes (e.g. {shown}); are these image files?")

@@ -1,20 +1,34 @@
 """Where ImageNet comes from: TFDS `imagenet2012`, an ImageNet-layout JPEG folder, or TFRecords.
 
-Each source gives, per split, a `tf.data.Dataset` of `(encoded_image, label)`: the image file's
-bytes (undecoded, so the pipeline can decode only the crop of a JPEG) and an int32 label. The same code serves
-any number of classes.
+A source holds, per split, an index of its examples, never the examples themselves:
+
+- an image folder (`FolderSplit`) is random access: the sorted listing of its files (names and
+  labels in NumPy arrays: about 25 MB for ImageNet's 1,281,167 training files), read one file at a
+  time by index;
+- TFRecords and TFDS (`RecordSplit`) are sequential: their files and each file's record count
+  (TFDS stores the counts; TFRecords are counted once and the counts cached in the run's workdir).
+
+Each split gives its examples in a fixed order as `(encoded_image, label)`: the image file's bytes
+(undecoded, so the pipeline can decode only the crop of a JPEG) and an int32 label. The training
+stream's order over them is `keras_resnet.imagenet.order`'s. The same code serves any number of
+classes.
 
 Example:
 
 >>> folder_source("/no/such/folder")
 Traceback (most recent call last):
 ...
-keras_resnet.imagenet.sources.DataError: --image_folder /no/such/folder has no train/ folder; expected train/<class>/*.JPEG and val/<class>/*.JPEG
+keras_resnet.imagenet.sources.DataError: --image_folder /no/such/folder does not exist; expected train/<class>/*.JPEG and val/<class>/*.JPEG
 """
 
+import concurrent.futures
 import dataclasses
+import json
 import os
 import re
+import struct
+
+import numpy as np
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 NO_DATA = (
@@ -22,10 +36,168 @@ NO_DATA = (
     "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar to prepare it), --image_folder with "
     "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, or --tfrecords with train-* and validation-* files"
 )
+RECORD_COUNTS = "record_counts.json"
+# Files a split's fixed order (`examples`) reads at once: a fixed number, so that the order does
+# not depend on the machine.
+READ_FILES = 16
 
 
 class DataError(ValueError):
     """Data that cannot be used, with a one-line message."""
+
+
+class FolderSplit:
+    """One split of an image folder: its sorted listing, read by index.
+
+    Args:
+        directory: str. The split's folder (`root/train`).
+        classes: list of str. Class subfolder names; a label is an index into it.
+        names: NumPy bytes array. File names, class by class, each class's sorted.
+        labels: NumPy int32 array. Each file's class.
+    """
+
+    random_access = True
+
+    def __init__(self, directory, classes, names, labels):
+        self.directory, self.classes, self.names, self.labels = directory, list(classes), names, labels
+        self.size = len(names)
+        self._tensors = None
+
+    def path(self, index):
+        """The file of example `index` (in the listing's order)."""
+        return os.path.join(self.directory, self.classes[self.labels[index]], os.fsdecode(self.names[index]))
+
+    def _index(self):
+        import tensorflow as tf
+
+        if self._tensors is None:  # Made once, eagerly: every stream of the split shares them.
+            prefixes = [os.path.join(self.directory, name) + os.sep for name in self.classes]
+            with tf.init_scope():
+                self._tensors = (tf.constant(prefixes), tf.constant(self.names), tf.constant(self.labels, tf.int32))
+        return self._tensors
+
+    def load(self, index):
+        """`(encoded, label)` of example `index` (a tensor): its file read."""
+        import tensorflow as tf
+
+        prefixes, names, labels = self._index()
+        label = tf.gather(labels, index)
+        return tf.io.read_file(tf.gather(prefixes, label) + tf.gather(names, index)), label
+
+    def examples(self):
+        """`(encoded, label)` in the listing's order, files read in parallel."""
+        import tensorflow as tf
+
+        return tf.data.Dataset.range(self.size).map(self.load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+class RecordSplit:
+    """One split of TFRecord files: the files, each one's record count, and the record parser.
+
+    Args:
+        files: list of str, in a fixed (sorted) order.
+        parse: function of a serialized record → `(encoded, label)` tensors.
+        lengths: optional sequence of int. Records per file, where known (TFDS); otherwise
+            `count_records` counts them.
+        name: str. The flag and value that named the files, for messages.
+    """
+
+    random_access = False
+
+    def __init__(self, files, parse, lengths=None, name=""):
+        self.files, self.parse, self.name = list(files), parse, name
+        self.lengths = None if lengths is None else np.asarray(lengths, np.int64)
+        self._counts = None  # path → [bytes, records], once counted here
+
+    @property
+    def size(self):
+        return None if self.lengths is None else int(self.lengths.sum())
+
+    @property
+    def starts(self):
+        """The index of each file's first record in the split's order (files in order)."""
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    def load(self, serialized):
+        """`(encoded, label)` of a record."""
+        return self.parse(serialized)
+
+    def records(self, file_index, skip=0, buffered=True):
+        """`(example, serialized)` of one file's records from its `skip`-th on.
+
+        Unbuffered, `skip` moves past records by their headers without reading their contents.
+        """
+        import tensorflow as tf
+
+        path = tf.gather(tf.constant(self.files), file_index)
+        first = tf.gather(tf.constant(self.starts), file_index) + tf.cast(skip, tf.int64)
+        records = tf.data.TFRecordDataset(path, buffer_size=None if buffered else 0)
+        if not isinstance(skip, int) or skip:
+            records = records.skip(tf.cast(skip, tf.int64))
+        return records.enumerate(start=first)
+
+    def examples(self):
+        """`(encoded, label)` of every record: `READ_FILES` files at a time, one record from each in turn."""
+        import tensorflow as tf
+
+        files = tf.data.Dataset.from_tensor_slices(self.files)
+        records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(READ_FILES, len(self.files)), block_length=1,
+                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return records.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def count_records(self, cache_dir=None):
+        """Counts each file's records once (by their headers: a few bytes a record) and sets
+        `lengths`; with `cache_dir`, the counts are read from and kept in
+        `cache_dir/record_counts.json`, by path and byte size, so that a rerun counts nothing.
+        Counts TFDS stored are used as they are."""
+        import tensorflow as tf
+
+        if self.lengths is not None and self._counts is None:
+            return self.lengths  # Stored with the data (TFDS).
+        cache_path = os.path.join(cache_dir, RECORD_COUNTS) if cache_dir else None
+        cached = {}
+        if cache_path and os.path.exists(cache_path):
+            with open(cache_path) as f:
+                cached = json.load(f)
+        if self._counts is None:
+            sizes = {path: tf.io.gfile.stat(path).length for path in self.files}
+            missing = [path for path in self.files if cached.get(path, [None])[0] != sizes[path]]
+            with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(missing) or 1)) as pool:
+                fresh = dict(zip(missing, pool.map(lambda p: count_tfrecords(p, self.name), missing)))
+            self._counts = {path: [sizes[path], fresh[path] if path in fresh else cached[path][1]] for path in self.files}
+            self.lengths = np.array([self._counts[path][1] for path in self.files], np.int64)
+        if cache_path and os.path.isdir(cache_dir) and any(cached.get(p) != c for p, c in self._counts.items()):
+            partial = cache_path + ".partial"
+            with open(partial, "w") as f:
+                json.dump({**cached, **self._counts}, f)
+            os.replace(partial, cache_path)
+        return self.lengths
+
+
+def count_tfrecords(path, name=""):
+    """Records in a TFRecord file, read from their headers (a record is an 8-byte length, a
+    4-byte CRC, the data and a 4-byte CRC): the data itself is sought past, not read.
+
+    Raises:
+        DataError: the file ends inside a record.
+    """
+    import tensorflow as tf
+
+    count, size = 0, tf.io.gfile.stat(path).length
+    with tf.io.gfile.GFile(path, "rb") as f:
+        position = 0
+        while position < size:
+            header = f.read(12)
+            if len(header) < 12:
+                break
+            position += 12 + struct.unpack("<Q", header[:8])[0] + 4
+            if position > size:
+                break
+            f.seek(position)
+            count += 1
+    if position != size:
+        raise DataError(f"{name} {path} ends inside a record (truncated?); a TFRecord file holds whole records")
+    return count
 
 
 @dataclasses.dataclass
@@ -35,9 +207,7 @@ class Source:
     Attributes:
         kind: str. `"tfds"`, `"folder"` or `"tfrecords"`.
         num_classes: int. Number of classes the labels range over.
-        splits: dict of split name (`"train"`, `"val"`) to a zero-argument function returning
-            a `tf.data.Dataset` of `(encoded, label)` in a fixed order.
-        sizes: dict of split name to its number of examples, where known.
+        splits: dict of split name (`"train"`, `"val"`) to a `FolderSplit` or `RecordSplit`.
         class_names: list of str, where known.
 
     The pipeline decides each image's format by its content, not by its file name or its source.
@@ -46,27 +216,52 @@ class Source:
     kind: str
     num_classes: int
     splits: dict
-    sizes: dict
     class_names: list = None
 
+    @property
+    def sizes(self):
+        """Split name → number of examples, for the splits whose size is known."""
+        return {name: split.size for name, split in self.splits.items() if split.size is not None}
+
+    def split(self, name):
+        """The `FolderSplit` or `RecordSplit` called `name`."""
+        if name not in self.splits:
+            raise DataError(f"the {self.kind} source has no {name!r} split; it has {', '.join(self.splits)}")
+        return self.splits[name]
+
     def examples(self, split):
-        """The split's `(encoded, label)` dataset."""
-        if split not in self.splits:
-            raise DataError(f"the {self.kind} source has no {split!r} split; it has {', '.join(self.splits)}")
-        return self.splits[split]()
+        """The split's `(encoded, label)` dataset, in its fixed order."""
+        return self.split(split).examples()
+
+    def count_records(self, cache_dir=None):
+        """Learns every record split's size (`RecordSplit.count_records`); a no-op for folders and TFDS."""
+        for split in self.splits.values():
+            if not split.random_access:
+                split.count_records(cache_dir)
 
 
-def _list_folder_split(root, split):
-    path = os.path.join(root, split)
-    classes = sorted(e.name for e in os.scandir(path) if e.is_dir())
-    return path, classes
+def _list_split(directory, classes):
+    """The sorted listing of `directory/<class>/*`: names (bytes) and labels, as NumPy arrays."""
+    names, labels = [], []
+    for label, name in enumerate(classes):
+        path = os.path.join(directory, name)
+        if not os.path.isdir(path):
+            continue
+        files = sorted(e.name for e in os.scandir(path) if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
+        if files:
+            names.append(np.array([os.fsencode(f) for f in files]))
+            labels.append(np.full(len(files), label, np.int32))
+    if not names:
+        return np.array([], "S1"), np.array([], np.int32)
+    width = max(n.dtype.itemsize for n in names)
+    return np.concatenate([n.astype(f"S{width}") for n in names]), np.concatenate(labels)
 
 
 def folder_source(root):
     """An ImageNet-layout folder: `root/train/<class>/*.JPEG`, `root/val/<class>/*.JPEG`.
 
     Classes are the sorted `train/` subfolder names (WordNet ids for ImageNet); `val/` must use
-    the same names.
+    the same names. Only the file listing is kept: names and labels in NumPy arrays.
 
     Args:
         root: str.
@@ -74,49 +269,43 @@ def folder_source(root):
     Returns:
         A `Source`.
     """
-    import tensorflow as tf
-
+    expected = "expected train/<class>/*.JPEG and val/<class>/*.JPEG"
+    if not os.path.exists(root):
+        raise DataError(f"--image_folder {root} does not exist; {expected}")
+    if not os.path.isdir(root):
+        raise DataError(f"--image_folder {root} is a file; it takes a folder with {expected[9:]}")
     if not os.path.isdir(os.path.join(root, "train")):
-        raise DataError(f"--image_folder {root} has no train/ folder; expected train/<class>/*.JPEG and val/<class>/*.JPEG")
-    train_path, classes = _list_folder_split(root, "train")
+        raise DataError(f"--image_folder {root} has no train/ folder; {expected}")
+    classes = sorted(e.name for e in os.scandir(os.path.join(root, "train")) if e.is_dir())
     if not classes:
         raise DataError(f"--image_folder {root}/train has no class subfolders; expected train/<class>/*.JPEG")
-    index = {name: i for i, name in enumerate(classes)}
-    files = {}
+    splits = {}
     for split in ("train", "val"):
-        path = os.path.join(root, split)
-        if not os.path.isdir(path):
+        directory = os.path.join(root, split)
+        if not os.path.isdir(directory):
             continue
-        _, split_classes = _list_folder_split(root, split)
-        unknown = sorted(set(split_classes) - set(classes))
+        unknown = sorted({e.name for e in os.scandir(directory) if e.is_dir()} - set(classes))
         if unknown:
-            raise DataError(f"--image_folder {root}/{split} has classes not in train/: {', '.join(unknown[:5])}")
-        pairs = [
-            (os.path.join(path, name, f), index[name])
-            for name in split_classes
-            for f in sorted(os.listdir(os.path.join(path, name)))
-            if f.lower().endswith(IMAGE_EXTENSIONS)
-        ]
-        if not pairs:
-            raise DataError(f"--image_folder {root}/{split} holds no .JPEG/.jpg/.png images in its class subfolders")
-        files[split] = pairs
+            raise DataError(f"--image_folder {directory} has classes not in train/: {', '.join(unknown[:5])}")
+        names, labels = _list_split(directory, classes)
+        if not len(names):
+            raise DataError(f"--image_folder {directory} holds no .JPEG/.jpg/.png images in its class subfolders")
+        splits[split] = FolderSplit(directory, classes, names, labels)
+    return Source("folder", len(classes), splits, classes)
 
-    def make(pairs):
-        def examples():
-            paths, labels = zip(*pairs)
-            ds = tf.data.Dataset.from_tensor_slices((list(paths), list(labels)))
-            return ds.map(lambda p, y: (tf.io.read_file(p), tf.cast(y, tf.int32)))
-        return examples
 
-    return Source("folder", len(classes), {s: make(p) for s, p in files.items()},
-                  {s: len(p) for s, p in files.items()}, classes)
+def error_line(error):
+    """The first line of a TensorFlow error's message, without its `{{function_node …}}` prefixes."""
+    line = re.sub(r"\{\{.*?\}\}\s*", "", str(getattr(error, "message", None) or error)).strip().splitlines()[0]
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)
 
 
 def tfrecord_source(pattern, num_classes=1000, label_offset=0):
     """TFRecords of `tf.train.Example`s with `image/encoded` and `image/class/label`.
 
     Files named `<pattern>train-*` and `<pattern>validation-*` (the layout of TensorFlow's
-    ImageNet conversion script; its labels start at 1: pass `label_offset=-1`).
+    ImageNet conversion script; its labels start at 1: pass `label_offset=-1`). Their record
+    counts are learnt when a run starts (`Source.count_records`).
 
     Args:
         pattern: str. Directory (or prefix) of the files.
@@ -141,25 +330,23 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
             for record in tf.data.TFRecordDataset(paths[:1]).take(1):
                 tf.io.parse_single_example(record, features)
         except (tf.errors.OpError, ValueError) as error:
-            message = re.sub(r"\{\{.*?\}\}\s*", "", str(getattr(error, "message", None) or error)).strip().splitlines()[0]
             raise DataError(f"--tfrecords {pattern}: {paths[0]} is not a TFRecord file of tf.train.Examples with "
-                            f"image/encoded and image/class/label ({message[:160]})") from None
+                            f"image/encoded and image/class/label ({error_line(error)[:160]})") from None
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, features)
         return parsed["image/encoded"], tf.cast(parsed["image/class/label"], tf.int32) + label_offset
 
-    def make(paths):
-        return lambda: tf.data.TFRecordDataset(paths, num_parallel_reads=tf.data.AUTOTUNE).map(parse)
-
-    return Source("tfrecords", num_classes, {s: make(p) for s, p in files.items() if p}, {})
+    splits = {split: RecordSplit(paths, parse, name="--tfrecords") for split, paths in files.items() if paths}
+    return Source("tfrecords", num_classes, splits)
 
 
 def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
     """TFDS `imagenet2012` (or a data set of the same features), never downloading.
 
     The data set must be prepared in `data_dir`, or `manual_dir` must hold the ILSVRC2012 tars
-    for TFDS to prepare it (once; it takes hours).
+    for TFDS to prepare it (once; it takes hours). Its TFRecord files are read directly, with the
+    record counts TFDS stored.
 
     Args:
         data_dir: optional str. TFDS data directory.
@@ -177,23 +364,26 @@ def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
         if manual_dir:  # A no-op once prepared.
             builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
         info = builder.info
+        file_format = str(getattr(info, "file_format", "tfrecord") or "tfrecord").lower()
     except Exception as error:  # TFDS raises many types; all mean "not usable here".
         raise DataError(f"TFDS {name} in --data_dir {data_dir}: {str(error).strip().splitlines()[0]}; {NO_DATA}") from None
-    num_classes = info.features["label"].num_classes
-    splits = {"train": "train", "val": "validation"}
+    if "tfrecord" not in file_format:
+        raise DataError(f"TFDS {name} in --data_dir {data_dir} is prepared as {file_format}, which tf.data cannot read; "
+                        "prepare it as TFRecords (the default file_format)")
+    skip = {"image": tfds.decode.SkipDecoding()}
 
-    def make(split):
-        def examples():
-            try:
-                ds = tfds.load(name, split=split, data_dir=data_dir, download=False, shuffle_files=False,
-                               decoders={"image": tfds.decode.SkipDecoding()}, read_config=tfds.ReadConfig(add_tfds_id=False))
-            except Exception as error:
-                raise DataError(f"TFDS {name} split {split!r} in --data_dir {data_dir}: {str(error).strip().splitlines()[0]}; {NO_DATA}") from None
-            return ds.map(lambda e: (e["image"], tf.cast(e["label"], tf.int32)))
-        return examples
+    def parse(record):
+        example = info.features.deserialize_example(record, decoders=skip)
+        return example["image"], tf.cast(example["label"], tf.int32)
 
-    sizes = {k: info.splits[v].num_examples for k, v in splits.items() if v in info.splits}
-    return Source("tfds", num_classes, {k: make(v) for k, v in splits.items()}, sizes)
+    splits = {}
+    for split, tfds_split in (("train", "train"), ("val", "validation")):
+        if tfds_split in info.splits:
+            split_info = info.splits[tfds_split]
+            splits[split] = RecordSplit([os.fspath(p) for p in split_info.filepaths], parse, split_info.shard_lengths, "--data_dir")
+    if "train" not in splits:
+        raise DataError(f"TFDS {name} in --data_dir {data_dir} has no train split; {NO_DATA}")
+    return Source("tfds", info.features["label"].num_classes, splits)
 
 
 def resolve_source(data_dir=None, manual_dir=None, image_folder=None, tfrecords=None, tfrecord_label_offset=0, num_classes=1000):

@@ -60,3 +60,65 @@ def write_image_folder(root, classes=2, per_class=None, shape=(375, 500), seed=0
                     f.write(encode_jpeg(smooth_image(rng, h, w)))
         counts[split] = classes * count
     return counts
+
+
+def _example(encoded, label):
+    import tensorflow as tf
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))})).SerializeToString()
+
+
+def write_tfrecords(directory, split="train", labels=((0, 1), (1, 0)), shape=(40, 48), seed=0):
+    """Writes `directory/<split>-NNNNN` TFRecord files of `tf.train.Example`s (`image/encoded`,
+    `image/class/label`), as TensorFlow's ImageNet conversion script lays them out.
+
+    Args:
+        directory: str.
+        split: str. `"train"` or `"validation"`. Defaults to `"train"`.
+        labels: sequence of sequences of int. One file per entry, one record per label.
+        shape: `(height, width)` of the JPEGs. Defaults to `(40, 48)`.
+        seed: int. Defaults to `0`.
+
+    Returns:
+        list of the files' paths.
+    """
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for index, file_labels in enumerate(labels):
+        path = os.path.join(directory, f"{split}-{index:05d}-of-{len(labels):05d}")
+        with tf.io.TFRecordWriter(path) as writer:
+            for label in file_labels:
+                writer.write(_example(encode_jpeg(smooth_image(rng, *shape)), int(label)))
+        paths.append(path)
+    return paths
+
+
+def write_tfds_imagenet(data_dir, per_split=None, shards=None, shape=(40, 48), classes=3, seed=0):
+    """Prepares a small `imagenet2012` in the TFDS data directory `data_dir`: TFDS's own files,
+    with the real builder's features and version, read by `tfds.builder("imagenet2012",
+    data_dir=data_dir)` like the prepared data set.
+
+    Args:
+        data_dir: str.
+        per_split: dict of TFDS split → examples. Defaults to `{"train": 8, "validation": 4}`.
+        shards: optional int. Files per split.
+        shape: `(height, width)` of the JPEGs. Defaults to `(40, 48)`.
+        classes: int. Labels cycle over `0 … classes - 1`. Defaults to `3`.
+        seed: int. Defaults to `0`.
+    """
+    import tensorflow_datasets as tfds
+
+    per_split = per_split or {"train": 8, "validation": 4}
+    rng = np.random.default_rng(seed)
+    builder = tfds.builder("imagenet2012")
+    examples = {split: [(f"{split}_{i}", {"image": encode_jpeg(smooth_image(rng, *shape)), "label": i % classes,
+                                          "file_name": f"{split}_{i}.JPEG"}) for i in range(count)]
+                for split, count in per_split.items()}
+    tfds.dataset_builders.store_as_tfds_dataset(
+        "imagenet2012", builder.version, builder.info.features, examples, data_dir=data_dir, disable_shuffling=True,
+        download_config=tfds.download.DownloadConfig(num_shards=shards) if shards else None)

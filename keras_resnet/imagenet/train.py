@@ -25,8 +25,8 @@ import numpy as np
 
 import keras_resnet
 from keras_resnet import blocks, builder, distribute
-from keras_resnet.imagenet import evaluation, input_pipeline, sources
-from keras_resnet.imagenet.model import MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
+from keras_resnet.imagenet import evaluation, input_pipeline, order, sources
+from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA, MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, exact_eval, faults, optimizers, schedules, trained_model
 from keras_resnet.training.train import PRECISIONS, RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
 
@@ -162,18 +162,36 @@ def _worker_dir(workdir, resolved):
     return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
 
 
-def pixel_mean(source, config, workdir, max_images=None):
+def pixel_mean(source, config, workdir, max_images=None, print_fn=None):
     """The per-pixel (or per-channel) mean; the per-pixel one is computed once and cached in the workdir."""
     if config.mean == "channel":
         return mean_image(config)
     path = os.path.join(workdir, PIXEL_MEAN)
     if os.path.exists(path):
         return np.load(path)
-    mean = input_pipeline.compute_pixel_mean(source, config, max_images or config.mean_images)
+    mean = input_pipeline.compute_pixel_mean(source, config, max_images or config.mean_images, print_fn=print_fn)
     tmp = path + ".tmp.npy"
     np.save(tmp, mean)
     os.replace(tmp, path)
     return mean
+
+
+def check_data_order(workdir, overwrite=False):
+    """Raises `RecipeError` for an unfinished run in `workdir` begun under another data order
+    (`order.ORDER_VERSION`): resumed in this one, it would see other examples than it began with."""
+    previous = load_run_config(workdir)
+    if overwrite or previous is None or previous.get("data_order", 1) == order.ORDER_VERSION:
+        return
+    raise RecipeError(f"--workdir {workdir} holds a run begun under data order {previous.get('data_order', 1)}; this version "
+                      f"reads the data in order {order.ORDER_VERSION} (a fresh global order every pass), so it cannot "
+                      "resume that run exactly: finish it with the version that began it, or pass --overwrite")
+
+
+def _batch_shapes(config, crops_dtype):
+    """The symbolic `(inputs, labels)` of one training batch (`input_pipeline.recipe_inputs`)."""
+    size = config.image_size
+    return ({IMAGE: keras.KerasTensor((None, size, size, 3), crops_dtype),
+             LIGHTING_ALPHA: keras.KerasTensor((None, 3), "float32")}, keras.KerasTensor((None,), "int32"))
 
 
 def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", tpu=None, train_steps=None, seed=0,
@@ -221,16 +239,23 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     if train_steps <= 0:
         raise RecipeError(f"--train_steps must be positive. Received: {train_steps}")
     period = steps_per_period(train_steps, config.eval_every)
-    run_config = {"model": model_name, "shortcut": shortcut, "data": source.kind, "classes": source.num_classes,
+    run_config = {"model": model_name, "shortcut": shortcut, "data": source.kind, "data_order": order.ORDER_VERSION,
+                  "classes": source.num_classes,
                   "seed": seed, "train_steps": train_steps, "eval_every": period, "mixed_precision": mixed_precision,
                   "strategy": resolved.name, "replicas": resolved.num_replicas,
                   "init_weights": None if init_weights is None else str(init_weights), "bottleneck_stride": bottleneck_stride,
                   "config": {k: v if not isinstance(v, tuple) else json.loads(json.dumps(v)) for k, v in vars(config).items()}}
     rundir = _worker_dir(workdir, resolved)
+    # Before anything is written: the records counted (their counts cached in the workdir once it
+    # exists), and a split of unreadable files refused.
+    source.count_records(rundir if os.path.isdir(rundir) else None)
+    input_pipeline.check_readable(source, config)
+    check_data_order(rundir, overwrite)
     resumed = prepare_workdir(rundir, run_config, overwrite)
+    source.count_records(rundir)
 
     # A published net carries its own preprocessing: it is trained on the raw crops.
-    mean = pixel_mean(source, config, rundir) if init_weights is None else np.zeros(3, np.float32)
+    mean = pixel_mean(source, config, rundir, print_fn=print_fn) if init_weights is None else np.zeros(3, np.float32)
     crops_dtype = image_dtype(resolved.name)
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
@@ -244,6 +269,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
                 weighted_metrics=exact_eval.weighted_metrics(source.num_classes),  # Exact on padded batches.
                 jit_compile=jit_compile,
             )
+        distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
         start = callbacks.backup_step(rundir, period) if resumed else 0
         if start >= train_steps:
             print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)

@@ -15,7 +15,8 @@ preempted machine):
 step, the learning rate the update uses, the warm-up multiplier, the augmentation stream's
 state, fingerprints of the weights and the optimizer state it starts from) and one per
 training batch the input pipeline produces (a fingerprint of its
-examples and augmentation draws), so a test can compare a resumed run with an uninterrupted
+examples and augmentation draws, and, for ImageNet, each example's index in the source's fixed
+order), so a test can compare a resumed run with an uninterrupted
 one iteration by iteration.
 
 Example:
@@ -137,18 +138,23 @@ def trace_batches(batches, start_step):
         yield x, y
 
 
-def trace_tf_batch(inputs, labels, positions):
+def trace_tf_batch(inputs, labels, positions, examples=None):
     """Records a tf.data training batch's fingerprint (its crops, lighting α and labels), keyed by
-    the stream position of its first example; returns `inputs` unchanged."""
+    the stream position of its first example, and the examples it holds (their indices in the
+    source's fixed order), where given; returns `inputs` unchanged."""
     if not tracing():
         return inputs
     import tensorflow as tf
 
-    def record(first, *arrays):
-        _record({"batch": int(first), "fingerprint": _fingerprint(*(a.numpy() for a in arrays))})
+    def record(first, examples, *arrays):
+        entry = {"batch": int(first), "fingerprint": _fingerprint(*(a.numpy() for a in arrays))}
+        if examples.shape[0]:
+            entry["examples"] = [int(e) for e in examples.numpy()]
+        _record(entry)
         return np.int64(0)
 
     leaves = [inputs[k] for k in sorted(inputs)] + [labels]
-    done = tf.py_function(record, [positions[0], *leaves], tf.int64)
+    examples = tf.zeros([0], tf.int64) if examples is None else tf.cast(examples, tf.int64)
+    done = tf.py_function(record, [positions[0], examples, *leaves], tf.int64)
     with tf.control_dependencies([done]):
         return {k: tf.identity(v) for k, v in inputs.items()}

@@ -1,0 +1,222 @@
+"""The ImageNet training stream's order at any size: a fresh global order every pass, the same on
+every machine and after a resume, a resume that seeks, and no stage that holds the data set."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_resnet.imagenet import config, input_pipeline, order, sources, synthetic
+from keras_resnet.training import faults
+
+SMALL = config.recipe_config(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
+# Class-sorted records: file f holds 6 records of class f (as some conversions write them).
+SORTED_LABELS = [[f] * 6 for f in range(8)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("imagenet"))
+    synthetic.write_image_folder(root, classes=3, per_class={"train": 5}, shape=(24, 30))
+    return root
+
+
+@pytest.fixture(scope="module")
+def sorted_records(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("records"))
+    synthetic.write_tfrecords(root, "train", SORTED_LABELS, shape=(24, 30))
+    return root
+
+
+LENGTHS = [5, 1, 7, 3, 0, 9, 2, 4, 6]
+
+
+def _write_records(root, lengths, record_bytes):
+    """Bare records of files of `lengths` records, each a payload naming its file and place."""
+    files = []
+    for index, length in enumerate(lengths):
+        files.append(str(root / f"train-{index:05d}"))
+        with tf.io.TFRecordWriter(files[-1]) as writer:
+            for record in range(length):
+                writer.write(f"{index}:{record}:".encode().ljust(record_bytes, b"."))
+    return files
+
+
+@pytest.fixture(scope="module")
+def uneven_records(tmp_path_factory):
+    """Files of uneven lengths, one empty."""
+    return _write_records(tmp_path_factory.mktemp("uneven"), LENGTHS, 100)
+
+
+def _bare_split(files):
+    return sources.RecordSplit(files, lambda record: (record, tf.constant(0)), name="--tfrecords")
+
+
+def test_each_folder_pass_is_a_permutation_drawn_from_the_seed_and_the_pass(folder):
+    split = sources.folder_source(folder).split("train")
+    size = split.size
+    stream = order.stream_examples(split, seed=11, positions=4 * size)
+    passes = stream.reshape(4, size)
+    for number, one in enumerate(passes):
+        assert sorted(one) == list(range(size))
+        # The permutation over indices that index_shuffle draws from (seed, pass).
+        expected = tf.random.experimental.index_shuffle(tf.range(size, dtype=tf.int64), tf.constant([11, number], tf.int64), size - 1)
+        np.testing.assert_array_equal(one, expected.numpy())
+    assert all((passes[i] != passes[i + 1]).any() for i in range(3))
+    assert (order.stream_examples(split, seed=12, positions=size) != passes[0]).any()
+
+
+def test_record_passes_are_permutations_in_which_files_change_partners(uneven_records):
+    split = _bare_split(uneven_records)
+    split.count_records()
+    size = split.size
+    passes = order.stream_examples(split, seed=3, positions=3 * size, interleave_files=3, window=8).reshape(3, size)
+    for one in passes:
+        assert sorted(one) == list(range(size))
+    assert all((passes[i] != passes[i + 1]).any() for i in range(2))
+    # Which file's records share a window with which, pass by pass: the partners change.
+    file_of = np.repeat(np.arange(len(split.files)), split.lengths)
+    partners = [{frozenset(file_of[one[w:w + 8]]) for w in range(0, size, 8)} for one in passes]
+    assert partners[0] != partners[1] != partners[2]
+
+
+def test_class_sorted_records_give_mixed_batches(sorted_records):
+    source = sources.tfrecord_source(sorted_records, num_classes=8)
+    cfg = SMALL.replace(interleave_files=4, shuffle_buffer=8)
+    labels = [y for _, y in input_pipeline.train_dataset(source, cfg, 8, seed=1).take(12).as_numpy_iterator()]
+    # Every window of 8 holds 2 records from each of 4 files (classes); every batch is one window.
+    assert [len(set(y)) for y in labels] == [4] * 12
+    # Over 2 passes, each class sits beside more than the 3 others of one fixed group.
+    neighbours = {c: set() for c in range(8)}
+    for y in labels:
+        for c in y:
+            neighbours[c] |= set(y) - {c}
+    assert min(len(n) for n in neighbours.values()) > 3
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_order_does_not_depend_on_threads(uneven_records, threads):
+    split = _bare_split(uneven_records)
+    split.count_records()
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    stream = order.training_stream(split, 5, 0, interleave_files=4, window=6).take(2 * split.size).with_options(options)
+    got = [int(e) for _, e, _ in stream.as_numpy_iterator()]
+    # Each record names its own file and place: the example index is where it really lies.
+    starts = split.starts
+    records = [payload for _, _, payload in stream.as_numpy_iterator()]
+    assert [int(starts[int(r.split(b":")[0])]) + int(r.split(b":")[1]) for r in records] == got
+    assert got == order.stream_examples(split, 5, 2 * split.size, interleave_files=4, window=6).tolist()
+
+
+def test_a_resumed_record_stream_is_the_uninterrupted_one_from_any_position(uneven_records):
+    split = _bare_split(uneven_records)
+    split.count_records()
+    size = split.size
+    whole = order.stream_examples(split, 9, 3 * size, interleave_files=3, window=8)
+    # Window, group and pass boundaries, and places between them.
+    for start in sorted({0, 1, 7, 8, 9, size - 1, size, size + 1, 2 * size, *range(2, 2 * size, 5)}):
+        resumed = order.stream_examples(split, 9, 3 * size - start, start=start, interleave_files=3, window=8)
+        np.testing.assert_array_equal(resumed, whole[start:], err_msg=f"resumed at {start}")
+
+
+def test_a_resumed_folder_stream_is_the_uninterrupted_one(folder):
+    split = sources.folder_source(folder).split("train")
+    whole = order.stream_examples(split, 2, 3 * split.size)
+    for start in (1, split.size - 1, split.size, 2 * split.size + 4):
+        np.testing.assert_array_equal(order.stream_examples(split, 2, 3 * split.size - start, start=start), whole[start:])
+
+
+def _bytes_read():
+    with open(f"/proc/{os.getpid()}/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
+
+
+def test_a_resume_reads_about_one_window_wherever_it_resumes(tmp_path):
+    """A rerun seeks: it reads the window that holds its position (and what it reads ahead),
+    however far the run had got, never the records before it."""
+    record = 50_000
+    split = _bare_split(_write_records(tmp_path, [4 * n for n in LENGTHS], record))
+    split.count_records()
+    size = split.size
+    read = {}
+    for start in (0, 3, 70, size + 20, 7 * size + 30):
+        stream = order.training_stream(split, 4, start, interleave_files=3, window=8)
+        before = _bytes_read()
+        next(iter(stream))
+        read[start] = _bytes_read() - before
+    assert max(read.values()) < size * record / 4, (read, size * record)
+
+
+def test_no_stage_holds_more_than_the_window(tmp_path):
+    """The first batch of a stream over 24 MB of JPEGs comes out after reading a few files."""
+    rng = np.random.default_rng(0)
+    noise = [synthetic.encode_jpeg(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8), quality=95) for _ in range(4)]
+    for c in range(4):
+        os.makedirs(tmp_path / "train" / f"n{c:08d}")
+        for i in range(25):
+            (tmp_path / "train" / f"n{c:08d}" / f"{i}.JPEG").write_bytes(noise[(c + i) % 4])
+    total = 100 * len(noise[0])
+    source = sources.folder_source(str(tmp_path))
+    before = _bytes_read()
+    next(iter(input_pipeline.train_dataset(source, SMALL, 2, seed=1)))
+    # Parallel reads and prefetching run ahead by some batches, never by the data set.
+    assert _bytes_read() - before < total / 3, (_bytes_read() - before, total)
+
+
+def test_trace_lines_carry_each_batchs_examples(folder, tmp_path, monkeypatch):
+    trace = tmp_path / "trace.jsonl"
+    monkeypatch.setenv(faults.TRACE_ENV, str(trace))
+    source = sources.folder_source(folder)
+    labels = [y for _, y in input_pipeline.train_dataset(source, SMALL, 5, seed=6, start_step=2).take(4).as_numpy_iterator()]
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    batches = {line["batch"]: line["examples"] for line in lines}
+    expected = order.stream_examples(source.split("train"), 6, 20, start=10).reshape(4, 5)
+    assert [batches[10 + 5 * i] for i in range(4)] == expected.tolist()
+    split = source.split("train")
+    assert [y.tolist() for y in labels] == split.labels[expected].tolist()
+
+
+def test_record_counts_are_read_from_headers_and_cached(uneven_records, tmp_path, monkeypatch):
+    split = _bare_split(uneven_records)
+    assert split.count_records(str(tmp_path)).tolist() == LENGTHS
+    assert [sum(1 for _ in tf.data.TFRecordDataset(f)) for f in uneven_records] == split.lengths.tolist()
+    monkeypatch.setattr(sources, "count_tfrecords", lambda *a: pytest.fail("counted again"))
+    assert _bare_split(uneven_records).count_records(str(tmp_path)).tolist() == split.lengths.tolist()
+
+
+def test_a_truncated_record_file_is_a_one_line_error(tmp_path, uneven_records):
+    data = open(uneven_records[0], "rb").read()
+    (tmp_path / "train-00000").write_bytes(data[:-100])
+    with pytest.raises(sources.DataError, match=r"^--tfrecords .*train-00000 ends inside a record \(truncated\?\)"):
+        _bare_split([str(tmp_path / "train-00000")]).count_records()
+
+
+def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(folder):
+    source = sources.folder_source(folder)
+    crops = np.array([input_pipeline.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")], np.float64)
+    sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
+    lines = []
+    mean = input_pipeline.compute_pixel_mean(source, SMALL, max_images=6, print_fn=lambda line, **_: lines.append(line))
+    np.testing.assert_allclose(mean, crops[sample].mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
+
+
+def test_a_run_begun_under_the_old_order_is_refused_in_one_line(tmp_path):
+    from keras_resnet.imagenet import train
+
+    (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data": "folder"}))
+    with pytest.raises(train.RecipeError) as info:
+        train.check_data_order(str(tmp_path))
+    assert str(info.value) == (
+        f"--workdir {tmp_path} holds a run begun under data order 1; this version reads the data in order 2 "
+        "(a fresh global order every pass), so it cannot resume that run exactly: finish it with the version that "
+        "began it, or pass --overwrite")
+    train.check_data_order(str(tmp_path), overwrite=True)
+    (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data_order": order.ORDER_VERSION}))
+    train.check_data_order(str(tmp_path))
