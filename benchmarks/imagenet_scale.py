@@ -8,6 +8,7 @@ for each size and source:
 - **peak RSS** and **time to the first step** of `recipes/imagenet.py --model=tiny` in a fresh
   process (`--mean=pixel`, the default: the per-pixel mean pass over the whole training set is
   part of the start-up), its first step at the paper's batch of 256;
+- **pixel mean** images/s: the mean pass alone (all cores), and the time to list or count the data;
 - **stream** images/s: the training stream alone (order, file reads, no decoding);
 - **rerun read**: the bytes a rerun reads before its first batch when resuming in pass 100
   (`KERAS_RESNET_SCALE_PASS`), counted by the kernel (`/proc/self/io`).
@@ -38,14 +39,19 @@ STREAM_PROBE = r"""
 import json, os, sys, time
 import tensorflow as tf
 from keras_resnet.imagenet import config, input_pipeline, order, sources
-kind, path, late_pass = sys.argv[1], sys.argv[2], int(sys.argv[3])
+kind, path, late_pass, window = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def read():
     with open(f"/proc/{os.getpid()}/io") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
+began = time.time()
 source = sources.folder_source(path) if kind == "folder" else sources.tfrecord_source(path)
 source.count_records()
+index_s = time.time() - began
 split = source.split("train")
-cfg = config.recipe_config(mean="channel")
+cfg = config.recipe_config(mean="channel", shuffle_buffer=window)
+began = time.time()
+input_pipeline.compute_pixel_mean(source, cfg)
+mean_rate = split.size / (time.time() - began)
 stream = order.training_stream(split, 0, 0, interleave_files=cfg.interleave_files, window=cfg.shuffle_buffer)
 stream = stream.map(lambda p, e, payload: split.load(payload), num_parallel_calls=tf.data.AUTOTUNE)
 it = iter(stream.prefetch(64))
@@ -57,9 +63,9 @@ for _ in range(count):
 rate = count / (time.time() - began)
 start_step = late_pass * split.size // cfg.batch_size + 7  # Pass 100, a few steps in.
 before = read()
-began = time.time()
 next(iter(input_pipeline.train_dataset(source, cfg, cfg.batch_size, seed=0, start_step=start_step)))
-print(json.dumps({"stream_images_per_s": rate, "rerun_bytes": read() - before, "rerun_first_batch_s": time.time() - began}))
+print(json.dumps({"index_s": index_s, "mean_images_per_s": mean_rate, "stream_images_per_s": rate,
+                  "rerun_bytes": read() - before}))
 """
 
 
@@ -97,11 +103,14 @@ def generate(root, size, distinct=64, seed=0):
     return folder, records
 
 
-def run_recipe(checkout, flag, path, workdir):
+def run_recipe(checkout, flag, path, workdir, window):
     """Seconds to the first step, seconds in all, and peak RSS (GiB) of a fresh recipe process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": checkout, "KERAS_BACKEND": "tensorflow"}
+    # oneDNN's kernels crash (SIGSEGV) on the tiny net's training step at 224×224 with TensorFlow 2.21 on
+    # some x86 CPUs; the standard kernels are used here, which changes nothing of the input side measured.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": checkout, "KERAS_BACKEND": "tensorflow",
+           "TF_ENABLE_ONEDNN_OPTS": "0"}
     command = [sys.executable, os.path.join(checkout, "recipes", "imagenet.py"), "--model=tiny", f"{flag}={path}",
-               f"--workdir={workdir}", "--train_steps=3", "--eval_every=3"]
+               f"--workdir={workdir}", "--train_steps=3", "--eval_every=3", f"--shuffle_buffer={window}"]
     began = time.time()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=checkout)
     first = None
@@ -116,9 +125,9 @@ def run_recipe(checkout, flag, path, workdir):
     return first, time.time() - began, usage.ru_maxrss / 2**20
 
 
-def probe_stream(kind, path, late_pass):
+def probe_stream(kind, path, late_pass, window):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    result = subprocess.run([sys.executable, "-c", STREAM_PROBE, kind, path, str(late_pass)], capture_output=True,
+    result = subprocess.run([sys.executable, "-c", STREAM_PROBE, kind, path, str(late_pass), str(window)], capture_output=True,
                             text=True, env=env, check=False)
     if result.returncode:
         raise RuntimeError(result.stderr[-1500:])
@@ -138,6 +147,7 @@ def main():
     parser.add_argument("--root", default=os.path.join(tempfile.gettempdir(), "imagenet_scale"))
     parser.add_argument("--checkout", default=ROOT, help="the checkout whose recipe runs")
     parser.add_argument("--late_pass", type=int, default=100)
+    parser.add_argument("--shuffle_buffer", type=int, default=10000, help="the records' window (the recipe's default)")
     parser.add_argument("--cores", type=int, default=16, help="cores of the host to extrapolate the start-up to")
     parser.add_argument("--no_stream", action="store_true", help="skip the stream figures (for an older checkout)")
     parser.add_argument("--json_out")
@@ -151,33 +161,42 @@ def main():
         for kind in kinds:
             path = folder if kind == "folder" else records
             workdir = tempfile.mkdtemp(prefix=f"run_{kind}_{size}_")
-            first, total, rss = run_recipe(args.checkout, flags[kind], path, workdir)
+            first, total, rss = run_recipe(args.checkout, flags[kind], path, workdir, args.shuffle_buffer)
             row = {"kind": kind, "images": size, "first_step_s": first, "run_s": total, "peak_rss_gib": rss}
             if not args.no_stream:
-                row.update(probe_stream(kind, path, args.late_pass))
+                row.update(probe_stream(kind, path, args.late_pass, args.shuffle_buffer))
             rows.append(row)
             print(json.dumps(row), flush=True)
     cores = os.cpu_count()
-    print(f"\n{cores}-core CPU; `recipes/imagenet.py --model=tiny`, batch 256, per-pixel mean over the whole training set.\n")
-    print("| source | training images | peak RSS | time to first step | stream (no decode) | a rerun in pass "
-          f"{args.late_pass} reads |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"\n{cores}-core CPU; `recipes/imagenet.py --model=tiny`, batch 256, the per-pixel mean over the whole "
+          f"training set; records: `--shuffle_buffer={args.shuffle_buffer}`.\n")
+    print("| source | training images | peak RSS | time to first step | pixel mean | stream (no decode) | "
+          f"a rerun in pass {args.late_pass} reads |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
+        mean = f"{row['mean_images_per_s']:,.0f} img/s" if "mean_images_per_s" in row else "–"
         stream = f"{row['stream_images_per_s']:,.0f} img/s" if "stream_images_per_s" in row else "–"
         rerun = f"{row['rerun_bytes'] / 2**20:,.0f} MiB" if "rerun_bytes" in row else "–"
         print(f"| {row['kind']} | {row['images']:,} | {row['peak_rss_gib']:.2f} GiB | {row['first_step_s']:.1f} s | "
-              f"{stream} | {rerun} |")
-    print(f"\nExtrapolated to {IMAGENET:,} images (least squares over the sizes):\n")
+              f"{mean} | {stream} | {rerun} |")
+    print(f"\nExtrapolated to {IMAGENET:,} images: memory by least squares over the sizes; the start-up as the "
+          f"measured index and mean-pass rates (decoding scales with cores) plus the rest of the start-up:\n")
     print(f"| source | peak RSS | per 1k images | time to first step, {cores} cores | on {args.cores} cores |")
     print("|---|---:|---:|---:|---:|")
     for kind in kinds:
         mine = [r for r in rows if r["kind"] == kind]
-        n = [r["images"] for r in mine]
-        rss0, rss1 = fit(n, [r["peak_rss_gib"] for r in mine])
-        t0, t1 = fit(n, [r["first_step_s"] for r in mine])
-        # The per-image part (reading and decoding for the mean) scales with cores; the rest does not.
-        print(f"| {kind} | {rss0 + rss1 * IMAGENET:.2f} GiB | {rss1 * 1000 * 1024:.1f} MiB | {t0 + t1 * IMAGENET:,.0f} s | "
-              f"{t0 + t1 * IMAGENET * cores / args.cores:,.0f} s |")
+        rss0, rss1 = fit([r["images"] for r in mine], [r["peak_rss_gib"] for r in mine])
+        line = f"| {kind} | {rss0 + rss1 * IMAGENET:.2f} GiB | {rss1 * 1000 * 1024:.1f} MiB |"
+        if all("mean_images_per_s" in r for r in mine):
+            largest = mine[-1]
+            rest = largest["first_step_s"] - largest["images"] / largest["mean_images_per_s"] - largest["index_s"]
+            index = largest["index_s"] * IMAGENET / largest["images"]
+            here = rest + index + IMAGENET / largest["mean_images_per_s"]
+            there = rest + index + IMAGENET / largest["mean_images_per_s"] * cores / args.cores
+            line += f" {here:,.0f} s | {there:,.0f} s |"
+        else:
+            line += " – | – |"
+        print(line)
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(rows, f, indent=1)

@@ -53,15 +53,16 @@ def run(command, workdir, trace, backend, kill=None, timeout=240):
 
 
 def read_trace(path):
-    """`(iterations, batches)`: step → list of its records, batch key → list of fingerprints."""
+    """`(iterations, batches)`: step → list of its records, batch key → list of `(fingerprint,
+    examples)`."""
     iterations, batches = {}, {}
     if not os.path.exists(path):
         return iterations, batches
     with open(path) as f:
         for line in f:
             entry = json.loads(line)
-            if "batch" in entry:
-                batches.setdefault(entry["batch"], []).append(entry["fingerprint"])
+            if "batch" in entry:  # Its fingerprint and, for ImageNet, the examples it holds.
+                batches.setdefault(entry["batch"], []).append((entry["fingerprint"], tuple(entry.get("examples", ()))))
             else:
                 iterations.setdefault(entry.pop("step"), []).append(entry)
     return iterations, batches

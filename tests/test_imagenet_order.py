@@ -197,13 +197,17 @@ def test_a_truncated_record_file_is_a_one_line_error(tmp_path, uneven_records):
         _bare_split([str(tmp_path / "train-00000")]).count_records()
 
 
-def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(folder):
+def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(folder, monkeypatch):
     source = sources.folder_source(folder)
     crops = np.array([input_pipeline.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")], np.float64)
     sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
+    monkeypatch.setattr(input_pipeline, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
     lines = []
-    mean = input_pipeline.compute_pixel_mean(source, SMALL, max_images=6, print_fn=lambda line, **_: lines.append(line))
+    mean = input_pipeline.compute_pixel_mean(source, SMALL, max_images=6, batch_size=4,
+                                             print_fn=lambda line, **_: lines.append(line))
     np.testing.assert_allclose(mean, crops[sample].mean(axis=0), atol=1e-4)
+    assert [line.split(",")[0] for line in lines] == ["pixel mean: 4 of 6 training images (67%)",
+                                                      "pixel mean: 6 of 6 training images (100%)"]
     np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
 
 

@@ -231,6 +231,20 @@ def test_a_folder_of_unreadable_training_files_stops_at_once_and_writes_nothing(
         train.train_and_evaluate(SMALL.replace(mean=mean), str(workdir), model_name="tiny", source=source, train_steps=2,
                                  print_fn=lambda *a, **k: None)
     message = str(info.value)
-    assert "\n" not in message and message.startswith(f"{root}/train: none of the first 32 training images of the stream decodes")
+    assert "\n" not in message and message.startswith(f"{root}/train: none of 32 training images tried decodes")
     assert f"{root}/train/n0000000" in message and message.endswith("are these image files?")
+    assert not workdir.exists()
+
+
+def test_tfrecords_of_unreadable_images_stop_at_once_and_write_nothing(tmp_path):
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(tmp_path / "train-00000")) as writer:
+        for i in range(5):
+            writer.write(synthetic.example(b"<html><body>403 Forbidden</body></html>", i % 2))
+    workdir = tmp_path / "run"
+    with pytest.raises(sources.DataError) as info:
+        train.train_and_evaluate(SMALL, str(workdir), model_name="tiny", source=sources.tfrecord_source(str(tmp_path), 2),
+                                 train_steps=2, print_fn=lambda *a, **k: None)
+    assert str(info.value).startswith(f"--tfrecords {tmp_path}: none of 5 training images tried decodes (e.g. record 0: ")
     assert not workdir.exists()

@@ -414,25 +414,29 @@ def _describe(split):
     return getattr(split, "directory", None) or f"{split.name} {os.path.dirname(split.files[0])}"
 
 
-def check_readable(source, config, split="train", sample=32):
-    """Raises `sources.DataError` unless one of the first `sample` images of the training stream's
-    pass 0 decodes: a split of unreadable files (Git LFS pointers, HTML error pages) would
-    otherwise make the endless training stream skip images forever without yielding one.
+def check_readable(source, split="train", sample=32):
+    """Raises `sources.DataError` unless one of `sample` images of the split decodes: a split of
+    unreadable files (Git LFS pointers, HTML error pages) would otherwise make the endless
+    training stream skip images forever without yielding one.
 
-    Costs one small read: up to `sample` images decoded.
+    The images tried: for a folder, a random sample (the first of the training order's pass 0 for
+    seed 0); for records, the first records. Costs up to `sample` images read and decoded.
     """
     from keras_resnet.imagenet.sources import DataError, error_line
 
     data = source.split(split)
-    stream = order.training_stream(data, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files,
-                                   window=config.shuffle_buffer)
-    first_error = None
-    for _, example, payload in stream.take(sample):
+    if data.random_access:
+        indices = order.folder_pass(data.size, MEAN_SAMPLE_SEED, 0)[:sample]
+        candidates = ((data.path(i), lambda i=i: data.load(tf.constant(i, tf.int64))[0]) for i in indices)
+    else:
+        candidates = ((f"record {i}", lambda e=e: e) for i, (e, _) in enumerate(data.examples().take(sample)))
+    first_error, tried = None, 0
+    for name, encoded in candidates:
+        tried += 1
         try:
-            decode_image(data.load(payload)[0])
+            decode_image(encoded())
             return
         except tf.errors.OpError as error:
-            first_error = first_error or (int(example), error_line(error)[:100])
-    shown = f"{data.path(first_error[0])}: {first_error[1]}" if data.random_access else first_error[1]
-    raise DataError(f"{_describe(data)}: none of the first {min(sample, data.size or sample)} training images of the stream "
-                    f"decodes (e.g. {shown}); are these image files?")
+            first_error = first_error or f"{name}: {error_line(error)[:100]}"
+    raise DataError(f"{_describe(data)}: none of {tried} training images tried decodes (e.g. {first_error}); "
+                    "are these image files?")

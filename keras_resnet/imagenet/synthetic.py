@@ -62,7 +62,8 @@ def write_image_folder(root, classes=2, per_class=None, shape=(375, 500), seed=0
     return counts
 
 
-def _example(encoded, label):
+def example(encoded, label):
+    """A serialized `tf.train.Example` of an encoded image and its label, as TFRecords of ImageNet hold them."""
     import tensorflow as tf
 
     return tf.train.Example(features=tf.train.Features(feature={
@@ -93,7 +94,7 @@ def write_tfrecords(directory, split="train", labels=((0, 1), (1, 0)), shape=(40
         path = os.path.join(directory, f"{split}-{index:05d}-of-{len(labels):05d}")
         with tf.io.TFRecordWriter(path) as writer:
             for label in file_labels:
-                writer.write(_example(encode_jpeg(smooth_image(rng, *shape)), int(label)))
+                writer.write(example(encode_jpeg(smooth_image(rng, *shape)), int(label)))
         paths.append(path)
     return paths
 

@@ -249,7 +249,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     # Before anything is written: the records counted (their counts cached in the workdir once it
     # exists), and a split of unreadable files refused.
     source.count_records(rundir if os.path.isdir(rundir) else None)
-    input_pipeline.check_readable(source, config)
+    input_pipeline.check_readable(source)
     check_data_order(rundir, overwrite)
     resumed = prepare_workdir(rundir, run_config, overwrite)
     source.count_records(rundir)
