@@ -8,6 +8,7 @@ needs, so users never touch `sys.setrecursionlimit`.
 """
 
 import contextlib
+import os
 import sys
 
 import keras
@@ -46,6 +47,16 @@ class Network(keras.Model):
         outputs = args[1] if len(args) > 1 else kwargs.get("outputs")
         with recursion_limit(graph_size(outputs) + _HEADROOM):
             super().__init__(*args, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        """Keras' `Model.save_weights`; a `.weights.h5` file also records the net's bottleneck
+        layout and preprocessing (`keras_resnet.pretrained.keras_files`), so that
+        `weights=filepath` rebuilds the same net or refuses another."""
+        super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        if kwargs.get("max_shard_size") is None and os.path.isfile(filepath):
+            from keras_resnet.pretrained import keras_files
+
+            keras_files.write_record(self, filepath)
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Keras' `Model.export`, after `keras_resnet.export.check_export(format)`: a format that
