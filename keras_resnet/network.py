@@ -60,11 +60,21 @@ class Network(keras.Model):
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Keras' `Model.export`, after `keras_resnet.export.check_export(format)`: a format that
-        cannot be written here is a one-line `ValueError` before any file is written."""
+        cannot be written here is a one-line `ValueError` before any file is written.
+
+        A functional model's inputs are known without calling it, but Keras' ONNX exporter
+        refuses a model never called ("The model provided has never called"): a net just
+        built or loaded gets the input signature Keras would derive after a call."""
         from keras_resnet.export import check_export
 
         check_export(format, self)
+        if format == "onnx":
+            kwargs.setdefault("input_signature", [keras.tree.map_structure(_input_spec, self.input)])
         return super().export(filepath, format=format, **kwargs)
+
+
+def _input_spec(tensor):
+    return keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)
 
 
 def graph_size(outputs):
