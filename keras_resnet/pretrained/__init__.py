@@ -85,9 +85,11 @@ def resolve(weights, *, block, network=None, bottleneck_stride="1x1", shortcut=N
         return None
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         resolved = _resolve_file(os.fspath(weights))
-        held = resolved.record.bottleneck_stride if resolved.record else formats.bottleneck_stride(
-            resolved.path, resolved.file_format)
-        if block == "bottleneck" and held not in (None, bottleneck_stride):
+        held = None
+        if block == "bottleneck":  # Basic blocks have one layout.
+            held = resolved.record.bottleneck_stride if resolved.record else formats.bottleneck_stride(
+                resolved.path, resolved.file_format)
+        if held not in (None, bottleneck_stride):
             raise ValueError(
                 f"{resolved.path} holds a ResNet in {_LAYOUTS[held]}, not {_LAYOUTS[bottleneck_stride]}: build the "
                 f"net with bottleneck_stride={held!r} to load it. Received: bottleneck_stride={bottleneck_stride!r}"

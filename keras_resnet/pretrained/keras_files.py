@@ -110,6 +110,8 @@ def read(path):
         return _read_archive(path)
     import h5py
 
+    if not h5py.is_hdf5(path):
+        return FileRecord()  # E.g. the JSON index of sharded weights: Keras reads it, it names nothing here.
     with h5py.File(path, "r") as f:
         text = f.attrs.get(RECORD_ATTR)
         names, classes = [], None
