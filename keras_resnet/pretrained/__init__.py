@@ -34,6 +34,7 @@ from keras_resnet.pretrained.registry import DEFAULT, WEIGHTS, PretrainedWeights
 # What each bottleneck layout is, for error messages.
 _LAYOUTS = {"1x1": "the paper's layout (stride 2 in the first 1×1 convolution)",
             "3x3": "the v1.5 layout (stride 2 in the 3×3 convolution)"}
+# The layers `include_top` and `pooling` add (`builder._head`): a net may leave a file's out.
 _HEAD = ("avg_pool", "max_pool", convert.TOP)
 
 
@@ -154,7 +155,7 @@ def check_keras_file(model, resolved, include_preprocessing=True):
     """
     record, path = resolved.record, resolved.path
     if record.layers is None:
-        return  # A file of an older Keras: it names no layers.
+        return  # The file names no layers: Keras' own checks are all there is.
     file_layers = set(record.layers)
     model_layers = {layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)}
     if PREPROCESSING_LAYER in file_layers - model_layers:

@@ -43,18 +43,17 @@ class FileRecord:
     """What a Keras weights file tells of the net that wrote it.
 
     Attributes:
-        layers: tuple of str, or `None` where the file does not name its layers (Keras before
-            3.x recorded no names). Input layers are left out.
+        layers: tuple of str, or `None` where the file does not name its layers (its writer
+            recorded no names, or it has no `layers` group). Input layers are left out.
         classes: int or None. The output size of its classifier (`predictions`), if it has one.
-        recorded: bool. Whether the file records the two facts below (`write_record`, or a
-            `.keras` archive's config); without them, nothing is known of either.
-        bottleneck_stride: `"1x1"`, `"3x3"`, or `None` for a net without bottleneck blocks.
-        preprocessing: the serialized `preprocessing` layer (`keras.layers.serialize`), or `None`.
+        bottleneck_stride: `"1x1"`, `"3x3"`, or `None` for a net without bottleneck blocks or a
+            file that does not record it (`write_record`, or a `.keras` archive's config).
+        preprocessing: the serialized `preprocessing` layer (`keras.layers.serialize`), or `None`
+            for a net without one or a file that does not record it.
     """
 
     layers: tuple = None
     classes: int = None
-    recorded: bool = False
     bottleneck_stride: str = None
     preprocessing: dict = None
 
@@ -114,7 +113,7 @@ def read(path):
         return FileRecord()  # E.g. the JSON index of sharded weights: Keras reads it, it names nothing here.
     with h5py.File(path, "r") as f:
         text = f.attrs.get(RECORD_ATTR)
-        names, classes = [], None
+        names, classes = ([] if "layers" in f else None), None
         for key, group in f.get("layers", {}).items():
             variables = group.get("vars")
             name = variables.attrs.get("name") if variables is not None else None
@@ -127,7 +126,7 @@ def read(path):
                 classes = int(variables["1"].shape[0])  # The bias: one value per class.
     record = json.loads(text) if text is not None else {}
     return FileRecord(layers=tuple(names) if names is not None else None, classes=classes,
-                      recorded=text is not None, **record)
+                      bottleneck_stride=record.get("bottleneck_stride"), preprocessing=record.get("preprocessing"))
 
 
 def _read_archive(path):
@@ -139,7 +138,6 @@ def _read_archive(path):
     return FileRecord(
         layers=tuple(by_name),
         classes=top["config"].get("units") if top else None,
-        recorded=True,
         bottleneck_stride=bottleneck_stride_of({name: layer["config"].get("strides") for name, layer in by_name.items()}),
         preprocessing={k: v for k, v in by_name[PREPROCESSING_LAYER].items() if k in _SERIALIZED_KEYS}
         if PREPROCESSING_LAYER in by_name else None,

@@ -400,10 +400,10 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
     (which sees the evaluation and every kept array), the schedule (its decision, e.g. a plateau
     cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
-    schedule's counters); then progress. TensorBoard
-    (`PeriodTensorBoard`) only when it is installed (one warning otherwise) and TensorFlow is
-    loaded (the recipes load it wherever it is installed, `cli.parse_flags`). No callback here has
-    a batch-end hook. `faults` adds its test hooks where its environment variables ask for them.
+    schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) only when it is
+    installed (one warning otherwise) and TensorFlow is loaded (the recipes load it wherever it
+    is installed, `cli.parse_flags`). No callback here has a batch-end hook. `faults` adds its
+    test hooks where its environment variables ask for them.
 
     Args:
         workdir: str.
