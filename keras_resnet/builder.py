@@ -57,8 +57,10 @@ def build_network(
         weights: `None` (He initialisation); `"imagenet"`, the published ImageNet weights in
             this net's layout (`keras_resnet.pretrained.registry`); a source's name (`"msra"`,
             `"torchvision_v1"`); or the path of a weights file: one written by
-            `model.save_weights`, or a published file (keras.applications HDF5, torchvision
-            safetensors or `.pth`), told apart by content. Defaults to `None`.
+            `model.save_weights` or `model.save` (it loads back with its preprocessing), or a
+            published file (keras.applications HDF5, torchvision safetensors or `.pth`), told
+            apart by content. A file of another net (another layout, kind, depth or class count)
+            is a one-line `ValueError`. Defaults to `None`.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: optional `(height, width, channels)`; height and width may be `None` and are
             otherwise at least the net's downsampling (32 ImageNet, 4 CIFAR). Defaults to
@@ -126,13 +128,15 @@ def build_network(
 
     inputs = _inputs(input_tensor, input_shape, family)
     resolved = pretrained.resolve(
-        weights, network=_zoo_key(family, architecture, kind), bottleneck_stride=bottleneck_stride,
-        shortcut=shortcut, include_top=include_top, classes=classes, channels=inputs.shape[-1],
+        weights, block=architecture.block, network=_zoo_key(family, architecture, kind),
+        bottleneck_stride=bottleneck_stride, shortcut=shortcut, include_top=include_top, classes=classes,
+        channels=inputs.shape[-1],
     )
     weights_path = pretrained.fetch(resolved, include_top) if resolved is not None else None
     x = inputs
-    if resolved is not None and resolved.published and include_preprocessing:
-        x = pretrained.preprocessing_layer(resolved.preprocessing)(x)
+    preprocessing = pretrained.preprocessing_layer(resolved) if resolved is not None and include_preprocessing else None
+    if preprocessing is not None:
+        x = preprocessing(x)
     x = _stem(x, family, architecture.widths[0], options)
     block_class = blocks.BLOCKS[architecture.block]
     for i, (count, filters) in enumerate(zip(architecture.stages, architecture.widths)):
@@ -144,12 +148,13 @@ def build_network(
     if resolved is not None and resolved.published:
         pretrained.load(model, resolved, weights_path)
     elif resolved is not None:
+        pretrained.check_keras_file(model, resolved, include_preprocessing)
         try:
             model.load_weights(weights_path)
         except ValueError as error:
             raise ValueError(
                 f"weights={str(weights)!r} does not fit {name} built with "
-                f"input_shape={tuple(inputs.shape[1:])}, classes={classes}: {error}"
+                f"input_shape={tuple(inputs.shape[1:])}, classes={classes}: {' '.join(str(error).split())}"
             ) from None
     return model
 

@@ -86,12 +86,15 @@ def run_exported(path, format, images):
 
     Args:
         path: str. What `model.export(path, format=format)` wrote.
-        format: str. `"tf_saved_model"` (TensorFlow's `tf.saved_model.load(...).serve`), `"onnx"`
-            (onnxruntime on the CPU) or `"litert"` (the LiteRT interpreter).
+        format: str. `"tf_saved_model"` (TensorFlow's `tf.saved_model.load(...)`, its
+            `serving_default` signature), `"onnx"` (onnxruntime on the CPU) or `"litert"` (the
+            LiteRT interpreter's signature runner).
         images: float32 array `(N, H, W, C)`, what the Keras model takes.
 
     Returns:
-        The model's output for `images` as a numpy array.
+        The model's output for `images` as a numpy array; for a model with several outputs (a
+        `feature_model`), a dict of them keyed by the names the file gives them, a dict
+        output's keys (`{"conv2": …, "conv5": …}`).
     """
     if format not in RUNTIMES:
         raise ValueError(f"`format` must be one of {', '.join(map(repr, RUNTIMES))}. Received: format={format!r}")
@@ -102,19 +105,25 @@ def run_exported(path, format, images):
     if format == "tf_saved_model":
         import tensorflow as tf
 
-        loaded = tf.saved_model.load(str(path))  # Kept referenced while `serve` runs: it owns the variables.
-        return np.asarray(loaded.serve(tf.constant(images)))
+        loaded = tf.saved_model.load(str(path))  # Kept referenced while it runs: it owns the variables.
+        signature = loaded.signatures["serving_default"]
+        (name,) = signature.structured_input_signature[1]
+        return _outputs(signature(**{name: tf.constant(images)}))
     if format == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {session.get_inputs()[0].name: images})[0]
+        values = session.run(None, {session.get_inputs()[0].name: images})
+        return _outputs(dict(zip((output.name for output in session.get_outputs()), values)))
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
-    index = interpreter.get_input_details()[0]["index"]
-    interpreter.resize_tensor_input(index, images.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(index, images)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    (name,) = interpreter.get_signature_list()["serving_default"]["inputs"]
+    return _outputs(interpreter.get_signature_runner()(**{name: images}))
+
+
+def _outputs(by_name):
+    """The one output as an array, or every output by name (each format names a single output
+    its own way: `output_0`, the converter's tensor name)."""
+    arrays = {name: np.asarray(value) for name, value in sorted(by_name.items())}
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays

@@ -8,6 +8,7 @@ needs, so users never touch `sys.setrecursionlimit`.
 """
 
 import contextlib
+import os
 import sys
 
 import keras
@@ -47,13 +48,33 @@ class Network(keras.Model):
         with recursion_limit(graph_size(outputs) + _HEADROOM):
             super().__init__(*args, **kwargs)
 
+    def save_weights(self, filepath, overwrite=True, **kwargs):
+        """Keras' `Model.save_weights`; a `.weights.h5` file also records the net's bottleneck
+        layout and preprocessing (`keras_resnet.pretrained.keras_files`), so that
+        `weights=filepath` rebuilds the same net or refuses another."""
+        super().save_weights(filepath, overwrite=overwrite, **kwargs)
+        if kwargs.get("max_shard_size") is None and os.path.isfile(filepath):
+            from keras_resnet.pretrained import keras_files
+
+            keras_files.write_record(self, filepath)
+
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Keras' `Model.export`, after `keras_resnet.export.check_export(format)`: a format that
-        cannot be written here is a one-line `ValueError` before any file is written."""
+        cannot be written here is a one-line `ValueError` before any file is written.
+
+        A functional model's inputs are known without calling it, but Keras' ONNX exporter
+        refuses a model never called ("The model provided has never called"): a net just
+        built or loaded gets the input signature Keras would derive after a call."""
         from keras_resnet.export import check_export
 
         check_export(format, self)
+        if format == "onnx":
+            kwargs.setdefault("input_signature", [keras.tree.map_structure(_input_spec, self.input)])
         return super().export(filepath, format=format, **kwargs)
+
+
+def _input_spec(tensor):
+    return keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)
 
 
 def graph_size(outputs):

@@ -11,6 +11,9 @@ import h5py
 import keras
 import numpy as np
 
+# The side of the images the tests feed these nets: all are fully convolutional, and a small input keeps the
+# forward passes cheap.
+SIZE = 64
 BASIC = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 BOTTLENECK = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 

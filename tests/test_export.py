@@ -53,8 +53,42 @@ def test_each_runtime_gives_keras_outputs(name, tmp_path):
         model.export(path, format=format, verbose=False)
         outputs = run_exported(path, format, x)
         assert outputs.shape == expected.shape
-        error = np.max(np.abs(outputs - expected)) / np.max(np.abs(expected))
+        error = _relative_error(outputs, expected)
         assert error <= RELATIVE_TOLERANCE, (format, error)
+
+
+def _tiny_net():
+    return keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(16, 16, 3), classifier_activation=None)
+
+
+def _relative_error(outputs, expected):
+    return np.max(np.abs(outputs - expected)) / np.max(np.abs(expected))
+
+
+@pytest.mark.parametrize("source", ["built", "loaded"])
+def test_onnx_export_of_a_net_never_called_gives_keras_outputs(source, tmp_path):
+    model = _tiny_net()
+    if source == "loaded":  # As the README's `keras.saving.load_model("runs/.../model.keras")`.
+        model.save(tmp_path / "net.keras")
+        model = keras.saving.load_model(tmp_path / "net.keras")
+    path = str(tmp_path / "net.onnx")
+    model.export(path, format="onnx", verbose=False)  # Before the model's first call.
+    x = np.random.default_rng(2).uniform(size=(3, 16, 16, 3)).astype("float32")
+    assert _relative_error(run_exported(path, "onnx", x), keras.ops.convert_to_numpy(model(x))) <= RELATIVE_TOLERANCE
+
+
+def test_each_runtime_gives_every_stage_of_a_feature_model_by_name(tmp_path):
+    features = keras_resnet.feature_model(_tiny_net())
+    x = np.random.default_rng(3).uniform(size=(2, 16, 16, 3)).astype("float32")
+    expected = {stage: keras.ops.convert_to_numpy(value) for stage, value in features(x).items()}
+    for format, suffix in SUFFIX.items():
+        path = str(tmp_path / f"features{suffix}")
+        features.export(path, format=format, verbose=False)
+        outputs = run_exported(path, format, x)
+        assert sorted(outputs) == ["conv2", "conv3", "conv4"], format
+        for stage, value in expected.items():
+            assert outputs[stage].shape == value.shape and _relative_error(outputs[stage], value) <= RELATIVE_TOLERANCE, (
+                format, stage)
 
 
 @pytest.mark.parametrize("policy, format", [("mixed_float16", "litert"), ("mixed_bfloat16", "litert"),

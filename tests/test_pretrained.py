@@ -14,10 +14,9 @@ from safetensors.numpy import save_file
 import keras_resnet
 from keras_resnet import pretrained
 from keras_resnet.pretrained import download, registry
-from published_files import randomise, torchvision_state_dict, write_keras_applications_h5
+from published_files import SIZE, randomise, torchvision_state_dict, write_keras_applications_h5
 
 README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-SIZE = 64  # Both nets are fully convolutional: a small input keeps the forward passes cheap.
 
 
 def numpy(x):
@@ -26,24 +25,6 @@ def numpy(x):
 
 def relative_error(a, b):
     return float(np.abs(a - b).max() / np.abs(a).max())
-
-
-@pytest.fixture(scope="module")
-def msra_resnet50(tmp_path_factory):
-    """keras.applications' ResNet50 with random weights, written as the published top and no-top files."""
-    folder = tmp_path_factory.mktemp("msra")
-    reference = keras.applications.ResNet50(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    randomise(reference, np.random.default_rng(0))
-    # A BN whose variance is ~0 (a dead channel), where the two files' ε differ by 5e-4 relative.
-    stem_bn = reference.get_layer("conv1_bn")
-    stem_bn.moving_variance.assign(np.zeros(64, "float32"))
-    stem_bn.gamma.assign(np.full(64, 3e-3, "float32"))
-    write_keras_applications_h5(reference, folder / "top.h5")
-    notop = keras.applications.ResNet50(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3), pooling="avg")
-    for layer in [layer for layer in notop.layers if layer.weights]:
-        layer.set_weights(reference.get_layer(layer.name).get_weights())
-    write_keras_applications_h5(notop, folder / "notop.h5")
-    return reference, notop, folder
 
 
 def rgb_images(n=2, seed=1):

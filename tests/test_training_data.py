@@ -128,6 +128,21 @@ def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
         cifar_data.load_npz(str(path))
 
 
+@pytest.mark.parametrize("part, labels, shown", [
+    ("train", np.array([0, 1, 2, 2**32 + 1], "int64"), 2**32 + 1),  # The int32 cast made it label 1.
+    ("test", np.array([0, 1e10]), 10**10),
+], ids=["int64", "float"])
+def test_a_label_beyond_int32_is_refused_naming_its_value(tmp_path, part, labels, shown):
+    arrays = {"x_train": np.zeros((4, 4, 4, 3), "uint8"), "y_train": np.array([0, 1, 2, 2]),
+              "x_test": np.zeros((len(labels), 4, 4, 3), "uint8"), "y_test": np.array([0, 1] * (len(labels) // 2))}
+    arrays[f"y_{part}"] = labels
+    path = tmp_path / "data.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(cifar_data.DataError) as error:
+        cifar_data.load_npz(str(path))
+    assert str(error.value) == f"--data={path}: y_{part} holds label {shown}, beyond the int32 range of class labels"
+
+
 def test_missing_npz_is_named(tmp_path):
     with pytest.raises(cifar_data.DataError, match="not found"):
         cifar_data.load_npz(str(tmp_path / "nothing.npz"))

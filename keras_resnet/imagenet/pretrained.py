@@ -31,7 +31,11 @@ IMAGENET_CLASSES = 1000
 
 
 def published_models():
-    return sorted({e.model for e in registry.WEIGHTS.values()}, key=lambda m: int(m[len("resnet"):]))
+    return sorted({e.model for e in registry.WEIGHTS.values()}, key=_depth)
+
+
+def _depth(name):
+    return int(name[len("resnet"):])  # "resnet50" → 50
 
 
 def _check_published(name):
@@ -56,7 +60,8 @@ def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="-
         raise RecipeError(f"{flag}={weights} is not a weights file: expected HDF5 (.h5), a .keras archive, safetensors "
                           "or a PyTorch file")
     try:
-        resolve_weights(weights, network=name, bottleneck_stride=bottleneck_stride,
+        resolve_weights(weights, block=architectures.imagenet_architecture(_depth(name)).block,
+                        network=name, bottleneck_stride=bottleneck_stride,
                         shortcut=architectures.FAMILY_SHORTCUT["imagenet"] if shortcut is None else shortcut)
     except (ValueError, OSError) as error:
         raise RecipeError(f"{flag}={weights}: {str(error).strip().splitlines()[0]}") from None

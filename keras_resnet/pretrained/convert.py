@@ -101,13 +101,14 @@ def assign(model, layers, origin):
     model_layers = {layer.name: layer for layer in model.layers if layer.weights}
     if TOP not in model_layers:
         layers.pop(TOP, None)
+    else:
+        check_classifier(origin, len(layers[TOP]["bias"]) if "bias" in layers.get(TOP, {}) else None, model)
     missing = sorted(set(model_layers) - set(layers))
     unused = sorted(set(layers) - set(model_layers))
     if missing or unused:
         raise ValueError(
             f"{origin} does not fit {model.name}: {len(missing)} layers of the model have no weights in the file "
-            f"({', '.join(missing[:3]) or '-'}{', …' if len(missing) > 3 else ''}) and {len(unused)} layers of the "
-            f"file none in the model ({', '.join(unused[:3]) or '-'}{', …' if len(unused) > 3 else ''})"
+            f"({listed(missing)}) and {len(unused)} layers of the file none in the model ({listed(unused)})"
         )
     for name, layer in model_layers.items():
         variables = {v.name: v for v in layer.weights}
@@ -126,3 +127,27 @@ def assign(model, layers, origin):
     for name, layer in model_layers.items():
         for variable in layer.weights:
             variable.assign(layers[name][variable.name].astype(variable.dtype))
+
+
+def check_classifier(origin, file_classes, model):
+    """Raises a one-line `ValueError` unless the classifier of a file fits `model`'s (if any).
+
+    Args:
+        origin: str. The file, named in the message.
+        file_classes: int, or `None` for a file without a classifier.
+        model: the net being loaded.
+    """
+    if not any(layer.name == TOP for layer in model.layers):
+        return  # The file's classifier, if any, is left out.
+    classes = model.get_layer(TOP).units
+    if file_classes is None:
+        raise ValueError(f"{origin} holds no classifier (it was saved with include_top=False): build the net with "
+                         "include_top=False. Received: include_top=True")
+    if file_classes != classes:
+        raise ValueError(f"{origin} holds a {file_classes}-class classifier: build the net with classes={file_classes}, "
+                         f"or with include_top=False for its body alone. Received: classes={classes}")
+
+
+def listed(names, shown=3):
+    """`"a, b, c, …"`: the first `shown` of `names` (`"-"` for none), for one-line messages."""
+    return f"{', '.join(names[:shown]) or '-'}{', …' if len(names) > shown else ''}"

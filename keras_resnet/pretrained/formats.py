@@ -78,6 +78,31 @@ def _is_torch_file(path, head):
     return head.startswith(b"\x80\x02")  # PyTorch's legacy pickle format.
 
 
+def bottleneck_stride(path, file_format):
+    """The bottleneck layout of a published file: its format's (`registry.FORMAT_BOTTLENECK_STRIDE`)
+    where the file holds bottleneck blocks (a third convolution in a block), else `None`."""
+    if file_format == registry.KERAS_APPLICATIONS_H5:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            names = _strings(f.attrs["layer_names"])
+        bottleneck = any(name.endswith("_3_conv") for name in names)
+    else:
+        bottleneck = any(".conv3." in key for key in _tensor_names(path))
+    return registry.FORMAT_BOTTLENECK_STRIDE[file_format] if bottleneck else None
+
+
+def _tensor_names(path):
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if _is_safetensors(path, head):
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as f:
+            return list(f.keys())
+    return list(read_torch(path))
+
+
 def read(path, file_format):
     """`{name: array}` of a published file in `file_format` (`detect`)."""
     if file_format == registry.KERAS_APPLICATIONS_H5:

@@ -71,6 +71,9 @@ TORCH = Preprocessing(
     std=tuple(255.0 * s for s in (0.229, 0.224, 0.225)),
 )
 FORMAT_PREPROCESSING = {KERAS_APPLICATIONS_H5: CAFFE, TORCHVISION: TORCH}
+# Where each format's bottleneck nets subsample, whoever wrote the file: keras.applications'
+# ResNet50/101/152 are the paper's layout; torchvision's `Bottleneck` strides in its 3×3.
+FORMAT_BOTTLENECK_STRIDE = {KERAS_APPLICATIONS_H5: "1x1", TORCHVISION: "3x3"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +136,8 @@ class PretrainedWeights:
 def _msra(depth, parameters, top1, top5, md5_top, md5_notop):
     stem = f"resnet{depth}_weights_tf_dim_ordering_tf_kernels"
     return PretrainedWeights(
-        name="msra", model=f"resnet{depth}", bottleneck_stride="1x1", shortcut="B",
+        name="msra", model=f"resnet{depth}", shortcut="B",
+        bottleneck_stride=FORMAT_BOTTLENECK_STRIDE[KERAS_APPLICATIONS_H5],
         file_format=KERAS_APPLICATIONS_H5,
         url=f"{_MSRA_BASE}{stem}.h5", file_hash=md5_top,
         url_notop=f"{_MSRA_BASE}{stem}_notop.h5", file_hash_notop=md5_notop,
@@ -145,9 +149,10 @@ def _msra(depth, parameters, top1, top5, md5_top, md5_notop):
     )
 
 
-def _torchvision(depth, bottleneck_stride, parameters, top1, top5, revision, sha256):
+def _torchvision(depth, bottleneck, parameters, top1, top5, revision, sha256):
     return PretrainedWeights(
-        name="torchvision_v1", model=f"resnet{depth}", bottleneck_stride=bottleneck_stride, shortcut="B",
+        name="torchvision_v1", model=f"resnet{depth}", shortcut="B",
+        bottleneck_stride=FORMAT_BOTTLENECK_STRIDE[TORCHVISION] if bottleneck else None,
         file_format=TORCHVISION,
         url=_HUB.format(repo=f"resnet{depth}.tv_in1k", revision=revision), file_hash=sha256,
         preprocessing=TORCH, parameters=parameters, top1_error=top1, top5_error=top5,
@@ -161,12 +166,12 @@ def _torchvision(depth, bottleneck_stride, parameters, top1, top5, revision, sha
 WEIGHTS = {
     entry.key: entry
     for entry in (
-        _torchvision(18, None, 11_689_512, 30.242, 10.922, "bbd144b3e5565108aad885f145491d11bc6ce807",
+        _torchvision(18, False, 11_689_512, 30.242, 10.922, "bbd144b3e5565108aad885f145491d11bc6ce807",
                      "694f673df6520a3158624e8a89af086f59923ee4cd7436fe5bc3bc71d295ad81"),
-        _torchvision(34, None, 21_797_672, 26.686, 8.580, "1b7b21cca82ff974d341713f777bf740c2db38c4",
+        _torchvision(34, False, 21_797_672, 26.686, 8.580, "1b7b21cca82ff974d341713f777bf740c2db38c4",
                      "0bb82595a564991a9d424708b33f5d843f5aaed7f6c0886ff10849ff97022235"),
         _msra(50, 25_557_032, 24.7, 7.8, "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
-        _torchvision(50, "3x3", 25_557_032, 23.870, 7.138, "78f3ecfdb38e06d9b8397f662e7ab8fee96026fa",
+        _torchvision(50, True, 25_557_032, 23.870, 7.138, "78f3ecfdb38e06d9b8397f662e7ab8fee96026fa",
                      "5d061a3c593d795bfe682d9b152bafbcf550579873492def3515b46db1189888"),
         _msra(101, 44_549_160, 23.6, 7.1, "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
         _msra(152, 60_192_808, 23.0, 6.7, "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),

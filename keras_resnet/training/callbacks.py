@@ -17,9 +17,11 @@ import sys
 import time
 
 import keras
+import numpy as np
 from absl import logging
 from keras import ops
 
+from keras_resnet.pretrained.convert import listed
 from keras_resnet.training import exact_eval, faults, schedules
 from keras_resnet.training.progress import ProgressLine  # noqa: F401  (the recipes' progress lines)
 
@@ -27,6 +29,8 @@ HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 BACKUP_DIR = "backup"
 CHECKPOINT = os.path.join("checkpoints", "last_good.weights.h5")
+# What the NaN guard writes when it stops a run (`TerminateOnNaN`).
+STOPPED = "stopped.json"
 TENSORBOARD_DIR = "tensorboard"
 
 
@@ -35,14 +39,23 @@ def _step(model):
 
 
 class TerminateOnNaN(keras.callbacks.Callback):
-    """Stops at the end of a period whose loss is NaN or infinite, before anything is saved.
+    """Stops at the end of a period that is not good, before anything of it is kept.
 
-    Put it first in the callback list: it raises `FloatingPointError`, so the checkpoint and the
-    backup that follow it keep the last good weights. Checking once a period (not every step)
-    keeps the training step asynchronous.
+    A period is good when every number of its logs is finite (the training loss, and the
+    evaluated splits' losses and errors: a net can train on a finite loss while its evaluation
+    is already NaN) and so is every array a checkpoint or a backup would keep (the weights, BN's
+    moving statistics, the optimizer's state: these overflow before the loss does). Put it after
+    the evaluation and before the schedule, the history, the checkpoint and the backup: it raises
+    `FloatingPointError`, so those keep the last good period. Checking once a period (not every
+    step) keeps the training step asynchronous.
+
+    It also writes `stop_record` (`STOPPED`) with what happened, so that a rerun, which would
+    resume from the last good backup into the same divergence, says so instead
+    (`train.prepare_workdir`).
 
     Args:
         checkpoint: optional str. The last good checkpoint, named in the message.
+        stop_record: optional str. Where to write the stop's record (JSON).
 
     Example:
 
@@ -53,19 +66,53 @@ class TerminateOnNaN(keras.callbacks.Callback):
     FloatingPointError: training loss became nan in evaluation period 1; stopped. No good checkpoint was written before it
     """
 
-    def __init__(self, checkpoint=None):
+    def __init__(self, checkpoint=None, stop_record=None):
         super().__init__()
         self.checkpoint = checkpoint
+        self.stop_record = stop_record
 
     def on_epoch_end(self, epoch, logs=None):
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
-            where = (
-                f"The last good weights are in {self.checkpoint}"
-                if self.checkpoint and os.path.exists(self.checkpoint)
-                else "No good checkpoint was written before it"
-            )
-            raise FloatingPointError(f"training loss became {loss} in evaluation period {epoch + 1}; stopped. {where}")
+        reason = _non_finite_log(logs or {}) or self._non_finite_arrays()
+        if reason is None:
+            return
+        where = (
+            f"The last good weights (period {epoch}) are in {self.checkpoint}"
+            if self.checkpoint and os.path.exists(self.checkpoint)
+            else "No good checkpoint was written before it"
+        )
+        if self.stop_record:
+            _atomic_write(self.stop_record, json.dumps({"period": epoch + 1, "reason": reason}))
+        raise FloatingPointError(f"{reason} in evaluation period {epoch + 1}; stopped. {where}")
+
+    def _non_finite_arrays(self):
+        model = self.model  # On JAX this syncs the variables with the trainer's state.
+        if model is None:
+            return None
+        optimizer = getattr(model, "optimizer", None)
+        variables = list(model.weights) + (list(optimizer.variables) if optimizer is not None else [])
+        bad = [v.path for v in variables
+               if v.dtype.startswith(("float", "bfloat")) and not np.isfinite(ops.convert_to_numpy(v)).all()]
+        if bad:
+            return f"{listed(bad)}{f' ({len(bad)} arrays)' if len(bad) > 1 else ''} became non-finite"
+        return None
+
+
+def _non_finite_log(logs):
+    """`"training loss became nan"` for the first non-finite number of `logs` (the loss first)."""
+    for key in sorted(logs, key=lambda k: k != "loss"):
+        value = logs[key]
+        if _is_number(value) and not math.isfinite(float(value)):
+            return f"{'training loss' if key == 'loss' else key} became {float(value)}"
+    return None
+
+
+def read_stop(workdir):
+    """The record `TerminateOnNaN` left in `workdir` (`{"period": …, "reason": …}`), or `None`."""
+    path = os.path.join(workdir, STOPPED)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 class SyncReplicaCopies(keras.callbacks.Callback):
@@ -350,12 +397,13 @@ class PeriodTensorBoard(keras.callbacks.TensorBoard):
 def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
-    At each period's end: NaN guard, replica copies made one (`SyncReplicaCopies`), evaluation,
-    the schedule (its decision, e.g. a plateau cut, belongs to the period just ended), history
-    row, checkpoint, backup (which carries the schedule's counters); then progress. TensorBoard
-    (`PeriodTensorBoard`) only when it is installed (one warning otherwise) and TensorFlow is
-    loaded (the recipes load it wherever it is installed, `cli.parse_flags`). No callback here has
-    a batch-end hook. `faults` adds its test hooks where its environment variables ask for them.
+    At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
+    (which sees the evaluation and every kept array), the schedule (its decision, e.g. a plateau
+    cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
+    schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) only when it is
+    installed (one warning otherwise) and TensorFlow is loaded (the recipes load it wherever it
+    is installed, `cli.parse_flags`). No callback here has a batch-end hook. `faults` adds its
+    test hooks where its environment variables ask for them.
 
     Args:
         workdir: str.
@@ -371,9 +419,9 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
     stateful = {"schedule": schedule} if hasattr(schedule, "backup_state") else {}
     callbacks = [
-        TerminateOnNaN(checkpoint),
         SyncReplicaCopies(),
         evaluation,
+        TerminateOnNaN(checkpoint, os.path.join(workdir, STOPPED)),
         schedule,
         faults.kill_point(faults.AFTER_SCHEDULE),
         HistoryWriter(workdir),

@@ -20,6 +20,7 @@ from keras_resnet.hosts import reachable
 from keras_resnet import tf_startup
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+_INT32 = np.iinfo(np.int32)  # The labels' dtype in training.
 
 
 class DataError(ValueError):
@@ -164,6 +165,10 @@ def check_arrays(arrays, source="data", num_classes=None):
         if not np.issubdtype(y.dtype, np.integer):
             if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
                 raise DataError(f"{source}: y_{part} must hold integer class labels. Received: dtype {y.dtype}")
+        # Checked before the cast to int32, which would wrap such a label into the class range.
+        beyond = y[(y < _INT32.min) | (y > _INT32.max)]
+        if len(beyond):
+            raise DataError(f"{source}: y_{part} holds label {int(beyond[0])}, beyond the int32 range of class labels")
         if not np.issubdtype(x.dtype, np.integer) and not np.all(np.isfinite(x)):
             raise DataError(f"{source}: x_{part} holds NaN or infinite pixels")
         checked[f"x_{part}"] = x if x.dtype == np.uint8 else x.astype("float32")

@@ -24,7 +24,7 @@ RUN_CONFIG = "run_config.json"
 CURVES_PNG = "curves.png"
 # What `overwrite=True` removes; anything else in the workdir is left alone.
 OUTPUTS = (METRICS, RUN_CONFIG, CURVES_PNG, callbacks.HISTORY_CSV, callbacks.HISTORY_JSON,
-           callbacks.BACKUP_DIR, "checkpoints", callbacks.TENSORBOARD_DIR, trained_model.MODEL_FILE)
+           callbacks.BACKUP_DIR, "checkpoints", callbacks.TENSORBOARD_DIR, trained_model.MODEL_FILE, callbacks.STOPPED)
 STRATEGIES = ("auto", "none", "mirrored", "one_device")
 # The recipes' one vocabulary (`--mixed_precision`): short names, with Keras' policy names as aliases.
 PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
@@ -150,7 +150,9 @@ def prepare_workdir(workdir, run_config, overwrite=False):
     """Checks the workdir; returns whether a run there is resumed.
 
     A finished run (its `metrics.json` exists) is an error unless `overwrite`, which removes the
-    recipe's outputs (only those). An unfinished run with other settings is an error too.
+    recipe's outputs (only those). So is a run the NaN guard stopped (rerun unchanged, it would
+    resume from its last good period into the same divergence), and an unfinished run with other
+    settings.
     """
     try:
         os.makedirs(workdir, exist_ok=True)
@@ -169,6 +171,11 @@ def prepare_workdir(workdir, run_config, overwrite=False):
                 os.remove(path)
     if os.path.exists(os.path.join(workdir, METRICS)):
         raise RecipeError(f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir")
+    stopped = callbacks.read_stop(workdir)
+    if stopped:
+        raise RecipeError(f"--workdir {workdir} holds a run that stopped: {stopped['reason']} in evaluation period "
+                          f"{stopped['period']}. Rerun unchanged, it would fail the same way: change the settings that "
+                          "made it diverge (the learning rate, …) and pass --overwrite, or choose another --workdir")
     path = os.path.join(workdir, RUN_CONFIG)
     if os.path.exists(path):
         with open(path) as f:
