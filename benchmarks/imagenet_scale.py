@@ -192,6 +192,9 @@ def main():
     print("|---|---:|---:|---:|---:|")
     for kind in kinds:
         mine = [r for r in rows if r["kind"] == kind]
+        if len(mine) < 2:
+            print(f"| {kind} | – | – | – | – |")
+            continue
         _, slope = fit([r["images"] for r in mine], [r["peak_rss_gib"] for r in mine])
         # From the largest size on at the fitted slope; a slope under zero is noise, taken as zero.
         rss = mine[-1]["peak_rss_gib"] + max(slope, 0.0) * (IMAGENET - mine[-1]["images"])
