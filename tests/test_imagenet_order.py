@@ -84,6 +84,22 @@ def test_record_passes_are_permutations_in_which_files_change_partners(uneven_re
     assert partners[0] != partners[1] != partners[2]
 
 
+def test_each_record_window_is_a_permutation_of_the_files_read_in_turn(uneven_records):
+    """Pass 0 by hand: the pass's files in groups of 3, one record from each in turn; windows of 8."""
+    split = _bare_split(uneven_records)
+    lengths, starts = split.count_records(), split.starts
+    files = order.file_order(len(lengths), 13, 0).numpy()
+    by_hand = []
+    for first in range(0, len(files), 3):
+        group = files[first:first + 3]
+        for record in range(max(lengths[group])):
+            by_hand += [starts[f] + record for f in group if record < lengths[f]]
+    stream = order.stream_examples(split, 13, split.size, interleave_files=3, window=8)
+    for window in range(0, split.size, 8):
+        assert sorted(stream[window:window + 8]) == sorted(by_hand[window:window + 8])
+    assert (stream != np.array(by_hand)).mean() > 0.5  # Permuted within each window.
+
+
 def test_class_sorted_records_give_mixed_batches(sorted_records):
     source = sources.tfrecord_source(sorted_records, num_classes=8)
     cfg = SMALL.replace(interleave_files=4, shuffle_buffer=8)
