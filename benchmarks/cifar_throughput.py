@@ -16,7 +16,9 @@ import keras
 import numpy as np
 from absl import app, flags
 
-from keras_resnet.training import cifar_data, config, train
+from keras_resnet.cifar import config, datasets, train
+from keras_resnet.cifar import model as cifar_model
+from keras_resnet.training import run
 from steps import bare_step_throughput
 
 FLAGS = flags.FLAGS
@@ -24,7 +26,7 @@ flags.DEFINE_list("models", ["resnet20", "resnet56", "resnet110"], "CIFAR nets t
 flags.DEFINE_integer("batch_size", config.cifar10().batch_size, "Mini-batch size.")
 flags.DEFINE_integer("steps", 50, "Timed steps (after one untimed period that compiles).")
 flags.DEFINE_integer("images", 5000, "Synthetic training images.")
-flags.DEFINE_enum("mixed_precision", "none", list(train.PRECISIONS), "Dtype policy.")
+flags.DEFINE_enum("mixed_precision", "none", list(run.PRECISIONS), "Dtype policy.")
 
 
 class _PeriodTimer(keras.callbacks.Callback):
@@ -40,15 +42,15 @@ def synthetic_data(images, shape=(32, 32, 3), classes=10):
     rng = np.random.default_rng(0)
     arrays = {"x_train": rng.integers(0, 256, (images, *shape), dtype="uint8"), "y_train": rng.integers(0, classes, images),
               "x_test": np.zeros((2, *shape), "uint8"), "y_test": np.arange(2)}
-    return cifar_data.prepare(cifar_data.check_arrays(arrays, num_classes=classes), full_train=True, name="synthetic")
+    return datasets.prepare(datasets.check_arrays(arrays, num_classes=classes), full_train=True, name="synthetic")
 
 
 def recipe_throughput(name, data, cfg, steps):
     """Images/s of `model.fit` as the recipe runs it (host batches, augmentation in the step)."""
-    model = train.create_model(name, data, cfg, seed=0)
-    train.compile_model(model, cfg, warmup=train.needs_warmup(name, cfg))
+    model = cifar_model.create_model(name, data, cfg, seed=0)
+    train.compile_model(model, cfg, warmup=cifar_model.needs_warmup(name, cfg))
     timer = _PeriodTimer()
-    model.fit(cifar_data.batches(data.x_train, data.y_train, cfg.batch_size), steps_per_epoch=steps, epochs=2,
+    model.fit(datasets.batches(data.x_train, data.y_train, cfg.batch_size), steps_per_epoch=steps, epochs=2,
               callbacks=[timer], verbose=0, shuffle=False)
     return steps * cfg.batch_size / timer.seconds, model
 

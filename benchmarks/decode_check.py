@@ -87,7 +87,7 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(1)
     rng = np.random.default_rng(0)
     encoded = [synthetic.encode_jpeg(synthetic.smooth_image(rng, 375, 500)) for _ in range(args.images)]
-    variants = pipelines(encoded, config.recipe_config(mean="channel"))
+    variants = pipelines(encoded, config.imagenet(mean="channel"))
     rates = {name: [] for name in variants}
     for _ in range(args.repeats):
         for name, ds in variants.items():

@@ -48,7 +48,7 @@ source = sources.folder_source(path) if kind == "folder" else sources.tfrecord_s
 source.count_records()
 index_s = time.time() - began
 split = source.split("train")
-cfg = config.recipe_config(mean="channel", shuffle_buffer=window)
+cfg = config.imagenet(mean="channel", shuffle_buffer=window)
 began = time.time()
 input_pipeline.compute_pixel_mean(source, cfg)
 mean_rate = split.size / (time.time() - began)

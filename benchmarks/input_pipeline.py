@@ -114,7 +114,7 @@ def main():
     root = tempfile.mkdtemp()
     synthetic.write_image_folder(root, classes=1, per_class={"train": args.images}, shape=(375, 500))
     source = sources.folder_source(root)
-    cfg = config.recipe_config(mean="channel")
+    cfg = config.imagenet(mean="channel")
     pipelines = {"recipe": recipe_pipeline(source, cfg), "naive": naive_pipeline(source, cfg),
                  "naive_cpu": naive_cpu_pipeline(source, cfg)}
     best = {name: 0.0 for name in pipelines}

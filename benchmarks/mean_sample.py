@@ -38,14 +38,14 @@ def main():
     parser.add_argument("--root", default=os.path.join(tempfile.gettempdir(), "mean_sample"))
     args = parser.parse_args()
     from keras_resnet.imagenet import config, input_pipeline, sources
-    from keras_resnet.training import idx_data
+    from keras_resnet.cifar import idx
 
-    arrays = idx_data.load_idx_folder(args.data)
+    arrays = idx.load_idx_folder(args.data)
     x, y = arrays["x_train"], arrays["y_train"]
     images = x[..., 0] if x.ndim == 4 else x
     write_folder(images, y, args.root)
     size = images.shape[1]
-    cfg = config.recipe_config(image_size=size, eval_resize=size, scale_range=(size, size))
+    cfg = config.imagenet(image_size=size, eval_resize=size, scale_range=(size, size))
     source = sources.folder_source(args.root)
     whole = input_pipeline.compute_pixel_mean(source, cfg).astype(np.float64)
     sigma = float(images.astype(np.float64).std(axis=0).mean())

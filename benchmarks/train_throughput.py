@@ -8,7 +8,7 @@
 For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56/110) and path:
 
 - (a) `recipe`: the recipe's own training path. CIFAR: `keras_resnet.training` (`create_model`,
-  `compile_model`, `model.fit` on host uint8 batches from `cifar_data.batches`; mean and
+  `compile_model`, `model.fit` on host uint8 batches from `datasets.batches`; mean and
   pad/crop/flip run inside the compiled step). ImageNet: `keras_resnet.imagenet`'s compile
   settings, its model (`model.recipe_model`: lighting and mean inside the step) and `model.fit`
   fed by its tf.data pipeline (`input_pipeline.train_dataset`) on generated JPEGs
@@ -89,10 +89,10 @@ def settings():
 
 
 def family(name):
-    """`"imagenet"` for the zoo's ImageNet nets (resnet18…152, plain18…), else `"cifar"`."""
-    import keras_resnet
+    """`"imagenet"` or `"cifar"`: the registry's word for the net (any CIFAR depth 6n+2 too)."""
+    from keras_resnet import zoo
 
-    return "imagenet" if name in keras_resnet.MODELS and depth_of(name) in keras_resnet.IMAGENET_DEPTHS else "cifar"
+    return zoo.lookup(name).family
 
 
 def tensorflow_installed():
@@ -113,10 +113,6 @@ def batch_for(name, values):
     if values["batch_size"]:
         return values["batch_size"]
     return values[f"{family(name)}_batch_size"]
-
-
-def depth_of(name):
-    return int(name.lstrip("abcdefghijklmnopqrstuvwxyz"))
 
 
 class _Timer:
@@ -173,7 +169,10 @@ def recipe_callbacks(values, workdir, warmup=None):
 def cifar_recipe_and_bare(name, values, path):
     import numpy as np
 
-    from keras_resnet.training import cifar_data, config, optimizers, schedules, train
+    from keras_resnet.cifar import config, datasets
+    from keras_resnet.cifar import model as cifar_model
+    from keras_resnet.cifar import train
+    from keras_resnet.training import optimizers, run, schedules
     from steps import bare_step_throughput
 
     batch = batch_for(name, values)
@@ -182,15 +181,15 @@ def cifar_recipe_and_bare(name, values, path):
     images = max(4 * batch, 512)
     arrays = {"x_train": rng.integers(0, 256, (images, 32, 32, 3), dtype="uint8"), "y_train": rng.integers(0, 10, images),
               "x_test": np.zeros((2, 32, 32, 3), "uint8"), "y_test": np.arange(2)}
-    data = cifar_data.prepare(cifar_data.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
-    train.set_seed(0)
-    model = train.create_model(name, data, cfg, seed=0)
+    data = datasets.prepare(datasets.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
+    run.set_seed(0)
+    model = cifar_model.create_model(name, data, cfg, seed=0)
     if path == "a":
-        warmup = train.needs_warmup(name, cfg)
+        warmup = cifar_model.needs_warmup(name, cfg)
         train.compile_model(model, cfg, warmup=warmup)
         with tempfile.TemporaryDirectory() as workdir:
             extra = recipe_callbacks(values, workdir, schedules.WarmupUntilTrainingError(cfg.warmup_until_error, check_every=cfg.warmup_check_every) if warmup else None)
-            seconds = timed_fit(model, lambda: cifar_data.batches(data.x_train, data.y_train, batch), values["steps"],
+            seconds = timed_fit(model, lambda: datasets.batches(data.x_train, data.y_train, batch), values["steps"],
                                 values["warmup_steps"], extra)
         return values["steps"] * batch / seconds, {"input": "in-memory uint8 batches", "jit_compile": model.jit_compile,
                                                    "callbacks": [type(c).__name__ for c in extra]}
@@ -204,8 +203,8 @@ def imagenet_config(values, batch):
     from keras_resnet.imagenet import config
 
     size = values["image_size"]
-    low, high = (round(s * size / 224) for s in config.recipe_config().scale_range)
-    return config.recipe_config(batch_size=batch, image_size=size, scale_range=(low, high), mean="channel")
+    low, high = (round(s * size / 224) for s in config.imagenet().scale_range)
+    return config.imagenet(batch_size=batch, image_size=size, scale_range=(low, high), mean="channel")
 
 
 def imagenet_recipe(name, values):
@@ -326,7 +325,10 @@ def skip_reason(model, path):
     if path == "c" and model not in KERAS_APPLICATIONS:
         return "n/a"
     if path == "d":
-        if family(model) == "cifar" or depth_of(model) not in TORCHVISION_DEPTHS or not model.startswith("resnet"):
+        from keras_resnet import zoo
+
+        entry = zoo.lookup(model)
+        if entry.family == "cifar" or entry.depth not in TORCHVISION_DEPTHS or entry.kind != "residual":
             return "n/a"
         if importlib.util.find_spec("torchvision") is None:
             return "not installed"

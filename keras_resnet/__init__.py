@@ -25,6 +25,8 @@ from keras_resnet.zoo import *  # noqa: F403  (the constructors: ResNet18, …, 
 from keras_resnet.zoo import MODELS
 
 # Registers the recipes' preprocessing layers, so a run's `model.keras` loads after `import keras_resnet`.
-from keras_resnet.training import augment as _augment  # noqa: F401
+from keras_resnet.cifar import augment as _cifar_augment  # noqa: F401
+from keras_resnet.imagenet import augment as _imagenet_augment  # noqa: F401
+from keras_resnet.training import preprocessing as _preprocessing  # noqa: F401
 
 __version__ = "0.1.0"

@@ -1,6 +1,12 @@
-"""The paper's architecture tables as data: Table 1 (ImageNet) and Sec. 4.2 (CIFAR).
+"""The paper's architecture tables as data: Table 1 (ImageNet) and Sec. 4.2 (CIFAR), and the
+kinds of network it compares.
 
-Every depth, stage list and width used by the constructors lives here and nowhere else.
+Every depth, stage list, width and kind used by the constructors lives here and nowhere else.
+
+Example:
+
+>>> model_name("residual", 56), model_name("plain", 18), KINDS["highway"].title
+('resnet56', 'plain18', 'HighwayNet')
 """
 
 import dataclasses
@@ -21,6 +27,35 @@ class Architecture:
     block: str
     stages: tuple
     widths: tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How a network's blocks are joined, and how it is named.
+
+    Attributes:
+        prefix: str. The start of its registry name (`"resnet"` in `"resnet56"`).
+        title: str. The start of its constructor's name (`"ResNet"` in `ResNet56`).
+        text: str. What it is, with the paper's section.
+    """
+
+    prefix: str
+    title: str
+    text: str
+
+
+# The one table of kinds: residual nets, their plain twins, and highway nets.
+KINDS = {
+    "residual": Kind("resnet", "ResNet", "residual network (Sec. 3.1–3.3)"),
+    "plain": Kind("plain", "PlainNet", "plain network, the residual net's twin without shortcuts (Sec. 3.3, Fig. 3 middle)"),
+    "highway": Kind("highway", "HighwayNet", "highway network: gated shortcuts y = F(x)·T(x) + x·(1 − T(x)) "
+                    "(Srivastava et al., arXiv 1505.00387)"),
+}
+
+
+def model_name(kind, depth):
+    """The registry name of a net: `model_name("residual", 56)` is `"resnet56"`."""
+    return f"{KINDS[kind].prefix}{depth}"
 
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)

@@ -12,7 +12,7 @@ import keras
 from keras_resnet import architectures
 from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
 
-KINDS = ("plain", "residual", "highway")
+KINDS = tuple(architectures.KINDS)
 SHORTCUTS = ("A", "B", "C")
 BOTTLENECK_STRIDES = ("1x1", "3x3")
 

@@ -124,7 +124,7 @@ def build_network(
         regularizer=regularizer,
     )
     if name is None:
-        name = f"{_KIND_PREFIX[kind]}{_depth(architecture)}"
+        name = architectures.model_name(kind, _depth(architecture))
 
     inputs = _inputs(input_tensor, input_shape, family)
     resolved = pretrained.resolve(
@@ -158,8 +158,6 @@ def build_network(
             ) from None
     return model
 
-
-_KIND_PREFIX = {"plain": "plain", "residual": "resnet", "highway": "highway"}
 
 
 def _check_choice(argument, value, choices):
@@ -206,7 +204,7 @@ def _zoo_key(family, architecture, kind):
     depth = _depth(architecture)
     if (family == "imagenet" and depth in architectures.IMAGENET_DEPTHS
             and architecture == architectures.imagenet_architecture(depth)):
-        return f"{_KIND_PREFIX[kind]}{depth}"
+        return architectures.model_name(kind, depth)
     return None
 
 

@@ -2,8 +2,9 @@
 
 Names: `"tpu"` (TPUClusterResolver: `--tpu` names a Cloud TPU; `"local"` or none on a TPU VM),
 `"mirrored"` (all local GPUs, or logical CPUs), `"multi_worker"` (MultiWorkerMirroredStrategy,
-cluster from `TF_CONFIG`), `"one_device"`, and `"auto"`: multi-worker when `TF_CONFIG` names
-several workers, else the local TPU, else all local GPUs, else one device.
+cluster from `TF_CONFIG`), `"one_device"`, `"none"` (no strategy: Keras' default placement, on any
+backend), and `"auto"`: multi-worker when `TF_CONFIG` names several workers, else the local TPU,
+else all local GPUs, else one device (or, where the caller asks, no strategy).
 
 On the JAX backend every name but `"one_device"` and `"multi_worker"` means data parallelism over
 all local devices (`keras.distribution.DataParallel`).
@@ -37,7 +38,7 @@ import os
 
 import keras
 
-STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device")
+STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device", "none")
 
 
 class StrategyError(ValueError):
@@ -204,13 +205,15 @@ def _rank(strategy, value):
     return None if shape is None else shape.rank
 
 
-def resolve(name="auto", tpu=None):
+def resolve(name="auto", tpu=None, single_device="one_device"):
     """Resolves a `--strategy` name for the current Keras backend.
 
     Args:
         name: str. One of `STRATEGIES`. Defaults to `"auto"`.
         tpu: optional str. Cloud TPU name or address for `"tpu"`; `None` or `"local"` means the
             TPU of this TPU VM.
+        single_device: str. What `"auto"` means on a machine of one device: `"one_device"` or
+            `"none"`. Defaults to `"one_device"`.
 
     Returns:
         A `Resolved`.
@@ -221,17 +224,19 @@ def resolve(name="auto", tpu=None):
     """
     if name not in STRATEGIES:
         raise StrategyError(f"unknown --strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
+    if name == "none":
+        return Resolved("none")
     backend = keras.backend.backend()
     if backend == "jax":
-        return _resolve_jax(name)
+        return _resolve_jax(name, single_device)
     if backend != "tensorflow":
         if name not in ("auto", "one_device"):
             raise StrategyError(f"--strategy={name} needs KERAS_BACKEND=tensorflow or jax; the {backend} backend runs on one device")
-        return Resolved("one_device")
-    return _resolve_tf(name, tpu)
+        return Resolved("one_device" if name == "one_device" else single_device)
+    return _resolve_tf(name, tpu, single_device)
 
 
-def _resolve_tf(name, tpu):
+def _resolve_tf(name, tpu, single_device):
     import tensorflow as tf
 
     if name == "auto":
@@ -241,6 +246,8 @@ def _resolve_tf(name, tpu):
             name = "tpu"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
+        elif single_device == "none":
+            return Resolved("none")
         else:
             name = "one_device"
     if name == "tpu":
@@ -284,7 +291,7 @@ def _tpu_strategy(tpu):
     return Resolved("tpu", strategy, strategy.num_replicas_in_sync)
 
 
-def _resolve_jax(name):
+def _resolve_jax(name, single_device):
     import jax
 
     if name == "one_device":
@@ -295,6 +302,6 @@ def _resolve_jax(name):
     if name == "tpu" and devices[0].platform != "tpu":
         raise StrategyError(f"--strategy=tpu: JAX sees no TPU here (devices: {devices[0].platform}); choose --strategy=auto or one_device")
     if len(devices) == 1:
-        return Resolved("one_device")
+        return Resolved(single_device if name == "auto" else "one_device")
     distribution = keras.distribution.DataParallel(devices=devices)
     return Resolved(f"data_parallel({name})", distribution, len(devices))

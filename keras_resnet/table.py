@@ -31,12 +31,12 @@ def markdown_table(build=None):
         "| constructor | input | shortcut | parameters | FLOPs (multiply-adds) |",
         "|---|---|---|---:|---:|",
     ]
-    for name, constructor in MODELS.items():
+    for name, entry in MODELS.items():
         model = build(name)
         height, width, channels = model.input_shape[1:]
-        shortcut = inspect.signature(constructor).parameters["shortcut"].default or "none"
+        shortcut = inspect.signature(entry.constructor).parameters["shortcut"].default or "none"
         rows.append(
-            f"| `{constructor.__name__}` | {height}×{width}×{channels} | {shortcut} "
+            f"| `{entry.constructor.__name__}` | {height}×{width}×{channels} | {shortcut} "
             f"| {trainable_params(model):,} | {flops(model) / 1e9:.3g}×10⁹ |"
         )
     return "\n".join(rows) + "\n"

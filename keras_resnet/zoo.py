@@ -1,21 +1,27 @@
 """Every network the paper compares, as a named constructor over `build_network`.
 
-`MODELS` maps the lowercase names (`"resnet34"`, `"plain56"`, `"highway20"`, …) to the
-constructors; recipes and tests go through it, so a new entry is picked up everywhere.
+`MODELS` maps the lowercase names (`"resnet34"`, `"plain56"`, `"highway20"`, …) to entries that
+say what each net is (family, kind, depth, architecture) and build it when called; recipes,
+benchmarks and tests go through it (or `lookup`, which also makes the CIFAR depths 6n+2 the paper
+does not list), so nothing parses a name and a new entry is picked up everywhere.
+
+Example:
+
+>>> entry = MODELS["resnet56"]
+>>> entry.family, entry.kind, entry.depth, entry.architecture.stages
+('cifar', 'residual', 56, (9, 9, 9))
+>>> lookup("plain8", family="cifar").architecture.stages
+(1, 1, 1)
 """
+
+import dataclasses
+import re
+from typing import Callable
 
 from keras_resnet import architectures
 from keras_resnet.builder import build_network
 
 MODELS = {}
-
-_TITLES = {"residual": "ResNet", "plain": "PlainNet", "highway": "HighwayNet"}
-_KIND_TEXT = {
-    "residual": "residual network (Sec. 3.1–3.3)",
-    "plain": "plain network, the residual net's twin without shortcuts (Sec. 3.3, Fig. 3 middle)",
-    "highway": "highway network: gated shortcuts y = F(x)·T(x) + x·(1 − T(x)) (Srivastava et al., "
-    "arXiv 1505.00387)",
-}
 _WHERE = {
     "imagenet": "Table 1, {block} blocks {stages}",
     "cifar": "Sec. 4.2, 6n+2 layers with n = {n}",
@@ -59,10 +65,75 @@ _SHORTCUT_DOC = """
         `"C"` (projection everywhere), Sec. 3.3. Defaults to `"{default}"`."""
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """A network of the zoo: what it is, and its constructor (calling the entry calls it).
+
+    Attributes:
+        name: str. Its registry name, e.g. `"resnet56"`.
+        family: str. `"imagenet"` or `"cifar"`.
+        kind: str. `"residual"`, `"plain"` or `"highway"` (`architectures.KINDS`).
+        depth: int. Weighted layers, as the paper counts them.
+        architecture: `architectures.Architecture`. Its block, stages and widths.
+        constructor: the function that builds it (`keras_resnet.ResNet56`); `None` for a CIFAR
+            depth the paper does not list (`lookup`), which `__call__` builds with `build_network`.
+    """
+
+    name: str
+    family: str
+    kind: str
+    depth: int
+    architecture: architectures.Architecture
+    constructor: Callable = None
+
+    def __call__(self, *args, **kwargs):
+        if self.constructor is not None:
+            return self.constructor(*args, **kwargs)
+        kwargs.setdefault("name", self.name)
+        return build_network(self.family, self.depth, *args, kind=self.kind, **kwargs)
+
+
+_NAME = re.compile(r"^({})(\d+)$".format("|".join(k.prefix for k in architectures.KINDS.values())))
+_KIND_OF_PREFIX = {k.prefix: kind for kind, k in architectures.KINDS.items()}
+
+
+def lookup(name, family=None):
+    """The entry of a registered net, or of any CIFAR depth 6n+2 (`"resnet8"`, `"plain14"`).
+
+    Args:
+        name: str.
+        family: optional str. Only nets of this family (`"imagenet"`, `"cifar"`).
+
+    Returns:
+        A `ModelEntry`.
+
+    Raises:
+        ValueError: no such net, with a one-line message of what exists.
+    """
+    entry = MODELS.get(name)
+    if entry is None and family in (None, "cifar"):
+        match = _NAME.match(str(name))
+        depth = int(match.group(2)) if match else 0
+        if depth >= 8 and (depth - 2) % 6 == 0:
+            kind = _KIND_OF_PREFIX[match.group(1)]
+            entry = ModelEntry(name, "cifar", kind, depth, architectures.cifar_architecture(depth))
+    if entry is not None and family in (None, entry.family):
+        return entry
+    prefixes = [f"{k.prefix}D" for k in architectures.KINDS.values()]
+    if family == "cifar":
+        raise ValueError(f"CIFAR models are {', '.join(prefixes[:-1])} or {prefixes[-1]} with depth D = 6n+2 "
+                         f"({', '.join(map(str, architectures.CIFAR_DEPTHS))}, or e.g. 8 for tests)")
+    names = ", ".join(n for n, e in MODELS.items() if family in (None, e.family))
+    raise ValueError(f"{_FAMILY_TITLES.get(family, 'the')} models are {names}")
+
+
+_FAMILY_TITLES = {"imagenet": "ImageNet", "cifar": "CIFAR"}
+
+
 def _register(family, depth, kind):
     """Makes, documents and registers the constructor of one network."""
-    title = f"{_TITLES[kind]}{depth}"
-    key = title.lower().replace("net", "") if kind != "residual" else title.lower()
+    title = f"{architectures.KINDS[kind].title}{depth}"
+    key = architectures.model_name(kind, depth)
     classes = architectures.FAMILY_CLASSES[family]
     default_shortcut = architectures.FAMILY_SHORTCUT[family] if kind != "plain" else None
 
@@ -93,6 +164,7 @@ def _register(family, depth, kind):
             **options,
         )
 
+    architecture = (architectures.imagenet_architecture if family == "imagenet" else architectures.cifar_architecture)(depth)
     if family == "imagenet":
         block, stages = architectures.IMAGENET_DEPTHS[depth]
         where = _WHERE[family].format(block=block, stages=list(stages))
@@ -106,7 +178,7 @@ def _register(family, depth, kind):
     constructor.__doc__ = _DOC.format(
         title=title,
         depth=depth,
-        kind_text=_KIND_TEXT[kind],
+        kind_text=architectures.KINDS[kind].text,
         where=where,
         stride=architectures.FAMILY_STRIDE[family],
         input_shape=architectures.FAMILY_INPUT_SHAPE[family],
@@ -116,7 +188,7 @@ def _register(family, depth, kind):
         example_args=example_args,
         example_output=example_output,
     )
-    MODELS[key] = constructor
+    MODELS[key] = ModelEntry(key, family, kind, depth, architecture, constructor)
     return constructor
 
 
@@ -152,4 +224,4 @@ HighwayNet44 = _register("cifar", 44, "highway")
 HighwayNet56 = _register("cifar", 56, "highway")
 HighwayNet110 = _register("cifar", 110, "highway")
 
-__all__ = ["MODELS", *(constructor.__name__ for constructor in MODELS.values())]
+__all__ = ["MODELS", *(entry.constructor.__name__ for entry in MODELS.values())]

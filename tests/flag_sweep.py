@@ -9,7 +9,7 @@ or JAX once instead of once per case) and checks what it writes to `OUT.json`:
 - `results`: per case, its arguments, exit status, captured stderr, seconds, whether the
   workdir was created and which files appeared under the case data folder.
 
-Each case parses its command line with the recipes' own `cli.parse_flags` after
+Each case parses its command line with the recipes' own `flags.parse_flags` (`keras_resnet.training.flags`) after
 `FLAGS.unparse_flags()`, then calls the recipe's `main`, as `app.run` would.
 """
 
@@ -65,7 +65,7 @@ DATA = {
 
 WRONG_BOOL = case("maybe")
 
-# Rows shared by the CIFAR recipes (`cli.define_cifar_flags`).
+# Rows shared by the CIFAR recipes (`keras_resnet.cifar.flags.define_flags`).
 CIFAR_SHARED = {
     "dataset": [case("nosuch", data=None), case("some/path.npz", data=None)],
     "data_dir": [case("{text}", data=None), case("{missing}", data=None, download="false")],
@@ -159,7 +159,7 @@ BASE = {
 def write_data(root):
     """Writes the cases' data under `root`; returns the placeholder → path map (`DATA`)."""
     from keras_resnet.imagenet import synthetic
-    from keras_resnet.training import idx_data
+    from keras_resnet.cifar import idx
 
     os.makedirs(root)
     paths = {name: os.path.join(root, name) for name in DATA}
@@ -177,8 +177,8 @@ def write_data(root):
     paths["keys_npz"] += ".npz"
     np.savez(paths["keys_npz"], images=arrays["x_train"], labels=arrays["y_train"])
     os.makedirs(paths["idx"])
-    for key, name in idx_data.FILES.items():
-        idx_data.write_idx(os.path.join(paths["idx"], name + ".gz"), arrays[key])
+    for key, name in idx.FILES.items():
+        idx.write_idx(os.path.join(paths["idx"], name + ".gz"), arrays[key])
     synthetic.write_image_folder(paths["images"], classes=2, per_class={"train": 2, "val": 2}, shape=(40, 40))
     os.makedirs(paths["text_tfrecords"])
     with open(os.path.join(paths["text_tfrecords"], "train-00000-of-00001"), "w") as f:
@@ -232,12 +232,12 @@ def run_case(module, argv):
     """Parses `argv` and runs `main` as `app.run` would; returns `(exit status, stderr)`."""
     from absl import flags
 
-    from keras_resnet.training import cli
+    from keras_resnet.training import flags as flag_lib
 
     flags.FLAGS.unparse_flags()
     with captured_stderr() as captured:
         try:
-            module.main(cli.parse_flags(["recipe", *argv]))
+            module.main(flag_lib.parse_flags(["recipe", *argv]))
             status = 0
         except SystemExit as stop:
             if stop.code is None or isinstance(stop.code, int):

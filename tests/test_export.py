@@ -24,13 +24,15 @@ RELATIVE_TOLERANCE = 1e-5
 
 
 def _recipe_model():
-    from keras_resnet.training import cifar_data, config, train, trained_model
+    from keras_resnet.cifar import config, datasets
+    from keras_resnet.cifar import model as cifar_model
+    from keras_resnet.training import trained_model
 
     rng = np.random.default_rng(0)
-    data = cifar_data.prepare(cifar_data.check_arrays(dict(
+    data = datasets.prepare(datasets.check_arrays(dict(
         x_train=rng.integers(0, 256, (16, 16, 16, 3), dtype="uint8"), y_train=np.arange(16) % 10,
         x_test=rng.integers(0, 256, (4, 16, 16, 3), dtype="uint8"), y_test=np.arange(4) % 10)), validation_size=0)
-    return trained_model.inference_model(train.create_model("resnet8", data, config.cifar10()), "per_pixel_mean")
+    return trained_model.inference_model(cifar_model.create_model("resnet8", data, config.cifar10()), "per_pixel_mean")
 
 
 MODELS = {

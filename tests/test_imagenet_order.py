@@ -13,7 +13,7 @@ import tensorflow as tf
 from keras_resnet.imagenet import config, input_pipeline, order, sources, synthetic
 from keras_resnet.training import faults
 
-SMALL = config.recipe_config(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
+SMALL = config.imagenet(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
 # Class-sorted records: file f holds 6 records of class f (as some conversions write them).
 SORTED_LABELS = [[f] * 6 for f in range(8)]
 

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet.imagenet import config, input_pipeline, model, order, sources, synthetic
-from keras_resnet.training import augment
+from keras_resnet.imagenet.augment import PCALighting
 
-SMALL = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
+SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +47,10 @@ def test_center_window_matches_resize_then_center_crop():
 
 def test_lighting_adds_the_pca_combination_by_hand():
     eigval = np.array([0.2175, 0.0188, 0.0045])
-    eigvec = np.array(config.recipe_config().pca_eigvec)
+    eigvec = np.array(config.imagenet().pca_eigvec)
     alpha = np.array([[0.1, -0.2, 0.05], [-0.3, 0.0, 0.1]], np.float32)
     images = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3)).astype(np.uint8)
-    out = keras.ops.convert_to_numpy(augment.PCALighting(eigval, eigvec)([images, alpha]))
+    out = keras.ops.convert_to_numpy(PCALighting(eigval, eigvec)([images, alpha]))
     assert out.dtype == np.float32
     for image, shifted, a in zip(images, out, alpha):
         expected = sum(a[i] * eigval[i] * eigvec[:, i] for i in range(3)) * 255  # Krizhevsky et al. 2012, Sec. 4.1.
@@ -60,7 +60,7 @@ def test_lighting_adds_the_pca_combination_by_hand():
 
 
 def test_recipe_model_is_the_network_on_lit_mean_subtracted_crops():
-    cfg = config.recipe_config(image_size=4)
+    cfg = config.imagenet(image_size=4)
     rng = np.random.default_rng(3)
     mean = rng.uniform(90, 130, (4, 4, 3)).astype(np.float32)
     network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3, padding="same")], name="net")
@@ -91,7 +91,7 @@ def test_recipe_model_keeps_the_preprocessing_in_float32_under_mixed_precision()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 1)], name="net")
-        trained = model.recipe_model(network, config.recipe_config(image_size=4), np.full(3, 123.68, np.float32))
+        trained = model.recipe_model(network, config.imagenet(image_size=4), np.full(3, 123.68, np.float32))
     finally:
         keras.config.set_dtype_policy("float32")
     assert network.layers[0].compute_dtype == "bfloat16"
@@ -103,7 +103,7 @@ def test_recipe_model_keeps_the_preprocessing_in_float32_under_mixed_precision()
 
 
 def test_recipe_model_saves_and_loads_as_a_keras_file(tmp_path):
-    cfg = config.recipe_config(image_size=4)
+    cfg = config.imagenet(image_size=4)
     rng = np.random.default_rng(4)
     mean = rng.uniform(90, 130, (4, 4, 3)).astype(np.float32)
     network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3, padding="same")], name="net")

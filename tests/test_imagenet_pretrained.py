@@ -22,7 +22,7 @@ RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
 SMALL = ["--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--test_scales=32,40", "--batch_size=4",
          "--eval_every=2"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
-CONFIG = config.recipe_config(image_size=32, eval_resize=36, test_scales=(32, 40))
+CONFIG = config.imagenet(image_size=32, eval_resize=36, test_scales=(32, 40))
 
 
 def run(*args, timeout=300):

@@ -53,7 +53,7 @@ def test_top_k_errors_by_hand():
 
 def test_ten_crop_evaluation_averages_the_ten_views(tmp_path):
     synthetic.write_image_folder(str(tmp_path), classes=3, per_class={"train": 1, "val": 1}, shape=(40, 50))
-    cfg = config.recipe_config(image_size=32, eval_resize=36, test_scales=(32, 40))
+    cfg = config.imagenet(image_size=32, eval_resize=36, test_scales=(32, 40))
     source = sources.folder_source(str(tmp_path))
     model = _tiny_model()
     mean = np.array(cfg.channel_mean, np.float32)

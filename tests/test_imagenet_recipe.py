@@ -103,7 +103,7 @@ def _check_trained_model(stdout, workdir, folder):
     assert stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model): {path}"
     model = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in model.layers] == ["images", "mean", "tiny"]
-    cfg = config.recipe_config(image_size=32, eval_resize=36)
+    cfg = config.imagenet(image_size=32, eval_resize=36)
     batches = list(input_pipeline.eval_dataset(sources.resolve_source(image_folder=folder), cfg, 4))
     logits = np.concatenate([keras.ops.convert_to_numpy(model(np.asarray(x))) for x, _ in batches]).astype(np.float64)
     labels = np.concatenate([np.asarray(y) for _, y in batches])

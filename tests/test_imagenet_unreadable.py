@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import order, config, evaluation, input_pipeline, model, sources, synthetic, train
 
-SMALL = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, test_scales=(32, 40), mean="channel",
+SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, test_scales=(32, 40), mean="channel",
                              batch_size=4, eval_every=2)
 PNG_SHAPE = (44, 52)  # Unlike the JPEGs' (48, 60), so a crop of the wrong file cannot match.
 

@@ -5,20 +5,26 @@ import pytest
 import keras_resnet
 from model_checks import build, check_stage_outputs
 
-IMAGENET = {k for k in keras_resnet.MODELS if int("".join(filter(str.isdigit, k))) in keras_resnet.IMAGENET_DEPTHS}
-CIFAR = set(keras_resnet.MODELS) - IMAGENET
+IMAGENET = {name for name, entry in keras_resnet.MODELS.items() if entry.family == "imagenet"}
+CIFAR = {name for name, entry in keras_resnet.MODELS.items() if entry.family == "cifar"}
+# Table 1's blocks per stage, and Sec. 4.2's n of 6n+2.
+TABLE1 = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
-def test_registry_holds_every_network_the_paper_compares():
-    expected = {f"resnet{d}" for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110, 1202)}
-    expected |= {f"plain{d}" for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110)}
-    expected |= {f"highway{d}" for d in (18, 34, 20, 32, 44, 56, 110)}
-    assert set(keras_resnet.MODELS) == expected
-    for name, constructor in keras_resnet.MODELS.items():
-        assert getattr(keras_resnet, constructor.__name__) is constructor
-        kind, depth = name.rstrip("0123456789"), name.lstrip("resntplaighwy")
-        title = {"resnet": "ResNet", "plain": "PlainNet", "highway": "HighwayNet"}[kind]
-        assert constructor.__name__ == title + depth
+def test_registry_holds_every_network_the_paper_compares_and_says_what_each_is():
+    nets = {("imagenet", "residual", d) for d in (18, 34, 50, 101, 152)} | {("imagenet", "plain", d) for d in (18, 34, 50, 101, 152)}
+    nets |= {("imagenet", "highway", d) for d in (18, 34)}
+    nets |= {("cifar", "residual", d) for d in (20, 32, 44, 56, 110, 1202)} | {("cifar", "plain", d) for d in (20, 32, 44, 56, 110)}
+    nets |= {("cifar", "highway", d) for d in (20, 32, 44, 56, 110)}
+    titles = {"residual": ("resnet", "ResNet"), "plain": ("plain", "PlainNet"), "highway": ("highway", "HighwayNet")}
+    assert sorted((e.family, e.kind, e.depth) for e in keras_resnet.MODELS.values()) == sorted(nets)
+    for name, entry in keras_resnet.MODELS.items():
+        prefix, title = titles[entry.kind]
+        assert name == entry.name == f"{prefix}{entry.depth}"
+        assert entry.constructor.__name__ == f"{title}{entry.depth}" and getattr(keras_resnet, f"{title}{entry.depth}") is entry.constructor
+        stages = TABLE1[entry.depth] if entry.family == "imagenet" else ((entry.depth - 2) // 6,) * 3
+        assert entry.architecture.stages == stages
+        assert entry.architecture.block == ("bottleneck" if entry.family == "imagenet" and entry.depth >= 50 else "basic")
 
 
 @pytest.mark.parametrize("name", sorted(IMAGENET))
@@ -28,7 +34,7 @@ def test_imagenet_output_shapes(name):
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
     assert model.name == name
-    bottleneck = int(name.lstrip("resnetplaighwy")) >= 50
+    bottleneck = keras_resnet.MODELS[name].architecture.block == "bottleneck"
     features = build(name, include_top=False)
     assert features.output_shape == (None, 7, 7, 2048 if bottleneck else 512)
     # Table 1: conv2 … conv5 at 56, 28, 14, 7 (strides 4 … 32), 64 … 512 filters (×4 out of a bottleneck).

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.training import callbacks, cifar_data, config, train
+from keras_resnet.cifar import config, datasets, train
+from keras_resnet.training import callbacks, run
 
 
 def _model():
@@ -61,7 +62,7 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
     backup = os.path.join(workdir, callbacks.BACKUP_DIR, callbacks.BACKUP_WEIGHTS)
     assert all(np.isfinite(a).all() for a in _float_arrays(backup))
     with pytest.raises(train.RecipeError) as error:
-        train.prepare_workdir(workdir, {"model": "net"})
+        run.prepare_workdir(workdir, {"model": "net"})
     assert str(error.value) == (
         f"--workdir {workdir} holds a run that stopped: {reason} in evaluation period 2. Rerun unchanged, it would "
         "fail the same way: change the settings that made it diverge (the learning rate, …) and pass --overwrite, or "
@@ -70,10 +71,10 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
 
 def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_it_stops(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = cifar_data.check_arrays(dict(
+    arrays = datasets.check_arrays(dict(
         x_train=rng.integers(0, 256, (64, 8, 8, 3), dtype="uint8"), y_train=np.arange(64) % 10,
         x_test=rng.integers(0, 256, (16, 8, 8, 3), dtype="uint8"), y_test=np.arange(16) % 10))
-    data = cifar_data.prepare(arrays, validation_size=16)
+    data = datasets.prepare(arrays, validation_size=16)
     cfg = config.cifar10(train_steps=30, batch_size=16, eval_every=1, learning_rate=1000.0)  # Diverges at once.
     workdir = str(tmp_path / "run")
     run = lambda: train.train_and_evaluate(cfg, workdir, model_name="resnet8", data=data, print_fn=lambda *a, **k: None)

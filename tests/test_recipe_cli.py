@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from keras_resnet.training import cifar_data, idx_data, plots
+from keras_resnet.cifar import datasets, idx
+from keras_resnet.training import plots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = {name: os.path.join(ROOT, "recipes", f"{name}.py") for name in ("cifar10", "degradation", "imagenet")}
@@ -66,7 +67,7 @@ def write_idx_folder(folder, n_train=40, n_test=12, shape=(8, 8)):
 
 def test_an_idx_folder_loads_as_the_mnist_layout(tmp_path):
     arrays = write_idx_folder(str(tmp_path))
-    data = cifar_data.load(data=str(tmp_path), validation_size=8)
+    data = datasets.load(data=str(tmp_path), validation_size=8)
     assert data.image_shape == (8, 8, 1) and data.num_classes == 3
     np.testing.assert_array_equal(data.x_test[..., 0], arrays["t10k-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(np.concatenate([data.y_train, data.y_val]), arrays["train-labels-idx1-ubyte.gz"])
@@ -75,8 +76,8 @@ def test_an_idx_folder_loads_as_the_mnist_layout(tmp_path):
 def test_an_idx_folder_missing_a_file_is_one_line(tmp_path):
     write_idx_folder(str(tmp_path))
     os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
-    with pytest.raises(cifar_data.DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
-        idx_data.load_idx_folder(str(tmp_path))
+    with pytest.raises(datasets.DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
+        idx.load_idx_folder(str(tmp_path))
 
 
 def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
@@ -113,8 +114,12 @@ def test_a_cloud_tpu_name_off_cloud_is_one_line(tmp_path):
 
 
 def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
-    from keras_resnet.imagenet import train as imagenet_train
-    from keras_resnet.training import config, train
+    from keras_resnet import distribute
+    from keras_resnet.cifar import config, train
+    from keras_resnet.training import run
 
-    assert imagenet_train.PRECISIONS is train.PRECISIONS and {"none", "bf16", "fp16"} <= set(train.PRECISIONS)
-    train.check_settings(config.cifar10(), "resnet8", "auto", "bf16")  # the ImageNet recipe's defaults and names
+    assert {"none", "bf16", "fp16"} <= set(run.PRECISIONS)
+    for strategy in distribute.STRATEGIES:  # the ImageNet recipe's names, resolved by the same module
+        train.check_settings(config.cifar10(), "resnet8", strategy, "bf16")
+    with pytest.raises(run.RecipeError, match=f"--strategy must be one of {', '.join(distribute.STRATEGIES)}"):
+        train.check_settings(config.cifar10(), "resnet8", "gpus")

@@ -9,16 +9,18 @@ import pytest
 from keras_resnet.imagenet import config as imagenet_config
 from keras_resnet.imagenet import model as imagenet_model
 from keras_resnet.imagenet import train as imagenet_train
-from keras_resnet.training import cifar_data, config, optimizers, train
+from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar import model as cifar_model
+from keras_resnet.training import optimizers
 
 PAPER_WEIGHT_DECAY = 0.0001  # "a weight decay of 0.0001 and a momentum of 0.9" (Sec. 3.4, 4.2)
 
 
 def tiny_cifar_data():
     rng = np.random.default_rng(0)
-    arrays = cifar_data.check_arrays(dict(x_train=rng.integers(0, 255, (20, 8, 8, 3), dtype="uint8"), y_train=np.arange(20) % 10,
+    arrays = datasets.check_arrays(dict(x_train=rng.integers(0, 255, (20, 8, 8, 3), dtype="uint8"), y_train=np.arange(20) % 10,
                                           x_test=rng.integers(0, 255, (4, 8, 8, 3), dtype="uint8"), y_test=rng.integers(0, 10, 4)))
-    return cifar_data.prepare(arrays, validation_size=4)
+    return datasets.prepare(arrays, validation_size=4)
 
 
 def caffe_decay(model, weights):
@@ -27,8 +29,8 @@ def caffe_decay(model, weights):
 
 
 def recipe_models():
-    yield "cifar highway8", train.create_model("highway8", tiny_cifar_data(), config.cifar10())
-    yield "imagenet tiny", imagenet_train.create_network("tiny", 4, imagenet_config.recipe_config())
+    yield "cifar highway8", cifar_model.create_model("highway8", tiny_cifar_data(), config.cifar10())
+    yield "imagenet tiny", imagenet_train.create_network("tiny", 4, imagenet_config.imagenet())
 
 
 @pytest.mark.parametrize("name, model", list(recipe_models()))
@@ -43,7 +45,7 @@ def test_recipe_model_decays_every_trainable_weight_as_caffe(name, model):
 
 
 def test_no_bias_decay_decays_the_kernels_only():
-    model = train.create_model("highway8", tiny_cifar_data(), config.cifar10(no_bias_decay=True))
+    model = cifar_model.create_model("highway8", tiny_cifar_data(), config.cifar10(no_bias_decay=True))
     kernels = [w for w in model.trainable_weights if w.name == "kernel"]
     np.testing.assert_allclose(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses), caffe_decay(model, kernels), rtol=1e-5)
 
@@ -88,7 +90,7 @@ def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(keras.Model, "fit", spy)
-    cfg = imagenet_config.recipe_config(image_size=32, scale_range=(36, 40), eval_resize=36, batch_size=2)
+    cfg = imagenet_config.imagenet(image_size=32, scale_range=(36, 40), eval_resize=36, batch_size=2)
     with pytest.raises(KeyboardInterrupt):
         imagenet_train.train_and_evaluate(cfg, str(tmp_path / "run"), model_name="tiny", source=sources.folder_source(root),
                                           strategy="one_device", train_steps=8)
@@ -106,7 +108,7 @@ def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkey
 
 
 def test_lighting_eigenvectors_are_an_orthonormal_basis_with_alexnets_eigenvalues():
-    cfg = imagenet_config.recipe_config(image_size=8)
+    cfg = imagenet_config.imagenet(image_size=8)
     network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D()])
     layer = imagenet_model.recipe_model(network, cfg, mean=np.zeros(3)).get_layer("pca_lighting")
     vectors = np.asarray(layer.eigvec)

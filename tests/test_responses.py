@@ -82,7 +82,7 @@ def test_the_3x3_layers_of_every_block_type():
 
 
 def test_claims_follow_the_mean_stds():
-    from keras_resnet.training import degradation
+    from keras_resnet.cifar import degradation
 
     claims = degradation.response_claims({"plain20": 1.0, "plain56": 2.0, "resnet20": 1.5, "resnet56": 0.5, "resnet110": 0.7})
     assert claims == [

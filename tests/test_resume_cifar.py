@@ -16,10 +16,10 @@ import resume_checks
 STEPS, PERIOD = 16, 4
 DRIVER = """
 import sys
-from keras_resnet.training import cifar_data, config, train
+from keras_resnet.cifar import config, datasets, train
 cfg = config.cifar10(train_steps=16, eval_every=4, batch_size=8, validation_size=8, warmup_min_depth=8,
                      warmup_until_error=float(sys.argv[3]))
-train.train_and_evaluate(cfg, sys.argv[1], model_name="resnet8", data=cifar_data.load(npz=sys.argv[2], validation_size=8))
+train.train_and_evaluate(cfg, sys.argv[1], model_name="resnet8", data=datasets.load(npz=sys.argv[2], validation_size=8))
 """
 # The kill points in the order one run meets them: name, `KERAS_RESNET_KILL_AT`, the iteration the
 # rerun resumes from.

@@ -115,13 +115,13 @@ def test_backup_step_reads_the_period_from_the_weights_file(tmp_path):
 def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
     import keras
 
-    from keras_resnet.training import augment
+    from keras_resnet.cifar.augment import PadCropFlip
 
     images = np.arange(2 * 6 * 6, dtype="float32").reshape(2, 6, 6, 1)
 
     def model():
         inputs = keras.Input((6, 6, 1))
-        return keras.Model(inputs, augment.PadCropFlip(2, seed=3)(inputs))
+        return keras.Model(inputs, PadCropFlip(2, seed=3)(inputs))
 
     first = model()
     for _ in range(3):

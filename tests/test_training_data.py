@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_resnet.training import augment, callbacks, cifar_data, config
+from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar.augment import PadCropFlip
+from keras_resnet.training import callbacks
+from keras_resnet.training.preprocessing import PerPixelMean
 
 
 def _unique_images(n, size=8):
@@ -29,7 +32,7 @@ def _find_crop(out, image, pad):
 
 def test_crops_come_from_inside_the_padded_image_with_per_example_offsets_and_half_flips():
     images = _unique_images(400)
-    layer = augment.PadCropFlip(pad=2, seed=3)
+    layer = PadCropFlip(pad=2, seed=3)
     out = ops.convert_to_numpy(layer(images, training=True))
     found = [_find_crop(o, i, 2) for o, i in zip(out, images)]
     assert all(f is not None for f in found), "an output is not a pad-2 crop (or its flip) of its input"
@@ -43,14 +46,14 @@ def test_paper_default_pads_four_and_test_images_are_untouched():
     cfg = config.cifar10()
     assert cfg.pad == 4 and cfg.horizontal_flip
     images = _unique_images(16, size=32)
-    layer = augment.PadCropFlip(cfg.pad, seed=0)
+    layer = PadCropFlip(cfg.pad, seed=0)
     np.testing.assert_array_equal(ops.convert_to_numpy(layer(images, training=False)), images)
     np.testing.assert_array_equal(ops.convert_to_numpy(layer(images)), images)
 
 
 def test_augmentation_layer_round_trips_through_config():
-    layer = augment.PadCropFlip(pad=3, flip=False, seed=7)
-    clone = augment.PadCropFlip.from_config(layer.get_config())
+    layer = PadCropFlip(pad=3, flip=False, seed=7)
+    clone = PadCropFlip.from_config(layer.get_config())
     assert (clone.pad, clone.flip, clone.seed) == (3, False, 7)
 
 
@@ -67,7 +70,7 @@ def _arrays(n_train=50, n_test=10, shape=(4, 4, 3), classes=3):
 def test_per_pixel_mean_is_the_training_splits_not_the_held_out_images():
     arrays = _arrays()
     arrays["x_train"][45:] = 255  # the held-out five are bright: they would shift the mean
-    data = cifar_data.prepare(cifar_data.check_arrays(arrays), validation_size=5)
+    data = datasets.prepare(datasets.check_arrays(arrays), validation_size=5)
     expected = arrays["x_train"][:45].astype("float64").sum(axis=0) / 45
     np.testing.assert_allclose(data.mean, expected, rtol=1e-6)
     assert data.mean.shape == (4, 4, 3)
@@ -77,16 +80,16 @@ def test_per_pixel_mean_is_the_training_splits_not_the_held_out_images():
 def test_mean_layer_subtracts_the_mean_image():
     mean = np.arange(12, dtype="float32").reshape(2, 2, 3)
     x = np.full((1, 2, 2, 3), 20, "uint8")
-    np.testing.assert_array_equal(ops.convert_to_numpy(augment.PerPixelMean(mean)(x))[0], 20 - mean)
+    np.testing.assert_array_equal(ops.convert_to_numpy(PerPixelMean(mean)(x))[0], 20 - mean)
 
 
 def test_split_is_45k_train_5k_validation_and_full_train_keeps_50k():
     arrays = {"x_train": np.zeros((50000, 1, 1, 1), "uint8"), "y_train": np.zeros(50000, "int64"),
               "x_test": np.zeros((10, 1, 1, 1), "uint8"), "y_test": np.zeros(10, "int64")}
-    arrays = cifar_data.check_arrays(arrays)
-    data = cifar_data.prepare(arrays, validation_size=config.cifar10().validation_size)
+    arrays = datasets.check_arrays(arrays)
+    data = datasets.prepare(arrays, validation_size=config.cifar10().validation_size)
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (45000, 5000, 10)
-    full = cifar_data.prepare(arrays, full_train=True)
+    full = datasets.prepare(arrays, full_train=True)
     assert len(full.x_train) == 50000 and full.x_val is None and list(full.eval_splits()) == ["test"]
 
 
@@ -94,7 +97,7 @@ def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
     path = tmp_path / "gray.npz"
     np.savez(path, x_train=np.zeros((6, 28, 28), "uint8"), y_train=np.arange(6) % 2,
              x_test=np.zeros((2, 28, 28), "uint8"), y_test=np.array([[0], [1]]))
-    arrays = cifar_data.load_npz(str(path))
+    arrays = datasets.load_npz(str(path))
     assert arrays["x_train"].shape == (6, 28, 28, 1) and arrays["y_test"].tolist() == [0, 1]
     assert arrays["num_classes"] == 2
 
@@ -115,8 +118,8 @@ def test_malformed_npz_is_refused_with_the_problem_named(tmp_path, change, messa
     arrays.update(change)
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
-    with pytest.raises(cifar_data.DataError, match=message):
-        cifar_data.load_npz(str(path))
+    with pytest.raises(datasets.DataError, match=message):
+        datasets.load_npz(str(path))
 
 
 def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
@@ -124,8 +127,8 @@ def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
     ragged[0], ragged[1] = np.zeros((4, 4, 3)), np.zeros((5, 5, 3))
     path = tmp_path / "ragged.npz"
     np.savez(path, x_train=ragged, y_train=np.zeros(2), x_test=np.zeros((1, 4, 4, 3)), y_test=np.zeros(1))
-    with pytest.raises(cifar_data.DataError, match="mixed shapes"):
-        cifar_data.load_npz(str(path))
+    with pytest.raises(datasets.DataError, match="mixed shapes"):
+        datasets.load_npz(str(path))
 
 
 @pytest.mark.parametrize("part, labels, shown", [
@@ -138,23 +141,23 @@ def test_a_label_beyond_int32_is_refused_naming_its_value(tmp_path, part, labels
     arrays[f"y_{part}"] = labels
     path = tmp_path / "data.npz"
     np.savez(path, **arrays)
-    with pytest.raises(cifar_data.DataError) as error:
-        cifar_data.load_npz(str(path))
+    with pytest.raises(datasets.DataError) as error:
+        datasets.load_npz(str(path))
     assert str(error.value) == f"--data={path}: y_{part} holds label {shown}, beyond the int32 range of class labels"
 
 
 def test_missing_npz_is_named(tmp_path):
-    with pytest.raises(cifar_data.DataError, match="not found"):
-        cifar_data.load_npz(str(tmp_path / "nothing.npz"))
+    with pytest.raises(datasets.DataError, match="not found"):
+        datasets.load_npz(str(tmp_path / "nothing.npz"))
 
 
 def test_batches_are_full_shuffled_passes_and_resume_at_the_same_batch():
     x = np.arange(10)
-    stream = cifar_data.batches(x, x, 3, seed=5)
+    stream = datasets.batches(x, x, 3, seed=5)
     first_pass = [next(stream)[0] for _ in range(3)]  # 10 // 3 = 3 full batches, one image dropped
     assert len(set(np.concatenate(first_pass).tolist())) == 9
     later = [next(stream)[0].tolist() for _ in range(4)]
-    resumed = cifar_data.batches(x, x, 3, seed=5, start_step=5)
+    resumed = datasets.batches(x, x, 3, seed=5, start_step=5)
     assert [next(resumed)[0].tolist() for _ in range(2)] == later[2:4]
 
 
@@ -196,7 +199,7 @@ def test_absent_tfds_data_is_downloaded_where_its_host_answers(monkeypatch, tmp_
 
     calls, probed = [], []
     monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
-    arrays = cifar_data.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
+    arrays = datasets.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
     assert probed == ["www.cs.toronto.edu"]
     assert calls == [False, True]  # first the local copy, then the download
     assert arrays["x_train"].shape == (12, 4, 4, 3) and arrays["num_classes"] == 10
@@ -207,8 +210,8 @@ def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tm
 
     calls = []
     monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
-    with pytest.raises(cifar_data.DataError) as raised:
-        cifar_data.load_tfds("cifar100", str(tmp_path), is_reachable=lambda host: False)
+    with pytest.raises(datasets.DataError) as raised:
+        datasets.load_tfds("cifar100", str(tmp_path), is_reachable=lambda host: False)
     message = str(raised.value)
     assert calls == [False]  # no download was tried
     assert message.startswith(f"TFDS data set 'cifar100' is not prepared in --data_dir={tmp_path} and cannot be "

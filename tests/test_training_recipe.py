@@ -122,8 +122,8 @@ MIRRORED = """
 import sys
 from keras_resnet import distribute
 distribute.configure_cpu_devices(2)
-from keras_resnet.training import cifar_data, config, train
-data = cifar_data.load(npz=sys.argv[1], validation_size=5)
+from keras_resnet.cifar import config, datasets, train
+data = datasets.load(npz=sys.argv[1], validation_size=5)
 train.train_and_evaluate(config.cifar10(train_steps=2, batch_size=4, eval_every=2), sys.argv[2], model_name="resnet8",
                          data=data, strategy="mirrored")
 """
@@ -134,7 +134,7 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
     # and 7 test images (neither a multiple of the batch nor of the replicas).
     import keras
 
-    from keras_resnet.training import cifar_data, config
+    from keras_resnet.cifar import config, datasets
 
     npz, workdir = _npz(tmp_path / "d.npz", n_train=21, n_test=7), tmp_path / "run"
     result = subprocess.run([sys.executable, "-c", MIRRORED, npz, str(workdir)], env=_env("tensorflow"),
@@ -145,7 +145,7 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
     model = keras.saving.load_model(str(workdir / "model.keras"), safe_mode=True)
     penalty = config.cifar10().weight_decay / 2 * sum(
         np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
-    data = cifar_data.load(npz=npz, validation_size=5)
+    data = datasets.load(npz=npz, validation_size=5)
     for name, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
         logits = keras.ops.convert_to_numpy(model(x.astype("float32"))).astype(np.float64)
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -280,7 +280,8 @@ def _check_trained_model(stdout, workdir, npz, metrics):
 def _check_fig7(workdir, npz):
     """fig7.json holds, per net, the responses of its trained checkpoint on the test images minus the mean."""
     import keras_resnet
-    from keras_resnet.training import callbacks, cifar_data, config, train
+    from keras_resnet.cifar import config, datasets, model as cifar_model, train
+    from keras_resnet.training import callbacks
 
     with open(os.path.join(workdir, "fig7.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
@@ -289,8 +290,8 @@ def _check_fig7(workdir, npz):
         "plain8": 7, "plain14": 13, "resnet8": 7, "resnet14": 13}  # 6n + 1 layers of 3×3
     assert len(summary["claims"]) == 3
     arrays = np.load(npz)
-    data = cifar_data.load(npz=str(npz), validation_size=8)
-    model = train.create_model("resnet14", data, config.cifar10())
+    data = datasets.load(npz=str(npz), validation_size=8)
+    model = cifar_model.create_model("resnet14", data, config.cifar10())
     model.load_weights(os.path.join(workdir, "resnet14", callbacks.CHECKPOINT))
     images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype("float32")
     expected = keras_resnet.layer_responses(model.get_layer("resnet14"), images)
@@ -300,7 +301,7 @@ def _check_fig7(workdir, npz):
 
 
 def test_degradation_table_carries_the_papers_table6_numbers():
-    from keras_resnet.training import degradation
+    from keras_resnet.cifar import degradation
 
     rows = degradation.table_rows({f"resnet{d}": {"train_error": 0.0, "test_error": 0.1, "steps": 1} for d in (20, 32, 44, 56, 110)})
     assert [r["paper_test_error"] for r in rows] == [8.75, 7.51, 7.17, 6.97, 6.43]

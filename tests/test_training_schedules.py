@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_resnet.training import config, optimizers, schedules
+from keras_resnet.cifar import config
+from keras_resnet.imagenet import config as imagenet_config
+from keras_resnet.training import optimizers, schedules
 
 
 @pytest.mark.parametrize(
@@ -139,9 +141,9 @@ def test_l2_regularizer_is_half_the_decay_so_its_gradient_is_wd_times_w():
 
 
 def test_imagenet_plateau_divides_by_ten():
-    callback = schedules.reduce_on_plateau(config.imagenet())
+    callback = schedules.reduce_on_plateau(imagenet_config.imagenet())
     assert callback.factor == 0.1
-    assert config.imagenet().learning_rate == 0.1 and config.imagenet().batch_size == 256
+    assert imagenet_config.imagenet().learning_rate == 0.1 and imagenet_config.imagenet().batch_size == 256
 
 
 def test_warmup_switch_inside_fit_reaches_the_compiled_step():

@@ -8,7 +8,7 @@ from safetensors.numpy import save_file
 
 import keras_resnet
 from keras_resnet.imagenet.pretrained import check_weights
-from keras_resnet.training.train import RecipeError
+from keras_resnet.training.run import RecipeError
 from published_files import SIZE, torchvision_state_dict
 
 PAPER = "the paper's layout (stride 2 in the first 1×1 convolution)"

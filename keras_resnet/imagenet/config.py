@@ -1,31 +1,47 @@
-"""The ImageNet recipe's config: the shared `ImageNetConfig` (Sec. 3.4) plus the fields this
-recipe needs beyond it. Every number of the recipe lives here.
+"""The ImageNet recipe's hyperparameters (Sec. 3.4): one home for every number of the recipe.
+
+Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
+(https://arxiv.org/abs/1512.03385), Sec. 3.4.
 
 Example:
 
->>> cfg = recipe_config()
+>>> cfg = imagenet()
 >>> cfg.batch_size, cfg.scale_range, cfg.eval_resize, cfg.schedule
 (256, (256, 480), 256, 'plateau')
->>> recipe_config(batch_size=1024, linear_scaling=True).scaled_learning_rate()
+>>> imagenet(batch_size=1024, linear_scaling=True).scaled_learning_rate()
 0.4
->>> recipe_config(schedule="step", train_images=2560).step_boundaries()
+>>> imagenet(schedule="step", train_images=2560).step_boundaries()
 (300, 600, 800, 900)
 """
 
 import dataclasses
 import math
 
-from keras_resnet.training import config as training_config
+from keras_resnet import architectures
+from keras_resnet.training.config import SGDRecipe
 
 SCHEDULES = ("plateau", "step")
 MEANS = ("pixel", "channel")
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageNetRecipeConfig(training_config.ImageNetConfig):
-    """`ImageNetConfig` plus the input pipeline's and the schedules' remaining numbers.
+class ImageNetConfig(SGDRecipe):
+    """Hyperparameters of the ImageNet recipe (Sec. 3.4), besides `SGDRecipe`'s.
 
     Args:
+        batch_size: int. Global mini-batch, split across replicas. Defaults to `256`.
+        max_steps: int. Iterations at most. Defaults to `600000`.
+        plateau_factor: float. Rate multiplier when the error plateaus. Defaults to `0.1`.
+        plateau_patience: int. Evaluations without improvement before dividing. The paper
+            does not give it. Defaults to `3`.
+        image_size: int. Side of the random crop. Defaults to `224`.
+        scale_range: tuple of int. Range of the random shorter side (scale augmentation).
+            Defaults to `(256, 480)`.
+        pca_lighting_std: float. Standard deviation of AlexNet's PCA lighting. Defaults to
+            `0.1`.
+        test_scales: tuple of int. Shorter sides of the fully convolutional multi-scale test.
+            Defaults to `(224, 256, 384, 480, 640)`.
+        shortcut: str. Defaults to `"B"`.
         eval_resize: int. Shorter side before the evaluation centre crop. Defaults to `256`.
         mean: str. `"pixel"`: the per-pixel mean of the training set (the paper), computed once
             and cached; `"channel"`: the published per-channel mean. Defaults to `"pixel"`.
@@ -53,6 +69,15 @@ class ImageNetRecipeConfig(training_config.ImageNetConfig):
             (`imagenet.order`). Defaults to `64`.
     """
 
+    batch_size: int = 256
+    max_steps: int = 600000
+    plateau_factor: float = 0.1
+    plateau_patience: int = 3
+    image_size: int = 224
+    scale_range: tuple = (256, 480)
+    pca_lighting_std: float = 0.1
+    test_scales: tuple = (224, 256, 384, 480, 640)
+    shortcut: str = architectures.FAMILY_SHORTCUT["imagenet"]
     eval_resize: int = 256
     mean: str = "pixel"
     channel_mean: tuple = (123.68, 116.779, 103.939)
@@ -85,13 +110,13 @@ class ImageNetRecipeConfig(training_config.ImageNetConfig):
         return tuple(e * per_epoch for e in self.step_epochs) + (self.total_epochs * per_epoch,)
 
 
-def recipe_config(**changes):
-    """The ImageNet recipe config with optional changes.
+def imagenet(**changes):
+    """The ImageNet recipe's config with optional changes.
 
     Args:
-        **changes: fields of `ImageNetRecipeConfig`.
+        **changes: fields of `ImageNetConfig`.
 
     Returns:
-        An `ImageNetRecipeConfig`.
+        An `ImageNetConfig`.
     """
-    return ImageNetRecipeConfig(**changes)
+    return ImageNetConfig(**changes)

@@ -145,7 +145,7 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
         model: the bare network (`keras.Model` with input `(None, None, 3)`, logits out): the
             mean is subtracted here, and the multi-scale test needs any input size.
         source: a `sources.Source`.
-        config: an `ImageNetRecipeConfig` (`image_size`, `eval_resize`, `test_scales`).
+        config: an `ImageNetConfig` (`image_size`, `eval_resize`, `test_scales`).
         protocol: str. `"center"`, `"10crop"` or `"multiscale"`. Defaults to `"center"`.
         mean: the mean the model was trained with (`imagenet.model.stored_mean`);
             the multi-scale test subtracts its per-channel average (`channel_mean`).

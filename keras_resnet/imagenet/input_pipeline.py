@@ -153,7 +153,7 @@ def lighting_alpha(batch_size, first_index, config, seed):
     Args:
         batch_size: int32 scalar tensor or int.
         first_index: int64 scalar, the stream index of the batch's first example.
-        config: an `ImageNetRecipeConfig`.
+        config: an `ImageNetConfig`.
         seed: int.
     """
     if not config.pca_lighting_std:
@@ -248,7 +248,7 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
 
     Args:
         source: a `sources.Source` (record sources with their counts: `Source.count_records`).
-        config: an `ImageNetRecipeConfig`.
+        config: an `ImageNetConfig`.
         batch_size: int. Batch this pipeline yields (a replica's or the whole batch).
         seed: int. Seeds shuffling and augmentation. Defaults to `0`.
         start_step: int. Iterations already done.
@@ -365,7 +365,7 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
 
     Args:
         source: a `sources.Source` (record sources with their counts: `Source.count_records`).
-        config: an `ImageNetRecipeConfig`.
+        config: an `ImageNetConfig`.
         max_images: optional int. Average this many images only: the first of the training
             stream's pass 0 drawn with seed 0 (for a folder, a uniform random sample).
         batch_size: int. Images decoded per batch. Defaults to `256`.

@@ -12,7 +12,7 @@ Example:
 >>> import numpy as np
 >>> from keras_resnet.imagenet import config
 >>> network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D()], name="net")
->>> model = recipe_model(network, config.recipe_config(image_size=8), mean=np.zeros(3))
+>>> model = recipe_model(network, config.imagenet(image_size=8), mean=np.zeros(3))
 >>> sorted(model.input)
 ['image', 'lighting_alpha']
 >>> x = {IMAGE: np.full((1, 8, 8, 3), 10, "uint8"), LIGHTING_ALPHA: np.zeros((1, 3), "float32")}
@@ -23,7 +23,8 @@ Example:
 import keras
 import numpy as np
 
-from keras_resnet.training import augment
+from keras_resnet.imagenet.augment import PCALighting
+from keras_resnet.training.preprocessing import PerPixelMean
 
 IMAGE = "image"
 LIGHTING_ALPHA = "lighting_alpha"
@@ -45,7 +46,7 @@ def recipe_model(network, config, mean=None, image_dtype="uint8"):
 
     Args:
         network: a `keras.Model` taking float images `(None, None, 3)`.
-        config: an `ImageNetRecipeConfig` (`image_size`, `pca_eigval`, `pca_eigvec`).
+        config: an `ImageNetConfig` (`image_size`, `pca_eigval`, `pca_eigvec`).
         mean: `[size, size, 3]` (per-pixel) or `[3]` (per-channel) array; saved in the model.
             `None`: zeros, to be loaded with the weights.
         image_dtype: str. dtype of the image input (`image_dtype`). Defaults to `"uint8"`.
@@ -58,8 +59,8 @@ def recipe_model(network, config, mean=None, image_dtype="uint8"):
     size = config.image_size
     image = keras.Input((size, size, 3), dtype=image_dtype, name=IMAGE)
     alpha = keras.Input((3,), dtype="float32", name=LIGHTING_ALPHA)
-    x = augment.PCALighting(config.pca_eigval, config.pca_eigvec, dtype="float32", name="pca_lighting")([image, alpha])
-    x = augment.PerPixelMean(mean, dtype="float32", name=MEAN_LAYER)(x)
+    x = PCALighting(config.pca_eigval, config.pca_eigvec, dtype="float32", name="pca_lighting")([image, alpha])
+    x = PerPixelMean(mean, dtype="float32", name=MEAN_LAYER)(x)
     return keras.Model({IMAGE: image, LIGHTING_ALPHA: alpha}, network(x), name=network.name)
 
 
@@ -67,7 +68,7 @@ def mean_image(config, pixel_mean=None):
     """The mean subtracted from every crop: `[size, size, 3]` per-pixel, or `[3]` per-channel.
 
     Args:
-        config: an `ImageNetRecipeConfig` (`mean`, `channel_mean`).
+        config: an `ImageNetConfig` (`mean`, `channel_mean`).
         pixel_mean: the training set's per-pixel mean (`input_pipeline.compute_pixel_mean`);
             needed for `mean="pixel"`.
     """

@@ -10,7 +10,7 @@ Example:
 >>> pretrained_network("tiny", 4, "imagenet")
 Traceback (most recent call last):
 ...
-keras_resnet.training.train.RecipeError: --model tiny has no published weights: choose one of resnet18, resnet34, resnet50, resnet101, resnet152
+keras_resnet.training.run.RecipeError: --model tiny has no published weights: choose one of resnet18, resnet34, resnet50, resnet101, resnet152
 """
 
 import json
@@ -25,7 +25,7 @@ from keras_resnet.imagenet import evaluation, input_pipeline
 from keras_resnet.pretrained import formats, registry
 from keras_resnet.pretrained import resolve as resolve_weights
 from keras_resnet.training import optimizers
-from keras_resnet.training.train import RecipeError
+from keras_resnet.training.run import RecipeError
 
 IMAGENET_CLASSES = 1000
 
@@ -53,7 +53,7 @@ def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="-
     >>> check_weights("resnet50", "nosuch", flag="--weights")
     Traceback (most recent call last):
     ...
-    keras_resnet.training.train.RecipeError: --weights=nosuch: `weights` must be None, 'imagenet', one of 'msra', 'torchvision_v1', or the path of a weights file. Received: weights='nosuch'
+    keras_resnet.training.run.RecipeError: --weights=nosuch: `weights` must be None, 'imagenet', one of 'msra', 'torchvision_v1', or the path of a weights file. Received: weights='nosuch'
     """
     _check_published(name)
     if os.path.isfile(weights) and not formats.is_weights_file(weights):

@@ -12,7 +12,7 @@ Example:
 >>> check_batch(256, 3)
 Traceback (most recent call last):
 ...
-keras_resnet.training.train.RecipeError: --batch_size 256 does not divide across 3 replicas; use a multiple of 3
+keras_resnet.training.run.RecipeError: --batch_size 256 does not divide across 3 replicas; use a multiple of 3
 """
 
 import json
@@ -27,15 +27,15 @@ import keras_resnet
 from keras_resnet import blocks, builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, order, sources
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA, MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
-from keras_resnet.training import callbacks, exact_eval, faults, optimizers, schedules, trained_model
-from keras_resnet.training.train import PRECISIONS, RUN_CONFIG, RecipeError, prepare_workdir, steps_per_period
+from keras_resnet.training import callbacks, exact_eval, faults, optimizers, run, schedules
+from keras_resnet.training.run import RecipeError
 
 
 PIXEL_MEAN = "pixel_mean.npy"
 EVAL_PREFIX = "eval_"
 # A net small enough for smoke tests on a CPU; not a network of the paper.
 TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(8, 16))}
-IMAGENET_MODELS = tuple(k for k in keras_resnet.MODELS if int(k.lstrip("abcdefghijklmnopqrstuvwxyz")) in keras_resnet.IMAGENET_DEPTHS)
+IMAGENET_MODELS = tuple(name for name, entry in keras_resnet.MODELS.items() if entry.family == "imagenet")
 
 
 def create_network(name, classes, config=None, shortcut=None, init_weights=None, bottleneck_stride="1x1"):
@@ -90,46 +90,9 @@ def check_batch(batch_size, replicas):
         raise RecipeError(f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}")
 
 
-class Validation(keras.callbacks.Callback):
-    """Adds `val_error`, `val_top5_error`, `val_loss`, `val_images`, `train_error`, `step` and
-    `learning_rate` to the logs at the end of each period (before the plateau check and the
-    history row). Every validation image counts once, on any number of replicas (`exact_eval`).
-
-    Args:
-        dataset: the validation stream (`eval_dataset(..., as_recipe_inputs=True, weighted=True)`),
-            or `None`.
-        steps_per_period: int.
-        steps: optional int. Batches in one pass of `dataset` where known, so that Keras need
-            not run it dry (and warn) to find its end.
-        skips: optional `input_pipeline.SkipCounter` of `dataset`, told each pass's count.
-        size: optional int. Files in the validation split, where known: the skips are then
-            exactly the files `val_images` leaves out, the split's last ones included (no later
-            image reveals those).
-    """
-
-    def __init__(self, dataset, steps_per_period, steps=None, skips=None, size=None):
-        super().__init__()
-        self.dataset = dataset
-        self.steps_per_period = steps_per_period
-        self.steps = steps
-        self.skips, self.size = skips, size
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = callbacks.add_period_logs(logs, epoch, self.steps_per_period)
-        if self.dataset is not None:
-            results = self.model.evaluate(self.dataset, steps=self.steps, verbose=0, return_dict=True)
-            logs.update(exact_eval.split_logs(self.model, results, "val"))
-            if self.skips is not None and self.size:
-                self.skips.report(int(round(logs["val_images"])), self.size)
-            elif self.skips is not None:
-                self.skips.report()
-        rate = schedules.optimizer_of(self.model).learning_rate
-        logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
-
-
 class SkipReport(keras.callbacks.Callback):
     """At each period's end, reports the unreadable training images skipped among those the
-    run's steps have read so far (`Validation` reports its own pass). The pipeline only records
+    run's steps have read so far (the validation reports its own pass). The pipeline only records
     what it skipped: it runs ahead of the steps (prefetching), so its own count would include
     images no step has reached.
 
@@ -179,7 +142,7 @@ def pixel_mean(source, config, workdir, max_images=None, print_fn=None):
 def check_data_order(workdir, overwrite=False):
     """Raises `RecipeError` for an unfinished run in `workdir` begun under another data order
     (`order.ORDER_VERSION`): resumed in this one, it would see other examples than it began with."""
-    previous = load_run_config(workdir)
+    previous = run.load_run_config(workdir)
     if overwrite or previous is None or previous.get("data_order", 1) == order.ORDER_VERSION:
         return
     raise RecipeError(f"--workdir {workdir} holds a run begun under data order {previous.get('data_order', 1)}; this version "
@@ -200,7 +163,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     """Trains `model_name` on `source` with the paper's ImageNet recipe; resumes a killed run.
 
     Args:
-        config: an `ImageNetRecipeConfig`.
+        config: an `ImageNetConfig`.
         workdir: str. History, checkpoints, backup, `pixel_mean.npy`, `metrics.json`, and
             `model.keras`: the trained network on crops, the mean inside, no lighting.
         model_name: str. A zoo ImageNet name (`"resnet50"`) or `"tiny"`.
@@ -227,8 +190,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     Returns:
         The final metrics (also in `metrics.json`).
     """
-    if mixed_precision not in PRECISIONS:
-        raise RecipeError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}. Received: {mixed_precision!r}")
+    run.check_precision(mixed_precision)
     try:
         resolved = distribute.resolve(strategy, tpu)
     except distribute.StrategyError as error:
@@ -238,27 +200,27 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         train_steps = config.step_boundaries()[-1] if config.schedule == "step" else config.max_steps
     if train_steps <= 0:
         raise RecipeError(f"--train_steps must be positive. Received: {train_steps}")
-    period = steps_per_period(train_steps, config.eval_every)
+    period = run.steps_per_period(train_steps, config.eval_every)
     run_config = {"model": model_name, "shortcut": shortcut, "data": source.kind, "data_order": order.ORDER_VERSION,
                   "classes": source.num_classes,
                   "seed": seed, "train_steps": train_steps, "eval_every": period, "mixed_precision": mixed_precision,
                   "strategy": resolved.name, "replicas": resolved.num_replicas,
                   "init_weights": None if init_weights is None else str(init_weights), "bottleneck_stride": bottleneck_stride,
-                  "config": {k: v if not isinstance(v, tuple) else json.loads(json.dumps(v)) for k, v in vars(config).items()}}
+                  "config": run.jsonable(vars(config))}
     rundir = _worker_dir(workdir, resolved)
     # Before anything is written: the records counted (their counts cached in the workdir once it
     # exists), and a split of unreadable files refused.
     source.count_records(rundir if os.path.isdir(rundir) else None)
     input_pipeline.check_readable(source)
     check_data_order(rundir, overwrite)
-    resumed = prepare_workdir(rundir, run_config, overwrite)
+    resumed = run.prepare_workdir(rundir, run_config, overwrite)
     source.count_records(rundir)
 
     # A published net carries its own preprocessing: it is trained on the raw crops.
     mean = pixel_mean(source, config, rundir, print_fn=print_fn) if init_weights is None else np.zeros(3, np.float32)
     crops_dtype = image_dtype(resolved.name)
     keras.utils.set_random_seed(seed)
-    keras.config.set_dtype_policy(PRECISIONS[mixed_precision])
+    keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
     try:
         with resolved.scope():
             network = create_network(model_name, source.num_classes, config, shortcut, init_weights, bottleneck_stride)
@@ -295,7 +257,9 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         try:
             if start < train_steps:
                 skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config))
-                validation = Validation(val, period, val_steps, val_skips, source.sizes.get("val"))
+                validation = callbacks.PeriodicEvaluation(
+                    {"val": val} if val is not None else {}, period, steps={"val": val_steps}, skips={"val": val_skips},
+                    sizes={"val": source.sizes.get("val")})
                 model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
                           callbacks=callbacks.make_callbacks(rundir, validation, plateau,
                                                              callbacks.ProgressLine(train_steps, config.batch_size, print_fn))
@@ -317,20 +281,7 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
                "val_error": last.get("val_error"), "val_top5_error": last.get("val_top5_error"),
                "loss": last.get("loss"), "skipped_train_images": train_skips.count, "skipped_val_images": val_skips.count,
                "seconds_this_run": round(time.time() - began, 1), "backend": keras.backend.backend()}
-    metrics["model_file"] = trained_model.save_trained_model(model, rundir, MEAN_LAYER)
-    with open(os.path.join(rundir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)
-    callbacks.remove_backup(rundir)  # Only now: a rerun before this point must find the run finished.
-    return metrics
-
-
-def load_run_config(workdir):
-    """The `run_config.json` a training run wrote in `workdir` (its model, settings and config), or `None`."""
-    try:
-        with open(os.path.join(workdir, RUN_CONFIG)) as f:
-            return json.load(f)
-    except (OSError, ValueError, TypeError):
-        return None
+    return run.finish_run(model, rundir, metrics, MEAN_LAYER)
 
 
 def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center", shortcut=None, max_images=None,
@@ -338,7 +289,7 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     """Evaluates the run in `workdir` with a test protocol; writes `eval_<protocol>.json`.
 
     Args:
-        config: an `ImageNetRecipeConfig`.
+        config: an `ImageNetConfig`.
         workdir: str. A workdir written by `train_and_evaluate`.
         model_name, source, shortcut: as for training.
         protocol: str. `"center"`, `"10crop"` or `"multiscale"`. Defaults to `"center"`.
@@ -355,7 +306,7 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     if not os.path.exists(checkpoint):
         raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
     # A fine-tuned run's net was built from published weights (cached by the run): build it the same way.
-    init_weights = (load_run_config(workdir) or {}).get("init_weights")
+    init_weights = (run.load_run_config(workdir) or {}).get("init_weights")
     network = create_network(model_name, source.num_classes, None, shortcut, init_weights, bottleneck_stride)
     model = recipe_model(network, config)
     try:

@@ -1,5 +1,7 @@
-"""The paper's training recipe: configs, schedules, optimizer, data, callbacks and the loop.
+"""What every recipe shares, whatever it trains on: the run's life (`run`), callbacks (backup and
+resume, checkpoints, history, NaN guard, one periodic evaluation), schedules, optimizers, exact
+evaluation, progress lines, plots, flags, and the test hooks (`faults`).
 
-Import the modules you need (`from keras_resnet.training import config, train`); nothing here
-imports TensorFlow unless a TFDS data set is asked for.
+The recipes themselves are `keras_resnet.cifar` and `keras_resnet.imagenet`. Import the modules
+you need; nothing here imports TensorFlow.
 """

@@ -51,7 +51,7 @@ class TerminateOnNaN(keras.callbacks.Callback):
 
     It also writes `stop_record` (`STOPPED`) with what happened, so that a rerun, which would
     resume from the last good backup into the same divergence, says so instead
-    (`train.prepare_workdir`).
+    (`run.prepare_workdir`).
 
     Args:
         checkpoint: optional str. The last good checkpoint, named in the message.
@@ -152,30 +152,48 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     `{name}_images` to the logs, every image counted once under any strategy (`exact_eval`; the
     model compiled with `exact_eval.weighted_metrics()`).
 
-    Also adds `train_error` (1 − the period's running training accuracy, as the paper's curves
-    show it), `step` and `learning_rate`.
+    A split is arrays `(x, y)` (padded here to whole batches, the padding weighted 0) or a
+    dataset of whole weighted batches `(x, y, weights)` (`exact_eval.pad_and_weigh`). Also adds
+    `train_error` (1 − the period's running training accuracy, as the paper's curves show it),
+    `step` and `learning_rate`.
 
     Args:
-        splits: dict of name to `(x, y)`.
-        batch_size: int. Evaluation batch size.
+        splits: dict of name to `(x, y)` or a dataset.
         steps_per_period: int. Iterations per period.
-        schedule: optional callable step → learning rate, for the logs.
+        batch_size: int. Evaluation batch size of array splits.
+        schedule: optional callable step → learning rate, for the logs; otherwise the optimizer's
+            current rate.
+        steps: optional dict of name to the batches in one pass of a dataset split, where known,
+            so that Keras need not run it dry (and warn) to find its end.
+        skips: optional dict of name to the `SkipCounter` of a dataset split, told each pass's
+            count of unreadable images.
+        sizes: optional dict of name to the files in a dataset split, where known: the skips are
+            then exactly the files `{name}_images` leaves out, the split's last ones included.
     """
 
-    def __init__(self, splits, batch_size, steps_per_period, schedule=None):
+    def __init__(self, splits, steps_per_period, *, batch_size=None, schedule=None, steps=None, skips=None, sizes=None):
         super().__init__()
-        # Whole batches, the padding weighted 0: see `exact_eval`.
-        self.splits = {name: exact_eval.pad_arrays(x, y, batch_size) for name, (x, y) in splits.items()}
+        # Arrays: whole batches, the padding weighted 0 (see `exact_eval`).
+        self.splits = {name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) else split
+                       for name, split in splits.items()}
         self.batch_size = batch_size
         self.steps_per_period = steps_per_period
         self.schedule = schedule
+        self.steps, self.skips, self.sizes = steps or {}, skips or {}, sizes or {}
 
     def on_epoch_end(self, epoch, logs=None):
         logs = add_period_logs(logs, epoch, self.steps_per_period)
-        for name, (x, y, weights) in self.splits.items():
-            results = self.model.evaluate(x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
-                                          return_dict=True)
+        for name, split in self.splits.items():
+            if isinstance(split, tuple):
+                x, y, weights = split
+                results = self.model.evaluate(x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
+                                              return_dict=True)
+            else:
+                results = self.model.evaluate(split, steps=self.steps.get(name), verbose=0, return_dict=True)
             logs.update(exact_eval.split_logs(self.model, results, name))
+            if name in self.skips:
+                size = self.sizes.get(name)
+                self.skips[name].report(int(round(logs[f"{name}_images"])) if size else None, size)
         optimizer = schedules.optimizer_of(self.model)
         rate = self.schedule(logs["step"] - 1) if self.schedule is not None else optimizer.learning_rate
         multiplier = getattr(optimizer, "learning_rate_multiplier", 1.0)
@@ -402,7 +420,7 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
     schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) only when it is
     installed (one warning otherwise) and TensorFlow is loaded (the recipes load it wherever it
-    is installed, `cli.parse_flags`). No callback here has a batch-end hook. `faults` adds its
+    is installed, `flags.parse_flags`). No callback here has a batch-end hook. `faults` adds its
     test hooks where its environment variables ask for them.
 
     Args:

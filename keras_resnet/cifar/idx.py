@@ -22,7 +22,7 @@ import struct
 
 import numpy as np
 
-from keras_resnet.training.cifar_data import DataError, check_arrays
+from keras_resnet.cifar.datasets import DataError, check_arrays
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",

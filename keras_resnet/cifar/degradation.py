@@ -13,15 +13,19 @@ import keras
 import numpy as np
 
 from keras_resnet import responses as responses_lib
-from keras_resnet.training import config as config_lib
-from keras_resnet.training import callbacks, plots, train
+from keras_resnet import architectures, zoo
+from keras_resnet.cifar import config as config_lib
+from keras_resnet.cifar import model as cifar_model
+from keras_resnet.cifar import train
+from keras_resnet.training import callbacks, plots, run
 
 FIGURE = "fig6.png"
 TABLE_MD = "table6.md"
 TABLE_JSON = "table6.json"
 RESPONSES_FIGURE = "fig7.png"
 RESPONSES_JSON = "fig7.json"
-_PREFIX = {"plain": "plain", "residual": "resnet"}
+# The kinds the experiment compares (Fig. 6).
+FAMILIES = ("plain", "residual")
 
 
 def experiment_nets(families=("plain", "residual"), depths=None):
@@ -44,17 +48,17 @@ def experiment_nets(families=("plain", "residual"), depths=None):
     """
     families = list(families)
     if not families:
-        raise train.RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
+        raise run.RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
     for family in families:
-        if family not in _PREFIX:
-            raise train.RecipeError(f"unknown --families={family}: choose plain and/or residual")
+        if family not in FAMILIES:
+            raise run.RecipeError(f"unknown --families={family}: choose plain and/or residual")
     for depth in depths or ():
         if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
-            raise train.RecipeError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}")
-    names = [f"{_PREFIX[family]}{int(depth)}" for family in families
+            raise run.RecipeError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}")
+    names = [architectures.model_name(family, int(depth)) for family in families
              for depth in depths or config_lib.DEGRADATION_DEPTHS[family]]
     for name in names:
-        train.parse_model_name(name)
+        cifar_model.network_entry(name)
     return names
 
 
@@ -79,13 +83,13 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         train.check_settings(config, name)
     table_path = os.path.join(workdir, TABLE_JSON)
     if os.path.exists(table_path) and not overwrite:
-        raise train.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
+        raise run.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
     train.check_data(config, data)
-    train.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
+    run.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
     results = {}
     for name in nets:
         net_dir = os.path.join(workdir, name)
-        finished = train.load_metrics(net_dir)
+        finished = run.load_metrics(net_dir)
         if finished and not overwrite:
             print_fn(f"{name}: finished earlier, reusing {net_dir}", flush=True)
             results[name] = finished
@@ -133,7 +137,7 @@ def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
     results = {}
     for name in nets:
         keras.backend.clear_session()
-        model = train.create_model(name, data, config, shortcut=None if name.startswith("plain") else shortcut)
+        model = cifar_model.create_model(name, data, config, shortcut=None if zoo.lookup(name).kind == "plain" else shortcut)
         model.load_weights(os.path.join(workdir, name, callbacks.CHECKPOINT))
         stds = responses_lib.layer_responses(model.get_layer(name), images, batch_size=config.batch_size)
         results[name] = {"layers": list(stds), "std": list(stds.values()), "mean_std": float(np.mean(list(stds.values())))}

@@ -3,7 +3,7 @@
 Two sources give the same in-memory arrays: a TFDS data set (`cifar10`, `cifar100`, …; read
 through tf.data, only when asked for, and downloaded where the internet can be reached) or an `.npz` file in the
 `keras.datasets` layout (`x_train, y_train, x_test, y_test`) of any height × width × channels.
-Augmentation is not done here: it is a layer of the model (`augment.PadCropFlip`), so it runs
+Augmentation is not done here: it is a layer of the model (`cifar.augment.PadCropFlip`), so it runs
 inside the compiled training step on the accelerator.
 """
 
@@ -145,7 +145,7 @@ def check_arrays(arrays, source="data", num_classes=None):
     >>> check_arrays(dict(arrays, y_test=np.array([0, 7])))
     Traceback (most recent call last):
     ...
-    keras_resnet.training.cifar_data.DataError: data: y_test holds label 7, outside 0..2 (the classes of y_train)
+    keras_resnet.cifar.datasets.DataError: data: y_test holds label 7, outside 0..2 (the classes of y_train)
     """
     checked = {}
     for part in ("train", "test"):
@@ -314,7 +314,7 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
 
     Args:
         data: optional str. An `.npz` file, or a folder of MNIST-format IDX files
-            (`idx_data.load_idx_folder`).
+            (`idx.load_idx_folder`).
 
     Returns:
         A `CifarData`.
@@ -322,9 +322,9 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
     if data and npz:
         raise DataError(f"give one of --data and --npz. Received: --data={data}, --npz={npz}")
     if data and os.path.isdir(data):
-        from keras_resnet.training import idx_data
+        from keras_resnet.cifar import idx
 
-        arrays, name = idx_data.load_idx_folder(data), os.path.basename(os.path.normpath(data))
+        arrays, name = idx.load_idx_folder(data), os.path.basename(os.path.normpath(data))
     elif data or npz:
         flag, path = ("--data", data) if data else ("--npz", npz)
         arrays, name = load_npz(path, flag), os.path.basename(path)
