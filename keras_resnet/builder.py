@@ -1,6 +1,5 @@
 """One generic builder for every network of the paper: plain, highway or residual; ImageNet or CIFAR."""
 
-import os
 
 import keras
 

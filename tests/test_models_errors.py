@@ -26,7 +26,7 @@ import keras_resnet
         (lambda: keras_resnet.build_network("cifar", stages=(1,), block="wide"),
          r"`block` must be one of 'basic', 'bottleneck'. Received: block='wide'"),
         (lambda: keras_resnet.build_network("cifar", 20, kind="dense"),
-         r"`kind` must be one of 'plain', 'residual', 'highway'. Received: kind='dense'"),
+         r"`kind` must be one of 'residual', 'plain', 'highway'. Received: kind='dense'"),
         (lambda: keras_resnet.ResNet20(classes=0),
          r"`classes` must be an integer of at least 1. Received: classes=0"),
         (lambda: keras_resnet.ResNet50(classes=10.5),

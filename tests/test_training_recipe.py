@@ -280,7 +280,7 @@ def _check_trained_model(stdout, workdir, npz, metrics):
 def _check_fig7(workdir, npz):
     """fig7.json holds, per net, the responses of its trained checkpoint on the test images minus the mean."""
     import keras_resnet
-    from keras_resnet.cifar import config, datasets, model as cifar_model, train
+    from keras_resnet.cifar import config, datasets, model as cifar_model
     from keras_resnet.training import callbacks
 
     with open(os.path.join(workdir, "fig7.png"), "rb") as f:

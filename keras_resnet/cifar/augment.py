@@ -8,7 +8,6 @@ products (rows, then columns), which every backend compiles and which is exact.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 

@@ -17,7 +17,8 @@ from keras_resnet import architectures, zoo
 from keras_resnet.cifar import config as config_lib
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar import train
-from keras_resnet.training import callbacks, plots, run
+from keras_resnet.training import callbacks, plots
+from keras_resnet.training import run as run_lib
 
 FIGURE = "fig6.png"
 TABLE_MD = "table6.md"
@@ -48,13 +49,13 @@ def experiment_nets(families=("plain", "residual"), depths=None):
     """
     families = list(families)
     if not families:
-        raise run.RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
+        raise run_lib.RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
     for family in families:
         if family not in FAMILIES:
-            raise run.RecipeError(f"unknown --families={family}: choose plain and/or residual")
+            raise run_lib.RecipeError(f"unknown --families={family}: choose plain and/or residual")
     for depth in depths or ():
         if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
-            raise run.RecipeError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}")
+            raise run_lib.RecipeError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}")
     names = [architectures.model_name(family, int(depth)) for family in families
              for depth in depths or config_lib.DEGRADATION_DEPTHS[family]]
     for name in names:
@@ -83,13 +84,13 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         train.check_settings(config, name)
     table_path = os.path.join(workdir, TABLE_JSON)
     if os.path.exists(table_path) and not overwrite:
-        raise run.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
+        raise run_lib.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
     train.check_data(config, data)
-    run.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
+    run_lib.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
     results = {}
     for name in nets:
         net_dir = os.path.join(workdir, name)
-        finished = run.load_metrics(net_dir)
+        finished = run_lib.load_metrics(net_dir)
         if finished and not overwrite:
             print_fn(f"{name}: finished earlier, reusing {net_dir}", flush=True)
             results[name] = finished
@@ -101,8 +102,8 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         )
     histories = {name: callbacks.read_history(os.path.join(workdir, name, callbacks.HISTORY_JSON)) for name in nets}
     plots.plot_degradation(
-        {n: h for n, h in histories.items() if n.startswith("plain")},
-        {n: h for n, h in histories.items() if not n.startswith("plain")},
+        {n: h for n, h in histories.items() if zoo.lookup(n).kind == "plain"},
+        {n: h for n, h in histories.items() if zoo.lookup(n).kind != "plain"},
         os.path.join(workdir, FIGURE),
     )
     rows = table_rows(results)
@@ -162,16 +163,14 @@ def response_claims(mean_stds):
     resnet20 responds less than plain20 (mean std 0.800 vs 1.200): yes.
     The deepest ResNet (resnet56) responds less than the shallowest (resnet20) (0.500 vs 0.800): yes.
     """
-    def depth(name):
-        return int(name.lstrip("resntplai"))
-
+    entries = {name: zoo.lookup(name) for name in mean_stds}
     sentences = []
     for name, value in mean_stds.items():
-        twin = "plain" + name[len("resnet"):]
-        if name.startswith("resnet") and twin in mean_stds:
+        twin = architectures.model_name("plain", entries[name].depth)
+        if entries[name].kind == "residual" and twin in mean_stds:
             verdict = "yes" if value < mean_stds[twin] else "no"
             sentences.append(f"{name} responds less than {twin} (mean std {value:.3f} vs {mean_stds[twin]:.3f}): {verdict}.")
-    resnets = sorted((n for n in mean_stds if n.startswith("resnet")), key=depth)
+    resnets = sorted((n for n in mean_stds if entries[n].kind == "residual"), key=lambda n: entries[n].depth)
     if len(resnets) >= 2:
         shallow, deep = resnets[0], resnets[-1]
         verdict = "yes" if mean_stds[deep] < mean_stds[shallow] else "no"
@@ -234,12 +233,12 @@ def claims(rows):
     """Whether the deepest plain net trains worse than the shallowest, and whether residual nets
     avoid it, as sentences."""
     sentences = []
-    for prefix, title in (("plain", "plain"), ("resnet", "residual")):
-        family = sorted((r for r in rows if r["net"].startswith(prefix) and r["train_error"] is not None),
-                        key=lambda r: int(r["net"][len(prefix):]))
+    for kind in FAMILIES:
+        family = sorted((r for r in rows if zoo.lookup(r["net"]).kind == kind and r["train_error"] is not None),
+                        key=lambda r: zoo.lookup(r["net"]).depth)
         if len(family) < 2:
             continue
         shallow, deep = family[0], family[-1]
         verdict = "yes" if deep["train_error"] > shallow["train_error"] else "no"
-        sentences.append(f"Deepest {title} net ({deep['net']}) trains worse than the shallowest ({shallow['net']}): {verdict}.")
+        sentences.append(f"Deepest {kind} net ({deep['net']}) trains worse than the shallowest ({shallow['net']}): {verdict}.")
     return sentences

@@ -17,8 +17,9 @@ Example:
 import keras
 import numpy as np
 
-from keras_resnet import blocks, zoo
+from keras_resnet import zoo
 from keras_resnet.cifar.augment import PadCropFlip
+from keras_resnet.training import flags as flag_lib
 from keras_resnet.training import optimizers
 from keras_resnet.training.preprocessing import PerPixelMean
 from keras_resnet.training.run import RecipeError
@@ -36,11 +37,7 @@ def network_entry(name):
 
 def check_shortcut(name, shortcut):
     """Raises `RecipeError` for an unknown net, or a shortcut the net `name` cannot take."""
-    entry = network_entry(name)
-    if shortcut is not None and entry.kind == "plain":
-        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}")
-    if shortcut is not None and shortcut not in blocks.SHORTCUTS:
-        raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
+    flag_lib.check_shortcut(network_entry(name), shortcut)
 
 
 def create_model(name, data, config, shortcut=None, seed=None):

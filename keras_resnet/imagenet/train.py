@@ -24,10 +24,11 @@ import keras
 import numpy as np
 
 import keras_resnet
-from keras_resnet import blocks, builder, distribute
-from keras_resnet.imagenet import evaluation, input_pipeline, order, sources
+from keras_resnet import builder, distribute
+from keras_resnet.imagenet import evaluation, input_pipeline, order
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA, MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
 from keras_resnet.training import callbacks, exact_eval, faults, optimizers, run, schedules
+from keras_resnet.training import flags as flag_lib
 from keras_resnet.training.run import RecipeError
 
 
@@ -74,10 +75,8 @@ def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, we
     """
     if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
         raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
-    if shortcut is not None and name.startswith("plain"):
-        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}")
-    if shortcut is not None and shortcut not in blocks.SHORTCUTS:
-        raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
+    if name in IMAGENET_MODELS:
+        flag_lib.check_shortcut(keras_resnet.MODELS[name], shortcut)
     if weights is not None:
         from keras_resnet.imagenet.pretrained import check_weights
 

@@ -65,6 +65,17 @@ def parse_flags(argv):
     return argv
 
 
+def check_shortcut(entry, shortcut):
+    """Raises `RecipeError` for a `--shortcut` the net of `entry` (a `zoo.ModelEntry`) cannot take."""
+    from keras_resnet import blocks
+    from keras_resnet.training.run import RecipeError
+
+    if shortcut is not None and entry.kind == "plain":
+        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={entry.name}")
+    if shortcut is not None and shortcut not in blocks.SHORTCUTS:
+        raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
+
+
 def define_run_flags(required_workdir=True):
     """The flags of a run that every recipe has: `--workdir`, `--seed`, `--mixed_precision`, `--overwrite`."""
     flags.DEFINE_string("workdir", None, "Directory for history, checkpoints, backup, metrics and plots.",

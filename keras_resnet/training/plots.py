@@ -102,7 +102,7 @@ def plot_responses(responses, path):
     colors = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
     for i, (name, stds) in enumerate(responses.items()):
         style = {"color": colors[i % len(colors)], "linewidth": 1.2, "label": name,
-                 "linestyle": "--" if name.startswith("plain") else "-"}
+                 "linestyle": "--" if _kind(name) == "plain" else "-"}
         top.plot(range(1, len(stds) + 1), stds, **style)
         bottom.plot(range(1, len(stds) + 1), sorted(stds, reverse=True), **style)
     top.set_xlabel("layer index (original)")
@@ -114,3 +114,13 @@ def plot_responses(responses, path):
             axes.legend(loc="upper right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
+
+
+def _kind(name):
+    """The kind of a zoo net (`"plain"`, …), `None` for a name the zoo does not know."""
+    from keras_resnet import zoo
+
+    try:
+        return zoo.lookup(name).kind
+    except ValueError:
+        return None
