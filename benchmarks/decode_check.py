@@ -2,7 +2,7 @@
 
 The pipeline reads a JPEG by decoding only the crop's window (`tf.image.decode_and_crop_jpeg`),
 which fails on other formats, so it first checks the image's first bytes (`tf.io.is_jpeg`) and
-branches (`tf.cond`, in `crops.image_shape` and `decode_window`). This times, on
+branches (`tf.cond`, in `cropping.image_shape` and `decode_window`). This times, on
 generated 500×375 JPEGs held in memory (so no file reading is timed):
 
 - `no check`: the JPEG-only decode (what the pipeline did for sources whose files were all named
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, crops, synthetic
+from keras_resnet.imagenet import config, cropping, synthetic
 
 BATCH = 32
 
@@ -33,23 +33,23 @@ def _example_seed(seed, index):
 
 def _resize_and_flip(image, cfg, example_seed):
     size = cfg.image_size
-    image = crops.to_uint8(tf.image.resize(image, [size, size], method="bilinear"))
+    image = cropping.to_uint8(tf.image.resize(image, [size, size], method="bilinear"))
     return tf.image.stateless_random_flip_left_right(image, tf.random.experimental.stateless_fold_in(example_seed, 1))
 
 
 def train_crop_no_check(encoded, index, cfg, seed):
-    """`crops.train_crop` with the JPEG decoders called unconditionally."""
+    """`cropping.train_crop` with the JPEG decoders called unconditionally."""
     example_seed = _example_seed(seed, index)
-    window, _ = crops.train_window(tf.image.extract_jpeg_shape(encoded)[:2], cfg.image_size, cfg.scale_range,
+    window, _ = cropping.train_window(tf.image.extract_jpeg_shape(encoded)[:2], cfg.image_size, cfg.scale_range,
                                             example_seed)
     return _resize_and_flip(tf.image.decode_and_crop_jpeg(encoded, window, channels=3), cfg, example_seed)
 
 
 def eval_image_no_check(encoded, cfg):
-    """`crops.eval_image` with the JPEG decoders called unconditionally."""
-    window = crops.center_window(tf.image.extract_jpeg_shape(encoded)[:2], cfg.image_size, cfg.eval_resize)
+    """`cropping.eval_image` with the JPEG decoders called unconditionally."""
+    window = cropping.center_window(tf.image.extract_jpeg_shape(encoded)[:2], cfg.image_size, cfg.eval_resize)
     image = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
-    return crops.to_uint8(tf.image.resize(image, [cfg.image_size, cfg.image_size], method="bilinear"))
+    return cropping.to_uint8(tf.image.resize(image, [cfg.image_size, cfg.image_size], method="bilinear"))
 
 
 def pipelines(encoded, cfg):
@@ -61,9 +61,9 @@ def pipelines(encoded, cfg):
 
     return {
         "train crop, no check": make(lambda e, i: train_crop_no_check(e, i, cfg, 0)),
-        "train crop, content check": make(lambda e, i: crops.train_crop(e, i, cfg, 0)),
+        "train crop, content check": make(lambda e, i: cropping.train_crop(e, i, cfg, 0)),
         "centre crop, no check": make(lambda e, i: eval_image_no_check(e, cfg)),
-        "centre crop, content check": make(lambda e, i: crops.eval_image(e, cfg)),
+        "centre crop, content check": make(lambda e, i: cropping.eval_image(e, cfg)),
     }
 
 

@@ -24,7 +24,7 @@ import time
 
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, crops, input_pipeline, model, sources, synthetic
+from keras_resnet.imagenet import config, cropping, input_pipeline, model, sources, synthetic
 
 BATCH = 32
 
@@ -36,7 +36,7 @@ def naive_crop(encoded, index, cfg, seed):
     draws = tf.random.stateless_uniform([3], example_seed)
     low, high = cfg.scale_range
     scale = tf.minimum(low + tf.cast(draws[0] * (high - low + 1), tf.int32), high)
-    image = crops.resize_shorter(image, scale)
+    image = cropping.resize_shorter(image, scale)
     shape = tf.shape(image)
     top = tf.cast(draws[1] * tf.cast(shape[0] - cfg.image_size, tf.float32), tf.int32)
     left = tf.cast(draws[2] * tf.cast(shape[1] - cfg.image_size, tf.float32), tf.int32)
@@ -67,7 +67,7 @@ def _encoded(source):
 
 def naive_pipeline(source, cfg):
     """The recipe's output (uint8 crops, α per batch) the naive way."""
-    ds = _encoded(source).map(lambda i, e: (crops.to_uint8(naive_crop(e, i, cfg, 0)), i), num_parallel_calls=1)
+    ds = _encoded(source).map(lambda i, e: (cropping.to_uint8(naive_crop(e, i, cfg, 0)), i), num_parallel_calls=1)
     ds = ds.batch(BATCH).map(lambda images, index: input_pipeline.recipe_inputs(
         images, input_pipeline.lighting_alpha(tf.shape(images)[0], index[0], cfg, 0)))
     return single_thread(ds.prefetch(tf.data.AUTOTUNE))  # As the recipe's stream ends.

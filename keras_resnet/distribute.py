@@ -26,7 +26,7 @@ Example:
 >>> resolve("gpus")
 Traceback (most recent call last):
 ...
-keras_resnet.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device
+keras_resnet.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device, none
 """
 
 import contextlib

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, crops, input_pipeline, order, sources, synthetic
+from keras_resnet.imagenet import config, cropping, input_pipeline, order, sources, synthetic
 from keras_resnet.training import faults
 
 SMALL = config.imagenet(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
@@ -213,7 +213,7 @@ def test_a_truncated_record_file_is_a_one_line_error(tmp_path, uneven_records):
 
 def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(folder, monkeypatch):
     source = sources.folder_source(folder)
-    crops = np.array([crops.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")], np.float64)
+    crops = np.array([cropping.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")], np.float64)
     sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
     monkeypatch.setattr(input_pipeline, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
     lines = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, crops, input_pipeline, model, order, sources, synthetic
+from keras_resnet.imagenet import config, cropping, input_pipeline, model, order, sources, synthetic
 from keras_resnet.imagenet.augment import PCALighting
 
 SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
@@ -24,7 +24,7 @@ def folder(tmp_path_factory):
 def test_shorter_side_lies_in_scale_range_and_covers_it():
     scales = []
     for index in range(3000):
-        window, scale = crops.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([3, index]))
+        window, scale = cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([3, index]))
         scales.append(int(scale))
         top, left, h, w = (int(v) for v in window)
         # The window is what becomes 224 pixels after resizing 375 → scale.
@@ -36,13 +36,13 @@ def test_shorter_side_lies_in_scale_range_and_covers_it():
 
 
 def test_train_window_positions_cover_the_image():
-    tops = [int(crops.train_window(tf.constant([375, 500]), 224, (480, 480), tf.constant([0, i]))[0][0]) for i in range(400)]
+    tops = [int(cropping.train_window(tf.constant([375, 500]), 224, (480, 480), tf.constant([0, i]))[0][0]) for i in range(400)]
     assert min(tops) == 0 and max(tops) == 375 - round(224 * 375 / 480)
 
 
 def test_center_window_matches_resize_then_center_crop():
     # Shorter side 375 → 256: factor 256/375; the centre 224 is 328 original pixels.
-    assert [int(v) for v in crops.center_window(tf.constant([500, 375]), 224, 256)] == [86, 23, 328, 328]
+    assert [int(v) for v in cropping.center_window(tf.constant([500, 375]), 224, 256)] == [86, 23, 328, 328]
 
 
 def test_lighting_adds_the_pca_combination_by_hand():
@@ -122,9 +122,9 @@ def test_decode_and_crop_equals_decode_then_crop():
     encoded = tf.constant(synthetic.encode_jpeg(synthetic.smooth_image(rng, 375, 500)))
     full = tf.io.decode_jpeg(encoded, channels=3).numpy().astype(int)
     for index in range(5):
-        window, _ = crops.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([0, index]))
+        window, _ = cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([0, index]))
         top, left, h, w = (int(v) for v in window)
-        part = crops.decode_window(encoded, window).numpy().astype(int)
+        part = cropping.decode_window(encoded, window).numpy().astype(int)
         assert part.shape == (h, w, 3)
         difference = np.abs(part - full[top:top + h, left:left + w])
         # Identical inside; chroma upsampling may differ by a few levels on the window's border.
@@ -135,8 +135,8 @@ def test_window_path_matches_naive_resize_then_crop_up_to_interpolation():
     rng = np.random.default_rng(2)
     image = synthetic.smooth_image(rng, 375, 500)
     encoded = tf.constant(synthetic.encode_jpeg(image))
-    window, scale = crops.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([5, 5]))
-    fast = tf.image.resize(crops.decode_window(encoded, window), [224, 224]).numpy()
+    window, scale = cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([5, 5]))
+    fast = tf.image.resize(cropping.decode_window(encoded, window), [224, 224]).numpy()
     factor = int(scale) / 375
     resized = tf.image.resize(tf.io.decode_jpeg(encoded), [int(scale), round(500 * factor)]).numpy()
     top, left = round(int(window[0]) * factor), round(int(window[1]) * factor)
@@ -174,8 +174,8 @@ def test_train_crops_are_the_window_resized_flipped_and_rounded(folder):
     first = order.folder_pass(source.sizes["train"], seed=5, pass_index=0)[0]
     encoded, _ = list(source.examples("train").as_numpy_iterator())[first]
     seed = tf.constant([5, 0], tf.int64)
-    window, _ = crops.train_window(tf.image.extract_jpeg_shape(encoded)[:2], 32, SMALL.scale_range, seed)
-    resized = tf.image.resize(crops.decode_window(encoded, window), [32, 32]).numpy()
+    window, _ = cropping.train_window(tf.image.extract_jpeg_shape(encoded)[:2], 32, SMALL.scale_range, seed)
+    resized = tf.image.resize(cropping.decode_window(encoded, window), [32, 32]).numpy()
     crop = x[model.IMAGE][0].astype(np.float32)
     # Flipped or not (a fair coin per example), and rounded: within half a level.
     assert min(np.abs(crop - resized).max(), np.abs(crop - resized[:, ::-1]).max()) <= 0.5
@@ -275,5 +275,5 @@ def test_tfds_imagenet2012_is_read_from_its_files_with_their_stored_counts(tfds_
 
 def test_pixel_mean_is_the_average_of_centre_crops(folder):
     source = sources.folder_source(folder)
-    crops = [crops.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")]
+    crops = [cropping.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")]
     np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), np.mean(crops, axis=0), atol=1e-3)

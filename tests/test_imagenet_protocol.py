@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet import builder
-from keras_resnet.imagenet import config, crops, evaluation, sources, synthetic
+from keras_resnet.imagenet import config, cropping, evaluation, sources, synthetic
 
 
 def test_ten_crops_are_the_four_corners_the_centre_and_their_flips():
@@ -60,7 +60,7 @@ def test_ten_crop_evaluation_averages_the_ten_views(tmp_path):
     result = evaluation.evaluate(model, source, cfg, "10crop", mean=mean)
     scores = []
     for encoded, _ in source.examples("val"):
-        image = crops.resize_shorter(tf.cast(tf.io.decode_jpeg(encoded), tf.float32), 36)
+        image = cropping.resize_shorter(tf.cast(tf.io.decode_jpeg(encoded), tf.float32), 36)
         probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model(evaluation.ten_crops(image, 32) - mean)))
         scores.append(probabilities.mean(axis=0))
     expected = evaluation.top_k_errors(np.array(scores), np.array([0, 1, 2]))

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet import builder, distribute
-from keras_resnet.imagenet import config, crops, evaluation, input_pipeline, model, order, sources, synthetic, train
+from keras_resnet.imagenet import config, cropping, evaluation, input_pipeline, model, order, sources, synthetic, train
 
 SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, test_scales=(32, 40), mean="channel",
                              batch_size=4, eval_every=2)
@@ -88,12 +88,12 @@ def _center_crop_by_hand(image):
 def test_the_format_is_decided_by_content_not_by_name(mixed):
     png, corrupt, cmyk = (e for e, _ in list(_files(mixed, "val"))[:3])
     window = tf.constant([3, 5, 20, 30])
-    assert crops.image_shape(png).numpy().tolist() == list(PNG_SHAPE)
-    np.testing.assert_array_equal(crops.decode_window(png, window), tf.io.decode_png(png, 3)[3:23, 5:35])
-    assert crops.image_shape(cmyk).numpy().tolist() == [40, 56]
-    difference = np.abs(crops.decode_window(cmyk, window).numpy().astype(int) - tf.io.decode_jpeg(cmyk, 3)[3:23, 5:35].numpy())
+    assert cropping.image_shape(png).numpy().tolist() == list(PNG_SHAPE)
+    np.testing.assert_array_equal(cropping.decode_window(png, window), tf.io.decode_png(png, 3)[3:23, 5:35])
+    assert cropping.image_shape(cmyk).numpy().tolist() == [40, 56]
+    difference = np.abs(cropping.decode_window(cmyk, window).numpy().astype(int) - tf.io.decode_jpeg(cmyk, 3)[3:23, 5:35].numpy())
     assert difference[2:-2, 2:-2].max() <= 1 and difference.mean() < 0.1  # Chroma upsampling at the window's border.
-    for op in (lambda: crops.image_shape(corrupt), lambda: crops.decode_window(corrupt, window)):
+    for op in (lambda: cropping.image_shape(corrupt), lambda: cropping.decode_window(corrupt, window)):
         with pytest.raises(tf.errors.InvalidArgumentError):
             op()
 
@@ -120,7 +120,7 @@ def test_training_stream_reads_the_png_and_counts_the_corrupt_file_once_a_pass(m
     # The PNG's crop, by hand: the window drawn for its stream position, of the decoded PNG.
     position = next(i for i, e in enumerate(stream) if e[:4] == b"\x89PNG")
     output = position - sum(_is_corrupt(e) for e in stream[:position])
-    window, _ = crops.train_window(tf.constant(PNG_SHAPE), 32, SMALL.scale_range, tf.constant([seed, position], tf.int64))
+    window, _ = cropping.train_window(tf.constant(PNG_SHAPE), 32, SMALL.scale_range, tf.constant([seed, position], tf.int64))
     top, left, h, w = (int(v) for v in window)
     resized = tf.image.resize(tf.io.decode_png(stream[position], 3)[top:top + h, left:left + w], [32, 32]).numpy()
     crop = crops[output].astype(np.float32)
@@ -143,7 +143,7 @@ def test_pixel_mean_averages_the_png_and_cmyk_and_counts_the_corrupt_file_once(m
     mean = input_pipeline.compute_pixel_mean(mixed, SMALL, counter=counter)
     readable = [e for e, _ in _files(mixed, "train") if not _is_corrupt(e)]
     assert len(readable) == 8 and counter.count == 1
-    np.testing.assert_allclose(mean, np.mean([crops.eval_image(e, SMALL).numpy() for e in readable], axis=0), atol=1e-3)
+    np.testing.assert_allclose(mean, np.mean([cropping.eval_image(e, SMALL).numpy() for e in readable], axis=0), atol=1e-3)
 
 
 def test_a_corrupt_last_file_of_a_pass_read_to_its_end_is_counted(tmp_path):

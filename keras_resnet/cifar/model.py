@@ -37,7 +37,7 @@ def network_entry(name):
 
 def check_shortcut(name, shortcut):
     """Raises `RecipeError` for an unknown net, or a shortcut the net `name` cannot take."""
-    flag_lib.check_shortcut(network_entry(name), shortcut)
+    flag_lib.check_shortcut(name, network_entry(name).kind, shortcut)
 
 
 def create_model(name, data, config, shortcut=None, seed=None):

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.imagenet import crops, input_pipeline
+from keras_resnet.imagenet import cropping, input_pipeline
 
 PROTOCOLS = ("center", "10crop", "multiscale")
 
@@ -110,7 +110,7 @@ def multiscale_scores(model, image, scales, mean):
     """
     views = []
     for scale in scales:
-        resized = crops.resize_shorter(tf.cast(image, tf.float32), scale) - mean
+        resized = cropping.resize_shorter(tf.cast(image, tf.float32), scale) - mean
         views.append(_probabilities(model, tf.stack([resized, tf.reverse(resized, [1])])))
     return np.mean(np.concatenate(views), axis=0)
 
@@ -118,7 +118,7 @@ def multiscale_scores(model, image, scales, mean):
 def _decoded(source, split, counter):
     # Enumerated before decoding: a failed decode leaves a gap in the positions, which is counted.
     ds = source.examples(split).enumerate().map(
-        lambda position, e: (position, crops.decode_image(e[0]), e[1]),
+        lambda position, e: (position, cropping.decode_image(e[0]), e[1]),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return input_pipeline.skip_and_count(ds, counter)
 
@@ -174,7 +174,7 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
         ds = _decoded(source, split, counter)
         if max_images:
             ds = ds.take(max_images)
-        ds = ds.map(lambda image, y: (ten_crops(crops.resize_shorter(tf.cast(image, tf.float32), config.eval_resize), size) - mean, y),
+        ds = ds.map(lambda image, y: (ten_crops(cropping.resize_shorter(tf.cast(image, tf.float32), config.eval_resize), size) - mean, y),
                     num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
         for crops, y in ds:
             n = int(tf.shape(crops)[0])

@@ -1,7 +1,7 @@
 """The paper's ImageNet input streams on tf.data (Sec. 3.4): the training stream (crops in the
 training order, batched, with the lighting α), the evaluation stream, the per-pixel mean.
 
-Each image's crop is `crops`' (window decode, resize, flip); the order is `order`'s. The lighting α
+Each image's crop is `cropping`'s (window decode, resize, flip); the order is `order`'s. The lighting α
 (one per image) are drawn here, once per batch; the lighting itself and the mean subtraction run
 inside the compiled step (`model.recipe_model`). Label checks and the count of skipped images also
 happen once per batch. Random draws are stateless, seeded by `(seed, stream position)` (crop,
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnet.imagenet import order
-from keras_resnet.imagenet.crops import decode_image, eval_image, train_crop
+from keras_resnet.imagenet.cropping import decode_image, eval_image, train_crop
 from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA
 from keras_resnet.imagenet.skips import SkipCounter
 from keras_resnet.training import exact_eval, faults

@@ -75,8 +75,7 @@ def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, we
     """
     if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
         raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
-    if name in IMAGENET_MODELS:
-        flag_lib.check_shortcut(keras_resnet.MODELS[name], shortcut)
+    flag_lib.check_shortcut(name, keras_resnet.MODELS[name].kind if name in IMAGENET_MODELS else "residual", shortcut)
     if weights is not None:
         from keras_resnet.imagenet.pretrained import check_weights
 

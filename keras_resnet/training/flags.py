@@ -65,13 +65,13 @@ def parse_flags(argv):
     return argv
 
 
-def check_shortcut(entry, shortcut):
-    """Raises `RecipeError` for a `--shortcut` the net of `entry` (a `zoo.ModelEntry`) cannot take."""
+def check_shortcut(name, kind, shortcut):
+    """Raises `RecipeError` for a `--shortcut` the net `name` of `kind` cannot take."""
     from keras_resnet import blocks
     from keras_resnet.training.run import RecipeError
 
-    if shortcut is not None and entry.kind == "plain":
-        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={entry.name}")
+    if shortcut is not None and kind == "plain":
+        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}")
     if shortcut is not None and shortcut not in blocks.SHORTCUTS:
         raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
 

@@ -88,7 +88,7 @@ def regularizers(config):
 
     Example:
 
-    >>> from keras_resnet.training import config
+    >>> from keras_resnet.cifar import config
     >>> regularizers(config.cifar10())["regularizer"].l2
     5e-05
     >>> list(regularizers(config.cifar10(no_bias_decay=True)))
@@ -115,7 +115,7 @@ def make_optimizer(config, learning_rate, learning_rate_multiplier=1.0):
 
     Example:
 
-    >>> from keras_resnet.training import config
+    >>> from keras_resnet.cifar import config
     >>> opt = make_optimizer(config.cifar10(), 0.1)
     >>> float(opt.momentum), opt.weight_decay
     (0.9, None)

@@ -71,7 +71,7 @@ def cifar_schedule(config):
 
     Example:
 
-    >>> from keras_resnet.training import config
+    >>> from keras_resnet.cifar import config
     >>> cifar_schedule(config.cifar10(train_steps=400)).get_config()["boundaries"]
     [200, 300]
     """
@@ -210,7 +210,7 @@ def reduce_on_plateau(config, monitor="val_loss"):
 
     Example:
 
-    >>> from keras_resnet.training import config
+    >>> from keras_resnet.imagenet import config
     >>> reduce_on_plateau(config.imagenet()).factor
     0.1
     """
