@@ -13,8 +13,8 @@ from absl import app, flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
 
-from keras_resnet.cifar import flags as cifar_flags  # noqa: E402
-from keras_resnet.training import flags as flag_lib  # noqa: E402
+from keras_resnet.cifar import flags as cifar_flags
+from keras_resnet.training import flags as flag_lib
 
 FLAGS = flags.FLAGS
 cifar_flags.define_train_flags()

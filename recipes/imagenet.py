@@ -17,8 +17,8 @@ from absl import app, flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
 
-from keras_resnet.imagenet import flags as imagenet_flags  # noqa: E402
-from keras_resnet.training import flags as flag_lib  # noqa: E402
+from keras_resnet.imagenet import flags as imagenet_flags
+from keras_resnet.training import flags as flag_lib
 
 FLAGS = flags.FLAGS
 imagenet_flags.define_flags()

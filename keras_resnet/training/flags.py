@@ -38,8 +38,8 @@ def fail(message):
 def one_line_errors(*kinds):
     """A context in which an exception of `kinds` ends the program through `fail`.
 
-    The recipes wrap their `main` in it with their one-line error types (`train.RecipeError`,
-    `cifar_data.DataError`, …); anything else is a bug and keeps its traceback.
+    The recipes wrap their `main` in it with their one-line error types (`run.RecipeError`,
+    `datasets.DataError`, …); anything else is a bug and keeps its traceback.
     """
     try:
         yield
