@@ -258,6 +258,13 @@ def test_folder_without_class_subfolders_is_a_one_line_error(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_no_data_source_is_a_one_line_error_naming_the_flags_to_pass():
+    with pytest.raises(sources.DataError) as info:
+        sources.resolve_source()
+    assert str(info.value).startswith("no ImageNet data: pass --data_dir") and "\n" not in str(info.value)
+    assert all(flag in str(info.value) for flag in ("--manual_dir", "--image_folder", "--tfrecords"))
+
+
 def test_tfds_imagenet2012_is_read_from_its_files_with_their_stored_counts(tfds_imagenet):
     import tensorflow_datasets as tfds
 
