@@ -46,7 +46,7 @@ def folder(tmp_path_factory):
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, folder, variant):
     backend, extra = VARIANTS[variant]
     command = [RECIPE, f"--image_folder={folder}", *ARGS, *extra]
-    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD)
+    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD, "tiny")
     iterations, _ = resume_checks.read_trace(tmp_path / "reference" / "trace.jsonl")
     rates = [round(iterations[s][0]["learning_rate"], 6) for s in range(STEPS)]
     assert rates == [0.1] * 8 + [0.01] * 6 + [0.001] * 2  # The cuts the kill points are placed around.
