@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from keras_resnet import distribute
-from keras_resnet.imagenet import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
@@ -81,20 +80,17 @@ def _workers(command, tmp_path, timeout):
     return codes, [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
 
 
-def _tiny_job(tmp_path, train_steps):
+def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps):
     """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
-    folder = tmp_path / "data"
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
-    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 3}, shape=(48, 60))
     workdir = tmp_path / "run"
-    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
-               f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
-               f"--train_steps={train_steps}", "--eval_every=2", "--mean=channel"]
+    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={image_folder(val=3)}",
+               f"--workdir={workdir}", *small_imagenet_flags, f"--train_steps={train_steps}", "--mean=channel"]
     return command, workdir
 
 
-def test_two_workers_train_with_fit_and_agree(tmp_path):
-    command, workdir = _tiny_job(tmp_path, train_steps=4)
+def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags):
+    command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4)
     codes, logs = _workers(command, tmp_path, timeout=240)
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     chief = json.loads((workdir / "history.json").read_text())
@@ -130,11 +126,11 @@ def test_unpatched_multi_worker_fit_fails(tmp_path):
     assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
 
 
-def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path):
+def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path, image_folder, small_imagenet_flags):
     import signal
     import time
 
-    command, workdir = _tiny_job(tmp_path, train_steps=40)
+    command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=40)
     ports = _free_ports(2)
     first = _start_workers(command, tmp_path, ports, "first")
     backups = [workdir / "backup" / "training_metadata.json", workdir / "workers" / "1" / "backup" / "training_metadata.json"]

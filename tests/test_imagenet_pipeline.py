@@ -14,11 +14,9 @@ from keras_resnet.training import augment
 SMALL = config.recipe_config(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("imagenet"))
-    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 2}, shape=(50, 70), jitter=8)
-    return root
+@pytest.fixture
+def folder(image_folder):
+    return image_folder(val=2, shape=(50, 70), jitter=8)
 
 
 def test_shorter_side_lies_in_scale_range_and_covers_it():

@@ -29,13 +29,6 @@ def _run(args, backend="jax", script=CIFAR, timeout=240):
                           timeout=timeout, cwd=ROOT)
 
 
-def _npz(path, shape=(8, 8, 3), n_train=40, n_test=12, classes=3):
-    rng = np.random.default_rng(0)
-    np.savez(path, x_train=rng.integers(0, 255, (n_train, *shape), dtype="uint8"), y_train=np.arange(n_train) % classes,
-             x_test=rng.integers(0, 255, (n_test, *shape), dtype="uint8"), y_test=np.arange(n_test) % classes)
-    return str(path)
-
-
 def _check_outputs(workdir, steps):
     history = json.load(open(os.path.join(workdir, "history.json")))
     assert [row["step"] for row in history] == steps
@@ -51,15 +44,15 @@ def _check_outputs(workdir, steps):
     return metrics
 
 
-def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path):
+def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path, tiny_npz):
     workdir = str(tmp_path / "run")
-    args = [*TINY, "--npz", _npz(tmp_path / "d.npz"), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
+    args = [*TINY, "--npz", tiny_npz(), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
     result = _run(args, backend="tensorflow")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "step 4/4" in result.stdout
     metrics = _check_outputs(workdir, [2, 4])
     assert metrics["backend"] == "tensorflow"
-    _check_trained_model(result.stdout, workdir, tmp_path / "d.npz", metrics)
+    _check_trained_model(result.stdout, workdir, tiny_npz(), metrics)
     before = open(os.path.join(workdir, "metrics.json")).read()
     again = _run(args, backend="tensorflow")
     assert again.returncode != 0
@@ -72,12 +65,10 @@ _TORCH = pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
 
 
 @pytest.mark.parametrize("backend", ["jax", _TORCH])
-def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, backend):
-    path = tmp_path / "gray.npz"  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
-    np.savez(path, x_train=np.random.default_rng(1).integers(0, 255, (40, 12, 12), dtype="uint8"),
-             y_train=np.arange(40) % 10, x_test=np.zeros((12, 12, 12), "uint8"), y_test=np.arange(12) % 10)
+def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend):
+    path = tiny_npz(shape=(12, 12), classes=10)  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
     workdir = str(tmp_path / "run")
-    argv = ["cifar10.py", *TINY, "--npz", str(path), "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
+    argv = ["cifar10.py", *TINY, "--npz", path, "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
     # As on a machine without TensorFlow: `import tensorflow` fails. (Keras' `.keras` writer imports
     # TensorFlow wherever it can, so merely checking sys.modules would fail on a machine that has it.)
     code = (
@@ -128,14 +119,14 @@ train.train_and_evaluate(config.cifar10(train_steps=2, batch_size=4, eval_every=
 """
 
 
-def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
+def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tiny_npz):
     # Batches of 4 on 2 replicas: 5 validation images (the last batch has 1 image for 2 replicas)
     # and 7 test images (neither a multiple of the batch nor of the replicas).
     import keras
 
     from keras_resnet.training import cifar_data, config
 
-    npz, workdir = _npz(tmp_path / "d.npz", n_train=21, n_test=7), tmp_path / "run"
+    npz, workdir = tiny_npz(n_train=21, n_test=7), tmp_path / "run"
     result = subprocess.run([sys.executable, "-c", MIRRORED, npz, str(workdir)], env=_env("tensorflow"),
                             capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -154,12 +145,12 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
         assert last[f"{name}_loss"] == pytest.approx(cross_entropy.mean() + penalty, rel=1e-5)
 
 
-def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
+def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_npz):
     workdir = str(tmp_path / "deg")
-    result = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
+    result = _run(["--npz", tiny_npz(), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
                    "--batch_size", "8", "--validation_size", "8", "--responses", "--workdir", workdir], script=DEGRADATION)
     assert result.returncode == 0, result.stderr[-3000:]
-    _check_fig7(workdir, tmp_path / "d.npz")
+    _check_fig7(workdir, tiny_npz())
     rows = json.load(open(os.path.join(workdir, "table6.json")))
     assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
     assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
@@ -167,7 +158,7 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
     assert "| plain14 |" in table and "paper test error" in table
     with open(os.path.join(workdir, "fig6.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
-    again = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+    again = _run(["--npz", tiny_npz(), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
     assert again.returncode != 0 and "finished experiment" in again.stderr
 
 
