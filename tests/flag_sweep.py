@@ -43,17 +43,20 @@ class Case:
         changes: dict of other flags to set (`None`: drop it from the base line), e.g. to drop
             `--data` when the case is about `--dataset`.
         expect: str, or tuple of str. Words the error line must hold besides the flag and the value.
+        names: tuple of str. For a bad combination of flags, the words by which the line names
+            it, in place of `--flag` and the value (empty: those two).
     """
 
     value: str
     changes: tuple = ()
     expect: str = ""
+    names: tuple = ()
 
 
-def case(value, expect="", **changes):
+def case(value, expect="", names=(), **changes):
     """A `Case`; `expect`: words (a str, or a tuple of them) the error line must hold besides the
-    flag and the value."""
-    return Case(value, tuple(changes.items()), expect)
+    flag and the value; `names`: see `Case`."""
+    return Case(value, tuple(changes.items()), expect, names)
 
 
 # What the runner writes for the cases, by placeholder name.
@@ -129,7 +132,11 @@ CASES = {
         "model": [case("resnet21"), case("nosuch")],
         "shortcut": [case("D"), case("A", model="plain18")],
         "bottleneck_stride": [case("2x2")],
-        "weights": [case(v, mode="eval", model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")],
+        "weights": [case(v, mode="eval", model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")]
+                   + [case("msra", mode="eval", model="resnet34", expect="No 'msra' weights for resnet34"),
+                      case("imagenet", model="resnet18", names=("--weights", "--mode=eval"),  # --mode=train
+                           expect="--weights evaluates published weights (--mode=eval)"),
+                      case("imagenet", mode="eval", model="tiny", names=("--model tiny",), expect="has no published weights")],
         "init_weights": [case(v, model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")]
                         + [case("msra", model="resnet18")],  # resnet18 has torchvision's weights only
         "mode": [case("predict", expect="value should be one of <train|eval>")],
@@ -350,7 +357,8 @@ def run_and_record(recipe, flag, bad, paths, workdir, root, run):
         status, stderr = run(argv)
     after = _files(root)
     return {
-        "flag": flag, "value": bad.value.format(**paths), "expect": bad.expect, "argv": argv, "status": status, "stderr": stderr,
+        "flag": flag, "value": bad.value.format(**paths), "expect": bad.expect, "names": bad.names, "argv": argv,
+        "status": status, "stderr": stderr,
         "workdir_created": not existed and os.path.exists(given["workdir"]),
         "written": sorted(set(after) - set(before)),
         "changed": sorted(path for path, stat in before.items() if after.get(path, "gone") != stat),

@@ -102,16 +102,14 @@ def test_fine_tuning_starts_from_the_published_weights(published, tmp_path, smal
     assert "center: top-1 error" in evaluated.stdout and "on 2 images" in evaluated.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--weights=imagenet", "--model=resnet18"], "--weights evaluates published weights (--mode=eval)"),
-    (["--mode=eval", "--weights=imagenet", "--model=tiny"], "--model tiny has no published weights"),
-    (["--mode=eval", "--weights=msra", "--model=resnet34"], "No 'msra' weights for resnet34"),
-    (["--mode=eval", "--weights=imagenet", "--model=resnet18", "--classes=6"], "classify 1000 classes; the data has 6"),
-])
-def test_bad_weights_flags_are_one_line_errors(published, args, message, small_imagenet_flags):
+def test_published_weights_on_data_of_other_classes_are_refused_before_building(published, monkeypatch):
+    from keras_resnet.imagenet import pretrained
+    from keras_resnet.training.train import RecipeError
+
     _, data = published
-    result = run(f"--tfrecords={data}", *small_imagenet_flags, *args)
-    assert result.returncode == 2 and message in result.stderr.strip().splitlines()[-1]
+    monkeypatch.setattr(pretrained, "pretrained_network", None)  # Refused before the net is built.
+    with pytest.raises(RecipeError, match=r"^published ImageNet weights classify 1000 classes; the data has 6$"):
+        pretrained.evaluate_pretrained(CONFIG, model_name="resnet18", source=sources.tfrecord_source(str(data), 6))
 
 
 def test_fine_tuning_net_for_other_classes_keeps_the_published_body_and_preprocessing(published):

@@ -42,7 +42,7 @@ def problems(case):
         found.append(f"{len(lines)} stderr lines, not one")
     if not last.startswith("error: "):
         found.append("last stderr line is not 'error: …'")
-    if f"--{case['flag']}" not in last or case["value"] not in last:
+    if any(words not in last for words in case["names"] or [f"--{case['flag']}", case["value"]]):
         found.append("the line does not name the flag and the value")
     for words in [case["expect"]] if isinstance(case["expect"], str) else case["expect"]:
         if words not in last:
