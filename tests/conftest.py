@@ -6,6 +6,32 @@ from safetensors.numpy import save_file
 from published_files import SIZE, randomise, torchvision_state_dict, write_keras_applications_h5
 
 
+# Under `pytest -n`, each of these groups of tests runs whole on one worker, so that what they
+# share is made once: the registered nets `model_checks.build` keeps (ResNet-1202 and the
+# ResNet-152s among them), and the published-weights files of the session fixtures below. Every
+# other test is a unit of its own, as `--dist load` hands them out. By node id prefix; first match.
+SHARED_BUILDS = {
+    "zoo": ("tests/test_models_shapes.py::", "tests/test_models_params.py::", "tests/test_models_flops.py::",
+            "tests/test_readme.py::", "tests/test_models_saving.py::test_resnet1202_",
+            "tests/test_pretrained.py::test_registry_parameter_counts_"),
+    "weights files": ("tests/test_pretrained.py::", "tests/test_weights_files.py::"),
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist load` (what `-n` means by default), with the groups of `SHARED_BUILDS` as units."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedBuildScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return next((group for group, prefixes in SHARED_BUILDS.items() if nodeid.startswith(prefixes)), nodeid)
+
+    return SharedBuildScheduling(config, log)
+
+
 @pytest.fixture
 def small_imagenet_flags():
     """The ImageNet recipe's small settings for tests, as a list: 32-pixel crops of images scaled
