@@ -4,8 +4,19 @@ import functools
 import inspect
 
 import numpy as np
+import pytest
 
 import keras_resnet
+
+# The full-depth builds take seconds each: the tests of these depths are marked slow.
+DEEPEST = (152, 1202)
+
+
+def deepest_slow(values):
+    """`values` (depths, or registered names) for `pytest.mark.parametrize`, those of the deepest
+    nets (`DEEPEST`) marked `slow`."""
+    return [pytest.param(value, marks=pytest.mark.slow) if int("".join(filter(str.isdigit, str(value)))) in DEEPEST
+            else value for value in values]
 
 def build(name, **kwargs):
     """Builds a registered model once per test process (the big nets take seconds to build); a

@@ -94,6 +94,7 @@ def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps):
     return command, workdir
 
 
+@pytest.mark.slow
 def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags):
     command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4)
     codes, logs = _workers(command, tmp_path, timeout=240)
@@ -125,12 +126,14 @@ print("TRAINED")
 """
 
 
+@pytest.mark.slow
 def test_unpatched_multi_worker_fit_fails(tmp_path):
     codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, timeout=120)
     assert codes != [0, 0] and "TRAINED" not in logs[0]
     assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path, image_folder, small_imagenet_flags):
     import signal
 

@@ -3,7 +3,7 @@
 import pytest
 
 import keras_resnet
-from model_checks import build, check_stage_outputs
+from model_checks import build, check_stage_outputs, deepest_slow
 
 IMAGENET = {k for k in keras_resnet.MODELS if int("".join(filter(str.isdigit, k))) in keras_resnet.IMAGENET_DEPTHS}
 CIFAR = set(keras_resnet.MODELS) - IMAGENET
@@ -21,7 +21,7 @@ def test_registry_holds_every_network_the_paper_compares():
         assert constructor.__name__ == title + depth
 
 
-@pytest.mark.parametrize("name", sorted(IMAGENET))
+@pytest.mark.parametrize("name", deepest_slow(sorted(IMAGENET)))
 def test_imagenet_output_shapes(name):
     model = build(name)
     assert isinstance(model, keras_resnet.Network)
@@ -36,7 +36,7 @@ def test_imagenet_output_shapes(name):
                         [w * (4 if bottleneck else 1) for w in (64, 128, 256, 512)])
 
 
-@pytest.mark.parametrize("name", sorted(CIFAR))
+@pytest.mark.parametrize("name", deepest_slow(sorted(CIFAR)))
 def test_cifar_output_shapes(name):
     assert isinstance(build(name), keras_resnet.Network)
     assert build(name).output_shape == (None, 10)

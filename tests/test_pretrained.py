@@ -128,6 +128,7 @@ def test_registry_hashes_and_urls_are_keras_applications_own():
         assert (entry.url, entry.file_hash, entry.url_notop, entry.file_hash_notop) == (stem + ".h5", top, stem + "_notop.h5", notop)
 
 
+@pytest.mark.slow  # ResNet-152 among them.
 def test_registry_parameter_counts_are_the_networks():
     from model_checks import build  # The nets the shape, parameter and FLOP tests build.
 

@@ -34,6 +34,7 @@ VARIANTS = {"tensorflow": ("tensorflow", []), "jax": ("jax", []),
             "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"])}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, image_folder, small_imagenet_flags, variant):
     backend, extra = VARIANTS[variant]
