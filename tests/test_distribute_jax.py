@@ -29,12 +29,14 @@ print(resolved.name, resolved.num_replicas, len(kernel.sharding.device_set))
 """
 
 
+@pytest.mark.slow
 def test_auto_strategy_replicates_the_model_over_all_local_devices():
     result = subprocess.run([sys.executable, "-c", PROBE], env=ENV, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-3:] == ["data_parallel(auto)", "2", "2"]
 
 
+@pytest.mark.slow
 def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path, image_folder, small_imagenet_flags):
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 devices.
     args = ["--model=tiny", *small_imagenet_flags, "--train_steps=4", f"--image_folder={image_folder(val=3)}",

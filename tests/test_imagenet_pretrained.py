@@ -61,6 +61,7 @@ def published(tmp_path_factory):
     return weights, data
 
 
+@pytest.mark.slow
 def test_published_net_evaluates_with_its_own_preprocessing(published, tmp_path, small_imagenet_flags):
     weights, data = published
     result = run("--mode=eval", f"--weights={weights}", "--model=resnet18", "--eval_protocol=center",
@@ -70,6 +71,7 @@ def test_published_net_evaluates_with_its_own_preprocessing(published, tmp_path,
     assert report["images"] == 6 and report["top1_error"] == 0.0  # Labels are its own predictions.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["10crop", "multiscale"])
 def test_published_net_runs_the_other_protocols_without_a_workdir(published, protocol, small_imagenet_flags):
     weights, data = published
@@ -79,6 +81,7 @@ def test_published_net_runs_the_other_protocols_without_a_workdir(published, pro
     assert f"resnet18 ({weights}), {protocol}: top-1 error" in result.stdout and "on 6 images" in result.stdout
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_published_weights(published, tmp_path, small_imagenet_flags):
     _, data = published
     weights = data.parent / "for_training.safetensors"  # Moderate logits: two steps at rate 0.1 stay near it.

@@ -60,6 +60,7 @@ def test_an_idx_folder_missing_a_file_is_one_line(tmp_path):
         idx_data.load_idx_folder(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
     write_idx_folder(str(tmp_path / "fmnist"))
     result = run("cifar10", "--model=resnet8", "--batch_size=8", "--validation_size=8", "--train_steps=2", "--eval_every=2",

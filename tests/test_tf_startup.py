@@ -48,6 +48,7 @@ def test_the_filter_writes_back_python_output_and_a_traceback(capfd):
     assert "a Python warning" in err and "oneDNN" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, tiny_npz, backend):
     """The recipes set the level to 2 where it is unset; 0 brings the lines back."""

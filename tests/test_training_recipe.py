@@ -44,6 +44,7 @@ def _check_outputs(workdir, steps):
     return metrics
 
 
+@pytest.mark.slow
 def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path, tiny_npz):
     workdir = str(tmp_path / "run")
     args = [*TINY, "--npz", tiny_npz(), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
@@ -64,6 +65,7 @@ _TORCH = pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", _TORCH])
 def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend):
     path = tiny_npz(shape=(12, 12), classes=10)  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
@@ -88,6 +90,7 @@ def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend
     assert _check_outputs(workdir, [2])["backend"] == backend
 
 
+@pytest.mark.slow
 def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
     workdir = str(tmp_path / "run")
     argv = ["cifar10.py", *TINY, "--dataset", "cifar10", "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
@@ -119,6 +122,7 @@ train.train_and_evaluate(config.cifar10(train_steps=2, batch_size=4, eval_every=
 """
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tiny_npz):
     # Batches of 4 on 2 replicas: 5 validation images (the last batch has 1 image for 2 replicas)
     # and 7 test images (neither a multiple of the batch nor of the replicas).
@@ -145,6 +149,7 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tin
         assert last[f"{name}_loss"] == pytest.approx(cross_entropy.mean() + penalty, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_npz):
     workdir = str(tmp_path / "deg")
     result = _run(["--npz", tiny_npz(), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
