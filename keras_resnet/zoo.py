@@ -55,10 +55,14 @@ Returns:
 
 Example:
 
->>> model = keras_resnet.{title}({example_args})
->>> model.name, model.output_shape
-('{key}', {example_output})
+{example}
 '''
+_EXAMPLE = """>>> model = keras_resnet.{title}({example_args})
+>>> model.name, model.output_shape
+('{key}', {example_output})"""
+# The deepest net takes seconds to build; its example shows its stages instead of building it.
+_DEEPEST_EXAMPLE = """>>> keras_resnet.architectures.cifar_architecture({depth}).stages  # n = {n} blocks per stage
+({n}, {n}, {n})"""
 
 _SHORTCUT_DOC = """
     shortcut: str. `"A"` (zero-padding identity), `"B"` (projection where dimensions change) or
@@ -185,8 +189,8 @@ def _register(family, depth, kind):
         classes=classes,
         shortcut_doc=_SHORTCUT_DOC.format(default=default_shortcut) if default_shortcut else "",
         key=key,
-        example_args=example_args,
-        example_output=example_output,
+        example=_DEEPEST_EXAMPLE.format(depth=depth, n=(depth - 2) // 6) if depth == max(architectures.CIFAR_DEPTHS)
+        else _EXAMPLE.format(title=title, example_args=example_args, key=key, example_output=example_output),
     )
     MODELS[key] = ModelEntry(key, family, kind, depth, architecture, constructor)
     return constructor

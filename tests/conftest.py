@@ -6,6 +6,96 @@ from safetensors.numpy import save_file
 from published_files import SIZE, randomise, torchvision_state_dict, write_keras_applications_h5
 
 
+# Under `pytest -n`, each of these groups of tests runs whole on one worker, so that what they
+# share is made once: the registered nets `model_checks.build` keeps (ResNet-1202 and the
+# ResNet-152s among them), and the published-weights files of the session fixtures below. Every
+# other test is a unit of its own, as `--dist load` hands them out. By node id prefix; first match.
+SHARED_BUILDS = {
+    "zoo": ("tests/test_models_shapes.py::", "tests/test_models_params.py::", "tests/test_models_flops.py::",
+            "tests/test_readme.py::", "tests/test_models_saving.py::test_resnet1202_",
+            "tests/test_pretrained.py::test_registry_parameter_counts_"),
+    "weights files": ("tests/test_pretrained.py::", "tests/test_weights_files.py::"),
+}
+
+
+# Items that cannot carry a decorator, marked slow here: the notebooks (each trains in a kernel
+# of its own) and the docstring examples that build a 152-layer net.
+SLOW_ITEMS = ("notebooks/", "keras_resnet/__init__.py::keras_resnet.ResNet152", "keras_resnet/__init__.py::keras_resnet.PlainNet152")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.startswith(SLOW_ITEMS):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist load` (what `-n` means by default), with the groups of `SHARED_BUILDS` as units."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedBuildScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return next((group for group, prefixes in SHARED_BUILDS.items() if nodeid.startswith(prefixes)), nodeid)
+
+    return SharedBuildScheduling(config, log)
+
+
+@pytest.fixture
+def small_imagenet_flags():
+    """The ImageNet recipe's small settings for tests, as a list: 32-pixel crops of images scaled
+    to 36-60, batches of 4, a period of 2 iterations. `--model` is not among them (`tiny`: the
+    tiny net)."""
+    return ["--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--test_scales=32,40", "--batch_size=4",
+            "--eval_every=2"]
+
+
+@pytest.fixture(scope="session")
+def image_folder(tmp_path_factory):
+    """`image_folder(**options)`: a tiny ImageNet-layout JPEG folder (`synthetic.write_image_folder`),
+    written once per session for each set of options; read it, never write into it.
+
+    Defaults: 3 classes of 4 training and 4 validation images each, 48×60 pixels ± 6.
+    """
+    from keras_resnet.imagenet import synthetic
+
+    written = {}
+
+    def folder(classes=3, train=4, val=4, shape=(48, 60), jitter=6):
+        key = (classes, train, val, tuple(shape), jitter)
+        if key not in written:
+            written[key] = str(tmp_path_factory.mktemp("images"))
+            per_class = {"train": train, "val": val} if val else {"train": train}
+            synthetic.write_image_folder(written[key], classes=classes, per_class=per_class, shape=shape, jitter=jitter)
+        return written[key]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory):
+    """`tiny_npz(**options)`: the path of a tiny `.npz` in keras.datasets' layout (x_train, y_train,
+    x_test, y_test) of random uint8 images, written once per session for each set of options.
+
+    Defaults: 40 training and 12 test images of 8×8×3, labels 0, 1, 2, 0, … (3 classes).
+    """
+    written = {}
+
+    def npz(n_train=40, n_test=12, shape=(8, 8, 3), classes=3):
+        key = (n_train, n_test, tuple(shape), classes)
+        if key not in written:
+            rng = np.random.default_rng(0)
+            written[key] = str(tmp_path_factory.mktemp("npz") / "tiny.npz")
+            np.savez(written[key], x_train=rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
+                     y_train=np.arange(n_train) % classes, x_test=rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
+                     y_test=np.arange(n_test) % classes)
+        return written[key]
+
+    return npz
+
+
 @pytest.fixture
 def dtype_policy():
     """Lets a test set a global dtype policy and restores float32 afterwards."""

@@ -1,7 +1,11 @@
 """Shared helpers of the exact-resume tests: run a recipe in a child process (traced, optionally
 killed at a named point), and compare a killed-then-rerun workdir with an uninterrupted one on
 the four items of the resume guarantee: the learning rate of every iteration, every batch (its
-examples and augmentation draws), the final weights, and the history."""
+examples and augmentation draws), the final weights, and the history.
+
+The processes of one chain share a JAX compilation cache (`cache`), so that on JAX only the
+first compiles: the cache holds XLA's executables for the same programs, which compute the same
+numbers, and the chain checks them bit for bit against the uninterrupted run all the same."""
 
 import json
 import os
@@ -17,14 +21,18 @@ from keras_resnet.training import faults
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start(command, workdir, trace, backend, kill=None):
+def start(command, workdir, trace, backend, kill=None, cache=None):
     """Starts `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if
-    given; returns the process (`finish` waits for it)."""
+    given; returns the process (`finish` waits for it). `cache`: a folder for JAX's persistent
+    compilation cache, every program cached however short its compilation."""
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_DETERMINISTIC_OPS": "1",
            faults.TRACE_ENV: str(trace), "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
     env.pop(faults.KILL_ENV, None)
     if kill:
         env[faults.KILL_ENV] = kill
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
     argv = [a.format(workdir=workdir) for a in command]
     os.makedirs(os.path.dirname(str(trace)), exist_ok=True)
     with open(f"{trace}.out", "w") as out, open(f"{trace}.err", "w") as err:  # Files: no pipe to fill.
@@ -47,9 +55,9 @@ def finish(process, timeout=240):
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def run(command, workdir, trace, backend, kill=None, timeout=240):
+def run(command, workdir, trace, backend, kill=None, timeout=240, cache=None):
     """`start`, then `finish`."""
-    return finish(start(command, workdir, trace, backend, kill), timeout)
+    return finish(start(command, workdir, trace, backend, kill, cache), timeout)
 
 
 def read_trace(path):
@@ -76,10 +84,22 @@ def read_weights(path):
     return arrays
 
 
-def history(workdir):
-    """The history rows without their wall-clock `time`."""
-    with open(os.path.join(workdir, "history.json")) as f:
-        return [{k: v for k, v in row.items() if k != "time"} for row in json.load(f)]
+def history(workdir, keep_time=False):
+    """The history rows, without their wall-clock `time` unless `keep_time`; none before the
+    first is written."""
+    path = os.path.join(workdir, "history.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [{k: v for k, v in row.items() if keep_time or k != "time"} for row in json.load(f)]
+
+
+def check_progress_lines(name, stdout, first, steps):
+    """A run resumed at `first`: its first progress line is the first iteration it runs, and no
+    line reports the iteration it resumed at as done again."""
+    lines = [line for line in stdout.splitlines() if line.startswith("step ")]
+    assert lines and lines[0].startswith(f"step {first + 1}/{steps}: first step done"), f"{name}: {lines[:2]}"
+    assert not [line for line in lines if line.startswith(f"step {first}/{steps}")], f"{name}: {lines}"
 
 
 def check_segment(reference_trace, trace):
@@ -128,33 +148,38 @@ def last_iteration(kill, steps, period):
     return steps - 1
 
 
-def check_resume_chain(command, backend, tmp_path, kills, steps, period):
-    """Runs `command` uninterrupted, and killed at each of `kills` in turn then rerun; asserts that
-    each process after a kill resumes where it should and is the uninterrupted run, iteration by
+def check_resume_chain(command, backend, tmp_path, kills, steps, period, model):
+    """Runs `command` uninterrupted, then killed at each of `kills` in turn and rerun; asserts that
+    each process after a kill resumes where it should (its "Resuming" line, its first progress
+    line, the history rows it kept as they were) and is the uninterrupted run, iteration by
     iteration (checked as soon as it ends), and that the outputs are the same. Returns the
     figures per kill point.
 
     Args:
         kills: list of `(name, KERAS_RESNET_KILL_AT value, iteration the rerun resumes from)`.
+        model: str. The model's name, as the recipe's "Resuming" line gives it.
     """
     reference = tmp_path / "reference"
-    uninterrupted = start(command, reference / "run", reference / "trace.jsonl", backend)  # Alongside the chain.
+    cache = tmp_path / "jax_cache" if backend == "jax" else None
+    run(command, reference / "run", reference / "trace.jsonl", backend, cache=cache)
     workdir = tmp_path / "run"
     figures, first = {}, 0
     for index, kill in enumerate([k for _, k, _ in kills] + [None]):
         trace = tmp_path / "traces" / f"{index}.jsonl"
-        result = run(command, workdir, trace, backend, kill)
-        if uninterrupted is not None:
-            finish(uninterrupted)
-            uninterrupted = None
+        kept = [row for row in history(workdir, keep_time=True) if row["step"] <= first]
+        result = run(command, workdir, trace, backend, kill, cache=cache)
         name = kills[index - 1][0] if index else "first run"
         ran, batches = check_segment(reference / "trace.jsonl", trace)
         last = last_iteration(kill, steps, period) if kill else steps - 1
         assert ran == list(range(first, last + 1)), f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
         if index:
             figures[name] = {"iterations compared": len(ran), "batches compared": batches}
-            line = f"finished training at step {first}" if first == steps else f"at step {first}"
+            line = f"{model} in {workdir} finished training at step {first}" if first == steps else f"Resuming {model} in {workdir} at step {first}"
             assert line in result.stdout, f"{name}: the rerun did not resume at {first}: {result.stdout[-500:]}"
+            if first < steps:
+                check_progress_lines(name, result.stdout, first, steps)
+            # The rows of the periods before the backup are the killed run's, as it wrote them.
+            assert history(workdir, keep_time=True)[:len(kept)] == kept, f"{name}: the rows before step {first} changed"
         if kill:
             first = kills[index][2]
     figures["final"] = dict(zip(("max weight difference", "history rows"), compare_outputs(reference / "run", workdir)))

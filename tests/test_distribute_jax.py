@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-from keras_resnet.imagenet import synthetic
-
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -31,18 +29,18 @@ print(resolved.name, resolved.num_replicas, len(kernel.sharding.device_set))
 """
 
 
+@pytest.mark.slow
 def test_auto_strategy_replicates_the_model_over_all_local_devices():
     result = subprocess.run([sys.executable, "-c", PROBE], env=ENV, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-3:] == ["data_parallel(auto)", "2", "2"]
 
 
-def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path):
-    data = str(tmp_path / "data")
+@pytest.mark.slow
+def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path, image_folder, small_imagenet_flags):
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 devices.
-    synthetic.write_image_folder(data, classes=3, per_class={"train": 4, "val": 3}, shape=(48, 60), jitter=6)
-    args = ["--model=tiny", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
-            "--eval_every=2", "--train_steps=4", f"--image_folder={data}", f"--workdir={tmp_path / 'run'}"]
+    args = ["--model=tiny", *small_imagenet_flags, "--train_steps=4", f"--image_folder={image_folder(val=3)}",
+            f"--workdir={tmp_path / 'run'}"]
     result = subprocess.run([sys.executable, os.path.join(ROOT, "recipes", "imagenet.py"), *args], env=ENV,
                             capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from keras_resnet import distribute
-from keras_resnet.imagenet import synthetic
+from keras_resnet.training import faults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
@@ -58,13 +58,17 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(command, tmp_path, ports, tag="worker"):
-    """Starts one process per worker of a two-worker cluster on 127.0.0.1; logs to `tag<i>.log`."""
+def _start_workers(command, tmp_path, ports, tag="worker", kill=None):
+    """Starts one process per worker of a two-worker cluster on 127.0.0.1; logs to `tag<i>.log`.
+    `kill`: worker index → where it kills itself (`faults.KILL_ENV`)."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
     for index in range(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        env.pop(faults.KILL_ENV, None)
+        if kill and index in kill:
+            env[faults.KILL_ENV] = kill[index]
         with open(tmp_path / f"{tag}{index}.log", "w") as log:
             processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT))
     return processes
@@ -81,20 +85,18 @@ def _workers(command, tmp_path, timeout):
     return codes, [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
 
 
-def _tiny_job(tmp_path, train_steps):
+def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps):
     """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
-    folder = tmp_path / "data"
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
-    synthetic.write_image_folder(str(folder), classes=3, per_class={"train": 4, "val": 3}, shape=(48, 60))
     workdir = tmp_path / "run"
-    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={folder}",
-               f"--workdir={workdir}", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--batch_size=4",
-               f"--train_steps={train_steps}", "--eval_every=2", "--mean=channel"]
+    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={image_folder(val=3)}",
+               f"--workdir={workdir}", *small_imagenet_flags, f"--train_steps={train_steps}", "--mean=channel"]
     return command, workdir
 
 
-def test_two_workers_train_with_fit_and_agree(tmp_path):
-    command, workdir = _tiny_job(tmp_path, train_steps=4)
+@pytest.mark.slow
+def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags):
+    command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4)
     codes, logs = _workers(command, tmp_path, timeout=240)
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     chief = json.loads((workdir / "history.json").read_text())
@@ -124,26 +126,25 @@ print("TRAINED")
 """
 
 
+@pytest.mark.slow
 def test_unpatched_multi_worker_fit_fails(tmp_path):
     codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, timeout=120)
     assert codes != [0, 0] and "TRAINED" not in logs[0]
     assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
 
 
-def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path):
+@pytest.mark.slow
+def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path, image_folder, small_imagenet_flags):
     import signal
-    import time
 
-    command, workdir = _tiny_job(tmp_path, train_steps=40)
+    command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=8)
     ports = _free_ports(2)
-    first = _start_workers(command, tmp_path, ports, "first")
+    # Worker 1 dies (SIGKILL, as a preempted machine) right after its backup of period 2 of 4;
+    # its peer then fails (or hangs) in a collective.
+    first = _start_workers(command, tmp_path, ports, "first", kill={1: f"{faults.AFTER_BACKUP}:2"})
+    assert first[1].wait(timeout=240) == -signal.SIGKILL, (tmp_path / "first1.log").read_text()[-1500:]
     backups = [workdir / "backup" / "training_metadata.json", workdir / "workers" / "1" / "backup" / "training_metadata.json"]
-    deadline = time.time() + 180
-    while not all(b.exists() for b in backups) and time.time() < deadline and first[1].poll() is None:
-        time.sleep(0.2)
-    assert all(b.exists() for b in backups), (tmp_path / "first1.log").read_text()[-1500:]
-    first[1].send_signal(signal.SIGKILL)  # a worker dies; its peer then fails (or hangs) in a collective
-    first[1].wait()
+    assert all(b.exists() for b in backups), (tmp_path / "first0.log").read_text()[-1500:]
     try:
         first[0].wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -158,4 +159,4 @@ def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     assert f"Resuming tiny in {workdir} at step {resumed_at}" in logs[0]
     history = json.loads((workdir / "history.json").read_text())
-    assert [r["step"] for r in history] == list(range(2, 42, 2))  # one row per period, none lost or doubled
+    assert [r["step"] for r in history] == [2, 4, 6, 8]  # one row per period, none lost or doubled

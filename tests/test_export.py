@@ -44,7 +44,9 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+# The ImageNet nets take the converters longest: in the full run only (marked slow).
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ("resnet18", "resnet50") else name
+                                  for name in sorted(MODELS)])
 def test_each_runtime_gives_keras_outputs(name, tmp_path):
     model = MODELS[name]()
     scale = 255.0 if name.startswith("recipe") else 1.0

@@ -16,11 +16,9 @@ SMALL = config.imagenet(image_size=16, scale_range=(20, 30), eval_resize=20, mea
 SORTED_LABELS = [[f] * 6 for f in range(8)]
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("imagenet"))
-    synthetic.write_image_folder(root, classes=3, per_class={"train": 5}, shape=(24, 30))
-    return root
+@pytest.fixture
+def folder(image_folder):
+    return image_folder(train=5, val=0, shape=(24, 30), jitter=0)
 
 
 @pytest.fixture(scope="module")

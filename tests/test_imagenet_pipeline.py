@@ -14,11 +14,9 @@ from keras_resnet.imagenet.augment import PCALighting
 SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("imagenet"))
-    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 2}, shape=(50, 70), jitter=8)
-    return root
+@pytest.fixture
+def folder(image_folder):
+    return image_folder(val=2, shape=(50, 70), jitter=8)
 
 
 def test_shorter_side_lies_in_scale_range_and_covers_it():
@@ -256,6 +254,13 @@ def test_folder_without_class_subfolders_is_a_one_line_error(tmp_path):
     with pytest.raises(sources.DataError, match="has no class subfolders") as info:
         sources.folder_source(str(tmp_path))
     assert "\n" not in str(info.value)
+
+
+def test_no_data_source_is_a_one_line_error_naming_the_flags_to_pass():
+    with pytest.raises(sources.DataError) as info:
+        sources.resolve_source()
+    assert str(info.value).startswith("no ImageNet data: pass --data_dir") and "\n" not in str(info.value)
+    assert all(flag in str(info.value) for flag in ("--manual_dir", "--image_folder", "--tfrecords"))
 
 
 def test_tfds_imagenet2012_is_read_from_its_files_with_their_stored_counts(tfds_imagenet):

@@ -19,8 +19,6 @@ from published_files import torchvision_state_dict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
-SMALL = ["--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--test_scales=32,40", "--batch_size=4",
-         "--eval_every=2"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 CONFIG = config.imagenet(image_size=32, eval_resize=36, test_scales=(32, 40))
 
@@ -63,30 +61,33 @@ def published(tmp_path_factory):
     return weights, data
 
 
-def test_published_net_evaluates_with_its_own_preprocessing(published, tmp_path):
+@pytest.mark.slow
+def test_published_net_evaluates_with_its_own_preprocessing(published, tmp_path, small_imagenet_flags):
     weights, data = published
     result = run("--mode=eval", f"--weights={weights}", "--model=resnet18", "--eval_protocol=center",
-                 f"--tfrecords={data}", f"--workdir={tmp_path}", *SMALL)
+                 f"--tfrecords={data}", f"--workdir={tmp_path}", *small_imagenet_flags)
     assert result.returncode == 0, result.stderr[-2000:]
     (report,) = [json.loads(p.read_text()) for p in tmp_path.glob("eval_center_*.json")]
     assert report["images"] == 6 and report["top1_error"] == 0.0  # Labels are its own predictions.
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["10crop", "multiscale"])
-def test_published_net_runs_the_other_protocols_without_a_workdir(published, protocol):
+def test_published_net_runs_the_other_protocols_without_a_workdir(published, protocol, small_imagenet_flags):
     weights, data = published
     result = run("--mode=eval", f"--weights={weights}", "--model=resnet18", f"--eval_protocol={protocol}",
-                 f"--tfrecords={data}", *SMALL)
+                 f"--tfrecords={data}", *small_imagenet_flags)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resnet18 ({weights}), {protocol}: top-1 error" in result.stdout and "on 6 images" in result.stdout
 
 
-def test_fine_tuning_starts_from_the_published_weights(published, tmp_path):
+@pytest.mark.slow
+def test_fine_tuning_starts_from_the_published_weights(published, tmp_path, small_imagenet_flags):
     _, data = published
     weights = data.parent / "for_training.safetensors"  # Moderate logits: two steps at rate 0.1 stay near it.
     workdir = tmp_path / "ft"
     result = run(f"--init_weights={weights}", "--model=resnet18", f"--tfrecords={data}", "--classes=1000",
-                 "--train_steps=2", f"--workdir={workdir}", "--mean=channel", *SMALL)
+                 "--train_steps=2", f"--workdir={workdir}", "--mean=channel", *small_imagenet_flags)
     assert result.returncode == 0, result.stderr[-2000:]
     run_config = json.loads((workdir / "run_config.json").read_text())
     assert run_config["init_weights"] == str(weights)
@@ -104,16 +105,14 @@ def test_fine_tuning_starts_from_the_published_weights(published, tmp_path):
     assert "center: top-1 error" in evaluated.stdout and "on 2 images" in evaluated.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--weights=imagenet", "--model=resnet18"], "--weights evaluates published weights (--mode=eval)"),
-    (["--mode=eval", "--weights=imagenet", "--model=tiny"], "--model tiny has no published weights"),
-    (["--mode=eval", "--weights=msra", "--model=resnet34"], "No 'msra' weights for resnet34"),
-    (["--mode=eval", "--weights=imagenet", "--model=resnet18", "--classes=6"], "classify 1000 classes; the data has 6"),
-])
-def test_bad_weights_flags_are_one_line_errors(published, args, message):
+def test_published_weights_on_data_of_other_classes_are_refused_before_building(published, monkeypatch):
+    from keras_resnet.imagenet import pretrained
+    from keras_resnet.training.run import RecipeError
+
     _, data = published
-    result = run(f"--tfrecords={data}", *SMALL, *args)
-    assert result.returncode == 2 and message in result.stderr.strip().splitlines()[-1]
+    monkeypatch.setattr(pretrained, "pretrained_network", None)  # Refused before the net is built.
+    with pytest.raises(RecipeError, match=r"^published ImageNet weights classify 1000 classes; the data has 6$"):
+        pretrained.evaluate_pretrained(CONFIG, model_name="resnet18", source=sources.tfrecord_source(str(data), 6))
 
 
 def test_fine_tuning_net_for_other_classes_keeps_the_published_body_and_preprocessing(published):

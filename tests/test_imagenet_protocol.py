@@ -51,10 +51,10 @@ def test_top_k_errors_by_hand():
     assert errors == {"top1_error": pytest.approx(2 / 3), "top2_error": pytest.approx(1 / 3), "top5_error": 0.0}
 
 
-def test_ten_crop_evaluation_averages_the_ten_views(tmp_path):
-    synthetic.write_image_folder(str(tmp_path), classes=3, per_class={"train": 1, "val": 1}, shape=(40, 50))
+def test_ten_crop_evaluation_averages_the_ten_views(image_folder):
+    folder = image_folder(train=1, val=1, shape=(40, 50), jitter=0)
     cfg = config.imagenet(image_size=32, eval_resize=36, test_scales=(32, 40))
-    source = sources.folder_source(str(tmp_path))
+    source = sources.folder_source(folder)
     model = _tiny_model()
     mean = np.array(cfg.channel_mean, np.float32)
     result = evaluation.evaluate(model, source, cfg, "10crop", mean=mean)

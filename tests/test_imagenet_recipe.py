@@ -3,20 +3,15 @@
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from keras_resnet.imagenet import synthetic
 from keras_resnet.training import faults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
-SMALL = ["--model=tiny", "--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--test_scales=32,40",
-         "--batch_size=4", "--eval_every=2"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 
 
@@ -25,11 +20,10 @@ def run(*args, timeout=240, backend="tensorflow"):
     return subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("imagenet"))
-    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60), jitter=6)
-    return root
+@pytest.fixture
+def small(small_imagenet_flags):
+    """The tiny net with the small settings."""
+    return ["--model=tiny", *small_imagenet_flags]
 
 
 def _one_line_error(result):
@@ -39,36 +33,14 @@ def _one_line_error(result):
     return line
 
 
-def test_tpu_strategy_without_tpu_fails_at_once(tmp_path, folder):
-    began = time.time()
-    result = run("--strategy=tpu", f"--image_folder={folder}", f"--workdir={tmp_path}", *SMALL)
-    assert "no TPU on this machine" in _one_line_error(result)
-    assert time.time() - began < 60
-
-
-@pytest.mark.parametrize("args, message", [
-    ([], "no ImageNet data: pass --data_dir"),
-    (["--data_dir={tmp}/missing"], "does not exist"),
-    (["--data_dir={tmp}"], "holds no prepared imagenet2012"),
-    (["--image_folder={tmp}"], "has no train/ folder"),
-    (["--image_folder={folder}", "--strategy=gpus"], "unknown --strategy 'gpus'"),
-    (["--image_folder={folder}", "--eval_protocol=5crop"], "unknown --eval_protocol '5crop'"),
-    (["--image_folder={folder}", "--strategy=mirrored", "--cpu_devices=2", "--batch_size=3"], "does not divide across 2 replicas"),
-])
-def test_bad_input_is_a_one_line_error(tmp_path, folder, args, message):
-    args = [a.format(tmp=tmp_path, folder=folder) for a in args]
-    result = run(f"--workdir={tmp_path}/run", *SMALL, *args)
-    assert message in _one_line_error(result)
-
-
-def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_eval(tmp_path):
+@pytest.mark.slow
+def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_eval(tmp_path, image_folder, small):
     # 9 validation images in batches of 4: not a multiple of the batch nor of the 2 replicas, and
     # the last batch has 1 image for 2 replicas. 9 classes, so that top-5 is not trivially right.
-    folder = str(tmp_path / "data")
-    synthetic.write_image_folder(folder, classes=9, per_class={"train": 2, "val": 1}, shape=(48, 60), jitter=6)
+    folder = image_folder(classes=9, train=2, val=1)
     workdir = tmp_path / "run"
     result = run("--strategy=mirrored", "--cpu_devices=2", f"--image_folder={folder}", f"--workdir={workdir}",
-                 "--train_steps=4", *SMALL)
+                 "--train_steps=4", *small)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ran out of data" not in result.stderr  # Validation knows its number of batches.
     metrics = json.loads((workdir / "metrics.json").read_text())
@@ -77,17 +49,17 @@ def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_e
     assert [(row["step"], row["val_images"]) for row in history] == [(2, 9), (4, 9)]
     assert (workdir / "pixel_mean.npy").exists()
     _check_trained_model(result.stdout, workdir, folder)
-    result = run("--mode=eval", "--eval_protocol=10crop", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
+    result = run("--mode=eval", "--eval_protocol=10crop", f"--image_folder={folder}", f"--workdir={workdir}", *small)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((workdir / "eval_10crop.json").read_text())["images"] == 9
     # The validation during training is the centre-crop test of the whole split.
-    result = run("--mode=eval", "--eval_protocol=center", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL)
+    result = run("--mode=eval", "--eval_protocol=center", f"--image_folder={folder}", f"--workdir={workdir}", *small)
     assert result.returncode == 0, result.stderr[-2000:]
     center = json.loads((workdir / "eval_center.json").read_text())
     assert center["images"] == 9
     assert (center["top1_error"], center["top5_error"]) == pytest.approx((history[-1]["val_error"], history[-1]["val_top5_error"]), abs=1e-6)
     # The mean is a weight of the checkpoint, of the crop's size: another size is a one-line error.
-    result = run("--mode=eval", f"--image_folder={folder}", f"--workdir={workdir}", *SMALL, "--image_size=30")
+    result = run("--mode=eval", f"--image_folder={folder}", f"--workdir={workdir}", *small, "--image_size=30")
     assert "evaluate with the flags the run was trained with" in _one_line_error(result)
 
 
@@ -118,13 +90,14 @@ def _check_trained_model(stdout, workdir, folder):
     assert cross_entropy.mean() + penalty == pytest.approx(last["val_loss"], rel=1e-5)
 
 
-def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_path, tfds_imagenet):
+@pytest.mark.slow
+def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_path, tfds_imagenet, small):
     """A prepared TFDS imagenet2012 under `mirrored`: every batch of the training stream is made
     once (Keras would otherwise open the stream a second time to learn its shapes)."""
     trace = tmp_path / "trace.jsonl"
     env = {**ENV, faults.TRACE_ENV: str(trace)}
     args = ["--strategy=mirrored", "--cpu_devices=2", f"--data_dir={tfds_imagenet}", f"--workdir={tmp_path}/run",
-            "--train_steps=4", "--mean=channel", *SMALL]
+            "--train_steps=4", "--mean=channel", *small]
     result = subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -135,30 +108,12 @@ def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_p
     assert sorted(made) == list(range(0, 2 * len(made), 2)) and len(made) >= 8
 
 
-def test_killed_run_resumes_from_its_backup(tmp_path, folder):
-    workdir = tmp_path / "run"
-    args = [f"--image_folder={folder}", f"--workdir={workdir}", "--train_steps=60", *SMALL]
-    process = subprocess.Popen([sys.executable, RECIPE, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT)
-    backup = workdir / "backup" / "training_metadata.json"
-    deadline = time.time() + 180
-    while not backup.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    result = run(*args)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Resuming tiny" in result.stdout
-    steps = [row["step"] for row in json.loads((workdir / "history.json").read_text())]
-    assert steps == list(range(2, 61, 2))
-
-
+@pytest.mark.slow
 @pytest.mark.torch
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
-def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, folder):
+def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, image_folder, small):
     workdir = tmp_path / "run"
-    args = [f"--image_folder={folder}", f"--workdir={workdir}", "--mean=channel", *SMALL]
+    args = [f"--image_folder={image_folder()}", f"--workdir={workdir}", "--mean=channel", *small]
     result = run("--train_steps=2", *args, backend="torch")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((workdir / "metrics.json").read_text())

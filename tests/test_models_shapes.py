@@ -3,7 +3,7 @@
 import pytest
 
 import keras_resnet
-from model_checks import build, check_stage_outputs
+from model_checks import build, check_stage_outputs, deepest_slow
 
 IMAGENET = {name for name, entry in keras_resnet.MODELS.items() if entry.family == "imagenet"}
 CIFAR = {name for name, entry in keras_resnet.MODELS.items() if entry.family == "cifar"}
@@ -27,7 +27,7 @@ def test_registry_holds_every_network_the_paper_compares_and_says_what_each_is()
         assert entry.architecture.block == ("bottleneck" if entry.family == "imagenet" and entry.depth >= 50 else "basic")
 
 
-@pytest.mark.parametrize("name", sorted(IMAGENET))
+@pytest.mark.parametrize("name", deepest_slow(sorted(IMAGENET)))
 def test_imagenet_output_shapes(name):
     model = build(name)
     assert isinstance(model, keras_resnet.Network)
@@ -42,7 +42,7 @@ def test_imagenet_output_shapes(name):
                         [w * (4 if bottleneck else 1) for w in (64, 128, 256, 512)])
 
 
-@pytest.mark.parametrize("name", sorted(CIFAR))
+@pytest.mark.parametrize("name", deepest_slow(sorted(CIFAR)))
 def test_cifar_output_shapes(name):
     assert isinstance(build(name), keras_resnet.Network)
     assert build(name).output_shape == (None, 10)

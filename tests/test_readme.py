@@ -3,6 +3,8 @@
 import pathlib
 import re
 
+import pytest
+
 import keras_resnet
 from keras_resnet.table import markdown_table
 from model_checks import build
@@ -10,6 +12,7 @@ from model_checks import build
 README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
 
 
+@pytest.mark.slow  # Every registered net, the deepest included.
 def test_readme_constructor_table_is_the_generated_one():
     table = re.search(r"<!-- table:start -->\n(.*?)<!-- table:end -->", README, re.S).group(1)
     assert table == markdown_table(build=build)

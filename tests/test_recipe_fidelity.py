@@ -78,11 +78,10 @@ def test_recipe_batch_norm_is_torchvisions(name, model):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=False)), expected, rtol=1e-4, atol=1e-3)
 
 
-def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkeypatch, tmp_path):
-    from keras_resnet.imagenet import sources, synthetic
+def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkeypatch, tmp_path, image_folder):
+    from keras_resnet.imagenet import sources
 
-    root = str(tmp_path / "data")
-    synthetic.write_image_folder(root, classes=2, per_class={"train": 2, "val": 2}, shape=(40, 40))
+    root = image_folder(classes=2, train=2, val=2, shape=(40, 40), jitter=0)
     captured = {}
 
     def spy(self, *args, **kwargs):  # The recipe's real callbacks; the run itself is not needed.

@@ -48,11 +48,12 @@ def _npz(path):
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, backend):
     data = _npz(tmp_path / "d.npz")
     command = ["-c", DRIVER, "{workdir}", data, str(THRESHOLD[backend])]
-    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD)
+    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD, "resnet8")
     iterations, _ = resume_checks.read_trace(tmp_path / "reference" / "trace.jsonl")
     multipliers = [iterations[s][0]["multiplier"] for s in range(STEPS)]
     assert multipliers[5] == pytest.approx(0.1) and multipliers[-1] == 1.0  # The kill was inside the warm-up.

@@ -14,12 +14,11 @@ import os
 import pytest
 
 import resume_checks
-from keras_resnet.imagenet import synthetic
 
 STEPS, PERIOD = 16, 2
 RECIPE = os.path.join(resume_checks.ROOT, "recipes", "imagenet.py")
-ARGS = ["--model=tiny", "--workdir={workdir}", f"--train_steps={STEPS}", f"--eval_every={PERIOD}", "--image_size=32",
-        "--scale_range=36,60", "--eval_resize=36", "--batch_size=4", "--mean=channel"]
+# On top of the small settings (`small_imagenet_flags`: batches of 4, periods of 2).
+ARGS = ["--model=tiny", "--workdir={workdir}", f"--train_steps={STEPS}", "--mean=channel"]
 # The kill points in the order one run meets them: name, `KERAS_RESNET_KILL_AT`, the iteration the
 # rerun resumes from.
 KILLS = [
@@ -35,18 +34,13 @@ VARIANTS = {"tensorflow": ("tensorflow", []), "jax": ("jax", []),
             "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"])}
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("imagenet"))
-    synthetic.write_image_folder(root, classes=3, per_class={"train": 4, "val": 4}, shape=(48, 60), jitter=6)
-    return root
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, folder, variant):
+def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, image_folder, small_imagenet_flags, variant):
     backend, extra = VARIANTS[variant]
-    command = [RECIPE, f"--image_folder={folder}", *ARGS, *extra]
-    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD)
+    assert f"--eval_every={PERIOD}" in small_imagenet_flags
+    command = [RECIPE, f"--image_folder={image_folder()}", *small_imagenet_flags, *ARGS, *extra]
+    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD, "tiny")
     iterations, _ = resume_checks.read_trace(tmp_path / "reference" / "trace.jsonl")
     rates = [round(iterations[s][0]["learning_rate"], 6) for s in range(STEPS)]
     assert rates == [0.1] * 8 + [0.01] * 6 + [0.001] * 2  # The cuts the kill points are placed around.

@@ -6,7 +6,6 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from keras_resnet import tf_startup
@@ -49,17 +48,11 @@ def test_the_filter_writes_back_python_output_and_a_traceback(capfd):
     assert "a Python warning" in err and "oneDNN" not in err
 
 
-def _npz(path):
-    rng = np.random.default_rng(0)
-    np.savez(path, x_train=rng.integers(0, 255, (24, 8, 8, 3), dtype="uint8"), y_train=np.arange(24) % 3,
-             x_test=rng.integers(0, 255, (8, 8, 8, 3), dtype="uint8"), y_test=np.arange(8) % 3)
-    return str(path)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, backend):
+def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, tiny_npz, backend):
     """The recipes set the level to 2 where it is unset; 0 brings the lines back."""
-    data = _npz(tmp_path / "d.npz")
+    data = tiny_npz()
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update(KERAS_BACKEND=backend, PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
     args = [sys.executable, os.path.join(ROOT, "recipes", "cifar10.py"), "--model=resnet8", "--batch_size=8",

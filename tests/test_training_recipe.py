@@ -1,14 +1,13 @@
 """`recipes/cifar10.py` and `recipes/degradation.py` end to end, in subprocesses: smoke runs on
-TensorFlow, JAX and (where installed) PyTorch, kill-and-resume, and every bad input."""
+TensorFlow, JAX and (where installed) PyTorch, and a finished run kept. Bad input:
+`test_recipe_flags.py`; kill-and-resume: `test_resume_cifar.py`."""
 
 import csv
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -30,13 +29,6 @@ def _run(args, backend="jax", script=CIFAR, timeout=240):
                           timeout=timeout, cwd=ROOT)
 
 
-def _npz(path, shape=(8, 8, 3), n_train=40, n_test=12, classes=3):
-    rng = np.random.default_rng(0)
-    np.savez(path, x_train=rng.integers(0, 255, (n_train, *shape), dtype="uint8"), y_train=np.arange(n_train) % classes,
-             x_test=rng.integers(0, 255, (n_test, *shape), dtype="uint8"), y_test=np.arange(n_test) % classes)
-    return str(path)
-
-
 def _check_outputs(workdir, steps):
     history = json.load(open(os.path.join(workdir, "history.json")))
     assert [row["step"] for row in history] == steps
@@ -52,15 +44,16 @@ def _check_outputs(workdir, steps):
     return metrics
 
 
-def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path):
+@pytest.mark.slow
+def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path, tiny_npz):
     workdir = str(tmp_path / "run")
-    args = [*TINY, "--npz", _npz(tmp_path / "d.npz"), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
+    args = [*TINY, "--npz", tiny_npz(), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
     result = _run(args, backend="tensorflow")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "step 4/4" in result.stdout
     metrics = _check_outputs(workdir, [2, 4])
     assert metrics["backend"] == "tensorflow"
-    _check_trained_model(result.stdout, workdir, tmp_path / "d.npz", metrics)
+    _check_trained_model(result.stdout, workdir, tiny_npz(), metrics)
     before = open(os.path.join(workdir, "metrics.json")).read()
     again = _run(args, backend="tensorflow")
     assert again.returncode != 0
@@ -72,13 +65,12 @@ _TORCH = pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", _TORCH])
-def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, backend):
-    path = tmp_path / "gray.npz"  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
-    np.savez(path, x_train=np.random.default_rng(1).integers(0, 255, (40, 12, 12), dtype="uint8"),
-             y_train=np.arange(40) % 10, x_test=np.zeros((12, 12, 12), "uint8"), y_test=np.arange(12) % 10)
+def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend):
+    path = tiny_npz(shape=(12, 12), classes=10)  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
     workdir = str(tmp_path / "run")
-    argv = ["cifar10.py", *TINY, "--npz", str(path), "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
+    argv = ["cifar10.py", *TINY, "--npz", path, "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
     # As on a machine without TensorFlow: `import tensorflow` fails. (Keras' `.keras` writer imports
     # TensorFlow wherever it can, so merely checking sys.modules would fail on a machine that has it.)
     code = (
@@ -98,6 +90,7 @@ def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, backend):
     assert _check_outputs(workdir, [2])["backend"] == backend
 
 
+@pytest.mark.slow
 def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
     workdir = str(tmp_path / "run")
     argv = ["cifar10.py", *TINY, "--dataset", "cifar10", "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
@@ -129,14 +122,15 @@ train.train_and_evaluate(config.cifar10(train_steps=2, batch_size=4, eval_every=
 """
 
 
-def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
+@pytest.mark.slow
+def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tiny_npz):
     # Batches of 4 on 2 replicas: 5 validation images (the last batch has 1 image for 2 replicas)
     # and 7 test images (neither a multiple of the batch nor of the replicas).
     import keras
 
     from keras_resnet.cifar import config, datasets
 
-    npz, workdir = _npz(tmp_path / "d.npz", n_train=21, n_test=7), tmp_path / "run"
+    npz, workdir = tiny_npz(n_train=21, n_test=7), tmp_path / "run"
     result = subprocess.run([sys.executable, "-c", MIRRORED, npz, str(workdir)], env=_env("tensorflow"),
                             capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -155,104 +149,13 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path):
         assert last[f"{name}_loss"] == pytest.approx(cross_entropy.mean() + penalty, rel=1e-5)
 
 
-def test_absent_tfds_data_fails_at_once_saying_how_to_point_at_local_data(tmp_path):
-    start = time.time()
-    # --nodownload keeps the test off the network; test_training_data covers the download probe.
-    result = _run(["--dataset", "cifar10", "--data_dir", str(tmp_path / "empty"), "--nodownload",
-                   "--workdir", str(tmp_path / "run")], backend="tensorflow")
-    assert time.time() - start < 60
-    assert result.returncode != 0
-    line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: TFDS data set 'cifar10' is not prepared") and "--data_dir" in line and "--data with an .npz" in line
-    assert not os.path.exists(tmp_path / "run")
-
-
-def _bad_npz(tmp_path, kind):
-    path = tmp_path / f"{kind}.npz"
-    if kind == "keys":
-        np.savez(path, images=np.zeros((4, 8, 8, 3)), labels=np.zeros(4))
-    elif kind == "labels":
-        np.savez(path, x_train=np.zeros((20, 8, 8, 3)), y_train=np.arange(20) % 3, x_test=np.zeros((4, 8, 8, 3)), y_test=np.array([0, 1, 9, 2]))
-    elif kind == "shapes":
-        np.savez(path, x_train=np.zeros((20, 8, 8, 3)), y_train=np.arange(20) % 3, x_test=np.zeros((4, 6, 6, 3)), y_test=np.zeros(4))
-    return str(path)
-
-
-@pytest.mark.parametrize(
-    "case, message",
-    [
-        ("model", "error: unknown --model 'resnet7'"),
-        ("missing", "error: data file not found"),
-        ("keys", "lacks x_train, y_train, x_test, y_test"),
-        ("labels", "y_test holds label 9, outside 0..2"),
-        ("shapes", "images of mixed shapes"),
-        ("steps", "error: flag --train_steps=-5: -5 is not a positive integer"),
-        ("workdir", "error: cannot write to --workdir"),
-    ],
-)
-def test_bad_input_gives_one_line_error_and_leaves_the_workdir_alone(tmp_path, case, message):
-    workdir = tmp_path / "run"
-    workdir.mkdir()
-    (workdir / "history.json").write_text("keep")
-    args = [*TINY, "--train_steps", "2", "--workdir", str(workdir), "--npz", _npz(tmp_path / "good.npz")]
-    if case == "model":
-        args += ["--model", "resnet7"]
-    elif case == "missing":
-        args += ["--npz", str(tmp_path / "absent.npz")]
-    elif case in ("keys", "labels", "shapes"):
-        args += ["--npz", _bad_npz(tmp_path, case)]
-    elif case == "steps":
-        args += ["--train_steps", "-5"]
-    elif case == "workdir":
-        args += ["--workdir", str(workdir / "history.json" / "sub")]  # a path below a file
-    result = _run(args)
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
-    assert sorted(os.listdir(workdir)) == ["history.json"] and (workdir / "history.json").read_text() == "keep"
-
-
-def test_sigkill_mid_run_then_rerun_resumes_with_the_history_intact(tmp_path):
-    workdir = str(tmp_path / "run")
-    args = [*TINY, "--npz", _npz(tmp_path / "d.npz"), "--train_steps", "400", "--eval_every", "4", "--workdir", workdir]
-    process = subprocess.Popen([sys.executable, CIFAR, *args], env=_env("jax"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, cwd=ROOT)
-    metadata = os.path.join(workdir, "backup", "training_metadata.json")
-    deadline = time.time() + 180
-    try:
-        while time.time() < deadline:
-            assert process.poll() is None, "the run finished before it could be killed"
-            try:
-                if json.load(open(metadata))["epoch"] >= 3:
-                    break
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("no backup within 180 s")
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait()
-    before = json.load(open(os.path.join(workdir, "history.json")))
-    assert 0 < len(before) < 100
-    result = _run(args)
-    assert result.returncode == 0, result.stderr[-3000:]
-    resumed_at = int(result.stdout.split("at step ")[1].split()[0])
-    assert resumed_at >= 12 and resumed_at % 4 == 0
-    after = json.load(open(os.path.join(workdir, "history.json")))
-    assert [row["step"] for row in after] == list(range(4, 404, 4))
-    kept = [row for row in before if row["step"] <= resumed_at]
-    assert after[: len(kept)] == kept  # the rows before the backup are the first run's, untouched
-    assert f"step {resumed_at + 4}/400" in result.stdout and f"step {resumed_at}/400" not in result.stdout
-
-
-def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
+@pytest.mark.slow
+def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_npz):
     workdir = str(tmp_path / "deg")
-    result = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
+    result = _run(["--npz", tiny_npz(), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
                    "--batch_size", "8", "--validation_size", "8", "--responses", "--workdir", workdir], script=DEGRADATION)
     assert result.returncode == 0, result.stderr[-3000:]
-    _check_fig7(workdir, tmp_path / "d.npz")
+    _check_fig7(workdir, tiny_npz())
     rows = json.load(open(os.path.join(workdir, "table6.json")))
     assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
     assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
@@ -260,7 +163,7 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path):
     assert "| plain14 |" in table and "paper test error" in table
     with open(os.path.join(workdir, "fig6.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
-    again = _run(["--npz", _npz(tmp_path / "d.npz"), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+    again = _run(["--npz", tiny_npz(), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
     assert again.returncode != 0 and "finished experiment" in again.stderr
 
 
