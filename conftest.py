@@ -15,6 +15,5 @@ collect_ignore = ["tests/backend_check.py"]
 @pytest.fixture(autouse=True)
 def _doctest_names(doctest_namespace):
     """Docstring examples are written as a user types them: `keras_resnet.ResNet34()`."""
-    import keras_resnet
 
     doctest_namespace["keras_resnet"] = keras_resnet

@@ -1,7 +1,7 @@
 """Seconds to build each registered network symbolically (no forward pass), one fresh process each.
 
-    python benchmarks/build_times.py                 # every constructor
-    python benchmarks/build_times.py resnet50 resnet152
+python benchmarks/build_times.py                 # every constructor
+python benchmarks/build_times.py resnet50 resnet152
 """
 
 import os
@@ -25,8 +25,9 @@ def main(names):
     print(f"backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}")
     print("| model | layers | build (s) |\n|---|---:|---:|")
     for name in names:
-        out = subprocess.run([sys.executable, "-c", PROBE.format(name=name)], capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE.format(name=name)], capture_output=True, text=True, check=True
+        ).stdout.split()
         print(f"| {name} | {out[1]} | {out[0]} |", flush=True)
 
 

@@ -15,11 +15,11 @@ import time
 import keras
 import numpy as np
 from absl import app, flags
+from steps import bare_step_throughput
 
 from keras_resnet.cifar import config, datasets, train
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.training import run
-from steps import bare_step_throughput
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["resnet20", "resnet56", "resnet110"], "CIFAR nets to measure.")
@@ -40,8 +40,12 @@ class _PeriodTimer(keras.callbacks.Callback):
 
 def synthetic_data(images, shape=(32, 32, 3), classes=10):
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (images, *shape), dtype="uint8"), "y_train": rng.integers(0, classes, images),
-              "x_test": np.zeros((2, *shape), "uint8"), "y_test": np.arange(2)}
+    arrays = {
+        "x_train": rng.integers(0, 256, (images, *shape), dtype="uint8"),
+        "y_train": rng.integers(0, classes, images),
+        "x_test": np.zeros((2, *shape), "uint8"),
+        "y_test": np.arange(2),
+    }
     return datasets.prepare(datasets.check_arrays(arrays, num_classes=classes), full_train=True, name="synthetic")
 
 
@@ -50,15 +54,21 @@ def recipe_throughput(name, data, cfg, steps):
     model = cifar_model.create_model(name, data, cfg, seed=0)
     train.compile_model(model, cfg, warmup=cifar_model.needs_warmup(name, cfg))
     timer = _PeriodTimer()
-    model.fit(datasets.batches(data.x_train, data.y_train, cfg.batch_size), steps_per_epoch=steps, epochs=2,
-              callbacks=[timer], verbose=0, shuffle=False)
+    model.fit(
+        datasets.batches(data.x_train, data.y_train, cfg.batch_size),
+        steps_per_epoch=steps,
+        epochs=2,
+        callbacks=[timer],
+        verbose=0,
+        shuffle=False,
+    )
     return steps * cfg.batch_size / timer.seconds, model
 
 
 def bare_throughput(model, data, cfg, steps):
     """Images/s of a compiled train step of the bare network on one device-resident batch."""
     network = model.layers[-1]  # the net without the preprocessing layers
-    x = (data.x_train[: cfg.batch_size].astype("float32") - data.mean)
+    x = data.x_train[: cfg.batch_size].astype("float32") - data.mean
     optimizer = train.optimizers.make_optimizer(cfg, train.schedules.cifar_schedule(cfg))
     return bare_step_throughput(network, optimizer, x, data.y_train[: cfg.batch_size], steps, warmup_steps=1)
 
@@ -68,7 +78,9 @@ def main(argv):
     cfg = config.cifar10(batch_size=FLAGS.batch_size)
     keras.config.set_dtype_policy("float32" if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision)
     data = synthetic_data(FLAGS.images)
-    print(f"backend {keras.backend.backend()}, batch {cfg.batch_size}, {FLAGS.steps} timed steps, {FLAGS.mixed_precision}")
+    print(
+        f"backend {keras.backend.backend()}, batch {cfg.batch_size}, {FLAGS.steps} timed steps, {FLAGS.mixed_precision}"
+    )
     print("| net | recipe img/s | bare step img/s | ratio |\n|---|---|---|---|")
     for name in FLAGS.models:
         keras.backend.clear_session()

@@ -40,8 +40,9 @@ def _resize_and_flip(image, cfg, example_seed):
 def train_crop_no_check(encoded, index, cfg, seed):
     """`cropping.train_crop` with the JPEG decoders called unconditionally."""
     example_seed = _example_seed(seed, index)
-    window, _ = cropping.train_window(tf.image.extract_jpeg_shape(encoded)[:2], cfg.image_size, cfg.scale_range,
-                                            example_seed)
+    window, _ = cropping.train_window(
+        tf.image.extract_jpeg_shape(encoded)[:2], cfg.image_size, cfg.scale_range, example_seed
+    )
     return _resize_and_flip(tf.image.decode_and_crop_jpeg(encoded, window, channels=3), cfg, example_seed)
 
 

@@ -77,8 +77,10 @@ def generate(root, size, distinct=64, seed=0):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    images = [tf.io.encode_jpeg(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8), quality=75).numpy()
-              for _ in range(distinct)]
+    images = [
+        tf.io.encode_jpeg(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8), quality=75).numpy()
+        for _ in range(distinct)
+    ]
     names = []
     for c in range(CLASSES):
         os.makedirs(os.path.join(folder, "train", f"n{c:08d}"), exist_ok=True)
@@ -93,12 +95,18 @@ def generate(root, size, distinct=64, seed=0):
     files = -(-size // RECORDS_PER_FILE)
     for index in range(files):
         with tf.io.TFRecordWriter(os.path.join(records, f"train-{index:05d}-of-{files:05d}")) as writer:
-            for i in order[index * RECORDS_PER_FILE:(index + 1) * RECORDS_PER_FILE]:
+            for i in order[index * RECORDS_PER_FILE : (index + 1) * RECORDS_PER_FILE]:
                 image, label = names[i]
-                writer.write(tf.train.Example(features=tf.train.Features(feature={
-                    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[images[image]])),
-                    "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}))
-                    .SerializeToString())
+                writer.write(
+                    tf.train.Example(
+                        features=tf.train.Features(
+                            feature={
+                                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[images[image]])),
+                                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                            }
+                        )
+                    ).SerializeToString()
+                )
     open(os.path.join(root, "done"), "w").close()
     return folder, records
 
@@ -107,12 +115,27 @@ def run_recipe(checkout, flag, path, workdir, window):
     """Seconds to the first step, seconds in all, and peak RSS (GiB) of a fresh recipe process."""
     # oneDNN's kernels crash (SIGSEGV) on the tiny net's training step at 224×224 with TensorFlow 2.21 on
     # some x86 CPUs; the standard kernels are used here, which changes nothing of the input side measured.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": checkout, "KERAS_BACKEND": "tensorflow",
-           "TF_ENABLE_ONEDNN_OPTS": "0"}
-    command = [sys.executable, os.path.join(checkout, "recipes", "imagenet.py"), "--model=tiny", f"{flag}={path}",
-               f"--workdir={workdir}", "--train_steps=3", "--eval_every=3", f"--shuffle_buffer={window}"]
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": checkout,
+        "KERAS_BACKEND": "tensorflow",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+    }
+    command = [
+        sys.executable,
+        os.path.join(checkout, "recipes", "imagenet.py"),
+        "--model=tiny",
+        f"{flag}={path}",
+        f"--workdir={workdir}",
+        "--train_steps=3",
+        "--eval_every=3",
+        f"--shuffle_buffer={window}",
+    ]
     began = time.time()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=checkout)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=checkout
+    )
     first = None
     for line in process.stdout:
         if first is None and "first step done" in line:
@@ -127,8 +150,13 @@ def run_recipe(checkout, flag, path, workdir, window):
 
 def probe_stream(kind, path, late_pass, window):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ROOT}
-    result = subprocess.run([sys.executable, "-c", STREAM_PROBE, kind, path, str(late_pass), str(window)], capture_output=True,
-                            text=True, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", STREAM_PROBE, kind, path, str(late_pass), str(window)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if result.returncode:
         raise RuntimeError(result.stderr[-1500:])
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -174,20 +202,28 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
     cores = os.cpu_count()
-    print(f"\n{cores}-core CPU; `recipes/imagenet.py --model=tiny`, batch 256, the per-pixel mean over the whole "
-          f"training set; records: `--shuffle_buffer={args.shuffle_buffer}`.\n")
-    print("| source | training images | peak RSS | time to first step | pixel mean | stream (no decode) | "
-          f"a rerun in pass {args.late_pass} reads |")
+    print(
+        f"\n{cores}-core CPU; `recipes/imagenet.py --model=tiny`, batch 256, the per-pixel mean over the whole "
+        f"training set; records: `--shuffle_buffer={args.shuffle_buffer}`.\n"
+    )
+    print(
+        "| source | training images | peak RSS | time to first step | pixel mean | stream (no decode) | "
+        f"a rerun in pass {args.late_pass} reads |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         mean = f"{row['mean_images_per_s']:,.0f} img/s" if "mean_images_per_s" in row else "–"
         stream = f"{row['stream_images_per_s']:,.0f} img/s" if "stream_images_per_s" in row else "–"
         rerun = f"{row['rerun_bytes'] / 2**20:,.0f} MiB" if "rerun_bytes" in row else "–"
-        print(f"| {row['kind']} | {row['images']:,} | {row['peak_rss_gib']:.2f} GiB | {row['first_step_s']:.1f} s | "
-              f"{mean} | {stream} | {rerun} |")
-    print(f"\nExtrapolated to {IMAGENET:,} images: memory from the largest size at the least-squares slope; the start-up as the "
-          f"listing (or counting) and the mean pass at their measured rates (decoding scales with cores), plus the "
-          f"rest of the start-up (TensorFlow, the model, compiling, the first batch):\n")
+        print(
+            f"| {row['kind']} | {row['images']:,} | {row['peak_rss_gib']:.2f} GiB | {row['first_step_s']:.1f} s | "
+            f"{mean} | {stream} | {rerun} |"
+        )
+    print(
+        f"\nExtrapolated to {IMAGENET:,} images: memory from the largest size at the least-squares slope; the start-up as the "
+        f"listing (or counting) and the mean pass at their measured rates (decoding scales with cores), plus the "
+        f"rest of the start-up (TensorFlow, the model, compiling, the first batch):\n"
+    )
     print(f"| source | peak RSS | per 1k images | time to first step, {cores} cores | on {args.cores} cores |")
     print("|---|---:|---:|---:|---:|")
     for kind in kinds:

@@ -40,7 +40,7 @@ def naive_crop(encoded, index, cfg, seed):
     shape = tf.shape(image)
     top = tf.cast(draws[1] * tf.cast(shape[0] - cfg.image_size, tf.float32), tf.int32)
     left = tf.cast(draws[2] * tf.cast(shape[1] - cfg.image_size, tf.float32), tf.int32)
-    image = image[top:top + cfg.image_size, left:left + cfg.image_size]
+    image = image[top : top + cfg.image_size, left : left + cfg.image_size]
     flip_seed = tf.random.experimental.stateless_fold_in(example_seed, 1)
     return tf.cond(tf.random.stateless_uniform([], flip_seed) < 0.5, lambda: tf.reverse(image, [1]), lambda: image)
 
@@ -49,8 +49,13 @@ def naive_all_on_cpu(encoded, index, cfg, seed, mean):
     """`naive_crop`, then AlexNet lighting (its own α) and the mean, per image."""
     image = naive_crop(encoded, index, cfg, seed)
     example_seed = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
-    alpha = tf.random.stateless_normal([3], tf.random.experimental.stateless_fold_in(example_seed, 2), stddev=cfg.pca_lighting_std)
-    shift = tf.linalg.matvec(tf.constant(cfg.pca_eigvec, tf.float32), alpha * tf.constant(cfg.pca_eigval, tf.float32)) * 255.0
+    alpha = tf.random.stateless_normal(
+        [3], tf.random.experimental.stateless_fold_in(example_seed, 2), stddev=cfg.pca_lighting_std
+    )
+    shift = (
+        tf.linalg.matvec(tf.constant(cfg.pca_eigvec, tf.float32), alpha * tf.constant(cfg.pca_eigval, tf.float32))
+        * 255.0
+    )
     return image + shift - mean
 
 
@@ -68,8 +73,11 @@ def _encoded(source):
 def naive_pipeline(source, cfg):
     """The recipe's output (uint8 crops, α per batch) the naive way."""
     ds = _encoded(source).map(lambda i, e: (cropping.to_uint8(naive_crop(e, i, cfg, 0)), i), num_parallel_calls=1)
-    ds = ds.batch(BATCH).map(lambda images, index: input_pipeline.recipe_inputs(
-        images, input_pipeline.lighting_alpha(tf.shape(images)[0], index[0], cfg, 0)))
+    ds = ds.batch(BATCH).map(
+        lambda images, index: input_pipeline.recipe_inputs(
+            images, input_pipeline.lighting_alpha(tf.shape(images)[0], index[0], cfg, 0)
+        )
+    )
     return single_thread(ds.prefetch(tf.data.AUTOTUNE))  # As the recipe's stream ends.
 
 
@@ -114,8 +122,11 @@ def main():
     synthetic.write_image_folder(root, classes=1, per_class={"train": args.images}, shape=(375, 500))
     source = sources.folder_source(root)
     cfg = config.imagenet(mean="channel")
-    pipelines = {"recipe": recipe_pipeline(source, cfg), "naive": naive_pipeline(source, cfg),
-                 "naive_cpu": naive_cpu_pipeline(source, cfg)}
+    pipelines = {
+        "recipe": recipe_pipeline(source, cfg),
+        "naive": naive_pipeline(source, cfg),
+        "naive_cpu": naive_cpu_pipeline(source, cfg),
+    }
     best = {name: 0.0 for name in pipelines}
     for _ in range(args.repeats):
         for name, ds in pipelines.items():
@@ -123,8 +134,10 @@ def main():
     print(f"window decode (recipe; lighting and mean in the step): {best['recipe']:.0f} images/s per core")
     print(f"naive decode-resize-crop, same output:                 {best['naive']:.0f} images/s per core")
     print(f"naive, lighting and mean on the CPU:                   {best['naive_cpu']:.0f} images/s per core")
-    print(f"speed-up: {best['recipe'] / best['naive']:.2f}x like for like, "
-          f"{best['recipe'] / best['naive_cpu']:.2f}x over the all-CPU naive pipeline")
+    print(
+        f"speed-up: {best['recipe'] / best['naive']:.2f}x like for like, "
+        f"{best['recipe'] / best['naive_cpu']:.2f}x over the all-CPU naive pipeline"
+    )
 
 
 if __name__ == "__main__":

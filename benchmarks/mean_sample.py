@@ -33,12 +33,14 @@ def write_folder(images, labels, root):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist", help="a folder of MNIST-format IDX files")
+    parser.add_argument(
+        "--data", default="/usr/share/datasets/fashion-mnist", help="a folder of MNIST-format IDX files"
+    )
     parser.add_argument("--samples", default="1000,5000,10000,20000")
     parser.add_argument("--root", default=os.path.join(tempfile.gettempdir(), "mean_sample"))
     args = parser.parse_args()
-    from keras_resnet.imagenet import config, input_pipeline, sources
     from keras_resnet.cifar import idx
+    from keras_resnet.imagenet import config, input_pipeline, sources
 
     arrays = idx.load_idx_folder(args.data)
     x, y = arrays["x_train"], arrays["y_train"]
@@ -54,8 +56,10 @@ def main():
     print("|---:|---:|---:|---:|")
     for k in (int(s) for s in args.samples.split(",")):
         difference = input_pipeline.compute_pixel_mean(source, cfg, max_images=k).astype(np.float64) - whole
-        print(f"| {k:,} | {np.abs(difference).max():.2f} | {np.sqrt(np.mean(difference ** 2)):.2f} | "
-              f"{sigma / np.sqrt(k) * np.sqrt(1 - k / len(images)):.2f} |")
+        print(
+            f"| {k:,} | {np.abs(difference).max():.2f} | {np.sqrt(np.mean(difference**2)):.2f} | "
+            f"{sigma / np.sqrt(k) * np.sqrt(1 - k / len(images)):.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -45,17 +45,24 @@ def main():
         os.makedirs(os.path.dirname(path))
         subprocess.run([sys.executable, "-c", WRITE.format(path=path)], check=True, env=env)
         # The stand-in file has its own hash: register it for this run only.
-        patch = (f"from keras_resnet.pretrained import download, registry\n"
-                 f"import dataclasses\n"
-                 f"e = registry.WEIGHTS['resnet152.msra']\n"
-                 f"registry.WEIGHTS[e.key] = dataclasses.replace(e, file_hash={_sha256(path)!r})\n")
+        patch = (
+            f"from keras_resnet.pretrained import download, registry\n"
+            f"import dataclasses\n"
+            f"e = registry.WEIGHTS['resnet152.msra']\n"
+            f"registry.WEIGHTS[e.key] = dataclasses.replace(e, file_hash={_sha256(path)!r})\n"
+        )
         print(f"file: {os.path.getsize(path) / 1e6:.0f} MB in the Keras cache")
         print("| run | build only (s) | build + load from the cache (s) | load (s) |\n|---|---:|---:|---:|")
         for run in range(args.repeats):
             times = []
             for weights in ("", "weights='imagenet'"):
-                out = subprocess.run([sys.executable, "-c", patch + PROBE.format(weights=weights)], env=env,
-                                     capture_output=True, text=True, check=True).stdout.split()
+                out = subprocess.run(
+                    [sys.executable, "-c", patch + PROBE.format(weights=weights)],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
                 times.append(float(out[-1]))
             print(f"| {run + 1} | {times[0]:.2f} | {times[1]:.2f} | {times[1] - times[0]:.2f} |", flush=True)
 

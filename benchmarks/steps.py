@@ -29,7 +29,9 @@ def _loss_scale(optimizer):
 
 def with_loss_scaling(optimizer):
     """Wraps in a `LossScaleOptimizer` under `mixed_float16`, as `model.compile` does."""
-    if keras.config.dtype_policy().name == "mixed_float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+    if keras.config.dtype_policy().name == "mixed_float16" and not isinstance(
+        optimizer, keras.optimizers.LossScaleOptimizer
+    ):
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
@@ -73,7 +75,9 @@ def _jax_steps(network, optimizer, loss_fn, x, y, steps):
         optimizer, scale_index = _loss_scale(optimizer)
 
         def loss_of(trainable, non_trainable, scale, x, y):
-            logits, non_trainable, losses = network.stateless_call(trainable, non_trainable, x, training=True, return_losses=True)
+            logits, non_trainable, losses = network.stateless_call(
+                trainable, non_trainable, x, training=True, return_losses=True
+            )
             loss = loss_fn(y, logits) + sum(losses)
             return loss * scale, (loss, non_trainable)
 
@@ -86,8 +90,11 @@ def _jax_steps(network, optimizer, loss_fn, x, y, steps):
             trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
             return loss, (trainable, non_trainable, opt_vars)
 
-        state = ([v.value for v in network.trainable_variables], [v.value for v in network.non_trainable_variables],
-                 [v.value for v in optimizer.variables])
+        state = (
+            [v.value for v in network.trainable_variables],
+            [v.value for v in network.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+        )
         _COMPILED[key] = [jax.jit(step, donate_argnums=0), state, jax.device_put(x), jax.device_put(y)]
     entry = _COMPILED[key]
     step, state, x, y = entry
@@ -108,6 +115,7 @@ def _tf_steps(network, optimizer, loss_fn, x, y, steps):
 
     key = (id(network), id(optimizer))
     if key not in _COMPILED:
+
         @tf.function(jit_compile=accelerator() != "cpu")
         def step(x, y):
             with tf.GradientTape() as tape:
@@ -126,7 +134,6 @@ def _tf_steps(network, optimizer, loss_fn, x, y, steps):
 
 def _torch_steps(network, optimizer, loss_fn, x, y, steps):
     import torch
-
     from keras.src.backend.torch.core import get_device
 
     key = (id(network), id(optimizer))

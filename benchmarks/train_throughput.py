@@ -45,30 +45,64 @@ TORCHVISION_DEPTHS = (18, 34, 50, 101, 152)
 PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torchvision"}
 PRESETS = {
     # Small enough for a 2-core CPU in a few minutes; the ratios, not the absolute figures, carry over.
-    "cpu": dict(models=["resnet50", "resnet20", "resnet56"], batch_size=None, image_size=64, steps=10, warmup_steps=2,
-                imagenet_batch_size=16, cifar_batch_size=32),
-    "full": dict(models=IMAGENET_DEFAULT_MODELS + CIFAR_DEFAULT_MODELS, batch_size=None, image_size=224, steps=50,
-                 warmup_steps=5, imagenet_batch_size=256, cifar_batch_size=128),
+    "cpu": dict(
+        models=["resnet50", "resnet20", "resnet56"],
+        batch_size=None,
+        image_size=64,
+        steps=10,
+        warmup_steps=2,
+        imagenet_batch_size=16,
+        cifar_batch_size=32,
+    ),
+    "full": dict(
+        models=IMAGENET_DEFAULT_MODELS + CIFAR_DEFAULT_MODELS,
+        batch_size=None,
+        image_size=224,
+        steps=50,
+        warmup_steps=5,
+        imagenet_batch_size=256,
+        cifar_batch_size=128,
+    ),
 }
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "full", list(PRESETS), "Defaults for models, batch, image size and steps.")
 flags.DEFINE_list("models", None, "Nets; ImageNet ones are the zoo's resnet18…152, others CIFAR (resnet20…).")
-flags.DEFINE_integer("batch_size", None, "Batch for every net. Defaults to 256 for ImageNet nets and 128 for CIFAR "
-                     "(--preset=cpu: 16 and 32).")
+flags.DEFINE_integer(
+    "batch_size",
+    None,
+    "Batch for every net. Defaults to 256 for ImageNet nets and 128 for CIFAR (--preset=cpu: 16 and 32).",
+)
 flags.DEFINE_integer("image_size", None, "Side of the ImageNet nets' training crop (224 in the paper).")
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
 flags.DEFINE_integer("steps", None, "Timed steps per run.")
 flags.DEFINE_integer("warmup_steps", None, "Untimed steps before the timed ones (the first compiles).")
-flags.DEFINE_list("paths", ["a", "b", "c", "d"], "Paths to run: a=recipe fit, b=bare step, c=keras.applications, "
-                  "d=torchvision + torch.compile.")
-flags.DEFINE_enum("imagenet_input", None, ["jpeg", "tensors", "arrays"], "Recipe (a) input for ImageNet nets: the "
-                  "tf.data pipeline on generated JPEGs, one pre-decoded batch repeated by tf.data, or host numpy "
-                  "batches (no TensorFlow needed). Defaults to jpeg, or arrays where TensorFlow is not installed.")
-flags.DEFINE_enum("recipe_jit_compile", "recipe", ["recipe", "auto", "true", "false"], "`jit_compile` of the "
-                  "ImageNet recipe's `compile` in (a): the recipe's own default, or this value (to measure a change).")
-flags.DEFINE_bool("recipe_callbacks", True, "Run (a) with the recipes' callbacks (`callbacks.make_callbacks`: NaN "
-                  "guard, history, checkpoint, backup; the ResNet-110 warm-up) as they train.")
+flags.DEFINE_list(
+    "paths",
+    ["a", "b", "c", "d"],
+    "Paths to run: a=recipe fit, b=bare step, c=keras.applications, d=torchvision + torch.compile.",
+)
+flags.DEFINE_enum(
+    "imagenet_input",
+    None,
+    ["jpeg", "tensors", "arrays"],
+    "Recipe (a) input for ImageNet nets: the "
+    "tf.data pipeline on generated JPEGs, one pre-decoded batch repeated by tf.data, or host numpy "
+    "batches (no TensorFlow needed). Defaults to jpeg, or arrays where TensorFlow is not installed.",
+)
+flags.DEFINE_enum(
+    "recipe_jit_compile",
+    "recipe",
+    ["recipe", "auto", "true", "false"],
+    "`jit_compile` of the "
+    "ImageNet recipe's `compile` in (a): the recipe's own default, or this value (to measure a change).",
+)
+flags.DEFINE_bool(
+    "recipe_callbacks",
+    True,
+    "Run (a) with the recipes' callbacks (`callbacks.make_callbacks`: NaN "
+    "guard, history, checkpoint, backup; the ResNet-110 warm-up) as they train.",
+)
 flags.DEFINE_string("json_out", None, "Write the rows and settings here as JSON.")
 flags.DEFINE_string("row", None, "Internal: run one `model:path` in this process and print its result.")
 
@@ -78,10 +112,17 @@ _ROW_PREFIX = "THROUGHPUT_ROW "
 def settings():
     """The effective settings: the preset, overridden by the flags given."""
     preset = PRESETS[FLAGS.preset]
-    values = {key: getattr(FLAGS, key, None) if getattr(FLAGS, key, None) is not None else default
-              for key, default in preset.items()}
-    values.update(precision=FLAGS.precision, paths=[p.strip() for p in FLAGS.paths], recipe_jit_compile=FLAGS.recipe_jit_compile, recipe_callbacks=FLAGS.recipe_callbacks,
-                  imagenet_input=FLAGS.imagenet_input or ("jpeg" if tensorflow_installed() else "arrays"))
+    values = {
+        key: getattr(FLAGS, key, None) if getattr(FLAGS, key, None) is not None else default
+        for key, default in preset.items()
+    }
+    values.update(
+        precision=FLAGS.precision,
+        paths=[p.strip() for p in FLAGS.paths],
+        recipe_jit_compile=FLAGS.recipe_jit_compile,
+        recipe_callbacks=FLAGS.recipe_callbacks,
+        imagenet_input=FLAGS.imagenet_input or ("jpeg" if tensorflow_installed() else "arrays"),
+    )
     unknown = sorted(set(values["paths"]) - set(PATHS))
     if unknown:
         raise app.UsageError(f"--paths takes a, b, c, d. Received: {','.join(unknown)}")
@@ -105,8 +146,9 @@ def imagenet_network(name, cfg):
     import keras_resnet
     from keras_resnet.training import optimizers
 
-    return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=1000, classifier_activation=None,
-                                     **optimizers.regularizers(cfg))
+    return keras_resnet.MODELS[name](
+        input_shape=(None, None, 3), classes=1000, classifier_activation=None, **optimizers.regularizers(cfg)
+    )
 
 
 def batch_for(name, values):
@@ -168,19 +210,22 @@ def recipe_callbacks(values, workdir, warmup=None):
 
 def cifar_recipe_and_bare(name, values, path):
     import numpy as np
-
-    from keras_resnet.cifar import config, datasets
-    from keras_resnet.cifar import model as cifar_model
-    from keras_resnet.cifar import train
-    from keras_resnet.training import optimizers, run, schedules
     from steps import bare_step_throughput
+
+    from keras_resnet.cifar import config, datasets, train
+    from keras_resnet.cifar import model as cifar_model
+    from keras_resnet.training import optimizers, run, schedules
 
     batch = batch_for(name, values)
     cfg = config.cifar10(batch_size=batch)
     rng = np.random.default_rng(0)
     images = max(4 * batch, 512)
-    arrays = {"x_train": rng.integers(0, 256, (images, 32, 32, 3), dtype="uint8"), "y_train": rng.integers(0, 10, images),
-              "x_test": np.zeros((2, 32, 32, 3), "uint8"), "y_test": np.arange(2)}
+    arrays = {
+        "x_train": rng.integers(0, 256, (images, 32, 32, 3), dtype="uint8"),
+        "y_train": rng.integers(0, 10, images),
+        "x_test": np.zeros((2, 32, 32, 3), "uint8"),
+        "y_test": np.arange(2),
+    }
     data = datasets.prepare(datasets.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
     run.set_seed(0)
     model = cifar_model.create_model(name, data, cfg, seed=0)
@@ -188,15 +233,31 @@ def cifar_recipe_and_bare(name, values, path):
         warmup = cifar_model.needs_warmup(name, cfg)
         train.compile_model(model, cfg, warmup=warmup)
         with tempfile.TemporaryDirectory() as workdir:
-            extra = recipe_callbacks(values, workdir, schedules.WarmupUntilTrainingError(cfg.warmup_until_error, check_every=cfg.warmup_check_every) if warmup else None)
-            seconds = timed_fit(model, lambda: datasets.batches(data.x_train, data.y_train, batch), values["steps"],
-                                values["warmup_steps"], extra)
-        return values["steps"] * batch / seconds, {"input": "in-memory uint8 batches", "jit_compile": model.jit_compile,
-                                                   "callbacks": [type(c).__name__ for c in extra]}
+            extra = recipe_callbacks(
+                values,
+                workdir,
+                schedules.WarmupUntilTrainingError(cfg.warmup_until_error, check_every=cfg.warmup_check_every)
+                if warmup
+                else None,
+            )
+            seconds = timed_fit(
+                model,
+                lambda: datasets.batches(data.x_train, data.y_train, batch),
+                values["steps"],
+                values["warmup_steps"],
+                extra,
+            )
+        return values["steps"] * batch / seconds, {
+            "input": "in-memory uint8 batches",
+            "jit_compile": model.jit_compile,
+            "callbacks": [type(c).__name__ for c in extra],
+        }
     network = model.layers[-1]  # The net without the preprocessing layers.
     x = data.x_train[:batch].astype("float32") - data.mean
     optimizer = optimizers.make_optimizer(cfg, schedules.cifar_schedule(cfg))
-    return bare_step_throughput(network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"]), {}
+    return bare_step_throughput(
+        network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"]
+    ), {}
 
 
 def imagenet_config(values, batch):
@@ -236,11 +297,14 @@ def imagenet_recipe(name, values):
         jit_compile=jit_compile,
     )
     rng = np.random.default_rng(0)
-    x = {imagenet_model.IMAGE: rng.integers(0, 256, (batch, cfg.image_size, cfg.image_size, 3)).astype("uint8"),
-         imagenet_model.LIGHTING_ALPHA: rng.normal(0, cfg.pca_lighting_std, (batch, 3)).astype("float32")}
+    x = {
+        imagenet_model.IMAGE: rng.integers(0, 256, (batch, cfg.image_size, cfg.image_size, 3)).astype("uint8"),
+        imagenet_model.LIGHTING_ALPHA: rng.normal(0, cfg.pca_lighting_std, (batch, 3)).astype("float32"),
+    }
     y = rng.integers(0, 1000, batch).astype("int32")
     with tempfile.TemporaryDirectory() as root:
         if values["imagenet_input"] == "arrays":
+
             def make_data():
                 while True:
                     yield x, y
@@ -249,7 +313,9 @@ def imagenet_recipe(name, values):
 
             # JPEGs scaled like ImageNet's typical 375×500 relative to the crop.
             shape = tuple(round(s * values["image_size"] / 224) for s in (375, 500))
-            synthetic.write_image_folder(root, classes=4, per_class={"train": max(8, batch // 2)}, shape=shape, jitter=4)
+            synthetic.write_image_folder(
+                root, classes=4, per_class={"train": max(8, batch // 2)}, shape=shape, jitter=4
+            )
             source = dataclasses.replace(sources.folder_source(root), num_classes=1000)
 
             def make_data():
@@ -262,17 +328,20 @@ def imagenet_recipe(name, values):
 
         extra = recipe_callbacks(values, os.path.join(root, "workdir"))
         seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra)
-    return values["steps"] * batch / seconds, {"input": values["imagenet_input"], "jit_compile": model.jit_compile,
-                                               "callbacks": [type(c).__name__ for c in extra]}
+    return values["steps"] * batch / seconds, {
+        "input": values["imagenet_input"],
+        "jit_compile": model.jit_compile,
+        "callbacks": [type(c).__name__ for c in extra],
+    }
 
 
 def imagenet_bare(name, values, applications=False):
     """(b), or (c) with `applications`: the bare step on random images already on the device."""
     import keras
     import numpy as np
+    from steps import bare_step_throughput
 
     from keras_resnet.training import optimizers
-    from steps import bare_step_throughput
 
     batch = batch_for(name, values)
     cfg = imagenet_config(values, batch)
@@ -280,7 +349,8 @@ def imagenet_bare(name, values, applications=False):
     size = values["image_size"]
     if applications:
         network = getattr(keras.applications, KERAS_APPLICATIONS[name])(
-            weights=None, input_shape=(size, size, 3), classes=1000, classifier_activation=None)
+            weights=None, input_shape=(size, size, 3), classes=1000, classifier_activation=None
+        )
     else:
         network = imagenet_network(name, cfg)
     rng = np.random.default_rng(0)
@@ -296,8 +366,9 @@ def run_row(model, path, values):
         from steps import torchvision_throughput
 
         dtype = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[values["precision"]]
-        rate, device = torchvision_throughput(model, batch_for(model, values), values["image_size"], dtype,
-                                              values["steps"], values["warmup_steps"])
+        rate, device = torchvision_throughput(
+            model, batch_for(model, values), values["image_size"], dtype, values["steps"], values["warmup_steps"]
+        )
         extra = {"device": device}
         import torch
 
@@ -344,8 +415,8 @@ def spawn_row(model, path):
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     for line in done.stdout.splitlines():
         if line.startswith(_ROW_PREFIX):
-            return json.loads(line[len(_ROW_PREFIX):])
-    lines = [l for l in done.stderr.strip().splitlines() if l.strip()]
+            return json.loads(line[len(_ROW_PREFIX) :])
+    lines = [text for text in done.stderr.strip().splitlines() if text.strip()]
     return {"error": lines[-1][:200] if lines else f"exit status {done.returncode}"}
 
 
@@ -370,8 +441,10 @@ def markdown_table(rows, memory_kind):
             lines.append(f"| {r['model']} | {label} | {r.get('status') or r.get('error')} | | | |")
             continue
         ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "–" for k in ("ratio_to_b", "ratio_to_d")]
-        lines.append(f"| {r['model']} | {label} | {r['images_per_second']:.1f} | {r['peak_memory_mib']:.0f} | "
-                     f"{ratios[0]} | {ratios[1]} |")
+        lines.append(
+            f"| {r['model']} | {label} | {r['images_per_second']:.1f} | {r['peak_memory_mib']:.0f} | "
+            f"{ratios[0]} | {ratios[1]} |"
+        )
     return "\n".join(lines)
 
 
@@ -384,10 +457,13 @@ def main(argv):
         print(_ROW_PREFIX + json.dumps(run_row(model, path, values)), flush=True)
         return
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    print(f"backend {backend}, precision {values['precision']}, "
-          f"batch {values['batch_size'] or '{imagenet_batch_size} ImageNet / {cifar_batch_size} CIFAR'.format(**values)}, "
-          f"ImageNet image {values['image_size']}², {values['steps']} timed steps after {values['warmup_steps']}, "
-          f"ImageNet recipe input: {values['imagenet_input']}", flush=True)
+    print(
+        f"backend {backend}, precision {values['precision']}, "
+        f"batch {values['batch_size'] or '{imagenet_batch_size} ImageNet / {cifar_batch_size} CIFAR'.format(**values)}, "
+        f"ImageNet image {values['image_size']}², {values['steps']} timed steps after {values['warmup_steps']}, "
+        f"ImageNet recipe input: {values['imagenet_input']}",
+        flush=True,
+    )
     rows = []
     began = time.time()
     for model in values["models"]:
@@ -411,9 +487,17 @@ def main(argv):
     print(table)
     print(f"({time.time() - began:.0f} s)")
     if FLAGS.json_out:
-        result = {"settings": {**values, "backend": backend, "memory_kind": memory_kind,
-                               "date": time.strftime("%Y-%m-%d"), "command": " ".join(sys.argv)},
-                  "rows": rows, "table": table}
+        result = {
+            "settings": {
+                **values,
+                "backend": backend,
+                "memory_kind": memory_kind,
+                "date": time.strftime("%Y-%m-%d"),
+                "command": " ".join(sys.argv),
+            },
+            "rows": rows,
+            "table": table,
+        }
         with open(FLAGS.json_out, "w") as f:
             json.dump(result, f, indent=1)
 

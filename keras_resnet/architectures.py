@@ -47,9 +47,14 @@ class Kind:
 # The one table of kinds: residual nets, their plain twins, and highway nets.
 KINDS = {
     "residual": Kind("resnet", "ResNet", "residual network (Sec. 3.1–3.3)"),
-    "plain": Kind("plain", "PlainNet", "plain network, the residual net's twin without shortcuts (Sec. 3.3, Fig. 3 middle)"),
-    "highway": Kind("highway", "HighwayNet", "highway network: gated shortcuts y = F(x)·T(x) + x·(1 − T(x)) "
-                    "(Srivastava et al., arXiv 1505.00387)"),
+    "plain": Kind(
+        "plain", "PlainNet", "plain network, the residual net's twin without shortcuts (Sec. 3.3, Fig. 3 middle)"
+    ),
+    "highway": Kind(
+        "highway",
+        "HighwayNet",
+        "highway network: gated shortcuts y = F(x)·T(x) + x·(1 − T(x)) (Srivastava et al., arXiv 1505.00387)",
+    ),
 }
 
 

@@ -104,7 +104,13 @@ class BasicBlock:
     def branch(x, filters, strides, name, options):
         x = conv_bn(x, filters, 3, strides, f"{name}_1", options)
         return conv_bn(
-            x, filters, 3, 1, f"{name}_2", options, relu=False,
+            x,
+            filters,
+            3,
+            1,
+            f"{name}_2",
+            options,
+            relu=False,
             zero_gamma=options.zero_init_residual,
         )
 
@@ -120,7 +126,13 @@ class Bottleneck:
         x = conv_bn(x, filters, 1, first, f"{name}_1", options)
         x = conv_bn(x, filters, 3, middle, f"{name}_2", options)
         return conv_bn(
-            x, filters * Bottleneck.expansion, 1, 1, f"{name}_3", options, relu=False,
+            x,
+            filters * Bottleneck.expansion,
+            1,
+            1,
+            f"{name}_3",
+            options,
+            relu=False,
             zero_gamma=options.zero_init_residual,
         )
 
@@ -151,9 +163,7 @@ def unit(x, filters, strides, block, name, options):
     out_filters = filters * block.expansion
     y = block.branch(x, filters, strides, name, options)
     if options.kind == "residual":
-        y = keras.layers.Add(name=f"{name}_add")(
-            [y, shortcut(x, out_filters, strides, name, options)]
-        )
+        y = keras.layers.Add(name=f"{name}_add")([y, shortcut(x, out_filters, strides, name, options)])
     elif options.kind == "highway":
         gate = conv(
             x,
@@ -166,9 +176,7 @@ def unit(x, filters, strides, block, name, options):
             bias_initializer=keras.initializers.Constant(options.gate_bias),
             activation="sigmoid",
         )
-        y = HighwayCombine(name=f"{name}_highway")(
-            [y, gate, shortcut(x, out_filters, strides, name, options)]
-        )
+        y = HighwayCombine(name=f"{name}_highway")([y, gate, shortcut(x, out_filters, strides, name, options)])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 

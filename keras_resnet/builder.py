@@ -1,6 +1,5 @@
 """One generic builder for every network of the paper: plain, highway or residual; ImageNet or CIFAR."""
 
-
 import keras
 
 from keras_resnet import architectures, blocks, pretrained
@@ -127,8 +126,13 @@ def build_network(
 
     inputs = _inputs(input_tensor, input_shape, family)
     resolved = pretrained.resolve(
-        weights, block=architecture.block, network=_zoo_key(family, architecture, kind),
-        bottleneck_stride=bottleneck_stride, shortcut=shortcut, include_top=include_top, classes=classes,
+        weights,
+        block=architecture.block,
+        network=_zoo_key(family, architecture, kind),
+        bottleneck_stride=bottleneck_stride,
+        shortcut=shortcut,
+        include_top=include_top,
+        classes=classes,
         channels=inputs.shape[-1],
     )
     weights_path = pretrained.fetch(resolved, include_top) if resolved is not None else None
@@ -158,33 +162,30 @@ def build_network(
     return model
 
 
-
 def _check_choice(argument, value, choices):
     if value not in choices:
         raise ValueError(
-            f"`{argument}` must be one of {', '.join(repr(c) for c in choices)}. "
-            f"Received: {argument}={value!r}"
+            f"`{argument}` must be one of {', '.join(repr(c) for c in choices)}. Received: {argument}={value!r}"
         )
 
 
 def _architecture(family, depth, stages, block, widths):
     if (depth is None) == (stages is None):
-        raise ValueError(
-            f"Give exactly one of `depth` and `stages`. Received: depth={depth!r}, stages={stages!r}"
-        )
+        raise ValueError(f"Give exactly one of `depth` and `stages`. Received: depth={depth!r}, stages={stages!r}")
     if depth is not None:
         if family == "imagenet":
             return architectures.imagenet_architecture(depth)
         return architectures.cifar_architecture(depth)
     _check_choice("block", block, blocks.BLOCKS)
-    widths = widths or {
-        "imagenet": architectures.IMAGENET_WIDTHS,
-        "cifar": architectures.CIFAR_WIDTHS,
-    }[family]
+    widths = (
+        widths
+        or {
+            "imagenet": architectures.IMAGENET_WIDTHS,
+            "cifar": architectures.CIFAR_WIDTHS,
+        }[family]
+    )
     stages, widths = tuple(stages), tuple(widths)
-    if not stages or len(stages) != len(widths) or not all(
-        isinstance(v, int) and v >= 1 for v in stages + widths
-    ):
+    if not stages or len(stages) != len(widths) or not all(isinstance(v, int) and v >= 1 for v in stages + widths):
         raise ValueError(
             "`stages` and `widths` must be equally long, non-empty tuples of positive integers. "
             f"Received: stages={stages!r}, widths={widths!r}"
@@ -201,8 +202,11 @@ def _depth(architecture):
 def _zoo_key(family, architecture, kind):
     """The zoo's name of a Table 1 net (`"resnet50"`, `"plain34"`), else `None`."""
     depth = _depth(architecture)
-    if (family == "imagenet" and depth in architectures.IMAGENET_DEPTHS
-            and architecture == architectures.imagenet_architecture(depth)):
+    if (
+        family == "imagenet"
+        and depth in architectures.IMAGENET_DEPTHS
+        and architecture == architectures.imagenet_architecture(depth)
+    ):
         return architectures.model_name(kind, depth)
     return None
 

@@ -231,7 +231,9 @@ def resolve(name="auto", tpu=None, single_device="one_device"):
         return _resolve_jax(name, single_device)
     if backend != "tensorflow":
         if name not in ("auto", "one_device"):
-            raise StrategyError(f"--strategy={name} needs KERAS_BACKEND=tensorflow or jax; the {backend} backend runs on one device")
+            raise StrategyError(
+                f"--strategy={name} needs KERAS_BACKEND=tensorflow or jax; the {backend} backend runs on one device"
+            )
         return Resolved("one_device" if name == "one_device" else single_device)
     return _resolve_tf(name, tpu, single_device)
 
@@ -257,7 +259,9 @@ def _resolve_tf(name, tpu, single_device):
         return Resolved("mirrored", strategy, strategy.num_replicas_in_sync)
     if name == "multi_worker":
         if _num_tf_config_workers() < 1:
-            raise StrategyError("--strategy=multi_worker needs TF_CONFIG with a cluster of workers (see tf.distribute.MultiWorkerMirroredStrategy)")
+            raise StrategyError(
+                "--strategy=multi_worker needs TF_CONFIG with a cluster of workers (see tf.distribute.MultiWorkerMirroredStrategy)"
+            )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         patch_multi_worker_reduce(strategy, scalars=multi_worker_reduce_fix_needed())
         resolver = strategy.cluster_resolver
@@ -297,10 +301,14 @@ def _resolve_jax(name, single_device):
     if name == "one_device":
         return Resolved("one_device")
     if name == "multi_worker":
-        raise StrategyError("--strategy=multi_worker needs KERAS_BACKEND=tensorflow; on JAX run one process per host with jax.distributed")
+        raise StrategyError(
+            "--strategy=multi_worker needs KERAS_BACKEND=tensorflow; on JAX run one process per host with jax.distributed"
+        )
     devices = jax.devices()
     if name == "tpu" and devices[0].platform != "tpu":
-        raise StrategyError(f"--strategy=tpu: JAX sees no TPU here (devices: {devices[0].platform}); choose --strategy=auto or one_device")
+        raise StrategyError(
+            f"--strategy=tpu: JAX sees no TPU here (devices: {devices[0].platform}); choose --strategy=auto or one_device"
+        )
     if len(devices) == 1:
         return Resolved(single_device if name == "auto" else "one_device")
     distribution = keras.distribution.DataParallel(devices=devices)

@@ -24,8 +24,11 @@ FORMATS = {
     "litert": {"tensorflow": ("tensorflow",)},
 }
 # The runtime that runs each format, for `run_exported`: its import name and pip package.
-RUNTIMES = {"tf_saved_model": ("tensorflow", "tensorflow"), "onnx": ("onnxruntime", "onnxruntime"),
-            "litert": ("ai_edge_litert", "ai-edge-litert")}
+RUNTIMES = {
+    "tf_saved_model": ("tensorflow", "tensorflow"),
+    "onnx": ("onnxruntime", "onnxruntime"),
+    "litert": ("ai_edge_litert", "ai-edge-litert"),
+}
 
 
 def check_export(format, model=None):

@@ -36,8 +36,12 @@ _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 
 # Errors TensorFlow prints on every start of a machine without a (usable) GPU, or when two of its
 # libraries register the same CUDA plug-in; none says anything about the run.
-BENIGN_ERRORS = ("failed call to cuInit", "Unable to register cuDNN factory", "Unable to register cuFFT factory",
-                 "Unable to register cuBLAS factory")
+BENIGN_ERRORS = (
+    "failed call to cuInit",
+    "Unable to register cuDNN factory",
+    "Unable to register cuFFT factory",
+    "Unable to register cuBLAS factory",
+)
 
 
 def min_level():

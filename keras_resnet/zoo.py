@@ -27,7 +27,7 @@ _WHERE = {
     "cifar": "Sec. 4.2, 6n+2 layers with n = {n}",
 }
 
-_DOC = '''{title}: the {depth}-layer {kind_text}.
+_DOC = """{title}: the {depth}-layer {kind_text}.
 
 Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
 (https://arxiv.org/abs/1512.03385), {where}.
@@ -56,7 +56,7 @@ Returns:
 Example:
 
 {example}
-'''
+"""
 _EXAMPLE = """>>> model = keras_resnet.{title}({example_args})
 >>> model.name, model.output_shape
 ('{key}', {example_output})"""
@@ -125,8 +125,10 @@ def lookup(name, family=None):
         return entry
     prefixes = [f"{k.prefix}D" for k in architectures.KINDS.values()]
     if family == "cifar":
-        raise ValueError(f"CIFAR models are {', '.join(prefixes[:-1])} or {prefixes[-1]} with depth D = 6n+2 "
-                         f"({', '.join(map(str, architectures.CIFAR_DEPTHS))}, or e.g. 8 for tests)")
+        raise ValueError(
+            f"CIFAR models are {', '.join(prefixes[:-1])} or {prefixes[-1]} with depth D = 6n+2 "
+            f"({', '.join(map(str, architectures.CIFAR_DEPTHS))}, or e.g. 8 for tests)"
+        )
     names = ", ".join(n for n, e in MODELS.items() if family in (None, e.family))
     raise ValueError(f"{_FAMILY_TITLES.get(family, 'the')} models are {names}")
 
@@ -168,7 +170,9 @@ def _register(family, depth, kind):
             **options,
         )
 
-    architecture = (architectures.imagenet_architecture if family == "imagenet" else architectures.cifar_architecture)(depth)
+    architecture = (architectures.imagenet_architecture if family == "imagenet" else architectures.cifar_architecture)(
+        depth
+    )
     if family == "imagenet":
         block, stages = architectures.IMAGENET_DEPTHS[depth]
         where = _WHERE[family].format(block=block, stages=list(stages))
@@ -189,7 +193,8 @@ def _register(family, depth, kind):
         classes=classes,
         shortcut_doc=_SHORTCUT_DOC.format(default=default_shortcut) if default_shortcut else "",
         key=key,
-        example=_DEEPEST_EXAMPLE.format(depth=depth, n=(depth - 2) // 6) if depth == max(architectures.CIFAR_DEPTHS)
+        example=_DEEPEST_EXAMPLE.format(depth=depth, n=(depth - 2) // 6)
+        if depth == max(architectures.CIFAR_DEPTHS)
         else _EXAMPLE.format(title=title, example_args=example_args, key=key, example_output=example_output),
     )
     MODELS[key] = ModelEntry(key, family, kind, depth, architecture, constructor)

@@ -11,7 +11,9 @@ import os
 
 from absl import app, flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
+os.environ.setdefault(
+    "TF_CPP_MIN_LOG_LEVEL", "2"
+)  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
 
 from keras_resnet.cifar import flags as cifar_flags
 from keras_resnet.training import flags as flag_lib

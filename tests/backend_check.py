@@ -8,14 +8,14 @@ import sys
 import tempfile
 
 import keras
-
-import keras_resnet
 from model_checks import (
     check_fit_lowers_loss,
     check_keras_file_round_trip,
     trainable_params,
 )
 from test_models_params import cifar_option_a_params
+
+import keras_resnet
 
 assert keras.backend.backend() == os.environ["KERAS_BACKEND"], keras.backend.backend()
 model = keras_resnet.ResNet20(input_shape=(16, 16, 3))

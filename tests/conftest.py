@@ -1,26 +1,33 @@
 import keras
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
-
 from published_files import SIZE, randomise, torchvision_state_dict, write_keras_applications_h5
-
+from safetensors.numpy import save_file
 
 # Under `pytest -n`, each of these groups of tests runs whole on one worker, so that what they
 # share is made once: the registered nets `model_checks.build` keeps (ResNet-1202 and the
 # ResNet-152s among them), and the published-weights files of the session fixtures below. Every
 # other test is a unit of its own, as `--dist load` hands them out. By node id prefix; first match.
 SHARED_BUILDS = {
-    "zoo": ("tests/test_models_shapes.py::", "tests/test_models_params.py::", "tests/test_models_flops.py::",
-            "tests/test_readme.py::", "tests/test_models_saving.py::test_resnet1202_",
-            "tests/test_pretrained.py::test_registry_parameter_counts_"),
+    "zoo": (
+        "tests/test_models_shapes.py::",
+        "tests/test_models_params.py::",
+        "tests/test_models_flops.py::",
+        "tests/test_readme.py::",
+        "tests/test_models_saving.py::test_resnet1202_",
+        "tests/test_pretrained.py::test_registry_parameter_counts_",
+    ),
     "weights files": ("tests/test_pretrained.py::", "tests/test_weights_files.py::"),
 }
 
 
 # Items that cannot carry a decorator, marked slow here: the notebooks (each trains in a kernel
 # of its own) and the docstring examples that build a 152-layer net.
-SLOW_ITEMS = ("notebooks/", "keras_resnet/__init__.py::keras_resnet.ResNet152", "keras_resnet/__init__.py::keras_resnet.PlainNet152")
+SLOW_ITEMS = (
+    "notebooks/",
+    "keras_resnet/__init__.py::keras_resnet.ResNet152",
+    "keras_resnet/__init__.py::keras_resnet.PlainNet152",
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -48,8 +55,14 @@ def small_imagenet_flags():
     """The ImageNet recipe's small settings for tests, as a list: 32-pixel crops of images scaled
     to 36-60, batches of 4, a period of 2 iterations. `--model` is not among them (`tiny`: the
     tiny net)."""
-    return ["--image_size=32", "--scale_range=36,60", "--eval_resize=36", "--test_scales=32,40", "--batch_size=4",
-            "--eval_every=2"]
+    return [
+        "--image_size=32",
+        "--scale_range=36,60",
+        "--eval_resize=36",
+        "--test_scales=32,40",
+        "--batch_size=4",
+        "--eval_every=2",
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -88,9 +101,13 @@ def tiny_npz(tmp_path_factory):
         if key not in written:
             rng = np.random.default_rng(0)
             written[key] = str(tmp_path_factory.mktemp("npz") / "tiny.npz")
-            np.savez(written[key], x_train=rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
-                     y_train=np.arange(n_train) % classes, x_test=rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
-                     y_test=np.arange(n_test) % classes)
+            np.savez(
+                written[key],
+                x_train=rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
+                y_train=np.arange(n_train) % classes,
+                x_test=rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
+                y_test=np.arange(n_test) % classes,
+            )
         return written[key]
 
     return npz

@@ -79,26 +79,55 @@ WRONG_BOOL = case("maybe")
 
 # Rows shared by the CIFAR recipes (`keras_resnet.cifar.flags.define_flags`).
 CIFAR_SHARED = {
-    "dataset": [case("nosuch", data=None),
-                case("some/path.npz", data=None, expect="--dataset takes a TFDS name (cifar10, cifar100, ...); for a local "
-                                                        "file or folder pass --data=some/path.npz")],
-    "data_dir": [case("{text}", data=None),
-                 case("{missing}", data=None, download="false",
-                      expect=("TFDS data set 'cifar10' is not prepared in --data_dir", "--data with an .npz"))],
+    "dataset": [
+        case("nosuch", data=None),
+        case(
+            "some/path.npz",
+            data=None,
+            expect="--dataset takes a TFDS name (cifar10, cifar100, ...); for a local "
+            "file or folder pass --data=some/path.npz",
+        ),
+    ],
+    "data_dir": [
+        case("{text}", data=None),
+        case(
+            "{missing}",
+            data=None,
+            download="false",
+            expect=("TFDS data set 'cifar10' is not prepared in --data_dir", "--data with an .npz"),
+        ),
+    ],
     "download": [WRONG_BOOL],
-    "data": [case("{missing}"), case("{text}"), case("{text_npz}", expect="is not an .npz file"), case("{folder}"),
-             case("{keys_npz}")],
-    "npz": [case("{missing}", data=None), case("{folder}", data=None, expect="is a folder"),
-            case("{text_npz}", data=None, expect="is not an .npz file"),
-            case("{npz}"),  # with --data as well: two data sources
-            # Data refused with an earlier run's workdir given: the run's files stay as they were.
-            case("{missing}", data=None, workdir="{run}", expect="data file not found"),
-            case("{keys_npz}", data=None, workdir="{run}", expect="lacks x_train, y_train, x_test, y_test"),
-            case("{labels_npz}", data=None, workdir="{run}", expect="y_test holds label 9, outside 0..2"),
-            case("{shapes_npz}", data=None, workdir="{run}", expect="images of mixed shapes")],
-    "train_steps": [case("0"), case("-1"), case("abc", expect="invalid literal for int()"),
-                    case("-5", workdir="{run}", expect="-5 is not a positive integer")],
-    "batch_size": [case("0"), case("-1"), case("1.5", expect="invalid literal for int()"), case("1000")],  # 1000: more than the 32 training images
+    "data": [
+        case("{missing}"),
+        case("{text}"),
+        case("{text_npz}", expect="is not an .npz file"),
+        case("{folder}"),
+        case("{keys_npz}"),
+    ],
+    "npz": [
+        case("{missing}", data=None),
+        case("{folder}", data=None, expect="is a folder"),
+        case("{text_npz}", data=None, expect="is not an .npz file"),
+        case("{npz}"),  # with --data as well: two data sources
+        # Data refused with an earlier run's workdir given: the run's files stay as they were.
+        case("{missing}", data=None, workdir="{run}", expect="data file not found"),
+        case("{keys_npz}", data=None, workdir="{run}", expect="lacks x_train, y_train, x_test, y_test"),
+        case("{labels_npz}", data=None, workdir="{run}", expect="y_test holds label 9, outside 0..2"),
+        case("{shapes_npz}", data=None, workdir="{run}", expect="images of mixed shapes"),
+    ],
+    "train_steps": [
+        case("0"),
+        case("-1"),
+        case("abc", expect="invalid literal for int()"),
+        case("-5", workdir="{run}", expect="-5 is not a positive integer"),
+    ],
+    "batch_size": [
+        case("0"),
+        case("-1"),
+        case("1.5", expect="invalid literal for int()"),
+        case("1000"),
+    ],  # 1000: more than the 32 training images
     "eval_every": [case("0"), case("-1")],
     "validation_size": [case("-1"), case("40"), case("abc")],  # 40: all the training images
     "full_train": [WRONG_BOOL],
@@ -112,8 +141,12 @@ CIFAR_BASE = {"data": "{npz}", "validation_size": "8", "batch_size": "4", "train
 CASES = {
     "cifar10": {
         **CIFAR_SHARED,
-        "model": [case("resnet21"), case("resnet"), case("dense20"),
-                  case("resnet7", workdir="{run}", expect="unknown --model 'resnet7'")],
+        "model": [
+            case("resnet21"),
+            case("resnet"),
+            case("dense20"),
+            case("resnet7", workdir="{run}", expect="unknown --model 'resnet7'"),
+        ],
         "shortcut": [case("D"), case("A", model="plain8")],
         "learning_rate": [case("-1"), case("0"), case("nan"), case("abc")],
         "weight_decay": [case("-1"), case("nan")],
@@ -133,30 +166,47 @@ CASES = {
         "shortcut": [case("D"), case("A", model="plain18")],
         "bottleneck_stride": [case("2x2")],
         "weights": [case(v, mode="eval", model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")]
-                   + [case("msra", mode="eval", model="resnet34", expect="No 'msra' weights for resnet34"),
-                      case("imagenet", model="resnet18", names=("--weights", "--mode=eval"),  # --mode=train
-                           expect="--weights evaluates published weights (--mode=eval)"),
-                      case("imagenet", mode="eval", model="tiny", names=("--model tiny",), expect="has no published weights")],
+        + [
+            case("msra", mode="eval", model="resnet34", expect="No 'msra' weights for resnet34"),
+            case(
+                "imagenet",
+                model="resnet18",
+                names=("--weights", "--mode=eval"),  # --mode=train
+                expect="--weights evaluates published weights (--mode=eval)",
+            ),
+            case("imagenet", mode="eval", model="tiny", names=("--model tiny",), expect="has no published weights"),
+        ],
         "init_weights": [case(v, model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")]
-                        + [case("msra", model="resnet18")],  # resnet18 has torchvision's weights only
+        + [case("msra", model="resnet18")],  # resnet18 has torchvision's weights only
         "mode": [case("predict", expect="value should be one of <train|eval>")],
         "eval_protocol": [case("5crop", expect="unknown --eval_protocol '5crop'")],
         "eval_images": [case("0"), case("-1"), case("many", expect="invalid literal for int()")],
-        "data_dir": [case("{missing}", image_folder=None, expect="does not exist"), case("{text}", image_folder=None),
-                     case("{folder}", image_folder=None, expect="holds no prepared imagenet2012")],
-        "manual_dir": [case("{missing}", image_folder=None, expect="does not exist"),
-                       case("{text}", image_folder=None, expect="is a file")],
+        "data_dir": [
+            case("{missing}", image_folder=None, expect="does not exist"),
+            case("{text}", image_folder=None),
+            case("{folder}", image_folder=None, expect="holds no prepared imagenet2012"),
+        ],
+        "manual_dir": [
+            case("{missing}", image_folder=None, expect="does not exist"),
+            case("{text}", image_folder=None, expect="is a file"),
+        ],
         "image_folder": [case("{missing}"), case("{text}"), case("{folder}", expect="has no train/ folder")],
-        "tfrecords": [case("{missing}", image_folder=None), case("{text}", image_folder=None),
-                      case("{text_tfrecords}", image_folder=None)],
+        "tfrecords": [
+            case("{missing}", image_folder=None),
+            case("{text}", image_folder=None),
+            case("{text_tfrecords}", image_folder=None),
+        ],
         "tfrecord_label_offset": [case("abc"), case("1.5")],  # any integer: the pipeline checks the labels it makes
         "classes": [case("0"), case("-1")],
         "workdir": [case("{text}"), case("{text}/run"), case("{missing}", mode="eval")],
         "strategy": [case("gpu", expect="unknown --strategy 'gpu'"), case("tpu", expect="no TPU on this machine")],
         "tpu": [case("nosuch-tpu", expect="--strategy=tpu --tpu=nosuch-tpu: cannot connect to the TPU: ")],
         "cpu_devices": [case("0"), case("-1")],
-        "batch_size": [case("0"), case("-1"),  # 3 over the runner's two logical CPUs (`--cpu_devices=2`):
-                       case("3", strategy="mirrored", expect="does not divide across 2 replicas")],
+        "batch_size": [
+            case("0"),
+            case("-1"),  # 3 over the runner's two logical CPUs (`--cpu_devices=2`):
+            case("3", strategy="mirrored", expect="does not divide across 2 replicas"),
+        ],
         "train_steps": [case("0"), case("-1")],
         "eval_every": [case("0"), case("-1")],
         "schedule": [case("cosine")],
@@ -179,8 +229,18 @@ CASES = {
 BASE = {
     "cifar10": {**CIFAR_BASE, "model": "resnet8"},
     "degradation": {**CIFAR_BASE, "families": "residual", "depths": "8"},
-    "imagenet": {"model": "tiny", "image_folder": "{images}", "image_size": "32", "scale_range": "36,60", "eval_resize": "36",
-                 "test_scales": "32,40", "batch_size": "4", "eval_every": "2", "train_steps": "2", "mean": "channel"},
+    "imagenet": {
+        "model": "tiny",
+        "image_folder": "{images}",
+        "image_size": "32",
+        "scale_range": "36,60",
+        "eval_resize": "36",
+        "test_scales": "32,40",
+        "batch_size": "4",
+        "eval_every": "2",
+        "train_steps": "2",
+        "mean": "channel",
+    },
 }
 
 
@@ -193,8 +253,8 @@ def data_paths(root):
 
 def write_data(paths):
     """Writes the cases' data at `paths` (`data_paths`)."""
-    from keras_resnet.imagenet import synthetic
     from keras_resnet.cifar import idx
+    from keras_resnet.imagenet import synthetic
 
     os.makedirs(os.path.dirname(paths["text"]))
     for name in ("text", "text_npz"):
@@ -202,8 +262,12 @@ def write_data(paths):
             f.write("not data\n")
     os.makedirs(paths["folder"])
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 255, (40, 8, 8), dtype="uint8"), "y_train": np.arange(40) % 3,
-              "x_test": rng.integers(0, 255, (12, 8, 8), dtype="uint8"), "y_test": np.arange(12) % 3}
+    arrays = {
+        "x_train": rng.integers(0, 255, (40, 8, 8), dtype="uint8"),
+        "y_train": np.arange(40) % 3,
+        "x_test": rng.integers(0, 255, (12, 8, 8), dtype="uint8"),
+        "y_test": np.arange(12) % 3,
+    }
     np.savez(paths["npz"], **arrays)
     np.savez(paths["keys_npz"], images=arrays["x_train"], labels=arrays["y_train"])
     np.savez(paths["labels_npz"], **{**arrays, "y_test": np.where(np.arange(12) == 2, 9, arrays["y_test"])})
@@ -309,6 +373,7 @@ def counted_loops():
         def run(*args, **kwargs):
             counts["loops"] += 1
             return method(*args, **kwargs)
+
         return run
 
     for name, method in originals.items():
@@ -327,7 +392,9 @@ def run_entry(module, argv):
 
     with open(module.__file__) as f:
         tree = ast.parse(f.read())
-    (block,) = [node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"]
+    (block,) = [
+        node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"
+    ]
     code = compile(ast.Module(body=block.body, type_ignores=[]), module.__file__, "exec")
     flags.FLAGS.unparse_flags()
     saved, sys.argv = sys.argv, ["recipe", *argv]
@@ -343,8 +410,11 @@ def run_entry(module, argv):
 
 
 # One case per recipe run through the recipe's own entry point: a value of the wrong type.
-ENTRY = {"cifar10": ("train_steps", case("abc")), "degradation": ("batch_size", case("1.5")),
-         "imagenet": ("mode", case("predict"))}
+ENTRY = {
+    "cifar10": ("train_steps", case("abc")),
+    "degradation": ("batch_size", case("1.5")),
+    "imagenet": ("mode", case("predict")),
+}
 
 
 def run_and_record(recipe, flag, bad, paths, workdir, root, run):
@@ -357,8 +427,13 @@ def run_and_record(recipe, flag, bad, paths, workdir, root, run):
         status, stderr = run(argv)
     after = _files(root)
     return {
-        "flag": flag, "value": bad.value.format(**paths), "expect": bad.expect, "names": bad.names, "argv": argv,
-        "status": status, "stderr": stderr,
+        "flag": flag,
+        "value": bad.value.format(**paths),
+        "expect": bad.expect,
+        "names": bad.names,
+        "argv": argv,
+        "status": status,
+        "stderr": stderr,
         "workdir_created": not existed and os.path.exists(given["workdir"]),
         "written": sorted(set(after) - set(before)),
         "changed": sorted(path for path, stat in before.items() if after.get(path, "gone") != stat),
@@ -371,13 +446,19 @@ def sweep(recipe, root):
         module = load_recipe(recipe)
     defined = recipe_flags(module)
     table = CASES[recipe]
-    report = {"flags": defined, "missing": sorted(set(defined) - set(table)), "stale": sorted(set(table) - set(defined)),
-              "import_stderr": imported["text"], "results": []}
+    report = {
+        "flags": defined,
+        "missing": sorted(set(defined) - set(table)),
+        "stale": sorted(set(table) - set(defined)),
+        "import_stderr": imported["text"],
+        "results": [],
+    }
     paths = data_paths(os.path.join(root, "data"))
     # First, as in a process of its own (after the import, nothing else has run): the entry case.
     flag, bad = ENTRY[recipe]
-    report["entry"] = run_and_record(recipe, flag, bad, paths, os.path.join(root, "runs", "entry"), root,
-                                     lambda argv: run_entry(module, argv))
+    report["entry"] = run_and_record(
+        recipe, flag, bad, paths, os.path.join(root, "runs", "entry"), root, lambda argv: run_entry(module, argv)
+    )
     if recipe == "imagenet":
         # Two logical CPUs, as `--cpu_devices=2` gives (only possible before TensorFlow's first op),
         # for the cases that need two replicas.
@@ -388,7 +469,9 @@ def sweep(recipe, root):
     for flag in sorted(set(table) & set(defined)):
         for number, bad in enumerate(table[flag]):
             workdir = os.path.join(root, "runs", f"{flag}-{number}")
-            report["results"].append(run_and_record(recipe, flag, bad, paths, workdir, root, lambda argv: run_case(module, argv)))
+            report["results"].append(
+                run_and_record(recipe, flag, bad, paths, workdir, root, lambda argv: run_case(module, argv))
+            )
     return report
 
 

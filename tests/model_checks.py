@@ -15,8 +15,13 @@ DEEPEST = (152, 1202)
 def deepest_slow(values):
     """`values` (depths, or registered names) for `pytest.mark.parametrize`, those of the deepest
     nets (`DEEPEST`) marked `slow`."""
-    return [pytest.param(value, marks=pytest.mark.slow) if int("".join(filter(str.isdigit, str(value)))) in DEEPEST
-            else value for value in values]
+    return [
+        pytest.param(value, marks=pytest.mark.slow)
+        if int("".join(filter(str.isdigit, str(value)))) in DEEPEST
+        else value
+        for value in values
+    ]
+
 
 def build(name, **kwargs):
     """Builds a registered model once per test process (the big nets take seconds to build); a
@@ -25,8 +30,11 @@ def build(name, **kwargs):
     Under `pytest -n`, the tests that build through it run on one worker (`SHARED_BUILDS` in
     conftest.py), so each net is built once.
     """
-    defaults = {key: parameter.default for key, parameter in inspect.signature(keras_resnet.MODELS[name]).parameters.items()
-                if parameter.default is not inspect.Parameter.empty}
+    defaults = {
+        key: parameter.default
+        for key, parameter in inspect.signature(keras_resnet.MODELS[name]).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
     return _build(name, tuple(sorted({**defaults, **kwargs}.items())))
 
 

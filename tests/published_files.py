@@ -67,10 +67,14 @@ def torchvision_state_dict(depth, rng, classes=1000):
             else:
                 convs = [(width, in_channels, 3), (width, width, 3)]
             for k, (out, inp, size) in enumerate(convs, 1):
-                state[f"{prefix}.conv{k}.weight"] = rng.normal(0, np.sqrt(2.0 / (inp * size * size)), (out, inp, size, size))
+                state[f"{prefix}.conv{k}.weight"] = rng.normal(
+                    0, np.sqrt(2.0 / (inp * size * size)), (out, inp, size, size)
+                )
                 state.update(_bn(f"{prefix}.bn{k}", out, rng))
             if b == 0 and (s > 0 or in_channels != out_channels):
-                state[f"{prefix}.downsample.0.weight"] = rng.normal(0, np.sqrt(2.0 / in_channels), (out_channels, in_channels, 1, 1))
+                state[f"{prefix}.downsample.0.weight"] = rng.normal(
+                    0, np.sqrt(2.0 / in_channels), (out_channels, in_channels, 1, 1)
+                )
                 state.update(_bn(f"{prefix}.downsample.1", out_channels, rng))
             in_channels = out_channels
     state["fc.weight"] = rng.normal(0, 0.01, (classes, in_channels))

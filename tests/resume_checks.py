@@ -25,14 +25,23 @@ def start(command, workdir, trace, backend, kill=None, cache=None):
     """Starts `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if
     given; returns the process (`finish` waits for it). `cache`: a folder for JAX's persistent
     compilation cache, every program cached however short its compilation."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_DETERMINISTIC_OPS": "1",
-           faults.TRACE_ENV: str(trace), "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_DETERMINISTIC_OPS": "1",
+        faults.TRACE_ENV: str(trace),
+        "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     env.pop(faults.KILL_ENV, None)
     if kill:
         env[faults.KILL_ENV] = kill
     if cache:
-        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+        env.update(
+            JAX_COMPILATION_CACHE_DIR=str(cache),
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        )
     argv = [a.format(workdir=workdir) for a in command]
     os.makedirs(os.path.dirname(str(trace)), exist_ok=True)
     with open(f"{trace}.out", "w") as out, open(f"{trace}.err", "w") as err:  # Files: no pipe to fill.
@@ -124,16 +133,23 @@ def compare_outputs(reference, resumed):
     """Asserts the final weights (bit for bit), history and metrics of two workdirs are equal and
     that the resumed run's backup is gone; returns the max weight difference and history rows."""
     checkpoint = os.path.join("checkpoints", "last_good.weights.h5")
-    expected, actual = read_weights(os.path.join(reference, checkpoint)), read_weights(os.path.join(resumed, checkpoint))
+    expected, actual = (
+        read_weights(os.path.join(reference, checkpoint)),
+        read_weights(os.path.join(resumed, checkpoint)),
+    )
     assert sorted(expected) == sorted(actual)
-    difference = max(float(np.max(np.abs(expected[k].astype("float64") - actual[k].astype("float64")), initial=0.0))
-                     for k in expected)
+    difference = max(
+        float(np.max(np.abs(expected[k].astype("float64") - actual[k].astype("float64")), initial=0.0))
+        for k in expected
+    )
     assert all(np.array_equal(expected[k], actual[k]) for k in expected), f"final weights differ by up to {difference}"
     rows = history(resumed)
     assert rows == history(reference), "the history differs from the uninterrupted run's"
     with open(os.path.join(reference, "metrics.json")) as a, open(os.path.join(resumed, "metrics.json")) as b:
         drop = ("seconds_this_run", "model_file")  # model_file: each workdir's own path
-        assert {k: v for k, v in json.load(a).items() if k not in drop} == {k: v for k, v in json.load(b).items() if k not in drop}
+        assert {k: v for k, v in json.load(a).items() if k not in drop} == {
+            k: v for k, v in json.load(b).items() if k not in drop
+        }
     assert not os.path.exists(os.path.join(resumed, "backup")), "the backup outlived the outputs"
     return difference, len(rows)
 
@@ -171,15 +187,23 @@ def check_resume_chain(command, backend, tmp_path, kills, steps, period, model):
         name = kills[index - 1][0] if index else "first run"
         ran, batches = check_segment(reference / "trace.jsonl", trace)
         last = last_iteration(kill, steps, period) if kill else steps - 1
-        assert ran == list(range(first, last + 1)), f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
+        assert ran == list(range(first, last + 1)), (
+            f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
+        )
         if index:
             figures[name] = {"iterations compared": len(ran), "batches compared": batches}
-            line = f"{model} in {workdir} finished training at step {first}" if first == steps else f"Resuming {model} in {workdir} at step {first}"
+            line = (
+                f"{model} in {workdir} finished training at step {first}"
+                if first == steps
+                else f"Resuming {model} in {workdir} at step {first}"
+            )
             assert line in result.stdout, f"{name}: the rerun did not resume at {first}: {result.stdout[-500:]}"
             if first < steps:
                 check_progress_lines(name, result.stdout, first, steps)
             # The rows of the periods before the backup are the killed run's, as it wrote them.
-            assert history(workdir, keep_time=True)[:len(kept)] == kept, f"{name}: the rows before step {first} changed"
+            assert history(workdir, keep_time=True)[: len(kept)] == kept, (
+                f"{name}: the rows before step {first} changed"
+            )
         if kill:
             first = kills[index][2]
     figures["final"] = dict(zip(("max weight difference", "history rows"), compare_outputs(reference / "run", workdir)))

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from model_checks import to_numpy
 
 import keras_resnet
-from model_checks import to_numpy
 
 
 def tiny_cifar(**kwargs):
@@ -19,7 +19,10 @@ def test_any_input_size_gives_ceil_side_over_stride():
     features = keras_resnet.feature_model(model)(np.zeros((1, 65, 97, 3), "float32"))
     # 65 → 33 (conv1) → 17 (pool1) = conv2; then 9, 5, 3. 97 → 49 → 25; then 13, 7, 4.
     assert {stage: tuple(t.shape[1:3]) for stage, t in features.items()} == {
-        "conv2": (17, 25), "conv3": (9, 13), "conv4": (5, 7), "conv5": (3, 4)
+        "conv2": (17, 25),
+        "conv3": (9, 13),
+        "conv4": (5, 7),
+        "conv5": (3, 4),
     }
 
 
@@ -38,7 +41,9 @@ def test_a_detection_head_trains_and_updates_the_classifier():
     # An objectness map per stage, as an RPN puts on each FPN level.
     maps = {stage: keras.layers.Conv2D(1, 1, name=f"{stage}_objectness")(t) for stage, t in features.output.items()}
     detector = keras.Model(features.input, maps)
-    detector.compile(keras.optimizers.SGD(0.1), loss={s: keras.losses.BinaryCrossentropy(from_logits=True) for s in maps})
+    detector.compile(
+        keras.optimizers.SGD(0.1), loss={s: keras.losses.BinaryCrossentropy(from_logits=True) for s in maps}
+    )
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 16, 16, 3)).astype("float32")
     y = {s: (rng.uniform(size=(4,) + tuple(t.shape[1:])) > 0.5).astype("float32") for s, t in maps.items()}

@@ -15,8 +15,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_train_throughput_smoke(tmp_path):
     out = tmp_path / "throughput.json"
     env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, os.path.join(ROOT, "benchmarks", "train_throughput.py"), "--models=resnet8",
-               "--paths=a,b", "--batch_size=8", "--steps=2", "--warmup_steps=1", f"--json_out={out}"]
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "benchmarks", "train_throughput.py"),
+        "--models=resnet8",
+        "--paths=a,b",
+        "--batch_size=8",
+        "--steps=2",
+        "--warmup_steps=1",
+        f"--json_out={out}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())

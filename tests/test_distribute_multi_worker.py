@@ -7,7 +7,6 @@ import subprocess
 import sys
 import types
 
-import numpy as np
 import pytest
 
 from keras_resnet import distribute
@@ -24,8 +23,10 @@ def test_fix_is_needed_on_the_installed_keras():
 
 def test_patch_reduces_scalars_with_axis_none_and_keeps_axis_for_tensors():
     calls = []
-    fake = types.SimpleNamespace(reduce=lambda op, value, axis=None: calls.append(axis) or value,
-                                 experimental_local_results=lambda value: (value,))
+    fake = types.SimpleNamespace(
+        reduce=lambda op, value, axis=None: calls.append(axis) or value,
+        experimental_local_results=lambda value: (value,),
+    )
     distribute.patch_multi_worker_reduce(fake)
     distribute.patch_multi_worker_reduce(fake)  # Once only.
     import tensorflow as tf
@@ -37,13 +38,15 @@ def test_patch_reduces_scalars_with_axis_none_and_keeps_axis_for_tensors():
 
 def test_patch_passes_uint8_leaves_of_a_data_batch_through_and_reduces_the_others():
     calls = []
-    fake = types.SimpleNamespace(reduce=lambda op, value, axis=None: calls.append(value.dtype.name) or value * 0,
-                                 experimental_local_results=lambda value: (value,))
+    fake = types.SimpleNamespace(
+        reduce=lambda op, value, axis=None: calls.append(value.dtype.name) or value * 0,
+        experimental_local_results=lambda value: (value,),
+    )
     distribute.patch_multi_worker_reduce(fake, scalars=False)
     import tensorflow as tf
 
     images = tf.constant([[7, 9]], tf.uint8)
-    (x, y), = [fake.reduce("MEAN", ({"image": images, "alpha": tf.constant([0.5])}, tf.constant([3])), axis=None)]
+    ((x, y),) = [fake.reduce("MEAN", ({"image": images, "alpha": tf.constant([0.5])}, tf.constant([3])), axis=None)]
     assert x["image"] is images and calls == ["float32", "int32"]
     assert x["alpha"].numpy().tolist() == [0.0] and y.numpy().tolist() == [0]
 
@@ -64,8 +67,12 @@ def _start_workers(command, tmp_path, ports, tag="worker", kill=None):
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
     for index in range(2):
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "KERAS_BACKEND": "tensorflow",
+            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        }
         env.pop(faults.KILL_ENV, None)
         if kill and index in kill:
             env[faults.KILL_ENV] = kill[index]
@@ -89,8 +96,17 @@ def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps):
     """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
     workdir = tmp_path / "run"
-    command = [sys.executable, RECIPE, "--strategy=multi_worker", "--model=tiny", f"--image_folder={image_folder(val=3)}",
-               f"--workdir={workdir}", *small_imagenet_flags, f"--train_steps={train_steps}", "--mean=channel"]
+    command = [
+        sys.executable,
+        RECIPE,
+        "--strategy=multi_worker",
+        "--model=tiny",
+        f"--image_folder={image_folder(val=3)}",
+        f"--workdir={workdir}",
+        *small_imagenet_flags,
+        f"--train_steps={train_steps}",
+        "--mean=channel",
+    ]
     return command, workdir
 
 
@@ -109,7 +125,9 @@ def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imag
     # The validation during training is the centre-crop test of the whole split.
     evaluate = [a for a in command if not a.startswith("--strategy")] + ["--mode=eval", "--eval_protocol=center"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    result = subprocess.run(evaluate, capture_output=True, text=True, timeout=120, env={**env, "KERAS_BACKEND": "tensorflow"}, cwd=ROOT)
+    result = subprocess.run(
+        evaluate, capture_output=True, text=True, timeout=120, env={**env, "KERAS_BACKEND": "tensorflow"}, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-1500:]
     center = json.loads((workdir / "eval_center.json").read_text())
     assert center["images"] == 9 and center["top1_error"] == pytest.approx(chief[-1]["val_error"], abs=1e-6)
@@ -134,7 +152,9 @@ def test_unpatched_multi_worker_fit_fails(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp_path, image_folder, small_imagenet_flags):
+def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(
+    tmp_path, image_folder, small_imagenet_flags
+):
     import signal
 
     command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=8)
@@ -143,7 +163,10 @@ def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(tmp
     # its peer then fails (or hangs) in a collective.
     first = _start_workers(command, tmp_path, ports, "first", kill={1: f"{faults.AFTER_BACKUP}:2"})
     assert first[1].wait(timeout=240) == -signal.SIGKILL, (tmp_path / "first1.log").read_text()[-1500:]
-    backups = [workdir / "backup" / "training_metadata.json", workdir / "workers" / "1" / "backup" / "training_metadata.json"]
+    backups = [
+        workdir / "backup" / "training_metadata.json",
+        workdir / "workers" / "1" / "backup" / "training_metadata.json",
+    ]
     assert all(b.exists() for b in backups), (tmp_path / "first0.log").read_text()[-1500:]
     try:
         first[0].wait(timeout=10)

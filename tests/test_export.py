@@ -17,8 +17,10 @@ import pytest
 import keras_resnet
 from keras_resnet.export import run_exported
 
-pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                                reason="SavedModel, ONNX and LiteRT are written from the TensorFlow backend")
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="SavedModel, ONNX and LiteRT are written from the TensorFlow backend",
+)
 SUFFIX = {"tf_saved_model": "", "onnx": ".onnx", "litert": ".tflite"}
 RELATIVE_TOLERANCE = 1e-5
 
@@ -29,9 +31,17 @@ def _recipe_model():
     from keras_resnet.training import trained_model
 
     rng = np.random.default_rng(0)
-    data = datasets.prepare(datasets.check_arrays(dict(
-        x_train=rng.integers(0, 256, (16, 16, 16, 3), dtype="uint8"), y_train=np.arange(16) % 10,
-        x_test=rng.integers(0, 256, (4, 16, 16, 3), dtype="uint8"), y_test=np.arange(4) % 10)), validation_size=0)
+    data = datasets.prepare(
+        datasets.check_arrays(
+            dict(
+                x_train=rng.integers(0, 256, (16, 16, 16, 3), dtype="uint8"),
+                y_train=np.arange(16) % 10,
+                x_test=rng.integers(0, 256, (4, 16, 16, 3), dtype="uint8"),
+                y_test=np.arange(4) % 10,
+            )
+        ),
+        validation_size=0,
+    )
     return trained_model.inference_model(cifar_model.create_model("resnet8", data, config.cifar10()), "per_pixel_mean")
 
 
@@ -45,8 +55,13 @@ MODELS = {
 
 
 # The ImageNet nets take the converters longest: in the full run only (marked slow).
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ("resnet18", "resnet50") else name
-                                  for name in sorted(MODELS)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.slow) if name in ("resnet18", "resnet50") else name
+        for name in sorted(MODELS)
+    ],
+)
 def test_each_runtime_gives_keras_outputs(name, tmp_path):
     model = MODELS[name]()
     scale = 255.0 if name.startswith("recipe") else 1.0
@@ -91,13 +106,17 @@ def test_each_runtime_gives_every_stage_of_a_feature_model_by_name(tmp_path):
         outputs = run_exported(path, format, x)
         assert sorted(outputs) == ["conv2", "conv3", "conv4"], format
         for stage, value in expected.items():
-            assert outputs[stage].shape == value.shape and _relative_error(outputs[stage], value) <= RELATIVE_TOLERANCE, (
-                format, stage)
+            assert (
+                outputs[stage].shape == value.shape and _relative_error(outputs[stage], value) <= RELATIVE_TOLERANCE
+            ), (format, stage)
 
 
-@pytest.mark.parametrize("policy, format", [("mixed_float16", "litert"), ("mixed_bfloat16", "litert"),
-                                            ("mixed_bfloat16", "onnx")])
-def test_mixed_precision_where_the_runtime_cannot_run_it_is_refused_before_writing(policy, format, tmp_path, dtype_policy):
+@pytest.mark.parametrize(
+    "policy, format", [("mixed_float16", "litert"), ("mixed_bfloat16", "litert"), ("mixed_bfloat16", "onnx")]
+)
+def test_mixed_precision_where_the_runtime_cannot_run_it_is_refused_before_writing(
+    policy, format, tmp_path, dtype_policy
+):
     dtype_policy(policy)
     model = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 3))
     path = tmp_path / f"net{SUFFIX[format]}"
@@ -108,13 +127,16 @@ def test_mixed_precision_where_the_runtime_cannot_run_it_is_refused_before_writi
 
 def test_litert_on_jax_is_refused_before_writing(tmp_path):
     path = tmp_path / "net.tflite"
-    code = ("import keras_resnet\n"
-            "model = keras_resnet.build_network('cifar', stages=(1, 1, 1), input_shape=(8, 8, 3))\n"
-            f"model.export({str(path)!r}, format='litert')\n")
+    code = (
+        "import keras_resnet\n"
+        "model = keras_resnet.build_network('cifar', stages=(1, 1, 1), input_shape=(8, 8, 3))\n"
+        f"model.export({str(path)!r}, format='litert')\n"
+    )
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=os.pathsep.join(sys.path))
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
         "ValueError: format='litert' is written from the tensorflow backend; this process runs 'jax': "
-        "set KERAS_BACKEND=tensorflow before importing keras, load the model there, and export.")
+        "set KERAS_BACKEND=tensorflow before importing keras, load the model there, and export."
+    )
     assert not path.exists()

@@ -60,7 +60,9 @@ def test_each_folder_pass_is_a_permutation_drawn_from_the_seed_and_the_pass(fold
     for number, one in enumerate(passes):
         assert sorted(one) == list(range(size))
         # The permutation over indices that index_shuffle draws from (seed, pass).
-        expected = tf.random.experimental.index_shuffle(tf.range(size, dtype=tf.int64), tf.constant([11, number], tf.int64), size - 1)
+        expected = tf.random.experimental.index_shuffle(
+            tf.range(size, dtype=tf.int64), tf.constant([11, number], tf.int64), size - 1
+        )
         np.testing.assert_array_equal(one, expected.numpy())
     assert all((passes[i] != passes[i + 1]).any() for i in range(3))
     assert (order.stream_examples(split, seed=12, positions=size) != passes[0]).any()
@@ -76,7 +78,7 @@ def test_record_passes_are_permutations_in_which_files_change_partners(uneven_re
     assert all((passes[i] != passes[i + 1]).any() for i in range(2))
     # Which file's records share a window with which, pass by pass: the partners change.
     file_of = np.repeat(np.arange(len(split.files)), split.lengths)
-    partners = [{frozenset(file_of[one[w:w + 8]]) for w in range(0, size, 8)} for one in passes]
+    partners = [{frozenset(file_of[one[w : w + 8]]) for w in range(0, size, 8)} for one in passes]
     assert partners[0] != partners[1] != partners[2]
 
 
@@ -87,12 +89,12 @@ def test_each_record_window_is_a_permutation_of_the_files_read_in_turn(uneven_re
     files = order.file_order(len(lengths), 13, 0).numpy()
     by_hand = []
     for first in range(0, len(files), 3):
-        group = files[first:first + 3]
+        group = files[first : first + 3]
         for record in range(max(lengths[group])):
             by_hand += [starts[f] + record for f in group if record < lengths[f]]
     stream = order.stream_examples(split, 13, split.size, interleave_files=3, window=8)
     for window in range(0, split.size, 8):
-        assert sorted(stream[window:window + 8]) == sorted(by_hand[window:window + 8])
+        assert sorted(stream[window : window + 8]) == sorted(by_hand[window : window + 8])
     assert (stream != np.array(by_hand)).mean() > 0.5  # Permuted within each window.
 
 
@@ -141,7 +143,9 @@ def test_a_resumed_folder_stream_is_the_uninterrupted_one(folder):
     split = sources.folder_source(folder).split("train")
     whole = order.stream_examples(split, 2, 3 * split.size)
     for start in (1, split.size - 1, split.size, 2 * split.size + 4):
-        np.testing.assert_array_equal(order.stream_examples(split, 2, 3 * split.size - start, start=start), whole[start:])
+        np.testing.assert_array_equal(
+            order.stream_examples(split, 2, 3 * split.size - start, start=start), whole[start:]
+        )
 
 
 def _bytes_read():
@@ -185,7 +189,9 @@ def test_trace_lines_carry_each_batchs_examples(folder, tmp_path, monkeypatch):
     trace = tmp_path / "trace.jsonl"
     monkeypatch.setenv(faults.TRACE_ENV, str(trace))
     source = sources.folder_source(folder)
-    labels = [y for _, y in input_pipeline.train_dataset(source, SMALL, 5, seed=6, start_step=2).take(4).as_numpy_iterator()]
+    labels = [
+        y for _, y in input_pipeline.train_dataset(source, SMALL, 5, seed=6, start_step=2).take(4).as_numpy_iterator()
+    ]
     lines = [json.loads(line) for line in trace.read_text().splitlines()]
     batches = {line["batch"]: line["examples"] for line in lines}
     expected = order.stream_examples(source.split("train"), 6, 20, start=10).reshape(4, 5)
@@ -215,11 +221,14 @@ def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(fo
     sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
     monkeypatch.setattr(input_pipeline, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
     lines = []
-    mean = input_pipeline.compute_pixel_mean(source, SMALL, max_images=6, batch_size=4,
-                                             print_fn=lambda line, **_: lines.append(line))
+    mean = input_pipeline.compute_pixel_mean(
+        source, SMALL, max_images=6, batch_size=4, print_fn=lambda line, **_: lines.append(line)
+    )
     np.testing.assert_allclose(mean, crops[sample].mean(axis=0), atol=1e-4)
-    assert [line.split(",")[0] for line in lines] == ["pixel mean: 4 of 6 training images (67%)",
-                                                      "pixel mean: 6 of 6 training images (100%)"]
+    assert [line.split(",")[0] for line in lines] == [
+        "pixel mean: 4 of 6 training images (67%)",
+        "pixel mean: 6 of 6 training images (100%)",
+    ]
     np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
 
 
@@ -232,7 +241,8 @@ def test_a_run_begun_under_the_old_order_is_refused_in_one_line(tmp_path):
     assert str(info.value) == (
         f"--workdir {tmp_path} holds a run begun under data order 1; this version reads the data in order 2 "
         "(a fresh global order every pass), so it cannot resume that run exactly: finish it with the version that "
-        "began it, or pass --overwrite")
+        "began it, or pass --overwrite"
+    )
     train.check_data_order(str(tmp_path), overwrite=True)
     (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data_order": order.ORDER_VERSION}))
     train.check_data_order(str(tmp_path))

@@ -34,7 +34,10 @@ def test_shorter_side_lies_in_scale_range_and_covers_it():
 
 
 def test_train_window_positions_cover_the_image():
-    tops = [int(cropping.train_window(tf.constant([375, 500]), 224, (480, 480), tf.constant([0, i]))[0][0]) for i in range(400)]
+    tops = [
+        int(cropping.train_window(tf.constant([375, 500]), 224, (480, 480), tf.constant([0, i]))[0][0])
+        for i in range(400)
+    ]
     assert min(tops) == 0 and max(tops) == 375 - round(224 * 375 / 480)
 
 
@@ -65,7 +68,9 @@ def test_recipe_model_is_the_network_on_lit_mean_subtracted_crops():
     trained = model.recipe_model(network, cfg, mean)
     images = rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8)
     alpha = rng.normal(0, 0.1, (2, 3)).astype(np.float32)
-    shift = np.stack([sum(a[i] * cfg.pca_eigval[i] * np.array(cfg.pca_eigvec)[:, i] for i in range(3)) * 255 for a in alpha])
+    shift = np.stack(
+        [sum(a[i] * cfg.pca_eigval[i] * np.array(cfg.pca_eigvec)[:, i] for i in range(3)) * 255 for a in alpha]
+    )
     by_hand = network(images.astype(np.float32) + shift[:, None, None, :] - mean)
     out = trained({model.IMAGE: images, model.LIGHTING_ALPHA: alpha})
     np.testing.assert_allclose(keras.ops.convert_to_numpy(out), keras.ops.convert_to_numpy(by_hand), atol=1e-3)
@@ -74,14 +79,18 @@ def test_recipe_model_is_the_network_on_lit_mean_subtracted_crops():
 
 def test_bfloat16_crops_for_tpus_hold_the_uint8_values_and_give_the_same_outputs(folder):
     source = sources.folder_source(folder)
-    (x8, _), = input_pipeline.train_dataset(source, SMALL, 4, seed=2).take(1).as_numpy_iterator()
-    (x16, _), = input_pipeline.train_dataset(source, SMALL, 4, seed=2, image_dtype="bfloat16").take(1).as_numpy_iterator()
+    ((x8, _),) = input_pipeline.train_dataset(source, SMALL, 4, seed=2).take(1).as_numpy_iterator()
+    ((x16, _),) = (
+        input_pipeline.train_dataset(source, SMALL, 4, seed=2, image_dtype="bfloat16").take(1).as_numpy_iterator()
+    )
     assert x16[model.IMAGE].dtype.name == "bfloat16"
     np.testing.assert_array_equal(x16[model.IMAGE].astype(np.float32), x8[model.IMAGE].astype(np.float32))
     network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3)], name="net")
     mean = input_pipeline.compute_pixel_mean(source, SMALL)
-    outputs = [keras.ops.convert_to_numpy(model.recipe_model(network, SMALL, mean, dtype)(x))
-               for dtype, x in (("uint8", x8), (model.image_dtype("tpu"), x16))]
+    outputs = [
+        keras.ops.convert_to_numpy(model.recipe_model(network, SMALL, mean, dtype)(x))
+        for dtype, x in (("uint8", x8), (model.image_dtype("tpu"), x16))
+    ]
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
@@ -108,8 +117,10 @@ def test_recipe_model_saves_and_loads_as_a_keras_file(tmp_path):
     trained = model.recipe_model(network, cfg, mean)
     trained.save(tmp_path / "recipe.keras")
     loaded = keras.saving.load_model(tmp_path / "recipe.keras")
-    x = {model.IMAGE: rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8),
-         model.LIGHTING_ALPHA: rng.normal(0, 0.1, (2, 3)).astype(np.float32)}
+    x = {
+        model.IMAGE: rng.integers(0, 256, (2, 4, 4, 3)).astype(np.uint8),
+        model.LIGHTING_ALPHA: rng.normal(0, 0.1, (2, 3)).astype(np.float32),
+    }
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(trained(x)))
     np.testing.assert_array_equal(model.stored_mean(loaded), mean)
     assert loaded.get_layer("pca_lighting").eigvec == trained.get_layer("pca_lighting").eigvec
@@ -124,7 +135,7 @@ def test_decode_and_crop_equals_decode_then_crop():
         top, left, h, w = (int(v) for v in window)
         part = cropping.decode_window(encoded, window).numpy().astype(int)
         assert part.shape == (h, w, 3)
-        difference = np.abs(part - full[top:top + h, left:left + w])
+        difference = np.abs(part - full[top : top + h, left : left + w])
         # Identical inside; chroma upsampling may differ by a few levels on the window's border.
         assert difference[2:-2, 2:-2].max() <= 1 and difference.mean() < 0.1
 
@@ -138,14 +149,16 @@ def test_window_path_matches_naive_resize_then_crop_up_to_interpolation():
     factor = int(scale) / 375
     resized = tf.image.resize(tf.io.decode_jpeg(encoded), [int(scale), round(500 * factor)]).numpy()
     top, left = round(int(window[0]) * factor), round(int(window[1]) * factor)
-    naive = resized[top:top + 224, left:left + 224]
+    naive = resized[top : top + 224, left : left + 224]
     assert naive.shape == fast.shape
     assert np.abs(fast - naive).mean() < 3.0
 
 
 def test_train_batches_shapes_dtypes_ranges_and_determinism(folder):
     source = sources.folder_source(folder)
-    batches = [list(input_pipeline.train_dataset(source, SMALL, 4, seed=7).take(3).as_numpy_iterator()) for _ in range(2)]
+    batches = [
+        list(input_pipeline.train_dataset(source, SMALL, 4, seed=7).take(3).as_numpy_iterator()) for _ in range(2)
+    ]
     alphas = []
     for (x, y), (x2, y2) in zip(*batches):
         assert sorted(x) == [model.IMAGE, model.LIGHTING_ALPHA]
@@ -162,12 +175,14 @@ def test_train_batches_shapes_dtypes_ranges_and_determinism(folder):
     assert 0.03 < alphas.std() < 0.3  # N(0, 0.1²): 36 draws.
     other = next(input_pipeline.train_dataset(source, SMALL, 4, seed=8).as_numpy_iterator())[0][model.IMAGE]
     assert not np.array_equal(other, batches[0][0][0][model.IMAGE])
-    assert not next(input_pipeline.train_dataset(source, SMALL.replace(pca_lighting_std=0.0), 4).as_numpy_iterator())[0][model.LIGHTING_ALPHA].any()
+    assert not next(input_pipeline.train_dataset(source, SMALL.replace(pca_lighting_std=0.0), 4).as_numpy_iterator())[
+        0
+    ][model.LIGHTING_ALPHA].any()
 
 
 def test_train_crops_are_the_window_resized_flipped_and_rounded(folder):
     source = sources.folder_source(folder)
-    (x, _), = input_pipeline.train_dataset(source, SMALL, 1, seed=5).take(1).as_numpy_iterator()
+    ((x, _),) = input_pipeline.train_dataset(source, SMALL, 1, seed=5).take(1).as_numpy_iterator()
     # Position 0 holds the first example of pass 0's permutation (`test_imagenet_order.py`).
     first = order.folder_pass(source.sizes["train"], seed=5, pass_index=0)[0]
     encoded, _ = list(source.examples("train").as_numpy_iterator())[first]
@@ -198,7 +213,7 @@ def test_eval_batches_are_center_crops(folder):
     shorter = min(image.shape[:2])
     side = round(32 * shorter / 36)
     top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-    expected = tf.image.resize(image[top:top + side, left:left + side], [32, 32]).numpy()
+    expected = tf.image.resize(image[top : top + side, left : left + side], [32, 32]).numpy()
     difference = np.abs(batches[0][0][0] - expected)
     assert difference[1:-1, 1:-1].max() <= 3 and difference.mean() < 0.75
     recipe = next(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True).as_numpy_iterator())[0]
@@ -209,8 +224,14 @@ def test_eval_batches_are_center_crops(folder):
 def test_weighted_eval_batches_are_whole_and_two_readers_weigh_each_image_once(folder):
     source = sources.folder_source(folder)
     plain = list(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True).as_numpy_iterator())
-    readers = [list(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True, weighted=True,
-                                                readers=(2, r)).as_numpy_iterator()) for r in (0, 1)]
+    readers = [
+        list(
+            input_pipeline.eval_dataset(
+                source, SMALL, 4, as_recipe_inputs=True, weighted=True, readers=(2, r)
+            ).as_numpy_iterator()
+        )
+        for r in (0, 1)
+    ]
     assert [len(y) for _, y in plain] == [4, 2]
     for (x, y), (x0, y0, w0), (_, _, w1) in zip(plain, *readers):
         n = len(y)
@@ -229,7 +250,7 @@ def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):
     source = sources.folder_source(str(tmp_path))
     counter = input_pipeline.SkipCounter("test")
     ds = input_pipeline.eval_dataset(source, SMALL, 100, split="train", counter=counter)
-    (x, y), = list(ds.as_numpy_iterator())
+    ((x, y),) = list(ds.as_numpy_iterator())
     assert len(y) == 6 and counter.skipped_among() == 2 and counter.report(len(y), source.sizes["train"]) == 2
 
 
@@ -237,9 +258,14 @@ def test_labels_outside_classes_fail_in_the_pipeline(tmp_path):
     encoded = synthetic.encode_jpeg(synthetic.smooth_image(np.random.default_rng(0), 40, 40))
     with tf.io.TFRecordWriter(str(tmp_path / "validation-00000")) as writer:
         for label in (0, 1, 5):
-            example = tf.train.Example(features=tf.train.Features(feature={
-                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}))
+            example = tf.train.Example(
+                features=tf.train.Features(
+                    feature={
+                        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+                        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                    }
+                )
+            )
             writer.write(example.SerializeToString())
     (tmp_path / "train-00000").write_bytes((tmp_path / "validation-00000").read_bytes())
     source = sources.tfrecord_source(str(tmp_path), num_classes=3)
@@ -269,10 +295,16 @@ def test_tfds_imagenet2012_is_read_from_its_files_with_their_stored_counts(tfds_
     source = sources.resolve_source(data_dir=tfds_imagenet)
     split = source.split("train")
     assert (source.kind, source.num_classes, source.sizes) == ("tfds", 1000, {"train": 10, "val": 5})
-    assert split.lengths.tolist() == [3, 4, 3] and all(os.path.basename(f).startswith("imagenet2012-train.tfrecord") for f in split.files)
+    assert split.lengths.tolist() == [3, 4, 3] and all(
+        os.path.basename(f).startswith("imagenet2012-train.tfrecord") for f in split.files
+    )
     # The split's examples are TFDS's own, image bytes and labels.
-    by_tfds = sorted((e["image"], int(e["label"])) for e in tfds.load("imagenet2012", split="train", data_dir=tfds_imagenet,
-                                                                       decoders={"image": tfds.decode.SkipDecoding()}).as_numpy_iterator())
+    by_tfds = sorted(
+        (e["image"], int(e["label"]))
+        for e in tfds.load(
+            "imagenet2012", split="train", data_dir=tfds_imagenet, decoders={"image": tfds.decode.SkipDecoding()}
+        ).as_numpy_iterator()
+    )
     assert sorted((e, int(y)) for e, y in source.examples("train").as_numpy_iterator()) == by_tfds
     x, y = next(input_pipeline.train_dataset(source, SMALL, 4).as_numpy_iterator())
     assert x[model.IMAGE].shape == (4, 32, 32, 3) and set(y) <= {0, 1, 2}

@@ -16,8 +16,8 @@ def test_ten_crops_are_the_four_corners_the_centre_and_their_flips():
     assert evaluation.ten_crop_windows(7, 9, 4) == windows
     assert crops.shape == (10, 4, 4, 1)
     for i, (top, left) in enumerate(windows):
-        np.testing.assert_array_equal(crops[i], image[top:top + 4, left:left + 4])
-        np.testing.assert_array_equal(crops[5 + i], image[top:top + 4, left:left + 4][:, ::-1])
+        np.testing.assert_array_equal(crops[i], image[top : top + 4, left : left + 4])
+        np.testing.assert_array_equal(crops[5 + i], image[top : top + 4, left : left + 4][:, ::-1])
 
 
 def test_ten_crops_of_a_256_by_341_image_at_224():
@@ -26,8 +26,14 @@ def test_ten_crops_of_a_256_by_341_image_at_224():
 
 def _tiny_model(classes=3):
     keras.utils.set_random_seed(0)
-    return builder.build_network("imagenet", stages=(1, 1), widths=(8, 16), input_shape=(None, None, 3), classes=classes,
-                                 classifier_activation=None)
+    return builder.build_network(
+        "imagenet",
+        stages=(1, 1),
+        widths=(8, 16),
+        input_shape=(None, None, 3),
+        classes=classes,
+        classifier_activation=None,
+    )
 
 
 def test_multiscale_scores_equal_averaging_by_hand():

@@ -17,7 +17,9 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 
 def run(*args, timeout=240, backend="tensorflow"):
     env = {**ENV, "KERAS_BACKEND": backend}
-    return subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 @pytest.fixture
@@ -39,8 +41,14 @@ def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_e
     # the last batch has 1 image for 2 replicas. 9 classes, so that top-5 is not trivially right.
     folder = image_folder(classes=9, train=2, val=1)
     workdir = tmp_path / "run"
-    result = run("--strategy=mirrored", "--cpu_devices=2", f"--image_folder={folder}", f"--workdir={workdir}",
-                 "--train_steps=4", *small)
+    result = run(
+        "--strategy=mirrored",
+        "--cpu_devices=2",
+        f"--image_folder={folder}",
+        f"--workdir={workdir}",
+        "--train_steps=4",
+        *small,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ran out of data" not in result.stderr  # Validation knows its number of batches.
     metrics = json.loads((workdir / "metrics.json").read_text())
@@ -57,7 +65,9 @@ def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_e
     assert result.returncode == 0, result.stderr[-2000:]
     center = json.loads((workdir / "eval_center.json").read_text())
     assert center["images"] == 9
-    assert (center["top1_error"], center["top5_error"]) == pytest.approx((history[-1]["val_error"], history[-1]["val_top5_error"]), abs=1e-6)
+    assert (center["top1_error"], center["top5_error"]) == pytest.approx(
+        (history[-1]["val_error"], history[-1]["val_top5_error"]), abs=1e-6
+    )
     # The mean is a weight of the checkpoint, of the crop's size: another size is a one-line error.
     result = run("--mode=eval", f"--image_folder={folder}", f"--workdir={workdir}", *small, "--image_size=30")
     assert "evaluate with the flags the run was trained with" in _one_line_error(result)
@@ -81,7 +91,11 @@ def _check_trained_model(stdout, workdir, folder):
     labels = np.concatenate([np.asarray(y) for _, y in batches])
     shifted = logits - logits.max(axis=1, keepdims=True)
     cross_entropy = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]
-    penalty = cfg.weight_decay / 2 * sum(np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
+    penalty = (
+        cfg.weight_decay
+        / 2
+        * sum(np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
+    )
     top5 = np.argsort(-logits, axis=1)[:, :5]
     last = json.loads((workdir / "history.json").read_text())[-1]
     assert last["val_images"] == len(labels)
@@ -96,9 +110,18 @@ def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_p
     once (Keras would otherwise open the stream a second time to learn its shapes)."""
     trace = tmp_path / "trace.jsonl"
     env = {**ENV, faults.TRACE_ENV: str(trace)}
-    args = ["--strategy=mirrored", "--cpu_devices=2", f"--data_dir={tfds_imagenet}", f"--workdir={tmp_path}/run",
-            "--train_steps=4", "--mean=channel", *small]
-    result = subprocess.run([sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+    args = [
+        "--strategy=mirrored",
+        "--cpu_devices=2",
+        f"--data_dir={tfds_imagenet}",
+        f"--workdir={tmp_path}/run",
+        "--train_steps=4",
+        "--mean=channel",
+        *small,
+    ]
+    result = subprocess.run(
+        [sys.executable, RECIPE, *args], capture_output=True, text=True, timeout=240, env=env, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert (metrics["replicas"], metrics["steps"]) == (2, 4)

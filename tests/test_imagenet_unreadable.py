@@ -12,8 +12,15 @@ import tensorflow as tf
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import config, cropping, evaluation, input_pipeline, model, order, sources, synthetic, train
 
-SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, test_scales=(32, 40), mean="channel",
-                             batch_size=4, eval_every=2)
+SMALL = config.imagenet(
+    image_size=32,
+    scale_range=(36, 60),
+    eval_resize=36,
+    test_scales=(32, 40),
+    mean="channel",
+    batch_size=4,
+    eval_every=2,
+)
 PNG_SHAPE = (44, 52)  # Unlike the JPEGs' (48, 60), so a crop of the wrong file cannot match.
 
 
@@ -74,15 +81,16 @@ def _corrupt_among(stream, images):
 
 
 def _tiny_network():
-    return builder.build_network("imagenet", stages=(1, 1), widths=(8, 16), input_shape=(None, None, 3), classes=2,
-                                 classifier_activation=None)
+    return builder.build_network(
+        "imagenet", stages=(1, 1), widths=(8, 16), input_shape=(None, None, 3), classes=2, classifier_activation=None
+    )
 
 
 def _center_crop_by_hand(image):
     shorter = min(image.shape[:2])
     side = round(32 * shorter / 36)
     top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-    return tf.image.resize(image[top:top + side, left:left + side], [32, 32]).numpy()
+    return tf.image.resize(image[top : top + side, left : left + side], [32, 32]).numpy()
 
 
 def test_the_format_is_decided_by_content_not_by_name(mixed):
@@ -91,7 +99,9 @@ def test_the_format_is_decided_by_content_not_by_name(mixed):
     assert cropping.image_shape(png).numpy().tolist() == list(PNG_SHAPE)
     np.testing.assert_array_equal(cropping.decode_window(png, window), tf.io.decode_png(png, 3)[3:23, 5:35])
     assert cropping.image_shape(cmyk).numpy().tolist() == [40, 56]
-    difference = np.abs(cropping.decode_window(cmyk, window).numpy().astype(int) - tf.io.decode_jpeg(cmyk, 3)[3:23, 5:35].numpy())
+    difference = np.abs(
+        cropping.decode_window(cmyk, window).numpy().astype(int) - tf.io.decode_jpeg(cmyk, 3)[3:23, 5:35].numpy()
+    )
     assert difference[2:-2, 2:-2].max() <= 1 and difference.mean() < 0.1  # Chroma upsampling at the window's border.
     for op in (lambda: cropping.image_shape(corrupt), lambda: cropping.decode_window(corrupt, window)):
         with pytest.raises(tf.errors.InvalidArgumentError):
@@ -114,15 +124,21 @@ def test_training_stream_reads_the_png_and_counts_the_corrupt_file_once_a_pass(m
     seed, size = 3, mixed.sizes["train"]
     stream = _stream(mixed, seed, 2 * size)
     counter = input_pipeline.SkipCounter("test")
-    crops = [x[model.IMAGE][0] for x, _ in input_pipeline.train_dataset(mixed, SMALL, 1, seed=seed, counter=counter)
-             .take(2 * (size - 1)).as_numpy_iterator()]
+    crops = [
+        x[model.IMAGE][0]
+        for x, _ in input_pipeline.train_dataset(mixed, SMALL, 1, seed=seed, counter=counter)
+        .take(2 * (size - 1))
+        .as_numpy_iterator()
+    ]
     assert counter.report(len(crops)) == _corrupt_among(stream, len(crops)) >= 1
     # The PNG's crop, by hand: the window drawn for its stream position, of the decoded PNG.
     position = next(i for i, e in enumerate(stream) if e[:4] == b"\x89PNG")
     output = position - sum(_is_corrupt(e) for e in stream[:position])
-    window, _ = cropping.train_window(tf.constant(PNG_SHAPE), 32, SMALL.scale_range, tf.constant([seed, position], tf.int64))
+    window, _ = cropping.train_window(
+        tf.constant(PNG_SHAPE), 32, SMALL.scale_range, tf.constant([seed, position], tf.int64)
+    )
     top, left, h, w = (int(v) for v in window)
-    resized = tf.image.resize(tf.io.decode_png(stream[position], 3)[top:top + h, left:left + w], [32, 32]).numpy()
+    resized = tf.image.resize(tf.io.decode_png(stream[position], 3)[top : top + h, left : left + w], [32, 32]).numpy()
     crop = crops[output].astype(np.float32)
     assert min(np.abs(crop - resized).max(), np.abs(crop - resized[:, ::-1]).max()) <= 0.5
 
@@ -143,7 +159,9 @@ def test_pixel_mean_averages_the_png_and_cmyk_and_counts_the_corrupt_file_once(m
     mean = input_pipeline.compute_pixel_mean(mixed, SMALL, counter=counter)
     readable = [e for e, _ in _files(mixed, "train") if not _is_corrupt(e)]
     assert len(readable) == 8 and counter.count == 1
-    np.testing.assert_allclose(mean, np.mean([cropping.eval_image(e, SMALL).numpy() for e in readable], axis=0), atol=1e-3)
+    np.testing.assert_allclose(
+        mean, np.mean([cropping.eval_image(e, SMALL).numpy() for e in readable], axis=0), atol=1e-3
+    )
 
 
 def test_a_corrupt_last_file_of_a_pass_read_to_its_end_is_counted(tmp_path):
@@ -193,8 +211,9 @@ def test_skip_report_counts_the_images_of_this_runs_steps():
 
 
 def test_training_run_reports_the_skips_among_the_images_its_steps_read(mixed, tmp_path):
-    metrics = train.train_and_evaluate(SMALL, str(tmp_path), model_name="tiny", source=mixed, train_steps=2, seed=0,
-                                       print_fn=lambda *a, **k: None)
+    metrics = train.train_and_evaluate(
+        SMALL, str(tmp_path), model_name="tiny", source=mixed, train_steps=2, seed=0, print_fn=lambda *a, **k: None
+    )
     assert metrics["skipped_train_images"] == _corrupt_among(_stream(mixed, 0, 4 * mixed.sizes["train"]), 2 * 4)
 
 
@@ -207,8 +226,15 @@ def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_pa
     source = sources.folder_source(str(root))
     last = [encoded for encoded, _ in source.examples("val").as_numpy_iterator()][-1]
     assert _is_corrupt(last)  # The split's last file, in its order.
-    metrics = train.train_and_evaluate(SMALL, str(tmp_path / "run"), model_name="tiny", source=source, train_steps=2,
-                                       seed=0, print_fn=lambda *a, **k: None)
+    metrics = train.train_and_evaluate(
+        SMALL,
+        str(tmp_path / "run"),
+        model_name="tiny",
+        source=source,
+        train_steps=2,
+        seed=0,
+        print_fn=lambda *a, **k: None,
+    )
     assert metrics["skipped_val_images"] == 1
     import json
 
@@ -224,12 +250,19 @@ def test_a_folder_of_unreadable_training_files_stops_at_once_and_writes_nothing(
         (root / "train" / f"n{c:08d}").mkdir(parents=True)
         for i in range(40):
             (root / "train" / f"n{c:08d}" / f"{i}.JPEG").write_text(
-                f"version https://git-lfs.github.com/spec/v1\noid sha256:{c}{i:063d}\nsize 110000\n")
+                f"version https://git-lfs.github.com/spec/v1\noid sha256:{c}{i:063d}\nsize 110000\n"
+            )
     source = sources.folder_source(str(root))
     workdir = tmp_path / "run"
     with pytest.raises(sources.DataError) as info:
-        train.train_and_evaluate(SMALL.replace(mean=mean), str(workdir), model_name="tiny", source=source, train_steps=2,
-                                 print_fn=lambda *a, **k: None)
+        train.train_and_evaluate(
+            SMALL.replace(mean=mean),
+            str(workdir),
+            model_name="tiny",
+            source=source,
+            train_steps=2,
+            print_fn=lambda *a, **k: None,
+        )
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{root}/train: none of 32 training images tried decodes")
     assert f"{root}/train/n0000000" in message and message.endswith("are these image files?")
@@ -244,7 +277,15 @@ def test_tfrecords_of_unreadable_images_stop_at_once_and_write_nothing(tmp_path)
             writer.write(synthetic.example(b"<html><body>403 Forbidden</body></html>", i % 2))
     workdir = tmp_path / "run"
     with pytest.raises(sources.DataError) as info:
-        train.train_and_evaluate(SMALL, str(workdir), model_name="tiny", source=sources.tfrecord_source(str(tmp_path), 2),
-                                 train_steps=2, print_fn=lambda *a, **k: None)
-    assert str(info.value).startswith(f"--tfrecords {tmp_path}: none of 5 training images tried decodes (e.g. record 0: ")
+        train.train_and_evaluate(
+            SMALL,
+            str(workdir),
+            model_name="tiny",
+            source=sources.tfrecord_source(str(tmp_path), 2),
+            train_steps=2,
+            print_fn=lambda *a, **k: None,
+        )
+    assert str(info.value).startswith(
+        f"--tfrecords {tmp_path}: none of 5 training images tried decodes (e.g. record 0: "
+    )
     assert not workdir.exists()

@@ -12,8 +12,15 @@ RNG = np.random.default_rng(0)
 def small_net(kind="residual", shortcut="A", block="basic", **kwargs):
     """Two stages of one block each, on 16×16: the second block changes dimensions."""
     return keras_resnet.build_network(
-        "cifar", stages=(1, 1), widths=(4, 8), block=block, kind=kind, shortcut=shortcut,
-        input_shape=(16, 16, 3), include_top=False, **kwargs,
+        "cifar",
+        stages=(1, 1),
+        widths=(4, 8),
+        block=block,
+        kind=kind,
+        shortcut=shortcut,
+        input_shape=(16, 16, 3),
+        include_top=False,
+        **kwargs,
     )
 
 
@@ -23,12 +30,14 @@ def randomize_batch_norms(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
             scaled = gamma != 0  # a zero-initialised BN stays scaled to zero: γ = β = 0
-            layer.set_weights([
-                RNG.uniform(0.5, 1.5, gamma.shape) * scaled,
-                RNG.normal(0, 0.1, beta.shape) * scaled,
-                RNG.normal(0, 0.1, mean.shape),
-                RNG.uniform(0.5, 1.5, var.shape),
-            ])
+            layer.set_weights(
+                [
+                    RNG.uniform(0.5, 1.5, gamma.shape) * scaled,
+                    RNG.normal(0, 0.1, beta.shape) * scaled,
+                    RNG.normal(0, 0.1, mean.shape),
+                    RNG.uniform(0.5, 1.5, var.shape),
+                ]
+            )
 
 
 def outputs(model, names, x):

@@ -1,9 +1,9 @@
 """`keras_resnet.flops` against the paper's Table 1 and an independent count."""
 
 import pytest
+from model_checks import build, deepest_slow
 
 import keras_resnet
-from model_checks import build, deepest_slow
 
 # Table 1, multiply-adds ×10⁹ at 224×224, and the ×4 widths of each stage.
 TABLE_1_GFLOPS = {18: 1.8, 34: 3.6, 50: 3.8, 101: 7.6, 152: 11.3}

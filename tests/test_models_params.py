@@ -1,9 +1,9 @@
 """Parameter counts: the paper's (and torchvision's) numbers, and an independent layer arithmetic."""
 
 import pytest
+from model_checks import build, deepest_slow, trainable_params
 
 import keras_resnet
-from model_checks import build, deepest_slow, trainable_params
 
 # PAPER.md, Table 1: trainable weights of option B with no conv biases (torchvision's counts).
 IMAGENET_OPTION_B = {
@@ -59,9 +59,10 @@ def test_imagenet_shortcut_options_order_a_b_c_and_plain_equals_a(depth):
 def test_option_b_adds_exactly_the_three_projections_of_resnet34():
     # Table 1: projections (1×1 conv + BN) at conv3_1, conv4_1 and conv5_1 only.
     projections = sum(c_in * c_out + 2 * c_out for c_in, c_out in ((64, 128), (128, 256), (256, 512)))
-    assert trainable_params(build("resnet34", shortcut="B")) - trainable_params(
-        build("resnet34", shortcut="A")
-    ) == projections
+    assert (
+        trainable_params(build("resnet34", shortcut="B")) - trainable_params(build("resnet34", shortcut="A"))
+        == projections
+    )
 
 
 @pytest.mark.parametrize("depth", [20, 56])

@@ -5,8 +5,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-
-import keras_resnet
 from model_checks import (
     check_config_round_trip,
     check_fit_lowers_loss,
@@ -14,16 +12,29 @@ from model_checks import (
     run_inference,
 )
 
+import keras_resnet
+
 SMALL = {
     "resnet_a": lambda: keras_resnet.ResNet20(input_shape=(16, 16, 3)),
     "highway_a": lambda: keras_resnet.HighwayNet20(input_shape=(16, 16, 1), classes=3),
     "plain": lambda: keras_resnet.PlainNet20(input_shape=(16, 16, 3)),
     "bottleneck_b_v1_5": lambda: keras_resnet.build_network(
-        "imagenet", stages=(1, 1), block="bottleneck", widths=(8, 16), input_shape=(64, 64, 3),
-        classes=4, bottleneck_stride="3x3", zero_init_residual=True,
+        "imagenet",
+        stages=(1, 1),
+        block="bottleneck",
+        widths=(8, 16),
+        input_shape=(64, 64, 3),
+        classes=4,
+        bottleneck_stride="3x3",
+        zero_init_residual=True,
     ),
     "basic_c_regularized": lambda: keras_resnet.build_network(
-        "imagenet", stages=(1, 1), widths=(8, 16), shortcut="C", input_shape=(32, 32, 3), classes=4,
+        "imagenet",
+        stages=(1, 1),
+        widths=(8, 16),
+        shortcut="C",
+        input_shape=(32, 32, 3),
+        classes=4,
         kernel_regularizer=keras.regularizers.L2(5e-5),
     ),
 }

@@ -1,9 +1,9 @@
 """Output shapes of every registered constructor (symbolic builds only: nothing runs)."""
 
 import pytest
+from model_checks import build, check_stage_outputs, deepest_slow
 
 import keras_resnet
-from model_checks import build, check_stage_outputs, deepest_slow
 
 IMAGENET = {name for name, entry in keras_resnet.MODELS.items() if entry.family == "imagenet"}
 CIFAR = {name for name, entry in keras_resnet.MODELS.items() if entry.family == "cifar"}
@@ -12,19 +12,28 @@ TABLE1 = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 
 
 
 def test_registry_holds_every_network_the_paper_compares_and_says_what_each_is():
-    nets = {("imagenet", "residual", d) for d in (18, 34, 50, 101, 152)} | {("imagenet", "plain", d) for d in (18, 34, 50, 101, 152)}
+    nets = {("imagenet", "residual", d) for d in (18, 34, 50, 101, 152)} | {
+        ("imagenet", "plain", d) for d in (18, 34, 50, 101, 152)
+    }
     nets |= {("imagenet", "highway", d) for d in (18, 34)}
-    nets |= {("cifar", "residual", d) for d in (20, 32, 44, 56, 110, 1202)} | {("cifar", "plain", d) for d in (20, 32, 44, 56, 110)}
+    nets |= {("cifar", "residual", d) for d in (20, 32, 44, 56, 110, 1202)} | {
+        ("cifar", "plain", d) for d in (20, 32, 44, 56, 110)
+    }
     nets |= {("cifar", "highway", d) for d in (20, 32, 44, 56, 110)}
     titles = {"residual": ("resnet", "ResNet"), "plain": ("plain", "PlainNet"), "highway": ("highway", "HighwayNet")}
     assert sorted((e.family, e.kind, e.depth) for e in keras_resnet.MODELS.values()) == sorted(nets)
     for name, entry in keras_resnet.MODELS.items():
         prefix, title = titles[entry.kind]
         assert name == entry.name == f"{prefix}{entry.depth}"
-        assert entry.constructor.__name__ == f"{title}{entry.depth}" and getattr(keras_resnet, f"{title}{entry.depth}") is entry.constructor
+        assert (
+            entry.constructor.__name__ == f"{title}{entry.depth}"
+            and getattr(keras_resnet, f"{title}{entry.depth}") is entry.constructor
+        )
         stages = TABLE1[entry.depth] if entry.family == "imagenet" else ((entry.depth - 2) // 6,) * 3
         assert entry.architecture.stages == stages
-        assert entry.architecture.block == ("bottleneck" if entry.family == "imagenet" and entry.depth >= 50 else "basic")
+        assert entry.architecture.block == (
+            "bottleneck" if entry.family == "imagenet" and entry.depth >= 50 else "basic"
+        )
 
 
 @pytest.mark.parametrize("name", deepest_slow(sorted(IMAGENET)))
@@ -38,8 +47,11 @@ def test_imagenet_output_shapes(name):
     features = build(name, include_top=False)
     assert features.output_shape == (None, 7, 7, 2048 if bottleneck else 512)
     # Table 1: conv2 … conv5 at 56, 28, 14, 7 (strides 4 … 32), 64 … 512 filters (×4 out of a bottleneck).
-    check_stage_outputs(features, {"conv2": 4, "conv3": 8, "conv4": 16, "conv5": 32},
-                        [w * (4 if bottleneck else 1) for w in (64, 128, 256, 512)])
+    check_stage_outputs(
+        features,
+        {"conv2": 4, "conv3": 8, "conv4": 16, "conv5": 32},
+        [w * (4 if bottleneck else 1) for w in (64, 128, 256, 512)],
+    )
 
 
 @pytest.mark.parametrize("name", deepest_slow(sorted(CIFAR)))
@@ -71,9 +83,18 @@ def test_classes_and_stage_names_follow_keras_applications():
     model = keras_resnet.ResNet50(classes=5)
     names = {layer.name for layer in model.layers}
     assert model.output_shape == (None, 5)
-    assert {"conv1_conv", "pool1_pool", "conv2_block1_0_conv", "conv2_block1_1_conv",
-            "conv2_block1_3_bn", "conv2_block1_add", "conv2_block1_out", "conv5_block3_out",
-            "avg_pool", "predictions"} <= names
+    assert {
+        "conv1_conv",
+        "pool1_pool",
+        "conv2_block1_0_conv",
+        "conv2_block1_1_conv",
+        "conv2_block1_3_bn",
+        "conv2_block1_add",
+        "conv2_block1_out",
+        "conv5_block3_out",
+        "avg_pool",
+        "predictions",
+    } <= names
     # keras.applications' ResNet50 has the same blocks: conv2_block1 … conv5_block3.
     blocks = sorted(n[: -len("_out")] for n in names if n.endswith("_out"))
     assert blocks == sorted(
@@ -91,8 +112,9 @@ def test_bottleneck_stride_placement():
 
 
 def test_custom_stage_lists_and_depths():
-    model = keras_resnet.build_network("imagenet", stages=(1, 1), block="bottleneck", widths=(8, 16),
-                                       input_shape=(64, 64, 3), include_top=False)
+    model = keras_resnet.build_network(
+        "imagenet", stages=(1, 1), block="bottleneck", widths=(8, 16), input_shape=(64, 64, 3), include_top=False
+    )
     assert model.name == "resnet8"
     assert model.output_shape == (None, 8, 8, 64)
     assert keras_resnet.build_network("cifar", 14, kind="plain").name == "plain14"

@@ -38,23 +38,31 @@ class Spoil(keras.callbacks.Callback):
 def _float_arrays(path):
     arrays = []
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset)
-                     and item.dtype.kind == "f" else None)
+        f.visititems(
+            lambda name, item: (
+                arrays.append(item[()]) if isinstance(item, h5py.Dataset) and item.dtype.kind == "f" else None
+            )
+        )
     return arrays
 
 
-@pytest.mark.parametrize("what, reason", [
-    ("val_loss", "val_loss became nan"),
-    ("kernel", "net/fc/kernel became non-finite"),
-], ids=["val_loss", "kernel"])
+@pytest.mark.parametrize(
+    "what, reason",
+    [
+        ("val_loss", "val_loss became nan"),
+        ("kernel", "net/fc/kernel became non-finite"),
+    ],
+    ids=["val_loss", "kernel"],
+)
 def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, what, reason):
     workdir, model, spoil = str(tmp_path), _model(), Spoil(2, what)
     x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
     with pytest.raises(FloatingPointError) as error:
         model.fit(x, y, batch_size=4, epochs=4, verbose=0, callbacks=callbacks.make_callbacks(workdir, spoil))
     checkpoint = os.path.join(workdir, callbacks.CHECKPOINT)
-    assert str(error.value) == (f"{reason} in evaluation period 2; stopped. The last good weights (period 1) are in "
-                                f"{checkpoint}")
+    assert str(error.value) == (
+        f"{reason} in evaluation period 2; stopped. The last good weights (period 1) are in {checkpoint}"
+    )
     kept = _model()
     kept.load_weights(checkpoint)
     for value, expected in zip(kept.get_weights(), spoil.weights[0]):
@@ -66,22 +74,34 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
     assert str(error.value) == (
         f"--workdir {workdir} holds a run that stopped: {reason} in evaluation period 2. Rerun unchanged, it would "
         "fail the same way: change the settings that made it diverge (the learning rate, …) and pass --overwrite, or "
-        "choose another --workdir")
+        "choose another --workdir"
+    )
 
 
 def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_it_stops(tmp_path):
     rng = np.random.default_rng(0)
-    arrays = datasets.check_arrays(dict(
-        x_train=rng.integers(0, 256, (64, 8, 8, 3), dtype="uint8"), y_train=np.arange(64) % 10,
-        x_test=rng.integers(0, 256, (16, 8, 8, 3), dtype="uint8"), y_test=np.arange(16) % 10))
+    arrays = datasets.check_arrays(
+        dict(
+            x_train=rng.integers(0, 256, (64, 8, 8, 3), dtype="uint8"),
+            y_train=np.arange(64) % 10,
+            x_test=rng.integers(0, 256, (16, 8, 8, 3), dtype="uint8"),
+            y_test=np.arange(16) % 10,
+        )
+    )
     data = datasets.prepare(arrays, validation_size=16)
     cfg = config.cifar10(train_steps=30, batch_size=16, eval_every=1, learning_rate=1000.0)  # Diverges at once.
     workdir = str(tmp_path / "run")
-    run = lambda: train.train_and_evaluate(cfg, workdir, model_name="resnet8", data=data, print_fn=lambda *a, **k: None)
+
+    def run():
+        return train.train_and_evaluate(cfg, workdir, model_name="resnet8", data=data, print_fn=lambda *a, **k: None)
+
     with pytest.raises(FloatingPointError) as error:
         run()
     reason, period = re.match(r"^(.*) in evaluation period (\d+); stopped\.", str(error.value)).groups()
-    kept = [os.path.join(workdir, callbacks.CHECKPOINT), os.path.join(workdir, callbacks.BACKUP_DIR, callbacks.BACKUP_WEIGHTS)]
+    kept = [
+        os.path.join(workdir, callbacks.CHECKPOINT),
+        os.path.join(workdir, callbacks.BACKUP_DIR, callbacks.BACKUP_WEIGHTS),
+    ]
     for path in [p for p in kept if os.path.exists(p)]:
         assert all(np.isfinite(a).all() for a in _float_arrays(path)), path
     rows = callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))
@@ -91,4 +111,5 @@ def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_i
     assert str(error.value) == (
         f"--workdir {workdir} holds a run that stopped: {reason} in evaluation period {period}. Rerun unchanged, it "
         "would fail the same way: change the settings that made it diverge (the learning rate, …) and pass "
-        "--overwrite, or choose another --workdir")
+        "--overwrite, or choose another --workdir"
+    )

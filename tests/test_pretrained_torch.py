@@ -6,7 +6,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.torch, pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")]
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed"),
+]
 
 SIZE = 64
 
@@ -70,8 +73,10 @@ def torchvision_resnet(depth):
         def _make_layer(self, planes, blocks, stride):
             downsample = None
             if stride != 1 or self.inplanes != planes * block.expansion:
-                downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
-                                           nn.BatchNorm2d(planes * block.expansion))
+                downsample = nn.Sequential(
+                    nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                    nn.BatchNorm2d(planes * block.expansion),
+                )
             units = [block(self.inplanes, planes, stride, downsample)]
             self.inplanes = planes * block.expansion
             units += [block(self.inplanes, planes, 1, None) for _ in range(1, blocks)]
@@ -108,8 +113,9 @@ def test_torchvision_safetensors_gives_torchvisions_logits(tmp_path, depth, opti
     torch_input = torch.from_numpy(((images / 255.0 - mean) / std).astype("float32").transpose(0, 3, 1, 2))
     with torch.no_grad():
         expected = reference(torch_input).numpy()
-    model = keras_resnet.MODELS[f"resnet{depth}"](weights=str(tmp_path / "model.safetensors"), input_shape=(SIZE, SIZE, 3),
-                                                   classifier_activation=None, **options)
+    model = keras_resnet.MODELS[f"resnet{depth}"](
+        weights=str(tmp_path / "model.safetensors"), input_shape=(SIZE, SIZE, 3), classifier_activation=None, **options
+    )
     logits = keras.ops.convert_to_numpy(model(images, training=False))
     assert np.abs(logits - expected).max() / np.abs(expected).max() < 1e-4
 
@@ -125,6 +131,8 @@ def test_a_pth_file_loads_like_its_safetensors_copy(tmp_path):
     torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
     save_file(reference.state_dict(), str(tmp_path / "resnet18.safetensors"))
     x = np.random.default_rng(0).uniform(0, 255, (1, SIZE, SIZE, 3)).astype("float32")
-    outputs = [keras.ops.convert_to_numpy(keras_resnet.ResNet18(weights=str(tmp_path / name), input_shape=(SIZE, SIZE, 3))(x))
-               for name in ("resnet18.pth", "resnet18.safetensors")]
+    outputs = [
+        keras.ops.convert_to_numpy(keras_resnet.ResNet18(weights=str(tmp_path / name), input_shape=(SIZE, SIZE, 3))(x))
+        for name in ("resnet18.pth", "resnet18.safetensors")
+    ]
     np.testing.assert_array_equal(*outputs)

@@ -4,10 +4,10 @@ import pathlib
 import re
 
 import pytest
+from model_checks import build
 
 import keras_resnet
 from keras_resnet.table import markdown_table
-from model_checks import build
 
 README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
 

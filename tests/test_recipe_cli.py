@@ -15,12 +15,23 @@ from keras_resnet.training import plots
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPES = {name: os.path.join(ROOT, "recipes", f"{name}.py") for name in ("cifar10", "degradation")}
 ENV = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-SHARED_FLAGS = ("--data:", "--npz:", "--workdir:", "--train_steps:", "--batch_size:", "--eval_every:", "--[no]overwrite:",
-                "--seed:", "--mixed_precision:")
+SHARED_FLAGS = (
+    "--data:",
+    "--npz:",
+    "--workdir:",
+    "--train_steps:",
+    "--batch_size:",
+    "--eval_every:",
+    "--[no]overwrite:",
+    "--seed:",
+    "--mixed_precision:",
+)
 
 
 def run(recipe, *args, timeout=240):
-    return subprocess.run([sys.executable, RECIPES[recipe], *args], env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, RECIPES[recipe], *args], env=ENV, capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.mark.parametrize("recipe", ["cifar10", "degradation"])
@@ -35,10 +46,12 @@ def write_idx_folder(folder, n_train=40, n_test=12, shape=(8, 8)):
     import struct
 
     rng = np.random.default_rng(0)
-    arrays = {"train-images-idx3-ubyte.gz": rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
-              "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 3).astype("uint8"),
-              "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
-              "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 3).astype("uint8")}
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 255, (n_train, *shape), dtype="uint8"),
+        "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 3).astype("uint8"),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 255, (n_test, *shape), dtype="uint8"),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 3).astype("uint8"),
+    }
     os.makedirs(folder, exist_ok=True)
     for name, array in arrays.items():
         with gzip.open(os.path.join(folder, name), "wb") as f:
@@ -64,15 +77,25 @@ def test_an_idx_folder_missing_a_file_is_one_line(tmp_path):
 @pytest.mark.slow
 def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
     write_idx_folder(str(tmp_path / "fmnist"))
-    result = run("cifar10", "--model=resnet8", "--batch_size=8", "--validation_size=8", "--train_steps=2", "--eval_every=2",
-                 f"--data={tmp_path / 'fmnist'}", f"--workdir={tmp_path / 'run'}")
+    result = run(
+        "cifar10",
+        "--model=resnet8",
+        "--batch_size=8",
+        "--validation_size=8",
+        "--train_steps=2",
+        "--eval_every=2",
+        f"--data={tmp_path / 'fmnist'}",
+        f"--workdir={tmp_path / 'run'}",
+    )
     assert result.returncode == 0, result.stderr[-1500:]
     assert (tmp_path / "run" / "metrics.json").exists()
     # run_config.json records what the run did: the boundaries scaled to its 2 steps, its shortcut.
     import json
 
     recorded = json.loads((tmp_path / "run" / "run_config.json").read_text())
-    assert recorded["config"]["lr_boundaries"] == [1, 2] and recorded["shortcut"] == recorded["config"]["shortcut"] == "A"
+    assert (
+        recorded["config"]["lr_boundaries"] == [1, 2] and recorded["shortcut"] == recorded["config"]["shortcut"] == "A"
+    )
     assert recorded["warmup"] is False and recorded["mixed_precision"] == "float32"
     assert result.stdout.splitlines()[0].startswith("step 1/2: first step done")  # at once, not after a period
 

@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
+from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar import model as cifar_model
 from keras_resnet.imagenet import config as imagenet_config
 from keras_resnet.imagenet import model as imagenet_model
 from keras_resnet.imagenet import train as imagenet_train
-from keras_resnet.cifar import config, datasets
-from keras_resnet.cifar import model as cifar_model
 from keras_resnet.training import optimizers
 
 PAPER_WEIGHT_DECAY = 0.0001  # "a weight decay of 0.0001 and a momentum of 0.9" (Sec. 3.4, 4.2)
@@ -18,14 +18,24 @@ PAPER_WEIGHT_DECAY = 0.0001  # "a weight decay of 0.0001 and a momentum of 0.9" 
 
 def tiny_cifar_data():
     rng = np.random.default_rng(0)
-    arrays = datasets.check_arrays(dict(x_train=rng.integers(0, 255, (20, 8, 8, 3), dtype="uint8"), y_train=np.arange(20) % 10,
-                                          x_test=rng.integers(0, 255, (4, 8, 8, 3), dtype="uint8"), y_test=rng.integers(0, 10, 4)))
+    arrays = datasets.check_arrays(
+        dict(
+            x_train=rng.integers(0, 255, (20, 8, 8, 3), dtype="uint8"),
+            y_train=np.arange(20) % 10,
+            x_test=rng.integers(0, 255, (4, 8, 8, 3), dtype="uint8"),
+            y_test=rng.integers(0, 10, 4),
+        )
+    )
     return datasets.prepare(arrays, validation_size=4)
 
 
 def caffe_decay(model, weights):
     """Caffe's weight decay as a loss: wd/2·Σ‖w‖², whose gradient wd·w is added to the gradient."""
-    return PAPER_WEIGHT_DECAY / 2 * sum(float(np.sum(keras.ops.convert_to_numpy(w).astype("float64") ** 2)) for w in weights)
+    return (
+        PAPER_WEIGHT_DECAY
+        / 2
+        * sum(float(np.sum(keras.ops.convert_to_numpy(w).astype("float64") ** 2)) for w in weights)
+    )
 
 
 def recipe_models():
@@ -40,14 +50,19 @@ def test_recipe_model_decays_every_trainable_weight_as_caffe(name, model):
     kinds = {w.name for w in model.trainable_weights}
     assert {"kernel", "gamma", "beta", "bias"} <= kinds, kinds  # highway gates and the classifier have biases
     assert len(model.losses) == len(model.trainable_weights)
-    np.testing.assert_allclose(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses),
-                               caffe_decay(model, model.trainable_weights), rtol=1e-5)
+    np.testing.assert_allclose(
+        sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses),
+        caffe_decay(model, model.trainable_weights),
+        rtol=1e-5,
+    )
 
 
 def test_no_bias_decay_decays_the_kernels_only():
     model = cifar_model.create_model("highway8", tiny_cifar_data(), config.cifar10(no_bias_decay=True))
     kernels = [w for w in model.trainable_weights if w.name == "kernel"]
-    np.testing.assert_allclose(sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses), caffe_decay(model, kernels), rtol=1e-5)
+    np.testing.assert_allclose(
+        sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses), caffe_decay(model, kernels), rtol=1e-5
+    )
 
 
 def test_decoupled_decay_reaches_gate_kernels_and_follows_the_warmup_multiplier():
@@ -71,7 +86,9 @@ def test_recipe_batch_norm_is_torchvisions(name, model):
         x = np.random.default_rng(1).normal(3, 2, (4, 3, 3, channels)).astype("float32")
         layer.moving_mean.assign(np.zeros(channels, "float32"))
         layer(x, training=True)
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.moving_mean), 0.1 * x.mean(axis=(0, 1, 2)), rtol=1e-4)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(layer.moving_mean), 0.1 * x.mean(axis=(0, 1, 2)), rtol=1e-4
+        )
         variance = np.full(channels, 1e-5, "float32")  # where ε matters: 1e-5 against Keras' default 1e-3
         layer.moving_variance.assign(variance)
         expected = (x - keras.ops.convert_to_numpy(layer.moving_mean)) / np.sqrt(variance + 1e-5)
@@ -91,8 +108,14 @@ def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkey
     monkeypatch.setattr(keras.Model, "fit", spy)
     cfg = imagenet_config.imagenet(image_size=32, scale_range=(36, 40), eval_resize=36, batch_size=2)
     with pytest.raises(KeyboardInterrupt):
-        imagenet_train.train_and_evaluate(cfg, str(tmp_path / "run"), model_name="tiny", source=sources.folder_source(root),
-                                          strategy="one_device", train_steps=8)
+        imagenet_train.train_and_evaluate(
+            cfg,
+            str(tmp_path / "run"),
+            model_name="tiny",
+            source=sources.folder_source(root),
+            strategy="one_device",
+            train_steps=8,
+        )
     (plateau,) = [c for c in captured["callbacks"] if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")

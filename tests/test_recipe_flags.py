@@ -23,10 +23,15 @@ BACKENDS = {"cifar10": "jax", "degradation": "jax", "imagenet": "tensorflow"}
 
 def sweep(recipe, tmp_path):
     out = tmp_path / f"{recipe}.json"
-    env = dict(os.environ, KERAS_BACKEND=BACKENDS[recipe], TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, RUNNER, recipe, str(out)], env=env, capture_output=True, text=True,
-                            timeout=300, cwd=ROOT)
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=BACKENDS[recipe],
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
+    )
+    result = subprocess.run(
+        [sys.executable, RUNNER, recipe, str(out)], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -66,8 +71,11 @@ def test_every_flag_has_bad_value_cases_and_each_is_one_line_with_status_2(recip
     assert report["missing"] == [], f"{recipe} flags without a bad-value case in tests/flag_sweep.py CASES"
     assert report["stale"] == [], f"CASES rows for flags {recipe} does not define"
     assert len(report["results"]) >= len(report["flags"])
-    failures = [f"{' '.join(case['argv'])}\n    {'; '.join(found)}\n    stderr: {case['stderr'].strip()[-400:]}"
-                for case in report["results"] if (found := problems(case))]
+    failures = [
+        f"{' '.join(case['argv'])}\n    {'; '.join(found)}\n    stderr: {case['stderr'].strip()[-400:]}"
+        for case in report["results"]
+        if (found := problems(case))
+    ]
     assert not failures, f"{len(failures)} of {len(report['results'])} {recipe} cases:\n" + "\n".join(failures)
     # A value of the wrong type, through the recipe's own `app.run`: the process's whole stderr
     # (the recipe's imports included) is absl's one line, and the status is 2.

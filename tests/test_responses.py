@@ -1,13 +1,10 @@
 """Fig. 7's layer responses: the statistic against a hand computation, the layers chosen, the plot."""
 
-import json
-import os
-
 import numpy as np
 import pytest
+from model_checks import to_numpy
 
 import keras_resnet
-from model_checks import to_numpy
 
 
 def _tiny_net_with_random_bn(seed=0):
@@ -17,8 +14,14 @@ def _tiny_net_with_random_bn(seed=0):
         if layer.name.endswith("_bn"):
             channels = layer.gamma.shape[0]
             # γ, β, moving mean, moving variance far from their initial 1, 0, 0, 1.
-            layer.set_weights([rng.uniform(0.2, 3.0, channels), rng.normal(0, 2, channels),
-                               rng.normal(0, 1, channels), rng.uniform(0.5, 2.0, channels)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.2, 3.0, channels),
+                    rng.normal(0, 2, channels),
+                    rng.normal(0, 1, channels),
+                    rng.uniform(0.5, 2.0, channels),
+                ]
+            )
     return net
 
 
@@ -26,8 +29,9 @@ def _conv3x3_same(x, kernel):
     padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
     height, width = x.shape[1:3]
     return sum(
-        np.einsum("nhwc,co->nhwo", padded[:, a:a + height, b:b + width, :], kernel[a, b])
-        for a in range(3) for b in range(3)
+        np.einsum("nhwc,co->nhwo", padded[:, a : a + height, b : b + width, :], kernel[a, b])
+        for a in range(3)
+        for b in range(3)
     )
 
 
@@ -50,8 +54,15 @@ def test_layer_responses_equal_a_hand_computation():
         h = np.maximum(response, 0)
     # Batches of 3 over 7 images: the per-batch moments are merged, not averaged.
     measured = keras_resnet.layer_responses(net, x.astype("float32"), batch_size=3)
-    assert list(measured) == ["conv1_bn", "conv2_block1_1_bn", "conv2_block1_2_bn", "conv3_block1_1_bn",
-                              "conv3_block1_2_bn", "conv4_block1_1_bn", "conv4_block1_2_bn"]
+    assert list(measured) == [
+        "conv1_bn",
+        "conv2_block1_1_bn",
+        "conv2_block1_2_bn",
+        "conv3_block1_1_bn",
+        "conv3_block1_2_bn",
+        "conv4_block1_1_bn",
+        "conv4_block1_2_bn",
+    ]
     for name, value in expected.items():
         assert measured[name] == pytest.approx(value, rel=1e-5), name
 
@@ -66,13 +77,20 @@ def test_a_dataset_of_image_label_batches_gives_the_same_figures():
 
 
 def test_the_3x3_layers_of_every_block_type():
-    bottleneck = keras_resnet.build_network("imagenet", stages=(1, 1), block="bottleneck", widths=(4, 4),
-                                            input_shape=(64, 64, 3))
+    bottleneck = keras_resnet.build_network(
+        "imagenet", stages=(1, 1), block="bottleneck", widths=(4, 4), input_shape=(64, 64, 3)
+    )
     assert keras_resnet.response_layers(bottleneck) == ["conv2_block1_2_bn", "conv3_block1_2_bn"]
-    basic_c = keras_resnet.build_network("imagenet", stages=(1, 1), widths=(4, 4), shortcut="C", input_shape=(64, 64, 3))
+    basic_c = keras_resnet.build_network(
+        "imagenet", stages=(1, 1), widths=(4, 4), shortcut="C", input_shape=(64, 64, 3)
+    )
     # Not the 7×7 stem, nor the 1×1 projections (`_0_bn`).
-    assert keras_resnet.response_layers(basic_c) == ["conv2_block1_1_bn", "conv2_block1_2_bn",
-                                                     "conv3_block1_1_bn", "conv3_block1_2_bn"]
+    assert keras_resnet.response_layers(basic_c) == [
+        "conv2_block1_1_bn",
+        "conv2_block1_2_bn",
+        "conv3_block1_1_bn",
+        "conv3_block1_2_bn",
+    ]
     highway = keras_resnet.build_network("cifar", stages=(1, 1, 1), kind="highway")
     assert len(keras_resnet.response_layers(highway)) == 7  # the gates' 3×3 convs have no BN
     with pytest.raises(ValueError, match="Received: model='mlp'"):
@@ -84,7 +102,9 @@ def test_the_3x3_layers_of_every_block_type():
 def test_claims_follow_the_mean_stds():
     from keras_resnet.cifar import degradation
 
-    claims = degradation.response_claims({"plain20": 1.0, "plain56": 2.0, "resnet20": 1.5, "resnet56": 0.5, "resnet110": 0.7})
+    claims = degradation.response_claims(
+        {"plain20": 1.0, "plain56": 2.0, "resnet20": 1.5, "resnet56": 0.5, "resnet110": 0.7}
+    )
     assert claims == [
         "resnet20 responds less than plain20 (mean std 1.500 vs 1.000): no.",
         "resnet56 responds less than plain56 (mean std 0.500 vs 2.000): yes.",

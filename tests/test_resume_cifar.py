@@ -10,7 +10,6 @@ from the last kill; the trace compares every iteration of every rerun with the u
 
 import numpy as np
 import pytest
-
 import resume_checks
 
 STEPS, PERIOD = 16, 4

@@ -12,7 +12,6 @@ of every rerun with the uninterrupted run."""
 import os
 
 import pytest
-
 import resume_checks
 
 STEPS, PERIOD = 16, 2
@@ -30,13 +29,18 @@ KILLS = [
     ("inside a period", "step:11", 10),
     ("after the last iteration, before the outputs", "end", 16),
 ]
-VARIANTS = {"tensorflow": ("tensorflow", []), "jax": ("jax", []),
-            "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"])}
+VARIANTS = {
+    "tensorflow": ("tensorflow", []),
+    "jax": ("jax", []),
+    "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"]),
+}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, image_folder, small_imagenet_flags, variant):
+def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(
+    tmp_path, image_folder, small_imagenet_flags, variant
+):
     backend, extra = VARIANTS[variant]
     assert f"--eval_every={PERIOD}" in small_imagenet_flags
     command = [RECIPE, f"--image_folder={image_folder()}", *small_imagenet_flags, *ARGS, *extra]

@@ -12,8 +12,11 @@ from keras_resnet.imagenet.augment import PCALighting
 from keras_resnet.training.preprocessing import PerPixelMean
 
 # Where each layer lived when earlier versions saved their files.
-EARLIER_MODULES = {"PerPixelMean": "keras_resnet.training.augment", "PadCropFlip": "keras_resnet.training.augment",
-                   "PCALighting": "keras_resnet.training.augment"}
+EARLIER_MODULES = {
+    "PerPixelMean": "keras_resnet.training.augment",
+    "PadCropFlip": "keras_resnet.training.augment",
+    "PCALighting": "keras_resnet.training.augment",
+}
 
 
 def _rename_modules(config):

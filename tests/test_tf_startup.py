@@ -15,22 +15,31 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INFO = "I0000 00:00:1795998976.328864   25384 port.cc:153] oneDNN custom operations are on.\n"
 BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
 WARN = "W0000 00:00:1795998976.328864   25384 gpu_device.cc:2341] Cannot dlopen some GPU libraries.\n"
-CUINIT = ("E0000 00:00:1795998976.328864   25384 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error: "
-          "Failed call to cuInit: UNKNOWN ERROR (303)\n")
-OLD_INFO = "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] Could not find cuda drivers.\n"
+CUINIT = (
+    "E0000 00:00:1795998976.328864   25384 cuda_executor.cc:1228] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: UNKNOWN ERROR (303)\n"
+)
+OLD_INFO = (
+    "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] Could not find cuda drivers.\n"
+)
 ERROR = "E0000 00:00:1795998976.328864   25384 op_kernel.cc:1830] OP_REQUIRES failed: a real error\n"
 OURS = "a line of our own\n"
 LINES = [BEFORE_INIT, INFO, WARN, CUINIT, OLD_INFO, ERROR, OURS]
 # Any line in TensorFlow's C++ formats (absl's, and TensorFlow's older one).
-TF_LINE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+: [IWEF] )|InitializeLog")
+TF_LINE = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+: [IWEF] )|InitializeLog"
+)
 
 
-@pytest.mark.parametrize("level, kept", [
-    (0, LINES),
-    (1, [BEFORE_INIT, WARN, CUINIT, ERROR, OURS]),
-    (2, [ERROR, OURS]),
-    (3, [OURS]),
-])
+@pytest.mark.parametrize(
+    "level, kept",
+    [
+        (0, LINES),
+        (1, [BEFORE_INIT, WARN, CUINIT, ERROR, OURS]),
+        (2, [ERROR, OURS]),
+        (3, [OURS]),
+    ],
+)
 def test_the_filter_keeps_what_the_level_lets_through(capfd, level, kept):
     with tf_startup.filtered(level=level):
         for line in LINES:
@@ -55,13 +64,28 @@ def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, tin
     data = tiny_npz()
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env.update(KERAS_BACKEND=backend, PYTHONPATH=ROOT + os.pathsep + env.get("PYTHONPATH", ""))
-    args = [sys.executable, os.path.join(ROOT, "recipes", "cifar10.py"), "--model=resnet8", "--batch_size=8",
-            "--validation_size=8", "--train_steps=1", "--eval_every=1", f"--npz={data}"]
-    quiet = subprocess.run([*args, f"--workdir={tmp_path / 'quiet'}"], env=env, capture_output=True, text=True, timeout=240)
+    args = [
+        sys.executable,
+        os.path.join(ROOT, "recipes", "cifar10.py"),
+        "--model=resnet8",
+        "--batch_size=8",
+        "--validation_size=8",
+        "--train_steps=1",
+        "--eval_every=1",
+        f"--npz={data}",
+    ]
+    quiet = subprocess.run(
+        [*args, f"--workdir={tmp_path / 'quiet'}"], env=env, capture_output=True, text=True, timeout=240
+    )
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert [line for line in quiet.stderr.splitlines() if TF_LINE.search(line)] == []
     if backend == "tensorflow":
-        loud = subprocess.run([*args, f"--workdir={tmp_path / 'loud'}"], env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
-                              capture_output=True, text=True, timeout=240)
+        loud = subprocess.run(
+            [*args, f"--workdir={tmp_path / 'loud'}"],
+            env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         assert loud.returncode == 0, loud.stderr[-2000:]
         assert any("oneDNN" in line for line in loud.stderr.splitlines() if TF_LINE.search(line)), loud.stderr[-2000:]

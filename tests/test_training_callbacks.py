@@ -137,11 +137,13 @@ def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
 def _fit_printing_progress(epochs, steps_per_epoch, batch_size=2):
     """Fits `_model()` on zeros with a `ProgressLine` that prints at every chance; its lines."""
     lines, steps = [], epochs * steps_per_epoch
-    progress = callbacks.ProgressLine(steps, batch_size, print_fn=lambda line, flush=False: lines.append(line),
-                                      every_seconds=0.0)
+    progress = callbacks.ProgressLine(
+        steps, batch_size, print_fn=lambda line, flush=False: lines.append(line), every_seconds=0.0
+    )
     x, y = np.zeros((steps * batch_size, 3), "float32"), np.zeros((steps * batch_size, 2), "float32")
-    _model().fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0,
-                 callbacks=[progress])
+    _model().fit(
+        x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=steps_per_epoch, verbose=0, callbacks=[progress]
+    )
     return progress, lines
 
 
@@ -169,10 +171,21 @@ def test_the_runs_callbacks_write_tensorboard_logs_with_no_batch_end_hook(tmp_pa
 
     progress = callbacks.ProgressLine(4, 2, print_fn=lambda line, flush=False: None)
     made = callbacks.make_callbacks(str(tmp_path), progress=progress)
-    _model().fit(np.zeros((8, 3), "float32"), np.zeros((8, 2), "float32"), batch_size=2, epochs=2, steps_per_epoch=2,
-                 verbose=0, callbacks=made)
-    hooked = [type(c).__name__ for c in made if type(c).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end]
+    _model().fit(
+        np.zeros((8, 3), "float32"),
+        np.zeros((8, 2), "float32"),
+        batch_size=2,
+        epochs=2,
+        steps_per_epoch=2,
+        verbose=0,
+        callbacks=made,
+    )
+    hooked = [
+        type(c).__name__ for c in made if type(c).on_train_batch_end is not keras.callbacks.Callback.on_train_batch_end
+    ]
     assert hooked == []
     events = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / callbacks.TENSORBOARD_DIR) for f in files]
-    tags = {(v.tag, e.step) for path in events for e in tf.compat.v1.train.summary_iterator(path) for v in e.summary.value}
+    tags = {
+        (v.tag, e.step) for path in events for e in tf.compat.v1.train.summary_iterator(path) for v in e.summary.value
+    }
     assert {("epoch_loss", 0), ("epoch_loss", 1)} <= tags

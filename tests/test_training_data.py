@@ -15,7 +15,7 @@ from keras_resnet.training.preprocessing import PerPixelMean
 
 def _unique_images(n, size=8):
     # Every pixel of every image distinct and positive, so a crop identifies its offset and flip.
-    return (np.arange(n * size * size, dtype="float32").reshape(n, size, size, 1) + 1.0)
+    return np.arange(n * size * size, dtype="float32").reshape(n, size, size, 1) + 1.0
 
 
 def _find_crop(out, image, pad):
@@ -84,8 +84,12 @@ def test_mean_layer_subtracts_the_mean_image():
 
 
 def test_split_is_45k_train_5k_validation_and_full_train_keeps_50k():
-    arrays = {"x_train": np.zeros((50000, 1, 1, 1), "uint8"), "y_train": np.zeros(50000, "int64"),
-              "x_test": np.zeros((10, 1, 1, 1), "uint8"), "y_test": np.zeros(10, "int64")}
+    arrays = {
+        "x_train": np.zeros((50000, 1, 1, 1), "uint8"),
+        "y_train": np.zeros(50000, "int64"),
+        "x_test": np.zeros((10, 1, 1, 1), "uint8"),
+        "y_test": np.zeros(10, "int64"),
+    }
     arrays = datasets.check_arrays(arrays)
     data = datasets.prepare(arrays, validation_size=config.cifar10().validation_size)
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (45000, 5000, 10)
@@ -95,8 +99,13 @@ def test_split_is_45k_train_5k_validation_and_full_train_keeps_50k():
 
 def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
     path = tmp_path / "gray.npz"
-    np.savez(path, x_train=np.zeros((6, 28, 28), "uint8"), y_train=np.arange(6) % 2,
-             x_test=np.zeros((2, 28, 28), "uint8"), y_test=np.array([[0], [1]]))
+    np.savez(
+        path,
+        x_train=np.zeros((6, 28, 28), "uint8"),
+        y_train=np.arange(6) % 2,
+        x_test=np.zeros((2, 28, 28), "uint8"),
+        y_test=np.array([[0], [1]]),
+    )
     arrays = datasets.load_npz(str(path))
     assert arrays["x_train"].shape == (6, 28, 28, 1) and arrays["y_test"].tolist() == [0, 1]
     assert arrays["num_classes"] == 2
@@ -131,13 +140,21 @@ def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
         datasets.load_npz(str(path))
 
 
-@pytest.mark.parametrize("part, labels, shown", [
-    ("train", np.array([0, 1, 2, 2**32 + 1], "int64"), 2**32 + 1),  # The int32 cast made it label 1.
-    ("test", np.array([0, 1e10]), 10**10),
-], ids=["int64", "float"])
+@pytest.mark.parametrize(
+    "part, labels, shown",
+    [
+        ("train", np.array([0, 1, 2, 2**32 + 1], "int64"), 2**32 + 1),  # The int32 cast made it label 1.
+        ("test", np.array([0, 1e10]), 10**10),
+    ],
+    ids=["int64", "float"],
+)
 def test_a_label_beyond_int32_is_refused_naming_its_value(tmp_path, part, labels, shown):
-    arrays = {"x_train": np.zeros((4, 4, 4, 3), "uint8"), "y_train": np.array([0, 1, 2, 2]),
-              "x_test": np.zeros((len(labels), 4, 4, 3), "uint8"), "y_test": np.array([0, 1] * (len(labels) // 2))}
+    arrays = {
+        "x_train": np.zeros((4, 4, 4, 3), "uint8"),
+        "y_train": np.array([0, 1, 2, 2]),
+        "x_test": np.zeros((len(labels), 4, 4, 3), "uint8"),
+        "y_test": np.array([0, 1] * (len(labels) // 2)),
+    }
     arrays[f"y_{part}"] = labels
     path = tmp_path / "data.npz"
     np.savez(path, **arrays)
@@ -214,6 +231,8 @@ def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tm
         datasets.load_tfds("cifar100", str(tmp_path), is_reachable=lambda host: False)
     message = str(raised.value)
     assert calls == [False]  # no download was tried
-    assert message.startswith(f"TFDS data set 'cifar100' is not prepared in --data_dir={tmp_path} and cannot be "
-                              "downloaded here (www.cs.toronto.edu is unreachable)")
+    assert message.startswith(
+        f"TFDS data set 'cifar100' is not prepared in --data_dir={tmp_path} and cannot be "
+        "downloaded here (www.cs.toronto.edu is unreachable)"
+    )
     assert "--data_dir" in message and "--data with an .npz" in message and "IDX" in message and "\n" not in message

@@ -25,8 +25,9 @@ def _env(backend):
 
 
 def _run(args, backend="jax", script=CIFAR, timeout=240):
-    return subprocess.run([sys.executable, script, *args], env=_env(backend), capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, script, *args], env=_env(backend), capture_output=True, text=True, timeout=timeout, cwd=ROOT
+    )
 
 
 def _check_outputs(workdir, steps):
@@ -61,8 +62,13 @@ def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path,
     assert open(os.path.join(workdir, "metrics.json")).read() == before
 
 
-_TORCH = pytest.param("torch", marks=[pytest.mark.torch, pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")])
+_TORCH = pytest.param(
+    "torch",
+    marks=[
+        pytest.mark.torch,
+        pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed"),
+    ],
+)
 
 
 @pytest.mark.slow
@@ -84,7 +90,9 @@ def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend
         "assert sys.modules['tensorflow'] is None, 'tensorflow was imported'\n"
         "print('NO_TENSORFLOW')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=_env(backend), capture_output=True, text=True, timeout=240, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=_env(backend), capture_output=True, text=True, timeout=240, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NO_TENSORFLOW" in result.stdout
     assert _check_outputs(workdir, [2])["backend"] == backend
@@ -93,7 +101,18 @@ def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend
 @pytest.mark.slow
 def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
     workdir = str(tmp_path / "run")
-    argv = ["cifar10.py", *TINY, "--dataset", "cifar10", "--train_steps", "2", "--eval_every", "2", "--workdir", workdir]
+    argv = [
+        "cifar10.py",
+        *TINY,
+        "--dataset",
+        "cifar10",
+        "--train_steps",
+        "2",
+        "--eval_every",
+        "2",
+        "--workdir",
+        workdir,
+    ]
     code = (
         "import runpy, sys\n"
         "import tensorflow_datasets as tfds\n"
@@ -104,7 +123,9 @@ def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
         "    except SystemExit as e:\n"
         "        assert not e.code, e.code\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], env=_env("tensorflow"), capture_output=True, text=True, timeout=240, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=_env("tensorflow"), capture_output=True, text=True, timeout=240, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     _check_outputs(workdir, [2])
     config = json.load(open(os.path.join(workdir, "run_config.json")))
@@ -131,14 +152,23 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tin
     from keras_resnet.cifar import config, datasets
 
     npz, workdir = tiny_npz(n_train=21, n_test=7), tmp_path / "run"
-    result = subprocess.run([sys.executable, "-c", MIRRORED, npz, str(workdir)], env=_env("tensorflow"),
-                            capture_output=True, text=True, timeout=240, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED, npz, str(workdir)],
+        env=_env("tensorflow"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     last = json.load(open(workdir / "history.json"))[-1]
     # The same net on the same images without a strategy, its loss computed in NumPy.
     model = keras.saving.load_model(str(workdir / "model.keras"), safe_mode=True)
-    penalty = config.cifar10().weight_decay / 2 * sum(
-        np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
+    penalty = (
+        config.cifar10().weight_decay
+        / 2
+        * sum(np.sum(np.square(keras.ops.convert_to_numpy(w), dtype=np.float64)) for w in model.trainable_weights)
+    )
     data = datasets.load(npz=npz, validation_size=5)
     for name, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
         logits = keras.ops.convert_to_numpy(model(x.astype("float32"))).astype(np.float64)
@@ -152,8 +182,26 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tin
 @pytest.mark.slow
 def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_npz):
     workdir = str(tmp_path / "deg")
-    result = _run(["--npz", tiny_npz(), "--depths", "8,14", "--train_steps", "2", "--eval_every", "2",
-                   "--batch_size", "8", "--validation_size", "8", "--responses", "--workdir", workdir], script=DEGRADATION)
+    result = _run(
+        [
+            "--npz",
+            tiny_npz(),
+            "--depths",
+            "8,14",
+            "--train_steps",
+            "2",
+            "--eval_every",
+            "2",
+            "--batch_size",
+            "8",
+            "--validation_size",
+            "8",
+            "--responses",
+            "--workdir",
+            workdir,
+        ],
+        script=DEGRADATION,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     _check_fig7(workdir, tiny_npz())
     rows = json.load(open(os.path.join(workdir, "table6.json")))
@@ -163,7 +211,9 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_
     assert "| plain14 |" in table and "paper test error" in table
     with open(os.path.join(workdir, "fig6.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
-    again = _run(["--npz", tiny_npz(), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION)
+    again = _run(
+        ["--npz", tiny_npz(), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION
+    )
     assert again.returncode != 0 and "finished experiment" in again.stderr
 
 
@@ -183,20 +233,27 @@ def _check_trained_model(stdout, workdir, npz, metrics):
 def _check_fig7(workdir, npz):
     """fig7.json holds, per net, the responses of its trained checkpoint on the test images minus the mean."""
     import keras_resnet
-    from keras_resnet.cifar import config, datasets, model as cifar_model
+    from keras_resnet.cifar import config, datasets
+    from keras_resnet.cifar import model as cifar_model
     from keras_resnet.training import callbacks
 
     with open(os.path.join(workdir, "fig7.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
     summary = json.load(open(os.path.join(workdir, "fig7.json")))
     assert {name: len(net["std"]) for name, net in summary["nets"].items()} == {
-        "plain8": 7, "plain14": 13, "resnet8": 7, "resnet14": 13}  # 6n + 1 layers of 3×3
+        "plain8": 7,
+        "plain14": 13,
+        "resnet8": 7,
+        "resnet14": 13,
+    }  # 6n + 1 layers of 3×3
     assert len(summary["claims"]) == 3
     arrays = np.load(npz)
     data = datasets.load(npz=str(npz), validation_size=8)
     model = cifar_model.create_model("resnet14", data, config.cifar10())
     model.load_weights(os.path.join(workdir, "resnet14", callbacks.CHECKPOINT))
-    images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype("float32")
+    images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype(
+        "float32"
+    )
     expected = keras_resnet.layer_responses(model.get_layer("resnet14"), images)
     assert summary["nets"]["resnet14"]["layers"] == list(expected)
     np.testing.assert_allclose(summary["nets"]["resnet14"]["std"], list(expected.values()), rtol=1e-5)
@@ -206,7 +263,18 @@ def _check_fig7(workdir, npz):
 def test_degradation_table_carries_the_papers_table6_numbers():
     from keras_resnet.cifar import degradation
 
-    rows = degradation.table_rows({f"resnet{d}": {"train_error": 0.0, "test_error": 0.1, "steps": 1} for d in (20, 32, 44, 56, 110)})
+    rows = degradation.table_rows(
+        {f"resnet{d}": {"train_error": 0.0, "test_error": 0.1, "steps": 1} for d in (20, 32, 44, 56, 110)}
+    )
     assert [r["paper_test_error"] for r in rows] == [8.75, 7.51, 7.17, 6.97, 6.43]
-    assert degradation.experiment_nets() == ["plain20", "plain32", "plain44", "plain56",
-                                             "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+    assert degradation.experiment_nets() == [
+        "plain20",
+        "plain32",
+        "plain44",
+        "plain56",
+        "resnet20",
+        "resnet32",
+        "resnet44",
+        "resnet56",
+        "resnet110",
+    ]

@@ -29,7 +29,12 @@ def test_schedule_round_trips_through_serialization():
     schedule = schedules.StepSchedule(0.1, (10, 20), stop_step=30)
     restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
     assert isinstance(restored, schedules.StepSchedule)
-    assert restored.get_config() == {"initial_learning_rate": 0.1, "boundaries": [10, 20], "factor": 0.1, "stop_step": 30}
+    assert restored.get_config() == {
+        "initial_learning_rate": 0.1,
+        "boundaries": [10, 20],
+        "factor": 0.1,
+        "stop_step": 30,
+    }
 
 
 def _tiny_compiled_model(multiplier):
@@ -104,7 +109,9 @@ def test_coupled_l2_gives_the_caffe_update_and_differs_from_decoupled_decay():
         return ops.mean(y_pred)
 
     def train_two_steps(regularizer, optimizer):
-        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_regularizer=regularizer)])
+        model = keras.Sequential(
+            [keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_regularizer=regularizer)]
+        )
         model.layers[0].kernel.assign(w0)
         model.compile(optimizer=optimizer, loss=loss)
         for _ in range(2):
@@ -127,7 +134,9 @@ def test_coupled_l2_gives_the_caffe_update_and_differs_from_decoupled_decay():
         v_d = momentum * v_d - lr * g
         w_d = w_d + v_d
     decoupled_cfg = cfg.replace(decoupled_weight_decay=True)
-    decoupled = train_two_steps(optimizers.regularizers(decoupled_cfg).get("regularizer"), optimizers.make_optimizer(decoupled_cfg, lr))
+    decoupled = train_two_steps(
+        optimizers.regularizers(decoupled_cfg).get("regularizer"), optimizers.make_optimizer(decoupled_cfg, lr)
+    )
     np.testing.assert_allclose(decoupled, w_d, rtol=1e-5)
     assert np.abs(decoupled - coupled).max() > 1e-3
 
@@ -151,9 +160,11 @@ def test_warmup_switch_inside_fit_reaches_the_compiled_step():
     x = np.repeat(2.0 * y[:, None] - 1.0, 2, axis=1).astype("float32")
     # Zero weights: equal logits, class 0 everywhere, half right: 50% error in the first batch, below 80% at once.
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, kernel_initializer="zeros")])
-    model.compile(optimizer=optimizers.SGD(learning_rate=0.1, learning_rate_multiplier=0.1),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=optimizers.SGD(learning_rate=0.1, learning_rate_multiplier=0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     callback = schedules.WarmupUntilTrainingError(threshold=0.8, check_every=1)
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False, callbacks=[callback])
     assert callback.switched_at == 1

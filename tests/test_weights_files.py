@@ -4,12 +4,12 @@ exactly. Offline: every file is written here, from tiny nets or randomised publi
 import keras
 import numpy as np
 import pytest
+from published_files import SIZE, torchvision_state_dict
 from safetensors.numpy import save_file
 
 import keras_resnet
 from keras_resnet.imagenet.pretrained import check_weights
 from keras_resnet.training.run import RecipeError
-from published_files import SIZE, torchvision_state_dict
 
 PAPER = "the paper's layout (stride 2 in the first 1×1 convolution)"
 V15 = "the v1.5 layout (stride 2 in the 3×3 convolution)"
@@ -22,8 +22,10 @@ def logits(model, seed=1):
 
 def layout_line(path, held, asked):
     layouts = {"1x1": PAPER, "3x3": V15}
-    return (f"{path} holds a ResNet in {layouts[held]}, not {layouts[asked]}: build the net with "
-            f"bottleneck_stride={held!r} to load it. Received: bottleneck_stride={asked!r}")
+    return (
+        f"{path} holds a ResNet in {layouts[held]}, not {layouts[asked]}: build the net with "
+        f"bottleneck_stride={held!r} to load it. Received: bottleneck_stride={asked!r}"
+    )
 
 
 def test_torchvision_resnet50_file_is_refused_by_the_papers_layout(torchvision_resnet50_file):
@@ -78,8 +80,9 @@ def test_an_own_file_loads_into_the_bare_net_fed_by_preprocess_input(torchvision
     published, model = torchvision_resnet18
     path = str(tmp_path / "mine.weights.h5")
     model.save_weights(path)
-    bare = keras_resnet.ResNet18(weights=path, include_preprocessing=False, input_shape=(SIZE, SIZE, 3),
-                                 classifier_activation=None)
+    bare = keras_resnet.ResNet18(
+        weights=path, include_preprocessing=False, input_shape=(SIZE, SIZE, 3), classifier_activation=None
+    )
     images = np.random.default_rng(2).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
     ours = keras.ops.convert_to_numpy(bare(keras_resnet.preprocess_input(images, weights=str(published))))
     np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(model(images)), rtol=1e-5, atol=1e-5)
@@ -94,19 +97,32 @@ def test_a_file_that_does_not_record_its_preprocessing_is_refused(torchvision_re
     assert str(error.value) == (
         f"{path} holds a net with a `preprocessing` layer but does not record its values (it was written by "
         "keras.Model.save_weights, or by an older keras_resnet): build the net with include_preprocessing=False and "
-        "feed it keras_resnet.preprocess_input(images, weights=<its source>). Received: include_preprocessing=True")
+        "feed it keras_resnet.preprocess_input(images, weights=<its source>). Received: include_preprocessing=True"
+    )
 
 
 def _cifar(kind="residual", **options):
     return keras_resnet.build_network("cifar", stages=(1, 1, 1), kind=kind, input_shape=(16, 16, 3), **options)
 
 
-@pytest.mark.parametrize("source_kind, kind, extra, missing", [
-    ("plain", "residual", "0 of its layers are not in this net (-)",
-     "5 of this net's are not in the file (conv2_block1_add, conv3_block1_0_shortcut, conv3_block1_add, …)"),
-    ("residual", "plain", "5 of its layers are not in this net (conv2_block1_add, conv3_block1_0_shortcut, "
-     "conv3_block1_add, …)", "0 of this net's are not in the file (-)"),
-], ids=["plain_file_into_residual", "residual_file_into_plain"])
+@pytest.mark.parametrize(
+    "source_kind, kind, extra, missing",
+    [
+        (
+            "plain",
+            "residual",
+            "0 of its layers are not in this net (-)",
+            "5 of this net's are not in the file (conv2_block1_add, conv3_block1_0_shortcut, conv3_block1_add, …)",
+        ),
+        (
+            "residual",
+            "plain",
+            "5 of its layers are not in this net (conv2_block1_add, conv3_block1_0_shortcut, conv3_block1_add, …)",
+            "0 of this net's are not in the file (-)",
+        ),
+    ],
+    ids=["plain_file_into_residual", "residual_file_into_plain"],
+)
 def test_a_file_of_the_twin_net_with_the_same_weight_shapes_is_refused(tmp_path, source_kind, kind, extra, missing):
     path = str(tmp_path / f"{source_kind}.weights.h5")
     _cifar(source_kind).save_weights(path)
@@ -122,12 +138,16 @@ def test_a_file_of_another_class_count_or_without_a_classifier_is_refused(tmp_pa
     _cifar(include_top=False).save_weights(body)
     with pytest.raises(ValueError) as error:
         _cifar(weights=ten, classes=5)
-    assert str(error.value) == (f"{ten} holds a 10-class classifier: build the net with classes=10, or with "
-                                "include_top=False for its body alone. Received: classes=5")
+    assert str(error.value) == (
+        f"{ten} holds a 10-class classifier: build the net with classes=10, or with "
+        "include_top=False for its body alone. Received: classes=5"
+    )
     with pytest.raises(ValueError) as error:
         _cifar(weights=body)
-    assert str(error.value) == (f"{body} holds no classifier (it was saved with include_top=False): build the net "
-                                "with include_top=False. Received: include_top=True")
+    assert str(error.value) == (
+        f"{body} holds no classifier (it was saved with include_top=False): build the net "
+        "with include_top=False. Received: include_top=True"
+    )
 
 
 def test_a_published_file_of_another_class_count_loads_with_that_count(tmp_path):
@@ -135,18 +155,29 @@ def test_a_published_file_of_another_class_count_loads_with_that_count(tmp_path)
     path = str(tmp_path / "ten.safetensors")
     save_file(state, path)
     model = keras_resnet.ResNet18(weights=path, classes=10, input_shape=(SIZE, SIZE, 3))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.get_layer("predictions").kernel), state["fc.weight"].T)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model.get_layer("predictions").kernel), state["fc.weight"].T
+    )
     with pytest.raises(ValueError) as error:
         keras_resnet.ResNet18(weights=path, input_shape=(SIZE, SIZE, 3))
-    assert str(error.value) == (f"{path} holds a 10-class classifier: build the net with classes=10, or with "
-                                "include_top=False for its body alone. Received: classes=1000")
+    assert str(error.value) == (
+        f"{path} holds a 10-class classifier: build the net with classes=10, or with "
+        "include_top=False for its body alone. Received: classes=1000"
+    )
 
 
-@pytest.mark.parametrize("shape, line", [
-    ((1, 2, 2, 4), "preprocess_input takes RGB images, shape (..., 3). Received: shape (1, 2, 2, 4)"),
-    ((1, 2, 2, 1), "preprocess_input takes RGB images, shape (..., 3); repeat a grayscale image over 3 channels "
-                   "first. Received: shape (1, 2, 2, 1)"),
-], ids=["four_channels", "grayscale"])
+@pytest.mark.parametrize(
+    "shape, line",
+    [
+        ((1, 2, 2, 4), "preprocess_input takes RGB images, shape (..., 3). Received: shape (1, 2, 2, 4)"),
+        (
+            (1, 2, 2, 1),
+            "preprocess_input takes RGB images, shape (..., 3); repeat a grayscale image over 3 channels "
+            "first. Received: shape (1, 2, 2, 1)",
+        ),
+    ],
+    ids=["four_channels", "grayscale"],
+)
 def test_preprocess_input_of_images_that_are_not_rgb_is_one_line(shape, line):
     with pytest.raises(ValueError) as error:
         keras_resnet.preprocess_input(np.zeros(shape, "float32"), weights="msra")

@@ -10,7 +10,6 @@ products (rows, then columns), which every backend compiles and which is exact.
 import keras
 from keras import ops
 
-
 # The key under which `PadCropFlip` saves its random stream's state.
 _SEED_STATE = "seed_state"
 

@@ -16,8 +16,8 @@ import zipfile
 import numpy as np
 from absl import logging
 
-from keras_resnet.hosts import reachable
 from keras_resnet import tf_startup
+from keras_resnet.hosts import reachable
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _INT32 = np.iinfo(np.int32)  # The labels' dtype in training.
@@ -78,8 +78,10 @@ def split_train(x, y, validation_size):
     [7, 7, 3, 3]
     """
     if not 0 <= validation_size < len(x):
-        raise DataError(f"--validation_size must be in [0, {len(x)}) for these {len(x)} training images (or pass "
-                        f"--full_train). Received: --validation_size={validation_size}")
+        raise DataError(
+            f"--validation_size must be in [0, {len(x)}) for these {len(x)} training images (or pass "
+            f"--full_train). Received: --validation_size={validation_size}"
+        )
     cut = len(x) - validation_size
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
@@ -111,13 +113,17 @@ def load_npz(path, flag="--data"):
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in NPZ_KEYS if k not in archive.files]
             if missing:
-                raise DataError(f"{flag}={path} lacks {', '.join(missing)}: an .npz needs {', '.join(NPZ_KEYS)} (the keras.datasets layout); it has {', '.join(archive.files) or 'nothing'}")
+                raise DataError(
+                    f"{flag}={path} lacks {', '.join(missing)}: an .npz needs {', '.join(NPZ_KEYS)} (the keras.datasets layout); it has {', '.join(archive.files) or 'nothing'}"
+                )
             arrays = {k: archive[k] for k in NPZ_KEYS}
     except DataError:
         raise
     except ValueError as error:
         if "allow_pickle" in str(error):
-            raise DataError(f"{flag}={path} holds object arrays (images of mixed shapes?): every split must be one numeric array") from None
+            raise DataError(
+                f"{flag}={path} holds object arrays (images of mixed shapes?): every split must be one numeric array"
+            ) from None
         raise DataError(f"{flag}={path} is not a readable .npz file: {error}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{flag}={path} is not a readable .npz file: {error}") from None
@@ -157,11 +163,15 @@ def check_arrays(arrays, source="data", num_classes=None):
         if x.ndim == 3:
             x = x[..., None]
         if x.ndim != 4 or 0 in x.shape:
-            raise DataError(f"{source}: x_{part} must be images of shape (N, H, W) or (N, H, W, C). Received: shape {x.shape}")
+            raise DataError(
+                f"{source}: x_{part} must be images of shape (N, H, W) or (N, H, W, C). Received: shape {x.shape}"
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1 or len(y) != len(x):
-            raise DataError(f"{source}: y_{part} must hold one label per image of x_{part} ({len(x)}). Received: shape {y.shape}")
+            raise DataError(
+                f"{source}: y_{part} must hold one label per image of x_{part} ({len(x)}). Received: shape {y.shape}"
+            )
         if not np.issubdtype(y.dtype, np.integer):
             if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
                 raise DataError(f"{source}: y_{part} must hold integer class labels. Received: dtype {y.dtype}")
@@ -174,7 +184,9 @@ def check_arrays(arrays, source="data", num_classes=None):
         checked[f"x_{part}"] = x if x.dtype == np.uint8 else x.astype("float32")
         checked[f"y_{part}"] = y.astype("int32")
     if checked["x_train"].shape[1:] != checked["x_test"].shape[1:]:
-        raise DataError(f"{source}: images of mixed shapes: x_train is {checked['x_train'].shape[1:]} but x_test is {checked['x_test'].shape[1:]}")
+        raise DataError(
+            f"{source}: images of mixed shapes: x_train is {checked['x_train'].shape[1:]} but x_test is {checked['x_test'].shape[1:]}"
+        )
     if num_classes is None:
         num_classes = int(checked["y_train"].max()) + 1
         where = "the classes of y_train"
@@ -217,31 +229,43 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
         tf_startup.import_tensorflow()
         import tensorflow_datasets as tfds
     except ImportError:
-        raise DataError("TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
+        raise DataError(
+            "TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files"
+        ) from None
     if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
         raise DataError(f"--data_dir={data_dir} is a file; --data_dir takes the folder of the TFDS data sets")
     where = f"--data_dir={data_dir or '~/tensorflow_datasets'}"
-    local = ("point --data_dir at a directory holding it (prepared with `tfds build`), or pass --data with an .npz of "
-             "x_train, y_train, x_test, y_test or a folder of MNIST-format IDX files")
+    local = (
+        "point --data_dir at a directory holding it (prepared with `tfds build`), or pass --data with an .npz of "
+        "x_train, y_train, x_test, y_test or a folder of MNIST-format IDX files"
+    )
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except (tfds.core.registered.DatasetNotFoundError, ValueError):  # ValueError: not a well-formed name
-        raise DataError(f"unknown --dataset={name}: not a TFDS data set; or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files") from None
+        raise DataError(
+            f"unknown --dataset={name}: not a TFDS data set; or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files"
+        ) from None
     try:
         with _quiet_absl():  # TFDS logs a warning and a line of progress on the way to failing.
             splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=False, as_supervised=True)
     except Exception:  # Not prepared: tfds raises AssertionError, FileNotFoundError, …
         if not download:
-            raise DataError(f"TFDS data set {name!r} is not prepared in {where} and --nodownload was given: {local}") from None
+            raise DataError(
+                f"TFDS data set {name!r} is not prepared in {where} and --nodownload was given: {local}"
+            ) from None
         host = DOWNLOAD_HOSTS.get(name) or urllib.parse.urlparse(builder.info.homepage or "").hostname
         if not host or not is_reachable(host):
-            raise DataError(f"TFDS data set {name!r} is not prepared in {where} and cannot be downloaded here "
-                            f"({host or 'no download host'} is unreachable): {local}") from None
+            raise DataError(
+                f"TFDS data set {name!r} is not prepared in {where} and cannot be downloaded here "
+                f"({host or 'no download host'} is unreachable): {local}"
+            ) from None
         try:
             splits = tfds.load(name, split=["train", "test"], data_dir=data_dir, download=True, as_supervised=True)
         except Exception as error:
-            raise DataError(f"TFDS data set {name!r} could not be downloaded to {where} ({type(error).__name__}: "
-                            f"{str(error).splitlines()[0] if str(error) else ''}): {local}") from None
+            raise DataError(
+                f"TFDS data set {name!r} could not be downloaded to {where} ({type(error).__name__}: "
+                f"{str(error).splitlines()[0] if str(error) else ''}): {local}"
+            ) from None
     (x_train, y_train), (x_test, y_test) = (_to_numpy(tfds, split) for split in splits)
     num_classes = None
     try:
@@ -329,7 +353,9 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
         flag, path = ("--data", data) if data else ("--npz", npz)
         arrays, name = load_npz(path, flag), os.path.basename(path)
     elif dataset.endswith(".npz") or os.sep in dataset:
-        raise DataError(f"--dataset takes a TFDS name (cifar10, cifar100, ...); for a local file or folder pass --data={dataset}")
+        raise DataError(
+            f"--dataset takes a TFDS name (cifar10, cifar100, ...); for a local file or folder pass --data={dataset}"
+        )
     else:
         arrays, name = load_tfds(dataset, data_dir, download), dataset
     return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)

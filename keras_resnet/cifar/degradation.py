@@ -12,8 +12,8 @@ import os
 import keras
 import numpy as np
 
-from keras_resnet import responses as responses_lib
 from keras_resnet import architectures, zoo
+from keras_resnet import responses as responses_lib
 from keras_resnet.cifar import config as config_lib
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar import train
@@ -55,9 +55,14 @@ def experiment_nets(families=("plain", "residual"), depths=None):
             raise run_lib.RecipeError(f"unknown --families={family}: choose plain and/or residual")
     for depth in depths or ():
         if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
-            raise run_lib.RecipeError(f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}")
-    names = [architectures.model_name(family, int(depth)) for family in families
-             for depth in depths or config_lib.DEGRADATION_DEPTHS[family]]
+            raise run_lib.RecipeError(
+                f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}"
+            )
+    names = [
+        architectures.model_name(family, int(depth))
+        for family in families
+        for depth in depths or config_lib.DEGRADATION_DEPTHS[family]
+    ]
     for name in names:
         cifar_model.network_entry(name)
     return names
@@ -84,7 +89,9 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         train.check_settings(config, name)
     table_path = os.path.join(workdir, TABLE_JSON)
     if os.path.exists(table_path) and not overwrite:
-        raise run_lib.RecipeError(f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir")
+        raise run_lib.RecipeError(
+            f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir"
+        )
     train.check_data(config, data)
     run_lib.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
     results = {}
@@ -98,7 +105,14 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         print_fn(f"== {name} ==", flush=True)
         keras.backend.clear_session()
         results[name] = train.train_and_evaluate(
-            config, net_dir, model_name=name, data=data, seed=seed, overwrite=overwrite, print_fn=print_fn, **train_options
+            config,
+            net_dir,
+            model_name=name,
+            data=data,
+            seed=seed,
+            overwrite=overwrite,
+            print_fn=print_fn,
+            **train_options,
         )
     histories = {name: callbacks.read_history(os.path.join(workdir, name, callbacks.HISTORY_JSON)) for name in nets}
     plots.plot_degradation(
@@ -138,16 +152,25 @@ def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
     results = {}
     for name in nets:
         keras.backend.clear_session()
-        model = cifar_model.create_model(name, data, config, shortcut=None if zoo.lookup(name).kind == "plain" else shortcut)
+        model = cifar_model.create_model(
+            name, data, config, shortcut=None if zoo.lookup(name).kind == "plain" else shortcut
+        )
         model.load_weights(os.path.join(workdir, name, callbacks.CHECKPOINT))
         stds = responses_lib.layer_responses(model.get_layer(name), images, batch_size=config.batch_size)
-        results[name] = {"layers": list(stds), "std": list(stds.values()), "mean_std": float(np.mean(list(stds.values())))}
+        results[name] = {
+            "layers": list(stds),
+            "std": list(stds.values()),
+            "mean_std": float(np.mean(list(stds.values()))),
+        }
     summary = {"nets": results, "claims": response_claims({n: r["mean_std"] for n, r in results.items()})}
     plots.plot_responses({n: r["std"] for n, r in results.items()}, os.path.join(workdir, RESPONSES_FIGURE))
     with open(os.path.join(workdir, RESPONSES_JSON), "w") as f:
         json.dump(summary, f, indent=1)
-    print_fn("Fig. 7, mean std of the 3×3 layer responses: "
-             + ", ".join(f"{n} {r['mean_std']:.3f}" for n, r in results.items()), flush=True)
+    print_fn(
+        "Fig. 7, mean std of the 3×3 layer responses: "
+        + ", ".join(f"{n} {r['mean_std']:.3f}" for n, r in results.items()),
+        flush=True,
+    )
     for sentence in summary["claims"]:
         print_fn(sentence, flush=True)
     return summary
@@ -169,13 +192,17 @@ def response_claims(mean_stds):
         twin = architectures.model_name("plain", entries[name].depth)
         if entries[name].kind == "residual" and twin in mean_stds:
             verdict = "yes" if value < mean_stds[twin] else "no"
-            sentences.append(f"{name} responds less than {twin} (mean std {value:.3f} vs {mean_stds[twin]:.3f}): {verdict}.")
+            sentences.append(
+                f"{name} responds less than {twin} (mean std {value:.3f} vs {mean_stds[twin]:.3f}): {verdict}."
+            )
     resnets = sorted((n for n in mean_stds if entries[n].kind == "residual"), key=lambda n: entries[n].depth)
     if len(resnets) >= 2:
         shallow, deep = resnets[0], resnets[-1]
         verdict = "yes" if mean_stds[deep] < mean_stds[shallow] else "no"
-        sentences.append(f"The deepest ResNet ({deep}) responds less than the shallowest ({shallow}) "
-                         f"({mean_stds[deep]:.3f} vs {mean_stds[shallow]:.3f}): {verdict}.")
+        sentences.append(
+            f"The deepest ResNet ({deep}) responds less than the shallowest ({shallow}) "
+            f"({mean_stds[deep]:.3f} vs {mean_stds[shallow]:.3f}): {verdict}."
+        )
     return sentences
 
 
@@ -189,13 +216,15 @@ def table_rows(results):
     """
     rows = []
     for name, metrics in results.items():
-        rows.append({
-            "net": name,
-            "steps": metrics.get("steps"),
-            "train_error": _percent(metrics.get("train_error")),
-            "test_error": _percent(metrics.get("test_error")),
-            "paper_test_error": config_lib.TABLE6_TEST_ERROR.get(name),
-        })
+        rows.append(
+            {
+                "net": name,
+                "steps": metrics.get("steps"),
+                "train_error": _percent(metrics.get("train_error")),
+                "test_error": _percent(metrics.get("test_error")),
+                "paper_test_error": config_lib.TABLE6_TEST_ERROR.get(name),
+            }
+        )
     return rows
 
 
@@ -213,6 +242,7 @@ def markdown_table(rows, train_steps, data_name=""):
     >>> print(markdown_table(rows, 8).splitlines()[-1])
     Deepest plain net (plain56) trains worse than the shallowest (plain20): yes.
     """
+
     def cell(value):
         return "—" if value is None else f"{value:.2f}"
 
@@ -223,7 +253,10 @@ def markdown_table(rows, train_steps, data_name=""):
         "| net | training error | test error | paper test error |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {r['net']} | {cell(r['train_error'])} | {cell(r['test_error'])} | {cell(r['paper_test_error'])} |" for r in rows]
+    lines += [
+        f"| {r['net']} | {cell(r['train_error'])} | {cell(r['test_error'])} | {cell(r['paper_test_error'])} |"
+        for r in rows
+    ]
     lines.append("")
     lines += claims(rows)
     return "\n".join(lines)
@@ -234,11 +267,15 @@ def claims(rows):
     avoid it, as sentences."""
     sentences = []
     for kind in FAMILIES:
-        family = sorted((r for r in rows if zoo.lookup(r["net"]).kind == kind and r["train_error"] is not None),
-                        key=lambda r: zoo.lookup(r["net"]).depth)
+        family = sorted(
+            (r for r in rows if zoo.lookup(r["net"]).kind == kind and r["train_error"] is not None),
+            key=lambda r: zoo.lookup(r["net"]).depth,
+        )
         if len(family) < 2:
             continue
         shallow, deep = family[0], family[-1]
         verdict = "yes" if deep["train_error"] > shallow["train_error"] else "no"
-        sentences.append(f"Deepest {kind} net ({deep['net']}) trains worse than the shallowest ({shallow['net']}): {verdict}.")
+        sentences.append(
+            f"Deepest {kind} net ({deep['net']}) trains worse than the shallowest ({shallow['net']}): {verdict}."
+        )
     return sentences

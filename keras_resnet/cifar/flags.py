@@ -24,11 +24,16 @@ def define_flags(fields=SCHEDULE_FIELDS):
     flags.DEFINE_string("dataset", "cifar10", "TFDS name (cifar10, cifar100, …); ignored with --data.")
     flags.DEFINE_string("data_dir", None, "TFDS data directory (a prepared data set there is used as it is).")
     flags.DEFINE_bool("download", True, "Download the TFDS data set if --data_dir lacks it (--nodownload: never).")
-    flags.DEFINE_string("data", None, "Local data: an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files.")
-    flags.DEFINE_string("npz", None, "An .npz with x_train, y_train, x_test, y_test (keras.datasets layout); as --data.")
+    flags.DEFINE_string(
+        "data", None, "Local data: an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files."
+    )
+    flags.DEFINE_string(
+        "npz", None, "An .npz with x_train, y_train, x_test, y_test (keras.datasets layout); as --data."
+    )
     flags.DEFINE_bool("full_train", False, "Train on all training images (no validation split).")
-    flag_lib.define_config_flags(config.CifarConfig, fields, minimums={"validation_size": 0},
-                                  positive=("learning_rate",))
+    flag_lib.define_config_flags(
+        config.CifarConfig, fields, minimums={"validation_size": 0}, positive=("learning_rate",)
+    )
     flag_lib.define_run_flags()
 
 
@@ -39,8 +44,15 @@ def config_from_flags(values, fields=SCHEDULE_FIELDS):
 
 def data_from_flags(values, cfg):
     """Loads the `--data`, `--npz` or TFDS data the flags name, split and mean-prepared."""
-    return datasets.load(values.npz, values.dataset, values.data_dir, cfg.validation_size, values.full_train,
-                         download=values.download, data=values.data)
+    return datasets.load(
+        values.npz,
+        values.dataset,
+        values.data_dir,
+        cfg.validation_size,
+        values.full_train,
+        download=values.download,
+        data=values.data,
+    )
 
 
 def define_train_flags():
@@ -48,10 +60,16 @@ def define_train_flags():
     define_flags(SCHEDULE_FIELDS + OPTIMIZER_FIELDS)
     flags.DEFINE_string("model", "resnet20", "resnetD, plainD or highwayD with D = 6n+2 (20, 32, 44, 56, 110, 1202).")
     flags.DEFINE_string("shortcut", None, "Shortcut option A, B or C of residual/highway nets (paper: A).")
-    flags.DEFINE_enum("strategy", "auto", list(distribute.STRATEGIES),
-                      "auto (several GPUs: mirrored on TensorFlow, data parallel on JAX), none, or another of "
-                      "keras_resnet.distribute's.")
-    flags.DEFINE_integer("verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.", lower_bound=0, upper_bound=2)
+    flags.DEFINE_enum(
+        "strategy",
+        "auto",
+        list(distribute.STRATEGIES),
+        "auto (several GPUs: mirrored on TensorFlow, data parallel on JAX), none, or another of "
+        "keras_resnet.distribute's.",
+    )
+    flags.DEFINE_integer(
+        "verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.", lower_bound=0, upper_bound=2
+    )
 
 
 def train(values):
@@ -63,9 +81,17 @@ def train(values):
         cifar_train.check_settings(cfg, values.model, values.strategy, values.mixed_precision, values.shortcut)
         data = data_from_flags(values, cfg)
         metrics = cifar_train.train_and_evaluate(
-            cfg, values.workdir, model_name=values.model, data=data, seed=values.seed, shortcut=values.shortcut,
-            mixed_precision=values.mixed_precision, strategy=values.strategy, overwrite=values.overwrite,
-            verbose=values.verbose)
+            cfg,
+            values.workdir,
+            model_name=values.model,
+            data=data,
+            seed=values.seed,
+            shortcut=values.shortcut,
+            mixed_precision=values.mixed_precision,
+            strategy=values.strategy,
+            overwrite=values.overwrite,
+            verbose=values.verbose,
+        )
     print(f"Final: {metrics}")
     print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
 
@@ -75,8 +101,9 @@ def define_degradation_flags():
     define_flags()
     flags.DEFINE_list("families", ["plain", "residual"], "Families to train: plain, residual.")
     flags.DEFINE_list("depths", None, "Depths 6n+2 for every family (default: plain 20-56, residual 20-110).")
-    flags.DEFINE_bool("responses", False, "Also write Fig. 7: std of each 3x3 layer's response on the test set "
-                      "(fig7.png, fig7.json).")
+    flags.DEFINE_bool(
+        "responses", False, "Also write Fig. 7: std of each 3x3 layer's response on the test set (fig7.png, fig7.json)."
+    )
 
 
 def degradation(values):
@@ -93,8 +120,15 @@ def degradation(values):
         nets = experiment.experiment_nets(values.families, depths)
         cifar_train.check_settings(cfg, nets[0], mixed_precision=values.mixed_precision)
         data = data_from_flags(values, cfg)
-        experiment.run(cfg, values.workdir, data, nets, seed=values.seed, overwrite=values.overwrite,
-                       responses=values.responses, mixed_precision=values.mixed_precision)
+        experiment.run(
+            cfg,
+            values.workdir,
+            data,
+            nets,
+            seed=values.seed,
+            overwrite=values.overwrite,
+            responses=values.responses,
+            mixed_precision=values.mixed_precision,
+        )
     with open(f"{values.workdir}/{experiment.TABLE_MD}") as f:
         print(f.read())
-

@@ -62,9 +62,15 @@ def load_idx_folder(folder):
     """`x_train, y_train, x_test, y_test` (checked, `num_classes` added) from a folder of IDX files."""
     arrays = {}
     for key, name in FILES.items():
-        found = [os.path.join(folder, name + suffix) for suffix in ("", ".gz") if os.path.isfile(os.path.join(folder, name + suffix))]
+        found = [
+            os.path.join(folder, name + suffix)
+            for suffix in ("", ".gz")
+            if os.path.isfile(os.path.join(folder, name + suffix))
+        ]
         if not found:
-            raise DataError(f"--data {folder} holds no {name}[.gz]: an IDX folder needs {', '.join(FILES.values())} (MNIST layout)")
+            raise DataError(
+                f"--data {folder} holds no {name}[.gz]: an IDX folder needs {', '.join(FILES.values())} (MNIST layout)"
+            )
         try:
             arrays[key] = read_idx(found[0])
         except DataError as error:

@@ -58,8 +58,13 @@ def create_model(name, data, config, shortcut=None, seed=None):
     check_shortcut(name, shortcut)
     options = {} if entry.kind == "plain" else {"shortcut": shortcut or config.shortcut}
     try:
-        network = entry(input_shape=data.image_shape, classes=data.num_classes, classifier_activation=None,
-                        **optimizers.regularizers(config), **options)
+        network = entry(
+            input_shape=data.image_shape,
+            classes=data.num_classes,
+            classifier_activation=None,
+            **optimizers.regularizers(config),
+            **options,
+        )
     except ValueError as error:
         raise RecipeError(str(error).splitlines()[0]) from None
     inputs = keras.Input(data.image_shape, dtype=image_dtype(data), name="images")

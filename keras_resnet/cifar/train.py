@@ -20,7 +20,8 @@ import time
 import keras
 
 from keras_resnet import distribute, table
-from keras_resnet.cifar import datasets, model as cifar_model
+from keras_resnet.cifar import datasets
+from keras_resnet.cifar import model as cifar_model
 from keras_resnet.training import callbacks, exact_eval, faults, optimizers, plots, run, schedules
 from keras_resnet.training.run import RecipeError
 
@@ -50,12 +51,26 @@ def check_settings(config, model_name, strategy="none", mixed_precision="none", 
 def check_data(config, data):
     """Raises `RecipeError` unless one batch of `config` fits in `data`'s training split."""
     if config.batch_size > len(data.x_train):
-        raise RecipeError(f"--batch_size={config.batch_size} is larger than the {len(data.x_train)} training images of "
-                          f"{data.name or 'the data'}; choose at most {len(data.x_train)}")
+        raise RecipeError(
+            f"--batch_size={config.batch_size} is larger than the {len(data.x_train)} training images of "
+            f"{data.name or 'the data'}; choose at most {len(data.x_train)}"
+        )
 
 
-def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=None, mixed_precision="none",
-                       strategy="auto", overwrite=False, verbose=0, print_fn=print):
+def train_and_evaluate(
+    config,
+    workdir,
+    *,
+    model_name,
+    data,
+    seed=0,
+    shortcut=None,
+    mixed_precision="none",
+    strategy="auto",
+    overwrite=False,
+    verbose=0,
+    print_fn=print,
+):
     """Trains `model_name` on `data` with the paper's recipe; resumes a killed run in `workdir`.
 
     Writes to `workdir`: `history.csv`/`history.json` (one row per evaluation), checkpoints,
@@ -95,12 +110,25 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     warmup = cifar_model.needs_warmup(model_name, config)
     used_shortcut = None if kind == "plain" else shortcut or config.shortcut
     # What the run does: its shortcut, its learning-rate boundaries (scaled to train_steps), its warm-up.
-    recorded = {**run.jsonable(vars(config)), "shortcut": used_shortcut, "lr_boundaries": list(config.scaled_boundaries())}
-    run_config = {"model": model_name, "shortcut": used_shortcut, "data": data.name, "seed": seed,
-                  "train_steps": config.train_steps, "batch_size": config.batch_size, "eval_every": period,
-                  "train_images": len(data.x_train), "image_shape": list(data.image_shape),
-                  "mixed_precision": run.PRECISIONS[mixed_precision], "warmup": warmup,
-                  "config": recorded}
+    recorded = {
+        **run.jsonable(vars(config)),
+        "shortcut": used_shortcut,
+        "lr_boundaries": list(config.scaled_boundaries()),
+    }
+    run_config = {
+        "model": model_name,
+        "shortcut": used_shortcut,
+        "data": data.name,
+        "seed": seed,
+        "train_steps": config.train_steps,
+        "batch_size": config.batch_size,
+        "eval_every": period,
+        "train_images": len(data.x_train),
+        "image_shape": list(data.image_shape),
+        "mixed_precision": run.PRECISIONS[mixed_precision],
+        "warmup": warmup,
+        "config": recorded,
+    }
     resumed = run.prepare_workdir(workdir, run_config, overwrite)
 
     run.set_seed(seed)
@@ -109,8 +137,14 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
         model = cifar_model.create_model(model_name, data, config, shortcut=shortcut, seed=seed)
         compile_model(model, config, warmup=warmup)
     # Built from shapes: under a strategy Keras would otherwise draw a batch from the stream to learn them.
-    distribute.build_from_shapes(model, resolved, (keras.KerasTensor((None, *data.image_shape), cifar_model.image_dtype(data)),
-                                                   keras.KerasTensor((None,), "int32")))
+    distribute.build_from_shapes(
+        model,
+        resolved,
+        (
+            keras.KerasTensor((None, *data.image_shape), cifar_model.image_dtype(data)),
+            keras.KerasTensor((None,), "int32"),
+        ),
+    )
 
     start = callbacks.backup_step(workdir, period) if resumed else 0
     began = time.time()
@@ -120,10 +154,16 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
     else:
         if start:
             print_fn(f"Resuming {model_name} in {workdir} at step {start}", flush=True)
-        evaluation = callbacks.PeriodicEvaluation(data.eval_splits(), period, batch_size=config.batch_size,
-                                                  schedule=schedules.cifar_schedule(config))
-        warmup_callback = schedules.WarmupUntilTrainingError(
-            config.warmup_until_error, check_every=min(config.warmup_check_every, period)) if warmup else None
+        evaluation = callbacks.PeriodicEvaluation(
+            data.eval_splits(), period, batch_size=config.batch_size, schedule=schedules.cifar_schedule(config)
+        )
+        warmup_callback = (
+            schedules.WarmupUntilTrainingError(
+                config.warmup_until_error, check_every=min(config.warmup_check_every, period)
+            )
+            if warmup
+            else None
+        )
         progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
         stream = datasets.batches(data.x_train, data.y_train, config.batch_size, seed=seed, start_step=start)
         model.fit(
@@ -149,5 +189,7 @@ def train_and_evaluate(config, workdir, *, model_name, data, seed=0, shortcut=No
         "seconds_this_run": round(time.time() - began, 1),
         "backend": keras.backend.backend(),
     }
-    plots.plot_curves({model_name: history}, os.path.join(workdir, run.CURVES_PNG), title=f"{model_name} on {data.name}")
+    plots.plot_curves(
+        {model_name: history}, os.path.join(workdir, run.CURVES_PNG), title=f"{model_name} on {data.name}"
+    )
     return run.finish_run(model, workdir, metrics, cifar_model.MEAN_LAYER)

@@ -59,8 +59,10 @@ class PCALighting(keras.layers.Layer):
         self.eigval = tuple(float(v) for v in np.asarray(eigval).ravel())
         self.eigvec = tuple(tuple(float(v) for v in row) for row in np.asarray(eigvec))
         if len(self.eigval) != 3 or np.asarray(self.eigvec).shape != (3, 3):
-            raise ValueError(f"PCALighting needs 3 eigenvalues and a 3×3 eigenvector matrix. Received: "
-                             f"eigval={eigval!r}, eigvec={eigvec!r}")
+            raise ValueError(
+                f"PCALighting needs 3 eigenvalues and a 3×3 eigenvector matrix. Received: "
+                f"eigval={eigval!r}, eigvec={eigvec!r}"
+            )
 
     def call(self, inputs):
         images, alpha = inputs

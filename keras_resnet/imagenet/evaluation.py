@@ -54,7 +54,7 @@ def ten_crops(image, size):
         `[10, size, size, channels]` tensor.
     """
     shape = tf.shape(image)
-    crops = [image[top:top + size, left:left + size] for top, left in _windows(shape, size)]
+    crops = [image[top : top + size, left : left + size] for top, left in _windows(shape, size)]
     crops = tf.stack(crops)
     return tf.concat([crops, tf.reverse(crops, [2])], axis=0)
 
@@ -117,9 +117,15 @@ def multiscale_scores(model, image, scales, mean):
 
 def _decoded(source, split, counter):
     # Enumerated before decoding: a failed decode leaves a gap in the positions, which is counted.
-    ds = source.examples(split).enumerate().map(
-        lambda position, e: (position, cropping.decode_image(e[0]), e[1]),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = (
+        source.examples(split)
+        .enumerate()
+        .map(
+            lambda position, e: (position, cropping.decode_image(e[0]), e[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    )
     return input_pipeline.skip_and_count(ds, counter)
 
 
@@ -134,11 +140,15 @@ def result_summary(result):
     'top-1 error 25.00%, top-5 error 6.25% on 7 images'
     """
     skipped = f" ({result['skipped_images']} unreadable skipped)" if result.get("skipped_images") else ""
-    return (f"top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "
-            f"on {result['images']} images{skipped}")
+    return (
+        f"top-1 error {result['top1_error'] * 100:.2f}%, top-5 error {result['top5_error'] * 100:.2f}% "
+        f"on {result['images']} images{skipped}"
+    )
 
 
-def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, max_images=None, split="val", counter=None):
+def evaluate(
+    model, source, config, protocol="center", *, mean, batch_size=50, max_images=None, split="val", counter=None
+):
     """Top-1 and top-5 error of `model` on `split` with one of the paper's test protocols.
 
     Args:
@@ -174,8 +184,17 @@ def evaluate(model, source, config, protocol="center", *, mean, batch_size=50, m
         ds = _decoded(source, split, counter)
         if max_images:
             ds = ds.take(max_images)
-        ds = ds.map(lambda image, y: (ten_crops(cropping.resize_shorter(tf.cast(image, tf.float32), config.eval_resize), size) - mean, y),
-                    num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(2)
+        ds = (
+            ds.map(
+                lambda image, y: (
+                    ten_crops(cropping.resize_shorter(tf.cast(image, tf.float32), config.eval_resize), size) - mean,
+                    y,
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            .batch(batch_size)
+            .prefetch(2)
+        )
         for crops, y in ds:
             n = int(tf.shape(crops)[0])
             probabilities = _probabilities(model, tf.reshape(crops, [n * 10, size, size, 3]))

@@ -112,8 +112,19 @@ def _batch(ds, batch_size, counter, num_classes, drop_remainder, per_batch=None)
     return _finish(ds.scan(tf.constant(-1, tf.int64), gap).map(finish))
 
 
-def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shards=1, shard_index=0, counter=None,
-                  global_batch_size=None, image_dtype="uint8"):
+def train_dataset(
+    source,
+    config,
+    batch_size,
+    *,
+    seed=0,
+    start_step=0,
+    num_shards=1,
+    shard_index=0,
+    counter=None,
+    global_batch_size=None,
+    image_dtype="uint8",
+):
     """The infinite, shuffled, augmented training stream, batched, as `model.recipe_model` inputs.
 
     The examples come in `order.training_stream`'s order (a fresh global order every pass); a
@@ -137,8 +148,13 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
     """
     global_batch_size = global_batch_size or batch_size * num_shards
     split = source.split("train")
-    ds = order.training_stream(split, seed, start_step * global_batch_size, interleave_files=config.interleave_files,
-                               window=config.shuffle_buffer)
+    ds = order.training_stream(
+        split,
+        seed,
+        start_step * global_batch_size,
+        interleave_files=config.interleave_files,
+        window=config.shuffle_buffer,
+    )
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
 
@@ -159,12 +175,28 @@ def train_dataset(source, config, batch_size, *, seed=0, start_step=0, num_shard
 def _numbered_center_crops(examples, config):
     """`(encoded, label)` → `(position, centre crop, label)`, numbered before decoding (`_batch`,
     `skip_and_count`)."""
-    return examples.enumerate().map(lambda position, e: (position, eval_image(e[0], config), e[1]),
-                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return examples.enumerate().map(
+        lambda position, e: (position, eval_image(e[0], config), e[1]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
 
 
-def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard_index=0, counter=None,
-                 drop_remainder=False, as_recipe_inputs=False, image_dtype="uint8", weighted=False, readers=(1, 0)):
+def eval_dataset(
+    source,
+    config,
+    batch_size,
+    *,
+    split="val",
+    num_shards=1,
+    shard_index=0,
+    counter=None,
+    drop_remainder=False,
+    as_recipe_inputs=False,
+    image_dtype="uint8",
+    weighted=False,
+    readers=(1, 0),
+):
     """The evaluation stream (one pass): uint8 centre crops, batched.
 
     Args:
@@ -188,16 +220,29 @@ def eval_dataset(source, config, batch_size, *, split="val", num_shards=1, shard
     if num_shards > 1:
         ds = ds.shard(num_shards, shard_index)
     ds = _numbered_center_crops(ds, config)
-    ds = _batch(ds, batch_size, counter, source.num_classes, drop_remainder,
-                per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None)
+    ds = _batch(
+        ds,
+        batch_size,
+        counter,
+        source.num_classes,
+        drop_remainder,
+        per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None,
+    )
     return ds.map(exact_eval.pad_and_weigh(batch_size, *readers)) if weighted else ds
 
 
 def _check_labels(num_classes):
     def check(labels):
-        with tf.control_dependencies([tf.debugging.assert_less(labels, num_classes, message=f"label outside 0…{num_classes - 1} (classes={num_classes})"),
-                                      tf.debugging.assert_non_negative(labels, message="negative label")]):
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_less(
+                    labels, num_classes, message=f"label outside 0…{num_classes - 1} (classes={num_classes})"
+                ),
+                tf.debugging.assert_non_negative(labels, message="negative label"),
+            ]
+        ):
             return tf.identity(labels)
+
     return check
 
 
@@ -212,14 +257,29 @@ def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0,
     """The training stream for a resolved strategy: one pipeline per worker (tf.distribute input
     contexts), each yielding per-replica batches of `config.batch_size / replicas`."""
     if not resolved.is_tf:
-        return train_dataset(source, config, config.batch_size, seed=seed, start_step=start_step, counter=counter,
-                             image_dtype=image_dtype)
+        return train_dataset(
+            source,
+            config,
+            config.batch_size,
+            seed=seed,
+            start_step=start_step,
+            counter=counter,
+            image_dtype=image_dtype,
+        )
 
     def make(context):
-        return train_dataset(source, config, context.get_per_replica_batch_size(config.batch_size), seed=seed,
-                             start_step=start_step, num_shards=context.num_input_pipelines,
-                             shard_index=context.input_pipeline_id, counter=counter, global_batch_size=config.batch_size,
-                             image_dtype=image_dtype)
+        return train_dataset(
+            source,
+            config,
+            context.get_per_replica_batch_size(config.batch_size),
+            seed=seed,
+            start_step=start_step,
+            num_shards=context.num_input_pipelines,
+            shard_index=context.input_pipeline_id,
+            counter=counter,
+            global_batch_size=config.batch_size,
+            image_dtype=image_dtype,
+        )
 
     return resolved.strategy.distribute_datasets_from_function(make)
 
@@ -257,16 +317,20 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
     split = source.split("train")
     total = split.size
     if max_images and total and max_images < total:
-        stream = order.training_stream(split, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files,
-                                       window=config.shuffle_buffer)
+        stream = order.training_stream(
+            split, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files, window=config.shuffle_buffer
+        )
         ds, total = stream.take(max_images).map(lambda position, example, payload: split.load(payload)), max_images
     else:
         ds = split.examples()
         if max_images:
             ds = ds.take(max_images)
     crops = skip_and_count(_numbered_center_crops(ds, config), counter).batch(batch_size)
-    sums = crops.map(lambda images, labels: (tf.reduce_sum(tf.cast(images, tf.float32), 0), tf.shape(images)[0]),
-                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    sums = crops.map(
+        lambda images, labels: (tf.reduce_sum(tf.cast(images, tf.float32), 0), tf.shape(images)[0]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=False,
+    )
     mean = np.zeros((config.image_size, config.image_size, 3), np.float64)
     count, began, shown = 0, time.time(), time.time()
     for batch_sum, images in sums.prefetch(2).as_numpy_iterator():
@@ -274,12 +338,19 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
         count += int(images)
         if print_fn and time.time() - shown > PROGRESS_SECONDS:
             shown = time.time()
-            print_fn(f"pixel mean: {count:,} of {total:,} training images ({100 * count / total:.0f}%), "
-                     f"{count / (shown - began):,.0f} images/s" if total else f"pixel mean: {count:,} images", flush=True)
+            print_fn(
+                f"pixel mean: {count:,} of {total:,} training images ({100 * count / total:.0f}%), "
+                f"{count / (shown - began):,.0f} images/s"
+                if total
+                else f"pixel mean: {count:,} images",
+                flush=True,
+            )
     counter.report(count, total)
     if not count:
-        raise DataError(f"no readable training image in {_describe(split)} to compute the per-pixel mean from "
-                        f"({counter.count} unreadable)")
+        raise DataError(
+            f"no readable training image in {_describe(split)} to compute the per-pixel mean from "
+            f"({counter.count} unreadable)"
+        )
     return (mean / count).astype(np.float32)
 
 
@@ -311,5 +382,6 @@ def check_readable(source, split="train", sample=32):
             return
         except tf.errors.OpError as error:
             first_error = first_error or f"{name}: {error_line(error)[:100]}"
-    raise DataError(f"{_describe(data)}: none of {tried} training images tried decodes (e.g. {first_error}); "
-                    "are these image files?")
+    raise DataError(
+        f"{_describe(data)}: none of {tried} training images tried decodes (e.g. {first_error}); are these image files?"
+    )

@@ -55,12 +55,16 @@ def folder_example(position, size, seed):
 def folder_pass(size, seed, pass_index):
     """One pass of a folder's stream, as a NumPy array of example indices."""
     pair = tf.constant([seed, pass_index], tf.int64)
-    return tf.random.experimental.index_shuffle(tf.range(size, dtype=tf.int64), pair, tf.constant(size - 1, tf.int64)).numpy()
+    return tf.random.experimental.index_shuffle(
+        tf.range(size, dtype=tf.int64), pair, tf.constant(size - 1, tf.int64)
+    ).numpy()
 
 
 def file_order(num_files, seed, pass_index):
     """The files' order in one pass of a record stream (a tensor of file indices)."""
-    return tf.random.experimental.stateless_shuffle(tf.range(num_files, dtype=tf.int64), _pass_seed(seed, pass_index, 0))
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(num_files, dtype=tf.int64), _pass_seed(seed, pass_index, 0)
+    )
 
 
 def round_robin_state(lengths, offset):
@@ -99,8 +103,9 @@ def _interleaved(split, files, cycle, skips=None, buffered=True):
     else:
         inputs = tf.data.Dataset.from_tensor_slices((files, skips))
         read = lambda f, s: split.records(f, s, buffered=buffered)  # noqa: E731
-    return inputs.interleave(read, cycle_length=cycle, block_length=1,
-                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return inputs.interleave(
+        read, cycle_length=cycle, block_length=1, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
 
 
 def _windows(records, seed, pass_index, first_window, window, pass_size):
@@ -112,11 +117,13 @@ def _windows(records, seed, pass_index, first_window, window, pass_size):
         examples, serialized = block
         count = tf.shape(examples, out_type=tf.int64)[0]
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(count), tf.random.experimental.stateless_fold_in(_pass_seed(seed, pass_index, 1), number))
+            tf.range(count), tf.random.experimental.stateless_fold_in(_pass_seed(seed, pass_index, 1), number)
+        )
         positions = base + number * window + tf.range(count)
         # Each record copied out when asked for: no second copy of the window.
         return tf.data.Dataset.from_tensor_slices((positions, order)).map(
-            lambda position, i: (position, examples[i], serialized[i]))
+            lambda position, i: (position, examples[i], serialized[i])
+        )
 
     # The next window is read while this one is emitted.
     return records.batch(window).prefetch(1).enumerate(start=first_window).flat_map(permute)
@@ -128,7 +135,7 @@ def _record_pass(split, seed, pass_index, cycle, window):
     groups = -(-len(split.files) // cycle)
 
     def group(number):
-        return _interleaved(split, order[number * cycle:(number + 1) * cycle], cycle)
+        return _interleaved(split, order[number * cycle : (number + 1) * cycle], cycle)
 
     records = tf.data.Dataset.range(groups).flat_map(group)
     return _windows(records, seed, pass_index, 0, window, split.size)
@@ -140,20 +147,28 @@ def _record_pass_from(split, seed, pass_index, offset, cycle, window):
     first_window = offset // window
     begin = first_window * window
     order = file_order(len(split.files), seed, pass_index).numpy()
-    groups = [order[i:i + cycle] for i in range(0, len(order), cycle)]
+    groups = [order[i : i + cycle] for i in range(0, len(order), cycle)]
     totals = np.cumsum([split.lengths[g].sum() for g in groups])
     group = int(np.searchsorted(totals, begin, side="right"))
     into = begin - (int(totals[group - 1]) if group else 0)
     files = groups[group]
     consumed, next_slot = round_robin_state(split.lengths[files], into)
-    slots = [s for s in list(range(next_slot, len(files))) + list(range(next_slot)) if consumed[s] < split.lengths[files[s]]]
+    slots = [
+        s for s in list(range(next_slot, len(files))) + list(range(next_slot)) if consumed[s] < split.lengths[files[s]]
+    ]
     # The files under way, in the order they give records from here on: unbuffered, so that the
     # skips read record headers only.
-    records = _interleaved(split, tf.constant(files[slots], tf.int64), cycle,
-                           tf.constant([consumed[s] for s in slots], tf.int64), buffered=False)
+    records = _interleaved(
+        split,
+        tf.constant(files[slots], tf.int64),
+        cycle,
+        tf.constant([consumed[s] for s in slots], tf.int64),
+        buffered=False,
+    )
     rest = tf.constant(order, tf.int64)
     later = tf.data.Dataset.range(group + 1, len(groups)).flat_map(
-        lambda number: _interleaved(split, rest[number * cycle:(number + 1) * cycle], cycle))
+        lambda number: _interleaved(split, rest[number * cycle : (number + 1) * cycle], cycle)
+    )
     stream = _windows(records.concatenate(later), seed, pass_index, first_window, window, split.size)
     return stream.skip(offset - begin)
 
@@ -186,7 +201,9 @@ def training_stream(split, seed, start, *, interleave_files=64, window=10000):
         first = _record_pass_from(split, seed, first_pass, offset, cycle, window)
     else:
         first = _record_pass(split, seed, first_pass, cycle, window)
-    later = tf.data.Dataset.range(first_pass + 1, _ENDLESS).flat_map(lambda p: _record_pass(split, seed, p, cycle, window))
+    later = tf.data.Dataset.range(first_pass + 1, _ENDLESS).flat_map(
+        lambda p: _record_pass(split, seed, p, cycle, window)
+    )
     return first.concatenate(later)
 
 

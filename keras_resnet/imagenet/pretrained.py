@@ -35,7 +35,7 @@ def published_models():
 
 
 def _depth(name):
-    return int(name[len("resnet"):])  # "resnet50" → 50
+    return int(name[len("resnet") :])  # "resnet50" → 50
 
 
 def _check_published(name):
@@ -57,12 +57,18 @@ def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="-
     """
     _check_published(name)
     if os.path.isfile(weights) and not formats.is_weights_file(weights):
-        raise RecipeError(f"{flag}={weights} is not a weights file: expected HDF5 (.h5), a .keras archive, safetensors "
-                          "or a PyTorch file")
+        raise RecipeError(
+            f"{flag}={weights} is not a weights file: expected HDF5 (.h5), a .keras archive, safetensors "
+            "or a PyTorch file"
+        )
     try:
-        resolve_weights(weights, block=architectures.imagenet_architecture(_depth(name)).block,
-                        network=name, bottleneck_stride=bottleneck_stride,
-                        shortcut=architectures.FAMILY_SHORTCUT["imagenet"] if shortcut is None else shortcut)
+        resolve_weights(
+            weights,
+            block=architectures.imagenet_architecture(_depth(name)).block,
+            network=name,
+            bottleneck_stride=bottleneck_stride,
+            shortcut=architectures.FAMILY_SHORTCUT["imagenet"] if shortcut is None else shortcut,
+        )
     except (ValueError, OSError) as error:
         raise RecipeError(f"{flag}={weights}: {str(error).strip().splitlines()[0]}") from None
 
@@ -82,8 +88,13 @@ def pretrained_network(name, classes, weights, config=None, shortcut=None, bottl
     """
     _check_published(name)
     decay = optimizers.regularizers(config) if config is not None else {}
-    options = dict(input_shape=(None, None, 3), bottleneck_stride=bottleneck_stride, weights=weights, **decay,
-                   **({} if shortcut is None else {"shortcut": shortcut}))
+    options = dict(
+        input_shape=(None, None, 3),
+        bottleneck_stride=bottleneck_stride,
+        weights=weights,
+        **decay,
+        **({} if shortcut is None else {"shortcut": shortcut}),
+    )
     try:
         if classes == IMAGENET_CLASSES:
             return keras_resnet.MODELS[name](classifier_activation=None, **options)
@@ -91,13 +102,26 @@ def pretrained_network(name, classes, weights, config=None, shortcut=None, bottl
     except ValueError as error:
         raise RecipeError(f"--model {name} with weights {weights!r}: {str(error).splitlines()[0]}") from None
     l2 = decay.get("kernel_regularizer") or decay.get("regularizer")
-    logits = keras.layers.Dense(classes, kernel_regularizer=l2, bias_regularizer=decay.get("regularizer"), dtype="float32",
-                                name="predictions")(base.output)
+    logits = keras.layers.Dense(
+        classes, kernel_regularizer=l2, bias_regularizer=decay.get("regularizer"), dtype="float32", name="predictions"
+    )(base.output)
     return keras.Model(base.input, logits, name=base.name)
 
 
-def evaluate_pretrained(config, *, model_name, source, weights="imagenet", protocol="center", shortcut=None,
-                        bottleneck_stride="1x1", max_images=None, batch_size=50, workdir=None, print_fn=print):
+def evaluate_pretrained(
+    config,
+    *,
+    model_name,
+    source,
+    weights="imagenet",
+    protocol="center",
+    shortcut=None,
+    bottleneck_stride="1x1",
+    max_images=None,
+    batch_size=50,
+    workdir=None,
+    print_fn=print,
+):
     """Top-1/top-5 error of a published net on `source`'s validation split with a test protocol.
 
     Writes `eval_<protocol>_<weights>.json` to `workdir` when one is given.
@@ -108,10 +132,22 @@ def evaluate_pretrained(config, *, model_name, source, weights="imagenet", proto
     if protocol not in evaluation.PROTOCOLS:
         raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
     if source.num_classes != IMAGENET_CLASSES:
-        raise RecipeError(f"published ImageNet weights classify {IMAGENET_CLASSES} classes; the data has {source.num_classes}")
-    network = pretrained_network(model_name, IMAGENET_CLASSES, weights, shortcut=shortcut, bottleneck_stride=bottleneck_stride)
-    result = evaluation.evaluate(network, source, config, protocol, mean=np.zeros(3, np.float32), batch_size=batch_size,
-                                 max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
+        raise RecipeError(
+            f"published ImageNet weights classify {IMAGENET_CLASSES} classes; the data has {source.num_classes}"
+        )
+    network = pretrained_network(
+        model_name, IMAGENET_CLASSES, weights, shortcut=shortcut, bottleneck_stride=bottleneck_stride
+    )
+    result = evaluation.evaluate(
+        network,
+        source,
+        config,
+        protocol,
+        mean=np.zeros(3, np.float32),
+        batch_size=batch_size,
+        max_images=max_images,
+        counter=input_pipeline.SkipCounter("evaluation"),
+    )
     result["weights"] = str(weights)
     if workdir:
         os.makedirs(workdir, exist_ok=True)

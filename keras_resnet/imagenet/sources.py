@@ -141,8 +141,13 @@ class RecordSplit:
         import tensorflow as tf
 
         files = tf.data.Dataset.from_tensor_slices(self.files)
-        records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(READ_FILES, len(self.files)), block_length=1,
-                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        records = files.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(READ_FILES, len(self.files)),
+            block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
         return records.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def count_records(self, cache_dir=None):
@@ -164,7 +169,9 @@ class RecordSplit:
             missing = [path for path in self.files if cached.get(path, [None])[0] != sizes[path]]
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(missing) or 1)) as pool:
                 fresh = dict(zip(missing, pool.map(lambda p: count_tfrecords(p, self.name), missing)))
-            self._counts = {path: [sizes[path], fresh[path] if path in fresh else cached[path][1]] for path in self.files}
+            self._counts = {
+                path: [sizes[path], fresh[path] if path in fresh else cached[path][1]] for path in self.files
+            }
             self.lengths = np.array([self._counts[path][1] for path in self.files], np.int64)
         if cache_path and os.path.isdir(cache_dir) and any(cached.get(p) != c for p, c in self._counts.items()):
             partial = cache_path + ".partial"
@@ -318,11 +325,16 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
     import tensorflow as tf
 
     prefix = pattern.rstrip("/") + "/" if tf.io.gfile.isdir(pattern) else pattern  # local or gs://
-    files = {split: sorted(tf.io.gfile.glob(f"{prefix}{name}-*")) for split, name in (("train", "train"), ("val", "validation"))}
+    files = {
+        split: sorted(tf.io.gfile.glob(f"{prefix}{name}-*"))
+        for split, name in (("train", "train"), ("val", "validation"))
+    }
     if not files["train"]:
         raise DataError(f"--tfrecords {pattern}: no {prefix}train-* files")
-    features = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
-                "image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+    features = {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+    }
     # The first record of each split, read now: a file of another kind would otherwise fail
     # mid-run, deep in tf.data.
     for paths in files.values():
@@ -330,8 +342,10 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
             for record in tf.data.TFRecordDataset(paths[:1]).take(1):
                 tf.io.parse_single_example(record, features)
         except (tf.errors.OpError, ValueError) as error:
-            raise DataError(f"--tfrecords {pattern}: {paths[0]} is not a TFRecord file of tf.train.Examples with "
-                            f"image/encoded and image/class/label ({error_line(error)[:160]})") from None
+            raise DataError(
+                f"--tfrecords {pattern}: {paths[0]} is not a TFRecord file of tf.train.Examples with "
+                f"image/encoded and image/class/label ({error_line(error)[:160]})"
+            ) from None
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, features)
@@ -366,10 +380,14 @@ def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
         info = builder.info
         file_format = str(getattr(info, "file_format", "tfrecord") or "tfrecord").lower()
     except Exception as error:  # TFDS raises many types; all mean "not usable here".
-        raise DataError(f"TFDS {name} in --data_dir {data_dir}: {str(error).strip().splitlines()[0]}; {NO_DATA}") from None
+        raise DataError(
+            f"TFDS {name} in --data_dir {data_dir}: {str(error).strip().splitlines()[0]}; {NO_DATA}"
+        ) from None
     if "tfrecord" not in file_format:
-        raise DataError(f"TFDS {name} in --data_dir {data_dir} is prepared as {file_format}, which tf.data cannot read; "
-                        "prepare it as TFRecords (the default file_format)")
+        raise DataError(
+            f"TFDS {name} in --data_dir {data_dir} is prepared as {file_format}, which tf.data cannot read; "
+            "prepare it as TFRecords (the default file_format)"
+        )
     skip = {"image": tfds.decode.SkipDecoding()}
 
     def parse(record):
@@ -380,13 +398,17 @@ def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
     for split, tfds_split in (("train", "train"), ("val", "validation")):
         if tfds_split in info.splits:
             split_info = info.splits[tfds_split]
-            splits[split] = RecordSplit([os.fspath(p) for p in split_info.filepaths], parse, split_info.shard_lengths, "--data_dir")
+            splits[split] = RecordSplit(
+                [os.fspath(p) for p in split_info.filepaths], parse, split_info.shard_lengths, "--data_dir"
+            )
     if "train" not in splits:
         raise DataError(f"TFDS {name} in --data_dir {data_dir} has no train split; {NO_DATA}")
     return Source("tfds", info.features["label"].num_classes, splits)
 
 
-def resolve_source(data_dir=None, manual_dir=None, image_folder=None, tfrecords=None, tfrecord_label_offset=0, num_classes=1000):
+def resolve_source(
+    data_dir=None, manual_dir=None, image_folder=None, tfrecords=None, tfrecord_label_offset=0, num_classes=1000
+):
     """The one source the flags name; fails at once, with one line, when there is none.
 
     Args:

@@ -66,9 +66,14 @@ def example(encoded, label):
     """A serialized `tf.train.Example` of an encoded image and its label, as TFRecords of ImageNet hold them."""
     import tensorflow as tf
 
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-        "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))})).SerializeToString()
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
+                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+            }
+        )
+    ).SerializeToString()
 
 
 def write_tfrecords(directory, split="train", labels=((0, 1), (1, 0)), shape=(40, 48), seed=0):
@@ -117,9 +122,26 @@ def write_tfds_imagenet(data_dir, per_split=None, shards=None, shape=(40, 48), c
     per_split = per_split or {"train": 8, "validation": 4}
     rng = np.random.default_rng(seed)
     builder = tfds.builder("imagenet2012")
-    examples = {split: [(f"{split}_{i}", {"image": encode_jpeg(smooth_image(rng, *shape)), "label": i % classes,
-                                          "file_name": f"{split}_{i}.JPEG"}) for i in range(count)]
-                for split, count in per_split.items()}
+    examples = {
+        split: [
+            (
+                f"{split}_{i}",
+                {
+                    "image": encode_jpeg(smooth_image(rng, *shape)),
+                    "label": i % classes,
+                    "file_name": f"{split}_{i}.JPEG",
+                },
+            )
+            for i in range(count)
+        ]
+        for split, count in per_split.items()
+    }
     tfds.dataset_builders.store_as_tfds_dataset(
-        "imagenet2012", builder.version, builder.info.features, examples, data_dir=data_dir, disable_shuffling=True,
-        download_config=tfds.download.DownloadConfig(num_shards=shards) if shards else None)
+        "imagenet2012",
+        builder.version,
+        builder.info.features,
+        examples,
+        data_dir=data_dir,
+        disable_shuffling=True,
+        download_config=tfds.download.DownloadConfig(num_shards=shards) if shards else None,
+    )

@@ -26,11 +26,18 @@ import numpy as np
 import keras_resnet
 from keras_resnet import builder, distribute
 from keras_resnet.imagenet import evaluation, input_pipeline, order
-from keras_resnet.imagenet.model import IMAGE, LIGHTING_ALPHA, MEAN_LAYER, image_dtype, mean_image, recipe_model, stored_mean
+from keras_resnet.imagenet.model import (
+    IMAGE,
+    LIGHTING_ALPHA,
+    MEAN_LAYER,
+    image_dtype,
+    mean_image,
+    recipe_model,
+    stored_mean,
+)
 from keras_resnet.training import callbacks, exact_eval, faults, optimizers, run, schedules
 from keras_resnet.training import flags as flag_lib
 from keras_resnet.training.run import RecipeError
-
 
 PIXEL_MEAN = "pixel_mean.npy"
 EVAL_PREFIX = "eval_"
@@ -55,10 +62,18 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
     check_network(name, shortcut)
     try:
         if name in TEST_NETWORKS:
-            return builder.build_network("imagenet", input_shape=(None, None, 3), classes=classes, classifier_activation=None,
-                                         name=name, **TEST_NETWORKS[name], **options)
-        return keras_resnet.MODELS[name](input_shape=(None, None, 3), classes=classes, classifier_activation=None,
-                                         **options)
+            return builder.build_network(
+                "imagenet",
+                input_shape=(None, None, 3),
+                classes=classes,
+                classifier_activation=None,
+                name=name,
+                **TEST_NETWORKS[name],
+                **options,
+            )
+        return keras_resnet.MODELS[name](
+            input_shape=(None, None, 3), classes=classes, classifier_activation=None, **options
+        )
     except (TypeError, ValueError) as error:
         raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
 
@@ -74,7 +89,9 @@ def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, we
         weights_flag: str. The flag that named `weights`, for the message.
     """
     if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
-        raise RecipeError(f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)")
+        raise RecipeError(
+            f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)"
+        )
     flag_lib.check_shortcut(name, keras_resnet.MODELS[name].kind if name in IMAGENET_MODELS else "residual", shortcut)
     if weights is not None:
         from keras_resnet.imagenet.pretrained import check_weights
@@ -85,7 +102,9 @@ def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, we
 def check_batch(batch_size, replicas):
     """Raises `RecipeError` unless `batch_size` splits evenly over `replicas`."""
     if batch_size <= 0 or batch_size % replicas:
-        raise RecipeError(f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}")
+        raise RecipeError(
+            f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}"
+        )
 
 
 class SkipReport(keras.callbacks.Callback):
@@ -143,21 +162,44 @@ def check_data_order(workdir, overwrite=False):
     previous = run.load_run_config(workdir)
     if overwrite or previous is None or previous.get("data_order", 1) == order.ORDER_VERSION:
         return
-    raise RecipeError(f"--workdir {workdir} holds a run begun under data order {previous.get('data_order', 1)}; this version "
-                      f"reads the data in order {order.ORDER_VERSION} (a fresh global order every pass), so it cannot "
-                      "resume that run exactly: finish it with the version that began it, or pass --overwrite")
+    raise RecipeError(
+        f"--workdir {workdir} holds a run begun under data order {previous.get('data_order', 1)}; this version "
+        f"reads the data in order {order.ORDER_VERSION} (a fresh global order every pass), so it cannot "
+        "resume that run exactly: finish it with the version that began it, or pass --overwrite"
+    )
 
 
 def _batch_shapes(config, crops_dtype):
     """The symbolic `(inputs, labels)` of one training batch (`input_pipeline.recipe_inputs`)."""
     size = config.image_size
-    return ({IMAGE: keras.KerasTensor((None, size, size, 3), crops_dtype),
-             LIGHTING_ALPHA: keras.KerasTensor((None, 3), "float32")}, keras.KerasTensor((None,), "int32"))
+    return (
+        {
+            IMAGE: keras.KerasTensor((None, size, size, 3), crops_dtype),
+            LIGHTING_ALPHA: keras.KerasTensor((None, 3), "float32"),
+        },
+        keras.KerasTensor((None,), "int32"),
+    )
 
 
-def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", tpu=None, train_steps=None, seed=0,
-                       shortcut=None, mixed_precision="none", jit_compile="auto", overwrite=False, verbose=0,
-                       print_fn=print, init_weights=None, bottleneck_stride="1x1"):
+def train_and_evaluate(
+    config,
+    workdir,
+    *,
+    model_name,
+    source,
+    strategy="auto",
+    tpu=None,
+    train_steps=None,
+    seed=0,
+    shortcut=None,
+    mixed_precision="none",
+    jit_compile="auto",
+    overwrite=False,
+    verbose=0,
+    print_fn=print,
+    init_weights=None,
+    bottleneck_stride="1x1",
+):
     """Trains `model_name` on `source` with the paper's ImageNet recipe; resumes a killed run.
 
     Args:
@@ -199,12 +241,22 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
     if train_steps <= 0:
         raise RecipeError(f"--train_steps must be positive. Received: {train_steps}")
     period = run.steps_per_period(train_steps, config.eval_every)
-    run_config = {"model": model_name, "shortcut": shortcut, "data": source.kind, "data_order": order.ORDER_VERSION,
-                  "classes": source.num_classes,
-                  "seed": seed, "train_steps": train_steps, "eval_every": period, "mixed_precision": mixed_precision,
-                  "strategy": resolved.name, "replicas": resolved.num_replicas,
-                  "init_weights": None if init_weights is None else str(init_weights), "bottleneck_stride": bottleneck_stride,
-                  "config": run.jsonable(vars(config))}
+    run_config = {
+        "model": model_name,
+        "shortcut": shortcut,
+        "data": source.kind,
+        "data_order": order.ORDER_VERSION,
+        "classes": source.num_classes,
+        "seed": seed,
+        "train_steps": train_steps,
+        "eval_every": period,
+        "mixed_precision": mixed_precision,
+        "strategy": resolved.name,
+        "replicas": resolved.num_replicas,
+        "init_weights": None if init_weights is None else str(init_weights),
+        "bottleneck_stride": bottleneck_stride,
+        "config": run.jsonable(vars(config)),
+    }
     rundir = _worker_dir(workdir, resolved)
     # Before anything is written: the records counted (their counts cached in the workdir once it
     # exists), and a split of unreadable files refused.
@@ -236,17 +288,25 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         elif start:
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
         train_skips = input_pipeline.SkipCounter("train")
-        data = input_pipeline.distributed_train_dataset(resolved, source, config, seed=seed, start_step=start,
-                                                        counter=train_skips, image_dtype=crops_dtype)
+        data = input_pipeline.distributed_train_dataset(
+            resolved, source, config, seed=seed, start_step=start, counter=train_skips, image_dtype=crops_dtype
+        )
         val, val_steps = None, None
         if source.sizes.get("val") and resolved.num_workers == 1:
             # Several workers each read the whole split in smaller batches: let Keras find its end.
             val_steps = math.ceil(source.sizes["val"] / config.batch_size)
         val_skips = input_pipeline.SkipCounter("validation")
         if "val" in source.splits:
-            val = input_pipeline.eval_dataset(source, config, config.batch_size, as_recipe_inputs=True,
-                                              image_dtype=crops_dtype, counter=val_skips,
-                                              weighted=True, readers=(resolved.num_workers, resolved.worker_index))
+            val = input_pipeline.eval_dataset(
+                source,
+                config,
+                config.batch_size,
+                as_recipe_inputs=True,
+                image_dtype=crops_dtype,
+                counter=val_skips,
+                weighted=True,
+                readers=(resolved.num_workers, resolved.worker_index),
+            )
         plateau = None
         if config.schedule == "plateau" and val is not None:
             plateau = schedules.reduce_on_plateau(config, monitor="val_error")
@@ -256,12 +316,23 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
             if start < train_steps:
                 skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config))
                 validation = callbacks.PeriodicEvaluation(
-                    {"val": val} if val is not None else {}, period, steps={"val": val_steps}, skips={"val": val_skips},
-                    sizes={"val": source.sizes.get("val")})
-                model.fit(data, steps_per_epoch=period, epochs=train_steps // period, verbose=verbose, shuffle=False,
-                          callbacks=callbacks.make_callbacks(rundir, validation, plateau,
-                                                             callbacks.ProgressLine(train_steps, config.batch_size, print_fn))
-                          + [skips])
+                    {"val": val} if val is not None else {},
+                    period,
+                    steps={"val": val_steps},
+                    skips={"val": val_skips},
+                    sizes={"val": source.sizes.get("val")},
+                )
+                model.fit(
+                    data,
+                    steps_per_epoch=period,
+                    epochs=train_steps // period,
+                    verbose=verbose,
+                    shuffle=False,
+                    callbacks=callbacks.make_callbacks(
+                        rundir, validation, plateau, callbacks.ProgressLine(train_steps, config.batch_size, print_fn)
+                    )
+                    + [skips],
+                )
                 faults.kill_if(faults.BEFORE_OUTPUTS)
             else:  # Killed after training, before the outputs: only finish those.
                 with resolved.scope():
@@ -269,21 +340,41 @@ def train_and_evaluate(config, workdir, *, model_name, source, strategy="auto", 
         except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
             if "label outside" not in str(error) and "negative label" not in str(error):
                 raise
-            line = next(l for l in str(error).splitlines() if "label" in l).strip()
+            line = next(text for text in str(error).splitlines() if "label" in text).strip()
             raise RecipeError(f"{source.kind} data: {line}") from None
     finally:
         keras.config.set_dtype_policy("float32")
     last = (callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON)) or [{}])[-1]
-    metrics = {"model": model_name, "steps": int(last.get("step", train_steps)), "strategy": resolved.name,
-               "replicas": resolved.num_replicas, "train_error": last.get("train_error"),
-               "val_error": last.get("val_error"), "val_top5_error": last.get("val_top5_error"),
-               "loss": last.get("loss"), "skipped_train_images": train_skips.count, "skipped_val_images": val_skips.count,
-               "seconds_this_run": round(time.time() - began, 1), "backend": keras.backend.backend()}
+    metrics = {
+        "model": model_name,
+        "steps": int(last.get("step", train_steps)),
+        "strategy": resolved.name,
+        "replicas": resolved.num_replicas,
+        "train_error": last.get("train_error"),
+        "val_error": last.get("val_error"),
+        "val_top5_error": last.get("val_top5_error"),
+        "loss": last.get("loss"),
+        "skipped_train_images": train_skips.count,
+        "skipped_val_images": val_skips.count,
+        "seconds_this_run": round(time.time() - began, 1),
+        "backend": keras.backend.backend(),
+    }
     return run.finish_run(model, rundir, metrics, MEAN_LAYER)
 
 
-def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center", shortcut=None, max_images=None,
-                        batch_size=50, print_fn=print, bottleneck_stride="1x1"):
+def evaluate_checkpoint(
+    config,
+    workdir,
+    *,
+    model_name,
+    source,
+    protocol="center",
+    shortcut=None,
+    max_images=None,
+    batch_size=50,
+    print_fn=print,
+    bottleneck_stride="1x1",
+):
     """Evaluates the run in `workdir` with a test protocol; writes `eval_<protocol>.json`.
 
     Args:
@@ -310,11 +401,21 @@ def evaluate_checkpoint(config, workdir, *, model_name, source, protocol="center
     try:
         model.load_weights(checkpoint)  # The network's weights and the mean it was trained with.
     except ValueError as error:
-        raise RecipeError(f"{checkpoint} does not fit --model {model_name} with {source.num_classes} classes at "
-                          f"--image_size {config.image_size}: evaluate with the flags the run was trained with "
-                          f"({str(error).strip().splitlines()[0].split('. Example')[0][:120]})") from None
-    result = evaluation.evaluate(network, source, config, protocol, mean=stored_mean(model), batch_size=batch_size,
-                                 max_images=max_images, counter=input_pipeline.SkipCounter("evaluation"))
+        raise RecipeError(
+            f"{checkpoint} does not fit --model {model_name} with {source.num_classes} classes at "
+            f"--image_size {config.image_size}: evaluate with the flags the run was trained with "
+            f"({str(error).strip().splitlines()[0].split('. Example')[0][:120]})"
+        ) from None
+    result = evaluation.evaluate(
+        network,
+        source,
+        config,
+        protocol,
+        mean=stored_mean(model),
+        batch_size=batch_size,
+        max_images=max_images,
+        counter=input_pipeline.SkipCounter("evaluation"),
+    )
     with open(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), "w") as f:
         json.dump(result, f, indent=1)
     print_fn(f"{protocol}: {evaluation.result_summary(result)}", flush=True)

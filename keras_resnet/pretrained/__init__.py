@@ -32,8 +32,10 @@ from keras_resnet.pretrained.keras_files import PREPROCESSING_LAYER
 from keras_resnet.pretrained.registry import DEFAULT, WEIGHTS, PretrainedWeights, find
 
 # What each bottleneck layout is, for error messages.
-_LAYOUTS = {"1x1": "the paper's layout (stride 2 in the first 1×1 convolution)",
-            "3x3": "the v1.5 layout (stride 2 in the 3×3 convolution)"}
+_LAYOUTS = {
+    "1x1": "the paper's layout (stride 2 in the first 1×1 convolution)",
+    "3x3": "the v1.5 layout (stride 2 in the 3×3 convolution)",
+}
 # The layers `include_top` and `pooling` add (`builder._head`): a net may leave a file's out.
 _HEAD = ("avg_pool", "max_pool", convert.TOP)
 
@@ -61,8 +63,9 @@ def _accepted():
     return f"None, {DEFAULT!r}, one of {', '.join(repr(n) for n in registry.source_names())}, or the path of a weights file"
 
 
-def resolve(weights, *, block, network=None, bottleneck_stride="1x1", shortcut=None, include_top=True, classes=1000,
-            channels=3):
+def resolve(
+    weights, *, block, network=None, bottleneck_stride="1x1", shortcut=None, include_top=True, classes=1000, channels=3
+):
     """Checks `weights=` against the network being built, before anything is built or fetched.
 
     A file's bottleneck layout is read from its content and must be the net's: a published file's
@@ -88,8 +91,11 @@ def resolve(weights, *, block, network=None, bottleneck_stride="1x1", shortcut=N
         resolved = _resolve_file(os.fspath(weights))
         held = None
         if block == "bottleneck":  # Basic blocks have one layout.
-            held = resolved.record.bottleneck_stride if resolved.record else formats.bottleneck_stride(
-                resolved.path, resolved.file_format)
+            held = (
+                resolved.record.bottleneck_stride
+                if resolved.record
+                else formats.bottleneck_stride(resolved.path, resolved.file_format)
+            )
         if held not in (None, bottleneck_stride):
             raise ValueError(
                 f"{resolved.path} holds a ResNet in {_LAYOUTS[held]}, not {_LAYOUTS[bottleneck_stride]}: build the "
@@ -172,7 +178,11 @@ def check_keras_file(model, resolved, include_preprocessing=True):
     extra = sorted(file_layers - model_layers - set(_HEAD))
     missing = sorted(model_layers - file_layers - set(_HEAD))
     if extra or missing:
-        whole = "; a .keras file of another net loads whole with keras.saving.load_model" if zipfile.is_zipfile(path) else ""
+        whole = (
+            "; a .keras file of another net loads whole with keras.saving.load_model"
+            if zipfile.is_zipfile(path)
+            else ""
+        )
         raise ValueError(
             f"{path} was saved from another net than this {model.name}: {len(extra)} of its layers are not in this net "
             f"({convert.listed(extra)}) and {len(missing)} of this net's are not in the file ({convert.listed(missing)})"

@@ -141,11 +141,15 @@ def check_classifier(origin, file_classes, model):
         return  # The file's classifier, if any, is left out.
     classes = model.get_layer(TOP).units
     if file_classes is None:
-        raise ValueError(f"{origin} holds no classifier (it was saved with include_top=False): build the net with "
-                         "include_top=False. Received: include_top=True")
+        raise ValueError(
+            f"{origin} holds no classifier (it was saved with include_top=False): build the net with "
+            "include_top=False. Received: include_top=True"
+        )
     if file_classes != classes:
-        raise ValueError(f"{origin} holds a {file_classes}-class classifier: build the net with classes={file_classes}, "
-                         f"or with include_top=False for its body alone. Received: classes={classes}")
+        raise ValueError(
+            f"{origin} holds a {file_classes}-class classifier: build the net with classes={file_classes}, "
+            f"or with include_top=False for its body alone. Received: classes={classes}"
+        )
 
 
 def listed(names, shown=3):

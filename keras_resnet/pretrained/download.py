@@ -53,19 +53,23 @@ def fetch(entry, include_top=True, cache_dir=None, is_reachable=None):
     if os.path.exists(target) and file_matches(target, file_hash):
         return target
     host = urllib.parse.urlparse(url).hostname
-    offline = (f"download {url} elsewhere and put it at {target} (or pass weights= the path of the file), "
-               "then run this again")
+    offline = (
+        f"download {url} elsewhere and put it at {target} (or pass weights= the path of the file), then run this again"
+    )
     if urllib.parse.urlparse(url).scheme in ("http", "https") and not (is_reachable or reachable)(host):
         raise ValueError(f"{entry.key} weights cannot be downloaded here ({host} is unreachable): {offline}")
     os.makedirs(os.path.dirname(target), exist_ok=True)  # Else get_file falls back to /tmp/.keras.
     try:
-        return keras.utils.get_file(file_name, url, file_hash=file_hash, cache_subdir=CACHE_SUBDIR,
-                                    cache_dir=_cache_dir(cache_dir))
+        return keras.utils.get_file(
+            file_name, url, file_hash=file_hash, cache_subdir=CACHE_SUBDIR, cache_dir=_cache_dir(cache_dir)
+        )
     except ValueError:  # The hash differs: never leave the file for a later run to trust.
         if os.path.exists(target):
             os.remove(target)
-        raise ValueError(f"the file downloaded from {url} does not have the published hash {file_hash}; "
-                         f"it was removed. {offline[0].upper()}{offline[1:]}") from None
+        raise ValueError(
+            f"the file downloaded from {url} does not have the published hash {file_hash}; "
+            f"it was removed. {offline[0].upper()}{offline[1:]}"
+        ) from None
     except Exception as error:  # urllib's URLError, HTTPError, OSError, …
         reason = str(getattr(error, "reason", error)).splitlines()[0] if str(error) else type(error).__name__
         raise ValueError(f"{entry.key} weights could not be downloaded ({reason}): {offline}") from None

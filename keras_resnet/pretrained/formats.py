@@ -151,4 +151,3 @@ def read_torch(path):
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     return {k: v.detach().numpy() for k, v in state.items() if hasattr(v, "detach")}
-

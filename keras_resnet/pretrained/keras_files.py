@@ -125,8 +125,12 @@ def read(path):
             if name == TOP and "1" in variables:
                 classes = int(variables["1"].shape[0])  # The bias: one value per class.
     record = json.loads(text) if text is not None else {}
-    return FileRecord(layers=tuple(names) if names is not None else None, classes=classes,
-                      bottleneck_stride=record.get("bottleneck_stride"), preprocessing=record.get("preprocessing"))
+    return FileRecord(
+        layers=tuple(names) if names is not None else None,
+        classes=classes,
+        bottleneck_stride=record.get("bottleneck_stride"),
+        preprocessing=record.get("preprocessing"),
+    )
 
 
 def _read_archive(path):
@@ -138,7 +142,10 @@ def _read_archive(path):
     return FileRecord(
         layers=tuple(by_name),
         classes=top["config"].get("units") if top else None,
-        bottleneck_stride=bottleneck_stride_of({name: layer["config"].get("strides") for name, layer in by_name.items()}),
+        bottleneck_stride=bottleneck_stride_of(
+            {name: layer["config"].get("strides") for name, layer in by_name.items()}
+        ),
         preprocessing={k: v for k, v in by_name[PREPROCESSING_LAYER].items() if k in _SERIALIZED_KEYS}
-        if PREPROCESSING_LAYER in by_name else None,
+        if PREPROCESSING_LAYER in by_name
+        else None,
     )

@@ -90,8 +90,11 @@ class TerminateOnNaN(keras.callbacks.Callback):
             return None
         optimizer = getattr(model, "optimizer", None)
         variables = list(model.weights) + (list(optimizer.variables) if optimizer is not None else [])
-        bad = [v.path for v in variables
-               if v.dtype.startswith(("float", "bfloat")) and not np.isfinite(ops.convert_to_numpy(v)).all()]
+        bad = [
+            v.path
+            for v in variables
+            if v.dtype.startswith(("float", "bfloat")) and not np.isfinite(ops.convert_to_numpy(v)).all()
+        ]
         if bad:
             return f"{listed(bad)}{f' ({len(bad)} arrays)' if len(bad) > 1 else ''} became non-finite"
         return None
@@ -174,8 +177,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     def __init__(self, splits, steps_per_period, *, batch_size=None, schedule=None, steps=None, skips=None, sizes=None):
         super().__init__()
         # Arrays: whole batches, the padding weighted 0 (see `exact_eval`).
-        self.splits = {name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) else split
-                       for name, split in splits.items()}
+        self.splits = {
+            name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) else split
+            for name, split in splits.items()
+        }
         self.batch_size = batch_size
         self.steps_per_period = steps_per_period
         self.schedule = schedule
@@ -186,8 +191,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         for name, split in self.splits.items():
             if isinstance(split, tuple):
                 x, y, weights = split
-                results = self.model.evaluate(x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0,
-                                              return_dict=True)
+                results = self.model.evaluate(
+                    x, y, sample_weight=weights, batch_size=self.batch_size, verbose=0, return_dict=True
+                )
             else:
                 results = self.model.evaluate(split, steps=self.steps.get(name), verbose=0, return_dict=True)
             logs.update(exact_eval.split_logs(self.model, results, name))
@@ -385,8 +391,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                    "state": {name: callback.backup_state() for name, callback in self.stateful.items()}}
+        metadata = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            "state": {name: callback.backup_state() for name, callback in self.stateful.items()},
+        }
         save_weights_atomically(self.model, self._weights_path, metadata)
         _atomic_write(self._training_metadata_path, json.dumps(metadata))
 
@@ -452,7 +461,9 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     ]
     callbacks = [c for c in callbacks if c is not None]
     if not tensorboard_available():
-        logging.warning("tensorboard or TensorFlow is not installed: no TensorBoard logs (pip install tensorboard tensorflow)")
+        logging.warning(
+            "tensorboard or TensorFlow is not installed: no TensorBoard logs (pip install tensorboard tensorflow)"
+        )
     elif keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
         # Keras' TensorBoard callback writes through tf.summary: it would import TensorFlow, which
         # a JAX or PyTorch run on in-memory data never loads.

@@ -33,8 +33,10 @@ CROSS_ENTROPY = "cross_entropy"
 def weighted_metrics(num_classes=None):
     """The metrics to compile as `weighted_metrics`: accuracy, the weighted cross-entropy, and
     with `num_classes` the top-5 accuracy (top-k with k = `num_classes` when fewer)."""
-    metrics = [keras.metrics.SparseCategoricalAccuracy(name=ACCURACY),
-               keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name=CROSS_ENTROPY)]
+    metrics = [
+        keras.metrics.SparseCategoricalAccuracy(name=ACCURACY),
+        keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name=CROSS_ENTROPY),
+    ]
     if num_classes is not None:
         metrics.insert(1, keras.metrics.SparseTopKCategoricalAccuracy(min(5, num_classes), name=TOP5_ACCURACY))
     return metrics
@@ -102,9 +104,11 @@ def split_logs(model, results, name):
         dict with `{name}_loss` (mean cross-entropy plus the penalty), `{name}_error`,
         `{name}_top5_error` (where compiled) and `{name}_images` (the images counted).
     """
-    logs = {f"{name}_loss": float(results[CROSS_ENTROPY]) + penalty(model),
-            f"{name}_error": 1.0 - float(results[ACCURACY]),
-            f"{name}_images": float(keras.ops.convert_to_numpy(_metric(model, ACCURACY).count))}
+    logs = {
+        f"{name}_loss": float(results[CROSS_ENTROPY]) + penalty(model),
+        f"{name}_error": 1.0 - float(results[ACCURACY]),
+        f"{name}_images": float(keras.ops.convert_to_numpy(_metric(model, ACCURACY).count)),
+    }
     if TOP5_ACCURACY in results:
         logs[f"{name}_top5_error"] = 1.0 - float(results[TOP5_ACCURACY])
     return logs

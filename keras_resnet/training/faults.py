@@ -115,11 +115,21 @@ class Trace(keras.callbacks.Callback):
         optimizer = schedules.optimizer_of(model)
         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
         multiplier = float(keras.ops.convert_to_numpy(getattr(optimizer, "learning_rate_multiplier", 1.0)))
-        streams = [keras.ops.convert_to_numpy(g.state).tolist()
-                   for layer in model._flatten_layers() for g in getattr(layer, "_seed_generators", [])]
-        _record({"step": _iterations(model), "learning_rate": rate * multiplier, "multiplier": multiplier,
-                 "seed_states": streams, "weights": _fingerprint(*(keras.ops.convert_to_numpy(v) for v in model.weights)),
-                 "optimizer": _fingerprint(*(keras.ops.convert_to_numpy(v) for v in optimizer.variables))})
+        streams = [
+            keras.ops.convert_to_numpy(g.state).tolist()
+            for layer in model._flatten_layers()
+            for g in getattr(layer, "_seed_generators", [])
+        ]
+        _record(
+            {
+                "step": _iterations(model),
+                "learning_rate": rate * multiplier,
+                "multiplier": multiplier,
+                "seed_states": streams,
+                "weights": _fingerprint(*(keras.ops.convert_to_numpy(v) for v in model.weights)),
+                "optimizer": _fingerprint(*(keras.ops.convert_to_numpy(v) for v in optimizer.variables)),
+            }
+        )
 
 
 def trace():

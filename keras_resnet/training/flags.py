@@ -71,19 +71,33 @@ def check_shortcut(name, kind, shortcut):
     from keras_resnet.training.run import RecipeError
 
     if shortcut is not None and kind == "plain":
-        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}")
+        raise RecipeError(
+            f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}"
+        )
     if shortcut is not None and shortcut not in blocks.SHORTCUTS:
-        raise RecipeError(f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}")
+        raise RecipeError(
+            f"--shortcut must be one of {', '.join(blocks.SHORTCUTS)} (Sec. 3.3). Received: --shortcut={shortcut}"
+        )
 
 
 def define_run_flags(required_workdir=True):
     """The flags of a run that every recipe has: `--workdir`, `--seed`, `--mixed_precision`, `--overwrite`."""
-    flags.DEFINE_string("workdir", None, "Directory for history, checkpoints, backup, metrics and plots.",
-                        required=required_workdir)
-    flags.DEFINE_integer("seed", 0, "Seeds initialisation, shuffling and augmentation.", lower_bound=SEED_RANGE[0],
-                         upper_bound=SEED_RANGE[1])
-    flags.DEFINE_enum("mixed_precision", "none", list(PRECISIONS), "Mixed precision: none, bf16 or fp16 (arXiv "
-                      "1710.03740). Not in the paper.")
+    flags.DEFINE_string(
+        "workdir", None, "Directory for history, checkpoints, backup, metrics and plots.", required=required_workdir
+    )
+    flags.DEFINE_integer(
+        "seed",
+        0,
+        "Seeds initialisation, shuffling and augmentation.",
+        lower_bound=SEED_RANGE[0],
+        upper_bound=SEED_RANGE[1],
+    )
+    flags.DEFINE_enum(
+        "mixed_precision",
+        "none",
+        list(PRECISIONS),
+        "Mixed precision: none, bf16 or fp16 (arXiv 1710.03740). Not in the paper.",
+    )
     flags.DEFINE_bool("overwrite", False, "Replace a finished (or stopped) run in --workdir.")
 
 
@@ -140,9 +154,13 @@ def define_config_flags(config_class, names, choices=None, minimums=None, positi
         elif kind == "float":
             flags.DEFINE_float(name, default, text)
             if name in positive:
-                flags.register_validator(name, lambda v: v is not None and math.isfinite(v) and v > 0, "must be a positive number")
+                flags.register_validator(
+                    name, lambda v: v is not None and math.isfinite(v) and v > 0, "must be a positive number"
+                )
             else:
-                flags.register_validator(name, lambda v: v is not None and math.isfinite(v) and v >= 0, "must be a number >= 0")
+                flags.register_validator(
+                    name, lambda v: v is not None and math.isfinite(v) and v >= 0, "must be a number >= 0"
+                )
         elif kind == "tuple":
             flags.DEFINE_list(name, [str(v) for v in default], text)
         else:
@@ -170,6 +188,8 @@ def config_changes(config_class, names, values, only_present=False):
             except ValueError:
                 value = ()
             if not value or min(value) < 1:
-                raise RecipeError(f"--{name} takes positive integers, comma-separated. Received: --{name}={','.join(values[name].value)}")
+                raise RecipeError(
+                    f"--{name} takes positive integers, comma-separated. Received: --{name}={','.join(values[name].value)}"
+                )
         changes[name] = value
     return changes

@@ -62,7 +62,9 @@ class SGD(keras.optimizers.SGD):
             return
         for variable in variables:
             if self._use_weight_decay(variable):
-                rate = ops.cast(self.learning_rate, variable.dtype) * ops.cast(self.learning_rate_multiplier, variable.dtype)
+                rate = ops.cast(self.learning_rate, variable.dtype) * ops.cast(
+                    self.learning_rate_multiplier, variable.dtype
+                )
                 variable.assign(variable - variable * ops.cast(self.weight_decay, variable.dtype) * rate)
 
     def update_step(self, gradient, variable, learning_rate):

@@ -28,7 +28,9 @@ def _draw(axes, curves, title):
             axes.plot(steps, [100 * r[key] for r in rows], color=color, linewidth=2.2, label=label)
     if curves:  # Which line is which: the style, once, in grey.
         axes.plot([], [], color="gray", linewidth=0.8, linestyle="--", label="training error (thin, dashed)")
-        axes.plot([], [], color="gray", linewidth=2.2, label=f"{'validation' if key == 'val_error' else 'test'} error (bold)")
+        axes.plot(
+            [], [], color="gray", linewidth=2.2, label=f"{'validation' if key == 'val_error' else 'test'} error (bold)"
+        )
     axes.set_xlabel("iter. (1e4)" if unit == 1e4 else "iter.")
     axes.set_ylabel("error (%)")
     axes.set_title(title)
@@ -101,8 +103,12 @@ def plot_responses(responses, path):
     top, bottom = figure.add_subplot(2, 1, 1), figure.add_subplot(2, 1, 2)
     colors = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
     for i, (name, stds) in enumerate(responses.items()):
-        style = {"color": colors[i % len(colors)], "linewidth": 1.2, "label": name,
-                 "linestyle": "--" if _kind(name) == "plain" else "-"}
+        style = {
+            "color": colors[i % len(colors)],
+            "linewidth": 1.2,
+            "label": name,
+            "linestyle": "--" if _kind(name) == "plain" else "-",
+        }
         top.plot(range(1, len(stds) + 1), stds, **style)
         bottom.plot(range(1, len(stds) + 1), sorted(stds, reverse=True), **style)
     top.set_xlabel("layer index (original)")

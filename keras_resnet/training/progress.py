@@ -46,8 +46,11 @@ class ProgressLine(keras.callbacks.Callback):
         done = self.epoch * (self.params.get("steps") or 0) + batch  # steps run before this one
         if self.began is not None:
             if self.stepped:
-                self.print_fn(f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
-                              "(compiling included)", flush=True)
+                self.print_fn(
+                    f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
+                    "(compiling included)",
+                    flush=True,
+                )
                 self.began, self.last_line = None, now
             self.stepped = True
         elif batch and now - self.last_line >= self.every_seconds:
@@ -60,7 +63,10 @@ class ProgressLine(keras.callbacks.Callback):
         logs = logs or {}
         seconds = time.time() - self.last
         steps = self.params.get("steps") or 0
-        parts = [f"step {int(logs.get('step', 0))}/{self.total_steps}", f"loss {float(logs.get('loss', float('nan'))):.4f}"]
+        parts = [
+            f"step {int(logs.get('step', 0))}/{self.total_steps}",
+            f"loss {float(logs.get('loss', float('nan'))):.4f}",
+        ]
         parts += [f"{k} {float(logs[k]) * 100:.2f}%" for k in ("train_error", "val_error", "test_error") if k in logs]
         if "learning_rate" in logs:
             parts.append(f"lr {float(logs['learning_rate']):.4g}")

@@ -27,11 +27,26 @@ METRICS = "metrics.json"
 RUN_CONFIG = "run_config.json"
 CURVES_PNG = "curves.png"
 # What `overwrite=True` removes; anything else in the workdir is left alone.
-OUTPUTS = (METRICS, RUN_CONFIG, CURVES_PNG, callbacks.HISTORY_CSV, callbacks.HISTORY_JSON,
-           callbacks.BACKUP_DIR, "checkpoints", callbacks.TENSORBOARD_DIR, trained_model.MODEL_FILE, callbacks.STOPPED)
+OUTPUTS = (
+    METRICS,
+    RUN_CONFIG,
+    CURVES_PNG,
+    callbacks.HISTORY_CSV,
+    callbacks.HISTORY_JSON,
+    callbacks.BACKUP_DIR,
+    "checkpoints",
+    callbacks.TENSORBOARD_DIR,
+    trained_model.MODEL_FILE,
+    callbacks.STOPPED,
+)
 # The recipes' one vocabulary (`--mixed_precision`): short names, with Keras' policy names as aliases.
-PRECISIONS = {"none": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16",
-              "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16"}
+PRECISIONS = {
+    "none": "float32",
+    "bf16": "mixed_bfloat16",
+    "fp16": "mixed_float16",
+    "mixed_bfloat16": "mixed_bfloat16",
+    "mixed_float16": "mixed_float16",
+}
 
 
 class RecipeError(ValueError):
@@ -74,12 +89,16 @@ def prepare_workdir(workdir, run_config, overwrite=False):
             elif os.path.exists(path):
                 os.remove(path)
     if os.path.exists(os.path.join(workdir, METRICS)):
-        raise RecipeError(f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir")
+        raise RecipeError(
+            f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir"
+        )
     stopped = callbacks.read_stop(workdir)
     if stopped:
-        raise RecipeError(f"--workdir {workdir} holds a run that stopped: {stopped['reason']} in evaluation period "
-                          f"{stopped['period']}. Rerun unchanged, it would fail the same way: change the settings that "
-                          "made it diverge (the learning rate, …) and pass --overwrite, or choose another --workdir")
+        raise RecipeError(
+            f"--workdir {workdir} holds a run that stopped: {stopped['reason']} in evaluation period "
+            f"{stopped['period']}. Rerun unchanged, it would fail the same way: change the settings that "
+            "made it diverge (the learning rate, …) and pass --overwrite, or choose another --workdir"
+        )
     path = os.path.join(workdir, RUN_CONFIG)
     if os.path.exists(path):
         with open(path) as f:
@@ -87,7 +106,9 @@ def prepare_workdir(workdir, run_config, overwrite=False):
         changed = sorted(k for k in set(previous) | set(run_config) if previous.get(k) != run_config.get(k))
         if changed:
             shown = ", ".join(f"{k}={previous.get(k)!r}→{run_config.get(k)!r}" for k in changed)
-            raise RecipeError(f"--workdir {workdir} holds an unfinished run with other settings ({shown}); rerun it unchanged to resume, or pass --overwrite")
+            raise RecipeError(
+                f"--workdir {workdir} holds an unfinished run with other settings ({shown}); rerun it unchanged to resume, or pass --overwrite"
+            )
         return True
     with open(path, "w") as f:
         json.dump(run_config, f, indent=1)

@@ -160,8 +160,13 @@ class WarmupUntilTrainingError(keras.callbacks.Callback):
             multiplier.assign(1.0)
             self.active = False
             self.switched_at = step
-            logging.info("Warm-up over at step %d: training error %.3f < %.2f over the last %d iterations",
-                         step, error, self.threshold, self.check_every)
+            logging.info(
+                "Warm-up over at step %d: training error %.3f < %.2f over the last %d iterations",
+                step,
+                error,
+                self.threshold,
+                self.check_every,
+            )
 
 
 class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
@@ -186,8 +191,11 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def backup_state(self):
         best = self.best
-        return {"best": None if best is None else float(best), "wait": int(self.wait),
-                "cooldown_counter": int(self.cooldown_counter)}
+        return {
+            "best": None if best is None else float(best),
+            "wait": int(self.wait),
+            "cooldown_counter": int(self.cooldown_counter),
+        }
 
     def restore_state(self, state):
         self.best, self.wait, self.cooldown_counter = state["best"], int(state["wait"]), int(state["cooldown_counter"])
@@ -214,6 +222,4 @@ def reduce_on_plateau(config, monitor="val_loss"):
     >>> reduce_on_plateau(config.imagenet()).factor
     0.1
     """
-    return ReduceLROnPlateau(
-        monitor=monitor, factor=config.plateau_factor, patience=config.plateau_patience, verbose=1
-    )
+    return ReduceLROnPlateau(monitor=monitor, factor=config.plateau_factor, patience=config.plateau_patience, verbose=1)
