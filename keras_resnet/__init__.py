@@ -4,29 +4,67 @@
 >>> model = keras_resnet.ResNet34(shortcut="B")
 >>> keras_resnet.trainable_params(model), keras_resnet.flops(model)
 (21797672, 3663761408)
+
+Importing the package loads neither Keras nor TensorFlow: a name is imported from its module when
+first used, so the recipes answer `--help` at once. Whenever Keras loads, the recipes'
+preprocessing layers are registered (a run's `model.keras` then loads with `keras.saving.load_model`)
+and TensorFlow's start-up lines are held back (`keras_resnet.tf_startup`).
 """
+
+import importlib
 
 from keras_resnet import tf_startup
 
-with tf_startup.filtered():  # The TensorFlow backend loads TensorFlow here.
-    import keras as _keras  # noqa: F401
+# Each public name and the module that defines it.
+_HOMES = {
+    "Architecture": "architectures",
+    "CIFAR_DEPTHS": "architectures",
+    "IMAGENET_DEPTHS": "architectures",
+    "feature_model": "backbone",
+    "feature_strides": "backbone",
+    "build_network": "builder",
+    "flops": "flops",
+    "HighwayCombine": "layers",
+    "ZeroPadShortcut": "layers",
+    "Network": "network",
+    "preprocess_input": "pretrained",
+    "layer_responses": "responses",
+    "response_layers": "responses",
+    "trainable_params": "table",
+    "MODELS": "zoo",
+}
+# The named constructors (ResNet18, …, HighwayNet110) live in `zoo`.
+_ZOO_PREFIXES = ("ResNet", "PlainNet", "HighwayNet")
 
-from keras_resnet.architectures import CIFAR_DEPTHS, IMAGENET_DEPTHS, Architecture
-from keras_resnet import export
-from keras_resnet.backbone import feature_model, feature_strides
-from keras_resnet.table import trainable_params
-from keras_resnet.builder import build_network
-from keras_resnet.flops import flops
-from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
-from keras_resnet.network import Network
-from keras_resnet.responses import layer_responses, response_layers
-from keras_resnet.pretrained import preprocess_input
-from keras_resnet.zoo import *  # noqa: F403  (the constructors: ResNet18, …, HighwayNet110)
-from keras_resnet.zoo import MODELS
 
-# Registers the recipes' preprocessing layers, so a run's `model.keras` loads after `import keras_resnet`.
-from keras_resnet.cifar import augment as _cifar_augment  # noqa: F401
-from keras_resnet.imagenet import augment as _imagenet_augment  # noqa: F401
-from keras_resnet.training import preprocessing as _preprocessing  # noqa: F401
+def _register_layers():
+    """The layers a recipe's `model.keras` holds, registered with Keras' serialization."""
+    for module in ("cifar.augment", "imagenet.augment", "training.preprocessing"):
+        importlib.import_module(f"keras_resnet.{module}")
 
+
+tf_startup.quiet_when_loaded(_register_layers)
+
+
+def __getattr__(name):
+    home = _HOMES.get(name) or ("zoo" if name.startswith(_ZOO_PREFIXES) else None)
+    if home is None:
+        try:  # A submodule: keras_resnet.export, keras_resnet.cifar, …
+            return importlib.import_module(f"keras_resnet.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"keras_resnet.{name}":
+                raise
+            raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"keras_resnet.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    from keras_resnet import zoo
+
+    return sorted({*globals(), *_HOMES, *zoo.__all__})
+
+
+__all__ = [*_HOMES, "export"]  # and the constructors, which `from keras_resnet import *` gets from zoo
 __version__ = "0.1.0"

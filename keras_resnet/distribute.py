@@ -36,8 +36,6 @@ import inspect
 import json
 import os
 
-import keras
-
 STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device", "none")
 
 
@@ -119,6 +117,8 @@ def multi_worker_reduce_fix_needed():
     Returns:
         bool. `False` on other backends, or once Keras no longer contains the faulty call.
     """
+    import keras
+
     if keras.backend.backend() != "tensorflow":
         return False
     from keras.src.backend.tensorflow import trainer
@@ -226,6 +226,8 @@ def resolve(name="auto", tpu=None, single_device="one_device"):
         raise StrategyError(f"unknown --strategy {name!r}: choose one of {', '.join(STRATEGIES)}")
     if name == "none":
         return Resolved("none")
+    import keras
+
     backend = keras.backend.backend()
     if backend == "jax":
         return _resolve_jax(name, single_device)
@@ -297,6 +299,7 @@ def _tpu_strategy(tpu):
 
 def _resolve_jax(name, single_device):
     import jax
+    import keras
 
     if name == "one_device":
         return Resolved("one_device")

@@ -6,13 +6,15 @@ oneDNN notice (twice), CUDA plug-in registration errors and, on a machine withou
 call to cuInit". `filtered()` captures file descriptor 2 while TensorFlow loads and writes back
 only the lines the level lets through, as the variable promises:
 
-  - unset: nothing is filtered;
-  - `1`: no INFO lines; `2`: no WARNING lines either, nor the known-harmless CUDA errors a CPU
-    machine prints (`BENIGN_ERRORS`); `3`: no ERROR lines.
+  - `0`: nothing is filtered;
+  - `1`: no INFO lines; `2` (and unset): no WARNING lines either, nor the known-harmless CUDA
+    errors a CPU machine prints (`BENIGN_ERRORS`); `3`: no ERROR lines.
 
-Everything else written meanwhile (Python warnings, tracebacks) is written back unchanged. The
-recipes set the level to 2 unless it is set already: `TF_CPP_MIN_LOG_LEVEL=0 python recipes/…`
-shows every line.
+Everything else written meanwhile (Python warnings, tracebacks) is written back unchanged.
+`import keras_resnet` loads neither Keras nor TensorFlow; `quiet_when_loaded` holds their
+start-up lines whenever they load afterwards, whoever imports them, so the package prints nothing
+unless asked: `TF_CPP_MIN_LOG_LEVEL=0` shows every line. The recipes also set the level to 2
+unless it is set, for the lines TensorFlow prints while it runs.
 
 Example:
 
@@ -21,6 +23,8 @@ False
 """
 
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import re
@@ -32,6 +36,7 @@ import tempfile
 _ABSL_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:[\d.]+\s+\d+ \S+:\d+\] ")
 _TSL_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+: ([IWEF]) \S+:\d+\] ")
 _BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+_CONTINUATIONS = ("To enable the following instructions",)
 _SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
 
 # Errors TensorFlow prints on every start of a machine without a (usable) GPU, or when two of its
@@ -45,9 +50,9 @@ BENIGN_ERRORS = (
 
 
 def min_level():
-    """`TF_CPP_MIN_LOG_LEVEL` as an int (0 where unset or not a number)."""
+    """`TF_CPP_MIN_LOG_LEVEL` as an int: 2 where unset (the recipes' default), 0 where not a number."""
     try:
-        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     except ValueError:
         return 0
 
@@ -71,6 +76,26 @@ def keeps(line, level):
     return severity >= level or severity == _SEVERITY["F"]
 
 
+def kept_lines(text, level):
+    """The lines of `text` that `keeps` accepts; a record's continuation line (absl writes
+    `cpu_feature_guard`'s "To enable the following instructions: …" on a line of its own) goes
+    with its record.
+
+    >>> text = "I0000 00:00:1.5  25 cpu_feature_guard.cc:227] optimized.\\nTo enable the following instructions: AVX2\\nours\\n"
+    >>> kept_lines(text, 2), len(kept_lines(text, 0))
+    (['ours\\n'], 3)
+    """
+    kept, previous = [], True
+    for line in text.splitlines(keepends=True):
+        if line.startswith(_CONTINUATIONS):
+            keep = previous
+        else:
+            keep = previous = keeps(line, level)
+        if keep:
+            kept.append(line)
+    return kept
+
+
 @contextlib.contextmanager
 def filtered(level=None):
     """Holds what is written to file descriptor 2 inside the block, then writes back the lines
@@ -91,7 +116,7 @@ def filtered(level=None):
             os.close(saved)
             capture.seek(0)
             text = capture.read().decode(errors="replace")
-            sys.stderr.write("".join(line for line in text.splitlines(keepends=True) if keeps(line, level)))
+            sys.stderr.write("".join(kept_lines(text, level)))
             sys.stderr.flush()
 
 
@@ -131,3 +156,40 @@ def import_tensorflow():
         except RuntimeError:  # TensorFlow already ran something: too late, and its choice stands.
             pass
     return tf
+
+
+class _WhenLoaded(importlib.abc.MetaPathFinder):
+    """Finds nothing itself: for the one module `name` it asks the other finders, then runs that
+    module's code inside `filtered()` and calls `after()` once it has loaded."""
+
+    def __init__(self, name, after):
+        self.name, self.after = name, after
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # One load; and the lookup below must not find this finder.
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module, after = spec.loader.exec_module, self.after
+
+        def quiet_exec_module(module):
+            with filtered():
+                exec_module(module)
+            after()
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
+
+
+def quiet_when_loaded(after):
+    """Holds the start-up lines of Keras (which loads its backend) and TensorFlow to
+    `TF_CPP_MIN_LOG_LEVEL` whenever they are first imported, and calls `after()` once Keras has
+    loaded (at once if it has already)."""
+    if "keras" in sys.modules:
+        after()
+        return
+    for name, then in (("tensorflow", lambda: None), ("keras", after)):
+        if name not in sys.modules and not any(isinstance(f, _WhenLoaded) and f.name == name for f in sys.meta_path):
+            sys.meta_path.insert(0, _WhenLoaded(name, then))

@@ -82,7 +82,9 @@ def _check_trained_model(stdout, workdir, folder):
     from keras_resnet.imagenet import config, input_pipeline, sources
 
     path = str(workdir / "model.keras")
-    assert stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model): {path}"
+    assert (
+        stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model after import keras_resnet): {path}"
+    )
     model = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in model.layers] == ["images", "mean", "tiny"]
     cfg = config.imagenet(image_size=32, eval_resize=36)

@@ -180,29 +180,20 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tin
 
 
 @pytest.mark.slow
-def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_npz):
+def test_degradation_writes_figure_and_table_and_a_rerun_extends_it(tmp_path, tiny_npz):
+    """A finished experiment is extended by a rerun: an added depth trains only its nets, and
+    `--responses` draws Fig. 7 from the trained nets; other settings are refused."""
     workdir = str(tmp_path / "deg")
-    result = _run(
-        [
-            "--npz",
-            tiny_npz(),
-            "--depths",
-            "8,14",
-            "--train_steps",
-            "2",
-            "--eval_every",
-            "2",
-            "--batch_size",
-            "8",
-            "--validation_size",
-            "8",
-            "--responses",
-            "--workdir",
-            workdir,
-        ],
-        script=DEGRADATION,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    base = ["--npz", tiny_npz(), "--train_steps", "2", "--eval_every", "2", "--batch_size", "8"]
+    base += ["--validation_size", "8", "--workdir", workdir]
+    first = _run([*base, "--depths", "8"], script=DEGRADATION)
+    assert first.returncode == 0, first.stderr[-3000:]
+    finished = {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in ("plain8", "resnet8")}
+
+    extended = _run([*base, "--depths", "8,14", "--responses"], script=DEGRADATION)
+    assert extended.returncode == 0, extended.stderr[-3000:]
+    assert "reusing plain8, resnet8, finished earlier; training plain14, resnet14" in extended.stdout
+    assert {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in finished} == finished
     _check_fig7(workdir, tiny_npz())
     rows = json.load(open(os.path.join(workdir, "table6.json")))
     assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
@@ -211,10 +202,16 @@ def test_degradation_smoke_writes_figure_and_table_beside_table6(tmp_path, tiny_
     assert "| plain14 |" in table and "paper test error" in table
     with open(os.path.join(workdir, "fig6.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
-    again = _run(
-        ["--npz", tiny_npz(), "--depths", "8", "--validation_size", "8", "--workdir", workdir], script=DEGRADATION
-    )
-    assert again.returncode != 0 and "finished experiment" in again.stderr
+
+    # Other settings: refused in one line naming the change, before anything is trained.
+    from keras_resnet.cifar import config, datasets, degradation
+    from keras_resnet.training.run import RecipeError
+
+    data = datasets.load(npz=tiny_npz(), validation_size=8)
+    same = config.cifar10(train_steps=2, eval_every=2, batch_size=8, validation_size=8)
+    assert list(degradation.finished_nets(same, workdir, data, ["plain14", "resnet20"])) == ["plain14"]
+    with pytest.raises(RecipeError, match=r"holds plain8 finished with other settings \(.*train_steps: 2 → 4"):
+        degradation.finished_nets(same.replace(train_steps=4), workdir, data, ["plain8"])
 
 
 def _check_trained_model(stdout, workdir, npz, metrics):
@@ -222,7 +219,9 @@ def _check_trained_model(stdout, workdir, npz, metrics):
     import keras
 
     path = os.path.join(workdir, "model.keras")
-    assert stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model): {path}"
+    assert (
+        stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model after import keras_resnet): {path}"
+    )
     model = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in model.layers] == ["images", "per_pixel_mean", "resnet8"]  # no augmentation
     arrays = np.load(npz)

@@ -48,6 +48,16 @@ class CifarData:
     def image_shape(self):
         return tuple(self.x_train.shape[1:])
 
+    def describe(self):
+        """One line: `"MNIST: 110 training, 10 validation and 20 test images of 28×28×1, 10 classes"`."""
+        sizes = [f"{len(self.x_train):,} training"]
+        if self.x_val is not None and len(self.x_val):
+            sizes.append(f"{len(self.x_val):,} validation")
+        sizes.append(f"{len(self.x_test):,} test")
+        counts = ", ".join(sizes[:-1]) + " and " + sizes[-1]
+        shape = "×".join(str(n) for n in self.image_shape)
+        return f"{self.name or 'data'}: {counts} images of {shape}, {self.num_classes} classes"
+
     def eval_splits(self):
         """The splits evaluated during training, by name: `{"val": …, "test": …}`."""
         splits = {}

@@ -2,7 +2,9 @@
 
 Every net trains on the same data with the same schedule, each in its own sub-directory of the
 workdir (so each resumes on its own); then one two-panel figure and one table come out, with
-the paper's Table 6 test errors beside the measured ones.
+the paper's Table 6 test errors beside the measured ones. A rerun extends an experiment: nets
+finished with the same settings are reused, so adding a depth trains only that net, and
+`responses=True` on a finished experiment draws Fig. 7 from the trained nets, training nothing.
 """
 
 import json
@@ -87,20 +89,21 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
     """
     for name in nets:
         train.check_settings(config, name)
-    table_path = os.path.join(workdir, TABLE_JSON)
-    if os.path.exists(table_path) and not overwrite:
-        raise run_lib.RecipeError(
-            f"--workdir {workdir} holds a finished experiment ({TABLE_JSON}); pass --overwrite to replace it, or choose another --workdir"
-        )
     train.check_data(config, data)
+    finished = {} if overwrite else finished_nets(config, workdir, data, nets, seed, train_options)
     run_lib.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
+    to_train = [name for name in nets if name not in finished]
+    print_fn(
+        f"Degradation experiment in {workdir}: {len(nets)} nets ({', '.join(nets)}); "
+        + (f"reusing {', '.join(finished)}, finished earlier; " if finished else "")
+        + (f"training {', '.join(to_train)}" if to_train else "nothing to train"),
+        flush=True,
+    )
     results = {}
     for name in nets:
         net_dir = os.path.join(workdir, name)
-        finished = run_lib.load_metrics(net_dir)
-        if finished and not overwrite:
-            print_fn(f"{name}: finished earlier, reusing {net_dir}", flush=True)
-            results[name] = finished
+        if name in finished:
+            results[name] = finished[name]
             continue
         print_fn(f"== {name} ==", flush=True)
         keras.backend.clear_session()
@@ -119,15 +122,45 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         {n: h for n, h in histories.items() if zoo.lookup(n).kind == "plain"},
         {n: h for n, h in histories.items() if zoo.lookup(n).kind != "plain"},
         os.path.join(workdir, FIGURE),
+        title=plots.run_title(data.name, config.train_steps, config.batch_size),
     )
     rows = table_rows(results)
     with open(os.path.join(workdir, TABLE_MD), "w") as f:
         f.write(markdown_table(rows, config.train_steps, data.name) + "\n")
     if responses:
         layer_responses(config, workdir, data, nets, shortcut=train_options.get("shortcut"), print_fn=print_fn)
-    with open(table_path, "w") as f:
+    with open(os.path.join(workdir, TABLE_JSON), "w") as f:
         json.dump(rows, f, indent=1)
     return rows
+
+
+def finished_nets(config, workdir, data, nets, seed=0, train_options=None):
+    """The nets of `nets` that finished in `workdir` with the settings asked for now, by name to
+    their metrics; a net finished with other settings is refused in one line (its results would
+    be mixed with runs of another schedule or data)."""
+    train_options = train_options or {}
+    finished = {}
+    for name in nets:
+        net_dir = os.path.join(workdir, name)
+        metrics = run_lib.load_metrics(net_dir)
+        if metrics is None:
+            continue
+        planned = train.planned_run(
+            config,
+            name,
+            data,
+            seed,
+            train_options.get("shortcut"),
+            train_options.get("mixed_precision", "none"),
+        )
+        changes = run_lib.changed_settings(run_lib.load_run_config(net_dir) or {}, planned)
+        if changes:
+            raise run_lib.RecipeError(
+                f"--workdir {workdir} holds {name} finished with other settings ({', '.join(changes)}); "
+                "rerun with its settings to extend the experiment, or pass --overwrite to retrain every net"
+            )
+        finished[name] = metrics
+    return finished
 
 
 def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
@@ -163,7 +196,11 @@ def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
             "mean_std": float(np.mean(list(stds.values()))),
         }
     summary = {"nets": results, "claims": response_claims({n: r["mean_std"] for n, r in results.items()})}
-    plots.plot_responses({n: r["std"] for n, r in results.items()}, os.path.join(workdir, RESPONSES_FIGURE))
+    plots.plot_responses(
+        {n: r["std"] for n, r in results.items()},
+        os.path.join(workdir, RESPONSES_FIGURE),
+        title=f"{plots.run_title(data.name, config.train_steps, config.batch_size)}; {len(images):,} test images",
+    )
     with open(os.path.join(workdir, RESPONSES_JSON), "w") as f:
         json.dump(summary, f, indent=1)
     print_fn(
@@ -181,29 +218,33 @@ def response_claims(mean_stds):
 
     Example:
 
-    >>> for line in response_claims({"plain20": 1.2, "resnet20": 0.8, "resnet56": 0.5}):
+    >>> for line in response_claims({"plain20": 1.2, "resnet20": 0.8, "resnet56": 0.9}):
     ...     print(line)
-    resnet20 responds less than plain20 (mean std 0.800 vs 1.200): yes.
-    The deepest ResNet (resnet56) responds less than the shallowest (resnet20) (0.500 vs 0.800): yes.
+    Fig. 7: the paper finds a ResNet's responses smaller than its plain twin's; here resnet20's mean std is 0.800 and plain20's 1.200: the claim holds in this run.
+    Fig. 7: the paper finds deeper ResNets' responses smaller; here resnet56's mean std is 0.900 and resnet20's 0.800: the claim does not hold in this run.
     """
     entries = {name: zoo.lookup(name) for name in mean_stds}
     sentences = []
     for name, value in mean_stds.items():
         twin = architectures.model_name("plain", entries[name].depth)
         if entries[name].kind == "residual" and twin in mean_stds:
-            verdict = "yes" if value < mean_stds[twin] else "no"
             sentences.append(
-                f"{name} responds less than {twin} (mean std {value:.3f} vs {mean_stds[twin]:.3f}): {verdict}."
+                "Fig. 7: the paper finds a ResNet's responses smaller than its plain twin's; here "
+                f"{name}'s mean std is {value:.3f} and {twin}'s {mean_stds[twin]:.3f}: {_held(value < mean_stds[twin])}."
             )
     resnets = sorted((n for n in mean_stds if entries[n].kind == "residual"), key=lambda n: entries[n].depth)
     if len(resnets) >= 2:
         shallow, deep = resnets[0], resnets[-1]
-        verdict = "yes" if mean_stds[deep] < mean_stds[shallow] else "no"
         sentences.append(
-            f"The deepest ResNet ({deep}) responds less than the shallowest ({shallow}) "
-            f"({mean_stds[deep]:.3f} vs {mean_stds[shallow]:.3f}): {verdict}."
+            "Fig. 7: the paper finds deeper ResNets' responses smaller; here "
+            f"{deep}'s mean std is {mean_stds[deep]:.3f} and {shallow}'s {mean_stds[shallow]:.3f}: "
+            f"{_held(mean_stds[deep] < mean_stds[shallow])}."
         )
     return sentences
+
+
+def _held(holds):
+    return "the claim holds in this run" if holds else "the claim does not hold in this run"
 
 
 def table_rows(results):
@@ -240,7 +281,7 @@ def markdown_table(rows, train_steps, data_name=""):
     >>> rows = [{"net": "plain20", "steps": 8, "train_error": 10.0, "test_error": 12.0, "paper_test_error": None},
     ...         {"net": "plain56", "steps": 8, "train_error": 20.0, "test_error": 22.0, "paper_test_error": None}]
     >>> print(markdown_table(rows, 8).splitlines()[-1])
-    Deepest plain net (plain56) trains worse than the shallowest (plain20): yes.
+    Fig. 6, plain nets: the paper finds the deeper net trains worse; here plain56 ends at 20.00% training error and plain20 at 10.00%: the claim holds in this run.
     """
 
     def cell(value):
@@ -262,9 +303,19 @@ def markdown_table(rows, train_steps, data_name=""):
     return "\n".join(lines)
 
 
+# Fig. 6's claim for each family: whether its deepest net's final training error should be above
+# its shallowest's (plain nets degrade) or not (ResNets do not).
+PAPER_FINDS = {"plain": ("plain nets", "trains worse", True), "residual": ("ResNets", "trains no worse", False)}
+
+
 def claims(rows):
-    """Whether the deepest plain net trains worse than the shallowest, and whether residual nets
-    avoid it, as sentences."""
+    """Fig. 6's claims, each family's deepest net against its shallowest, as sentences that say
+    what the paper found, what this run measured, and whether the claim held.
+
+    >>> rows = [{"net": "resnet20", "train_error": 19.08}, {"net": "resnet56", "train_error": 30.26}]
+    >>> print(claims(rows)[0])
+    Fig. 6, ResNets: the paper finds the deeper net trains no worse; here resnet56 ends at 30.26% training error and resnet20 at 19.08%: the claim does not hold in this run.
+    """
     sentences = []
     for kind in FAMILIES:
         family = sorted(
@@ -274,8 +325,11 @@ def claims(rows):
         if len(family) < 2:
             continue
         shallow, deep = family[0], family[-1]
-        verdict = "yes" if deep["train_error"] > shallow["train_error"] else "no"
+        label, finding, deeper_worse = PAPER_FINDS[kind]
+        worse = deep["train_error"] > shallow["train_error"]
         sentences.append(
-            f"Deepest {kind} net ({deep['net']}) trains worse than the shallowest ({shallow['net']}): {verdict}."
+            f"Fig. 6, {label}: the paper finds the deeper net {finding}; here {deep['net']} ends at "
+            f"{deep['train_error']:.2f}% training error and {shallow['net']} at {shallow['train_error']:.2f}%: "
+            f"{_held(worse == deeper_worse)}."
         )
     return sentences

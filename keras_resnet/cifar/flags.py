@@ -9,6 +9,7 @@ from absl import flags
 from keras_resnet import distribute
 from keras_resnet.cifar import config, datasets
 from keras_resnet.training import flags as flag_lib
+from keras_resnet.training import run as run_lib
 from keras_resnet.training.run import RecipeError
 
 # What a CIFAR recipe reports in one line: bad settings, bad data, a diverged run (the NaN guard).
@@ -92,8 +93,8 @@ def train(values):
             overwrite=values.overwrite,
             verbose=values.verbose,
         )
-    print(f"Final: {metrics}")
-    print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
+    print(run_lib.final_line(metrics))
+    print(f"Trained model (keras.saving.load_model after import keras_resnet): {metrics['model_file']}")
 
 
 def define_degradation_flags():

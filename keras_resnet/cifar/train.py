@@ -57,6 +57,51 @@ def check_data(config, data):
         )
 
 
+def planned_run(config, model_name, data, seed=0, shortcut=None, mixed_precision="none"):
+    """What a run of `model_name` on `data` with `config` records in its `run_config.json`, and
+    what a rerun must match to resume it or to reuse it finished (`degradation.run`)."""
+    kind = cifar_model.network_entry(model_name).kind
+    used_shortcut = None if kind == "plain" else shortcut or config.shortcut
+    # What the run does: its shortcut, its learning-rate boundaries (scaled to train_steps), its warm-up.
+    recorded = {
+        **run.jsonable(vars(config)),
+        "shortcut": used_shortcut,
+        "lr_boundaries": list(config.scaled_boundaries()),
+    }
+    return {
+        "model": model_name,
+        "shortcut": used_shortcut,
+        "data": data.name,
+        "seed": seed,
+        "train_steps": config.train_steps,
+        "batch_size": config.batch_size,
+        "eval_every": run.steps_per_period(config.train_steps, config.eval_every),
+        "train_images": len(data.x_train),
+        "image_shape": list(data.image_shape),
+        "mixed_precision": run.PRECISIONS[mixed_precision],
+        "warmup": cifar_model.needs_warmup(model_name, config),
+        "config": recorded,
+    }
+
+
+def summary(run_config, model, data, resolved, workdir):
+    """The run's start-up lines (`run.summary`): the data, the net, the schedule, where it runs, where its outputs go."""
+    cfg = run_config["config"]
+    shortcut = f", shortcut {run_config['shortcut']}" if run_config["shortcut"] else ""
+    boundaries = " and ".join(f"{b:,}" for b in cfg["lr_boundaries"])
+    warmup = f" (warm-up at {cfg['warmup_learning_rate']} until training error < {cfg['warmup_until_error']:.0%})"
+    replicas = f"{resolved.num_replicas} replica{'s' if resolved.num_replicas > 1 else ''}"
+    return run.summary(
+        data.describe(),
+        f"{run_config['model']}, {table.trainable_params(model):,} parameters{shortcut}",
+        f"{run_config['train_steps']:,} iterations of batch {run_config['batch_size']}, learning rate "
+        f"{cfg['learning_rate']} ×{cfg['lr_decay_factor']:g} at {boundaries}{warmup if run_config['warmup'] else ''}, "
+        f"evaluated every {run_config['eval_every']:,}",
+        f"{keras.backend.backend()}, strategy {resolved.name} ({replicas}), {run_config['mixed_precision']}",
+        f"{workdir} (history, curves.png, metrics.json, model.keras)",
+    )
+
+
 def train_and_evaluate(
     config,
     workdir,
@@ -105,30 +150,8 @@ def train_and_evaluate(
         resolved = distribute.resolve(strategy, single_device="none")
     except distribute.StrategyError as error:
         raise RecipeError(str(error)) from None
-    period = run.steps_per_period(config.train_steps, config.eval_every)
-    kind = cifar_model.network_entry(model_name).kind
-    warmup = cifar_model.needs_warmup(model_name, config)
-    used_shortcut = None if kind == "plain" else shortcut or config.shortcut
-    # What the run does: its shortcut, its learning-rate boundaries (scaled to train_steps), its warm-up.
-    recorded = {
-        **run.jsonable(vars(config)),
-        "shortcut": used_shortcut,
-        "lr_boundaries": list(config.scaled_boundaries()),
-    }
-    run_config = {
-        "model": model_name,
-        "shortcut": used_shortcut,
-        "data": data.name,
-        "seed": seed,
-        "train_steps": config.train_steps,
-        "batch_size": config.batch_size,
-        "eval_every": period,
-        "train_images": len(data.x_train),
-        "image_shape": list(data.image_shape),
-        "mixed_precision": run.PRECISIONS[mixed_precision],
-        "warmup": warmup,
-        "config": recorded,
-    }
+    run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision)
+    period, warmup = run_config["eval_every"], run_config["warmup"]
     resumed = run.prepare_workdir(workdir, run_config, overwrite)
 
     run.set_seed(seed)
@@ -147,6 +170,7 @@ def train_and_evaluate(
     )
 
     start = callbacks.backup_step(workdir, period) if resumed else 0
+    print_fn(summary(run_config, model, data, resolved, workdir), flush=True)
     began = time.time()
     if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
         print_fn(f"{model_name} in {workdir} finished training at step {start}; writing its outputs", flush=True)
@@ -190,6 +214,8 @@ def train_and_evaluate(
         "backend": keras.backend.backend(),
     }
     plots.plot_curves(
-        {model_name: history}, os.path.join(workdir, run.CURVES_PNG), title=f"{model_name} on {data.name}"
+        {model_name: history},
+        os.path.join(workdir, run.CURVES_PNG),
+        title=f"{model_name}: {plots.run_title(data.name, config.train_steps, config.batch_size)}",
     )
     return run.finish_run(model, workdir, metrics, cifar_model.MEAN_LAYER)

@@ -99,7 +99,12 @@ def define_flags():
     flag_lib.define_config_flags(
         config.ImageNetConfig, CONFIG_FIELDS, choices={"schedule": config.SCHEDULES, "mean": config.MEANS}
     )
-    flag_lib.define_run_flags(required_workdir=False)
+    flag_lib.define_run_flags(required_workdir=needs_workdir)
+
+
+def needs_workdir(values):
+    """Every run needs `--workdir` but the evaluation of published weights."""
+    return not (values.mode == "eval" and values.weights)
 
 
 def recipe_config(values, run=None):
@@ -159,8 +164,8 @@ def main(values):
             raise RecipeError(
                 "--weights evaluates published weights (--mode=eval); to train from them pass --init_weights"
             )
-        if not values.workdir and not (values.mode == "eval" and values.weights):
-            raise RecipeError("--workdir is required")
+        if not values.workdir and needs_workdir(values):
+            raise RecipeError(flag_lib.WORKDIR_REQUIRED)
         run = run_lib.load_run_config(values.workdir) if values.mode == "eval" and not values.weights else None
         cfg = recipe_config(values, run)
         settings = run_flags(values, run)
@@ -221,4 +226,5 @@ def main(values):
                 jit_compile="auto" if values.jit_compile is None else values.jit_compile,
                 bottleneck_stride=values.bottleneck_stride,
             )
-            print(f"Trained model (keras.saving.load_model): {metrics['model_file']}")
+            print(run_lib.final_line(metrics))
+            print(f"Trained model (keras.saving.load_model after import keras_resnet): {metrics['model_file']}")

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 import keras_resnet
-from keras_resnet import builder, distribute
+from keras_resnet import builder, distribute, table
 from keras_resnet.imagenet import evaluation, input_pipeline, order
 from keras_resnet.imagenet.model import (
     IMAGE,
@@ -181,6 +181,31 @@ def _batch_shapes(config, crops_dtype):
     )
 
 
+def summary(run_config, network, source, config, resolved, rundir):
+    """The run's start-up lines (`run.summary`)."""
+    sizes = " and ".join(f"{n:,} {split}" for split, n in source.sizes.items() if n)
+    lo, hi = config.scale_range
+    shortcut = f", shortcut {run_config['shortcut']}" if run_config["shortcut"] else ""
+    schedule = (
+        f"step, ÷10 at epochs {', '.join(str(e) for e in config.step_epochs)}"
+        if config.schedule == "step"
+        else f"×{config.plateau_factor:g} when the validation error plateaus for {config.plateau_patience} evaluations"
+    )
+    workers = f", {resolved.num_workers} workers" if resolved.num_workers > 1 else ""
+    return run.summary(
+        f"{source.kind}: {sizes} images, {source.num_classes} classes; {config.image_size}×{config.image_size} "
+        f"crops of images resized to a shorter side in [{lo}, {hi}]",
+        f"{run_config['model']}, {table.trainable_params(network):,} parameters{shortcut}, "
+        f"bottleneck stride {run_config['bottleneck_stride']}",
+        f"{run_config['train_steps']:,} iterations of batch {config.batch_size}, learning rate {config.scaled_learning_rate():g} "
+        f"({schedule}), evaluated every {run_config['eval_every']:,}",
+        f"{keras.backend.backend()}, strategy {resolved.name} ({resolved.num_replicas} replica"
+        f"{'s' if resolved.num_replicas > 1 else ''}{workers}), "
+        f"{run.PRECISIONS[run_config['mixed_precision']]}",
+        f"{rundir} (history, checkpoints, metrics.json, model.keras)",
+    )
+
+
 def train_and_evaluate(
     config,
     workdir,
@@ -283,6 +308,7 @@ def train_and_evaluate(
             )
         distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
         start = callbacks.backup_step(rundir, period) if resumed else 0
+        print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
         if start >= train_steps:
             print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
         elif start:

@@ -89,6 +89,12 @@ def resolve(
         return None
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         resolved = _resolve_file(os.fspath(weights))
+        if resolved.record and resolved.record.networks:
+            raise ValueError(
+                f"weights={os.fspath(weights)!r} is a whole model ({', '.join(resolved.record.networks)} behind its "
+                f"preprocessing, as a recipe's model.keras is), not the weights of a net: load it with "
+                f"keras.saving.load_model(path) after `import keras_resnet`"
+            )
         held = None
         if block == "bottleneck":  # Basic blocks have one layout.
             held = (
@@ -118,12 +124,21 @@ def resolve(
                 f"ImageNet weights with include_top=True need classes=1000; for another number of classes build "
                 f"with include_top=False and add your own top. Received: classes={classes!r}"
             )
+    elif isinstance(weights, (str, os.PathLike)) and os.path.isdir(weights):
+        raise ValueError(f"weights={os.fspath(weights)!r} is a folder; `weights` must be {_accepted()}")
+    elif isinstance(weights, os.PathLike) or (isinstance(weights, str) and _looks_like_path(weights)):
+        raise ValueError(f"weights={os.fspath(weights)!r}: no such file; `weights` must be {_accepted()}")
     else:
         raise ValueError(f"`weights` must be {_accepted()}. Received: weights={weights!r}")
     if resolved.published:  # A file's classifier is checked on loading: it may have any number of classes.
         if channels != 3:
             raise ValueError(f"ImageNet weights take RGB images (3 channels). Received: input channels={channels}")
     return resolved
+
+
+def _looks_like_path(text):
+    """Whether a `weights` string that names no file and no source was meant as a path."""
+    return os.sep in text or "/" in text or bool(os.path.splitext(text)[1])
 
 
 def _resolve_file(path):

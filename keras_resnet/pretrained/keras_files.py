@@ -50,12 +50,16 @@ class FileRecord:
             file that does not record it (`write_record`, or a `.keras` archive's config).
         preprocessing: the serialized `preprocessing` layer (`keras.layers.serialize`), or `None`
             for a net without one or a file that does not record it.
+        networks: tuple of str. The models nested in a `.keras` archive's model (a recipe's
+            `model.keras` holds its network behind the training mean): such a file is a whole
+            model, not the weights of a net.
     """
 
     layers: tuple = None
     classes: int = None
     bottleneck_stride: str = None
     preprocessing: dict = None
+    networks: tuple = ()
 
 
 def bottleneck_stride_of(strides):
@@ -148,4 +152,5 @@ def _read_archive(path):
         preprocessing={k: v for k, v in by_name[PREPROCESSING_LAYER].items() if k in _SERIALIZED_KEYS}
         if PREPROCESSING_LAYER in by_name
         else None,
+        networks=tuple(name for name, layer in by_name.items() if "layers" in layer["config"]),
     )

@@ -59,6 +59,8 @@ def parse_flags(argv):
         argv = flags.FLAGS(argv)
     except flags.Error as error:
         fail(error)
+    if _workdir_needed and flags.FLAGS.workdir is None and _workdir_needed(flags.FLAGS):
+        fail(WORKDIR_REQUIRED)
     tf_startup.quiet_jax_platform_probe()
     if importlib.util.find_spec("tensorflow"):
         tf_startup.import_tensorflow()
@@ -80,11 +82,19 @@ def check_shortcut(name, kind, shortcut):
         )
 
 
+WORKDIR_REQUIRED = "--workdir is required: the directory of the run's outputs (rerun with the same one to resume)"
+_workdir_needed = None  # Set by `define_run_flags`; `parse_flags` asks it.
+
+
 def define_run_flags(required_workdir=True):
-    """The flags of a run that every recipe has: `--workdir`, `--seed`, `--mixed_precision`, `--overwrite`."""
-    flags.DEFINE_string(
-        "workdir", None, "Directory for history, checkpoints, backup, metrics and plots.", required=required_workdir
-    )
+    """The flags of a run that every recipe has: `--workdir`, `--seed`, `--mixed_precision`, `--overwrite`.
+
+    `required_workdir`: whether a run needs `--workdir`, or a function of the parsed flags that says so;
+    `parse_flags` refuses its absence in one line (`WORKDIR_REQUIRED`), the same in every recipe.
+    """
+    global _workdir_needed
+    _workdir_needed = required_workdir if callable(required_workdir) else (lambda values: required_workdir)
+    flags.DEFINE_string("workdir", None, "Directory for history, checkpoints, backup, metrics and plots.")
     flags.DEFINE_integer(
         "seed",
         0,

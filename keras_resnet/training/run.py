@@ -18,27 +18,33 @@ import random
 import shutil
 import sys
 
-import keras
 import numpy as np
 
-from keras_resnet.training import callbacks, trained_model
-
+# Keras, and the modules that import it, load when a run starts: a recipe's flags and its errors
+# come back without them (`--help` loads no TensorFlow).
 METRICS = "metrics.json"
 RUN_CONFIG = "run_config.json"
 CURVES_PNG = "curves.png"
-# What `overwrite=True` removes; anything else in the workdir is left alone.
-OUTPUTS = (
-    METRICS,
-    RUN_CONFIG,
-    CURVES_PNG,
-    callbacks.HISTORY_CSV,
-    callbacks.HISTORY_JSON,
-    callbacks.BACKUP_DIR,
-    "checkpoints",
-    callbacks.TENSORBOARD_DIR,
-    trained_model.MODEL_FILE,
-    callbacks.STOPPED,
-)
+
+
+def outputs():
+    """What `overwrite=True` removes; anything else in the workdir is left alone."""
+    from keras_resnet.training import callbacks, trained_model
+
+    return (
+        METRICS,
+        RUN_CONFIG,
+        CURVES_PNG,
+        callbacks.HISTORY_CSV,
+        callbacks.HISTORY_JSON,
+        callbacks.BACKUP_DIR,
+        "checkpoints",
+        callbacks.TENSORBOARD_DIR,
+        trained_model.MODEL_FILE,
+        callbacks.STOPPED,
+    )
+
+
 # The recipes' one vocabulary (`--mixed_precision`): short names, with Keras' policy names as aliases.
 PRECISIONS = {
     "none": "float32",
@@ -82,7 +88,7 @@ def prepare_workdir(workdir, run_config, overwrite=False):
     except OSError as error:
         raise RecipeError(f"cannot write to --workdir {workdir}: {error.strerror or error}") from None
     if overwrite:
-        for name in OUTPUTS:
+        for name in outputs():
             path = os.path.join(workdir, name)
             if os.path.isdir(path):
                 shutil.rmtree(path)
@@ -92,6 +98,8 @@ def prepare_workdir(workdir, run_config, overwrite=False):
         raise RecipeError(
             f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir"
         )
+    from keras_resnet.training import callbacks
+
     stopped = callbacks.read_stop(workdir)
     if stopped:
         raise RecipeError(
@@ -103,9 +111,9 @@ def prepare_workdir(workdir, run_config, overwrite=False):
     if os.path.exists(path):
         with open(path) as f:
             previous = json.load(f)
-        changed = sorted(k for k in set(previous) | set(run_config) if previous.get(k) != run_config.get(k))
-        if changed:
-            shown = ", ".join(f"{k}={previous.get(k)!r}→{run_config.get(k)!r}" for k in changed)
+        changes = changed_settings(previous, run_config)
+        if changes:
+            shown = ", ".join(changes)
             raise RecipeError(
                 f"--workdir {workdir} holds an unfinished run with other settings ({shown}); rerun it unchanged to resume, or pass --overwrite"
             )
@@ -113,6 +121,35 @@ def prepare_workdir(workdir, run_config, overwrite=False):
     with open(path, "w") as f:
         json.dump(run_config, f, indent=1)
     return False
+
+
+def changed_settings(previous, now):
+    """The settings that differ between two run configs, as `"key: old → new"`, nested keys
+    joined by dots; only those, so that a refusal names what matters.
+
+    >>> changed_settings({"seed": 0, "config": {"batch_size": 128, "momentum": 0.9}},
+    ...                  {"seed": 0, "config": {"batch_size": 64, "momentum": 0.9}})
+    ['config.batch_size: 128 → 64']
+    """
+    before, after = _flat(jsonable_tree(previous)), _flat(jsonable_tree(now))
+    keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    return [f"{k}: {before.get(k, '(unset)')!r} → {after.get(k, '(unset)')!r}" for k in keys]
+
+
+def _flat(settings, prefix=""):
+    """A nested settings dict as one level, the keys joined by dots (`config.batch_size`)."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def jsonable_tree(value):
+    """`value` as JSON gives it back (tuples as lists), so a rerun compares like with like."""
+    return json.loads(json.dumps(value))
 
 
 def finish_run(model, workdir, metrics, mean_layer):
@@ -124,6 +161,8 @@ def finish_run(model, workdir, metrics, mean_layer):
     Returns:
         The metrics, as written.
     """
+    from keras_resnet.training import callbacks, trained_model
+
     metrics = {**metrics, "model_file": trained_model.save_trained_model(model, workdir, mean_layer)}
     path = os.path.join(workdir, METRICS)
     with open(path + ".partial", "w") as f:
@@ -133,8 +172,61 @@ def finish_run(model, workdir, metrics, mean_layer):
     return metrics
 
 
+def summary(data, model, schedule, running, outputs):
+    """A run's start-up lines, one per subject, the same in every recipe.
+
+    >>> print(summary("MNIST: 60,000 images", "resnet20", "2,000 iterations", "jax", "runs/r20"))
+    data: MNIST: 60,000 images
+    model: resnet20
+    schedule: 2,000 iterations
+    running on: jax
+    outputs: runs/r20; rerun the same command to resume
+    """
+    return "\n".join(
+        [
+            f"data: {data}",
+            f"model: {model}",
+            f"schedule: {schedule}",
+            f"running on: {running}",
+            f"outputs: {outputs}; rerun the same command to resume",
+        ]
+    )
+
+
+def final_line(metrics):
+    """A finished run's metrics as one line a person reads.
+
+    >>> final_line({"model": "resnet20", "steps": 2000, "train_error": 0.10125, "val_error": 0.2102000117301941,
+    ...             "test_error": 0.2087, "test_loss": 0.6137, "seconds_this_run": 95.27})
+    'Final: resnet20 after 2,000 iterations: training error 10.12%, validation error 21.02%, test error 20.87% (test loss 0.614); 95 s'
+    """
+    parts = [
+        f"{label} {100 * metrics[key]:.2f}%"
+        for key, label in (
+            ("train_error", "training error"),
+            ("val_error", "validation error"),
+            ("val_top5_error", "validation top-5 error"),
+            ("test_error", "test error"),
+            ("top1_error", "top-1 error"),
+            ("top5_error", "top-5 error"),
+        )
+        if metrics.get(key) is not None
+    ]
+    loss = next((metrics[k] for k in ("test_loss", "val_loss") if metrics.get(k) is not None), None)
+    errors = ", ".join(parts) if parts else "no evaluation"
+    tail = (
+        f" ({'test' if metrics.get('test_loss') is not None else 'validation'} loss {loss:.3f})"
+        if loss is not None
+        else ""
+    )
+    seconds = f"; {metrics['seconds_this_run']:.0f} s" if metrics.get("seconds_this_run") is not None else ""
+    return f"Final: {metrics.get('model', 'the run')} after {metrics.get('steps', 0):,} iterations: {errors}{tail}{seconds}"
+
+
 def last_history_row(workdir):
     """The history's last row (one per period), or `{}`."""
+    from keras_resnet.training import callbacks
+
     history = callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))
     return history[-1] if history else {}
 
@@ -142,6 +234,8 @@ def last_history_row(workdir):
 def set_seed(seed):
     """Seeds Python, NumPy and the backend; on JAX and PyTorch without importing TensorFlow
     (which `keras.utils.set_random_seed` does whenever it is installed)."""
+    import keras
+
     backend = keras.backend.backend()
     if backend == "tensorflow" or "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
