@@ -37,9 +37,22 @@ _HOMES = {
 _ZOO_PREFIXES = ("ResNet", "PlainNet", "HighwayNet")
 
 
+# The modules that register classes with Keras' serialization: the networks, their layers, the
+# recipes' preprocessing layers, schedules and optimizers (a run's `model.keras` holds some).
+_REGISTERING = (
+    "layers",
+    "network",
+    "cifar.augment",
+    "imagenet.augment",
+    "training.preprocessing",
+    "training.optimizers",
+    "training.schedules",
+)
+
+
 def _register_layers():
-    """The layers a recipe's `model.keras` holds, registered with Keras' serialization."""
-    for module in ("cifar.augment", "imagenet.augment", "training.preprocessing"):
+    """Registers this package's Keras classes, so that files naming them load."""
+    for module in _REGISTERING:
         importlib.import_module(f"keras_resnet.{module}")
 
 
