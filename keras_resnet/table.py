@@ -1,6 +1,6 @@
-"""The README's table of every constructor: parameters and FLOPs, computed from the models.
+"""The table of every constructor in docs/networks.md: parameters and FLOPs, computed from the models.
 
-`python -m keras_resnet.table` prints it; a test checks that the README holds exactly this table.
+`python -m keras_resnet.table` prints it; a test checks that docs/networks.md holds exactly this table.
 """
 
 import inspect
