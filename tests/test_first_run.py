@@ -191,3 +191,12 @@ def test_the_final_line_is_read_not_parsed():
 
     metrics = json.loads('{"model": "resnet20", "steps": 600, "train_error": 0.2102000117301941, "test_error": 0.2}')
     assert run.final_line(metrics) == "Final: resnet20 after 600 iterations: training error 21.02%, test error 20.00%"
+
+
+def test_star_import_gives_the_public_names_and_every_constructor():
+    namespace = {}
+    exec("from keras_resnet import *", namespace)
+    import keras_resnet
+
+    assert {"build_network", "feature_model", "layer_responses", "preprocess_input", "MODELS"} <= set(namespace)
+    assert {entry.constructor.__name__ for entry in keras_resnet.MODELS.values()} <= set(namespace)
