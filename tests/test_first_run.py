@@ -60,6 +60,7 @@ def test_import_keras_resnet_loads_no_backend():
     assert _imported(result.stderr) & set(HEAVY) == set()
 
 
+@pytest.mark.slow
 def test_a_recipe_model_file_loads_after_import_keras_resnet(tmp_path):
     """The recipes' layers are registered whenever Keras loads after `import keras_resnet`."""
     import keras
