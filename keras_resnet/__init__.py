@@ -23,7 +23,7 @@ _HOMES = {
     "feature_model": "backbone",
     "feature_strides": "backbone",
     "build_network": "builder",
-    "flops": "flops",
+    "flops": "flop_count",
     "HighwayCombine": "layers",
     "ZeroPadShortcut": "layers",
     "Network": "network",

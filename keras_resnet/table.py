@@ -7,7 +7,7 @@ import inspect
 
 import numpy as np
 
-from keras_resnet.flops import flops
+from keras_resnet.flop_count import flops
 from keras_resnet.zoo import MODELS
 
 

@@ -201,3 +201,14 @@ def test_star_import_gives_the_public_names_and_every_constructor():
 
     assert {"build_network", "feature_model", "layer_responses", "preprocess_input", "MODELS"} <= set(namespace)
     assert {entry.constructor.__name__ for entry in keras_resnet.MODELS.values()} <= set(namespace)
+
+
+def test_each_public_name_is_its_home_modules_object_after_every_module_is_imported():
+    """A submodule import sets the package attribute of its name: no public name may be one."""
+    import importlib
+
+    import keras_resnet
+
+    for name, home in keras_resnet._HOMES.items():
+        module = importlib.import_module(f"keras_resnet.{home}")
+        assert getattr(keras_resnet, name) is getattr(module, name), name
