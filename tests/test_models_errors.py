@@ -43,7 +43,7 @@ import keras_resnet
         (lambda: keras_resnet.ResNet50(classes=10.5), r"Received: classes=10.5"),
         (
             lambda: keras_resnet.ResNet50(weights="missing.weights.h5"),
-            r"`weights` must be None, 'imagenet', .* or the path of a weights file. Received: weights='missing.weights.h5'",
+            r"^weights='missing.weights.h5': no such file; `weights` must be None, 'imagenet', .* or the path of a weights file$",
         ),
         (
             lambda: keras_resnet.ResNet18(input_shape=(16, 16, 3)),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+import keras_resnet
 from keras_resnet.cifar import datasets, idx
 from keras_resnet.training import plots
 
@@ -97,7 +98,17 @@ def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
         recorded["config"]["lr_boundaries"] == [1, 2] and recorded["shortcut"] == recorded["config"]["shortcut"] == "A"
     )
     assert recorded["warmup"] is False and recorded["mixed_precision"] == "float32"
-    assert result.stdout.splitlines()[0].startswith("step 1/2: first step done")  # at once, not after a period
+    lines = result.stdout.splitlines()
+    # What the run is, before it starts: the data's splits (40 training images less 8 held out, the
+    # 12 of t10k-*), the net and its parameters, the schedule, where it runs and writes.
+    assert lines[:5] == [
+        "data: fmnist: 32 training, 8 validation and 12 test images of 8×8×1, 3 classes",
+        f"model: resnet8, {keras_resnet.trainable_params(keras_resnet.build_network('cifar', 8, input_shape=(8, 8, 1), classes=3)):,} parameters, shortcut A",
+        "schedule: 2 iterations of batch 8, learning rate 0.1 ×0.1 at 1 and 2, evaluated every 2",
+        "running on: jax, strategy none (1 replica), float32",
+        f"outputs: {tmp_path / 'run'} (history, curves.png, metrics.json, model.keras); rerun the same command to resume",
+    ]
+    assert lines[5].startswith("step 1/2: first step done")  # at once, not after a period
 
 
 def test_curves_legend_says_which_line_is_training_and_which_is_test():
