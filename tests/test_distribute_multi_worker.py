@@ -61,9 +61,10 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(command, tmp_path, ports, tag="worker", kill=None):
+def _start_workers(command, tmp_path, ports, tag="worker", kill=None, trace=False):
     """Starts one process per worker of a two-worker cluster on 127.0.0.1; logs to `tag<i>.log`.
-    `kill`: worker index → where it kills itself (`faults.KILL_ENV`)."""
+    `kill`: worker index → where it kills itself (`faults.KILL_ENV`); `trace`: each worker traces
+    its batches to `tag<i>.trace` (`faults.TRACE_ENV`)."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
     for index in range(2):
@@ -74,6 +75,9 @@ def _start_workers(command, tmp_path, ports, tag="worker", kill=None):
             "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
         }
         env.pop(faults.KILL_ENV, None)
+        env.pop(faults.TRACE_ENV, None)
+        if trace:
+            env[faults.TRACE_ENV] = str(tmp_path / f"{tag}{index}.trace")
         if kill and index in kill:
             env[faults.KILL_ENV] = kill[index]
         with open(tmp_path / f"{tag}{index}.log", "w") as log:
@@ -81,21 +85,48 @@ def _start_workers(command, tmp_path, ports, tag="worker", kill=None):
     return processes
 
 
-def _workers(command, tmp_path, timeout):
+def _workers(command, tmp_path, timeout, tag="worker", **options):
     codes = []
-    for process in _start_workers(command, tmp_path, _free_ports(2)):
+    for process in _start_workers(command, tmp_path, _free_ports(2), tag, **options):
         try:
             codes.append(process.wait(timeout=timeout))
         except subprocess.TimeoutExpired:
             process.kill()
             codes.append(process.wait())
-    return codes, [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    return codes, [(tmp_path / f"{tag}{i}.log").read_text() for i in range(2)]
 
 
-def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps):
+def _one_process(command, tmp_path, tag, kill=None):
+    """The same job as one process with two logical CPUs (mirrored), traced to `tag.trace`."""
+    command = [a for a in command if not a.startswith("--strategy")] + ["--strategy=mirrored", "--cpu_devices=2"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", faults.KILL_ENV)}
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow", **{faults.TRACE_ENV: str(tmp_path / f"{tag}.trace")}
+    )
+    if kill:
+        env[faults.KILL_ENV] = kill
+    return subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=ROOT)
+
+
+def _batches(*traces):
+    """The training batches the traces recorded, by the stream position of their first example."""
+    batches = {}
+    for path in traces:
+        for line in path.read_text().splitlines():
+            entry = json.loads(line)
+            if "batch" in entry:
+                batches[entry["batch"]] = (entry["fingerprint"], entry["examples"])
+    return batches
+
+
+def _losses(workdir):
+    return [(r["step"], r["loss"]) for r in json.loads((workdir / "history.json").read_text())]
+
+
+def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="run"):
     """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
-    workdir = tmp_path / "run"
+    workdir = tmp_path / name
     command = [
         sys.executable,
         RECIPE,
@@ -113,8 +144,22 @@ def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps):
 @pytest.mark.slow
 def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags):
     command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4)
-    codes, logs = _workers(command, tmp_path, timeout=240)
+    codes, logs = _workers(command, tmp_path, timeout=240, trace=True)
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
+
+    # The same job as one process of two devices: each replica takes the same batches (crops,
+    # lighting, labels), and the losses agree to float rounding.
+    one, one_workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="one")
+    result = _one_process(one, tmp_path, "one")
+    assert result.returncode == 0, result.stderr[-1500:]
+    # The batches of the 4 steps (the pipelines read ahead): replica batches of 2, the global batch is 4.
+    two_processes = {
+        k: v for k, v in _batches(tmp_path / "worker0.trace", tmp_path / "worker1.trace").items() if k < 16
+    }
+    assert sorted(two_processes) == [0, 2, 4, 6, 8, 10, 12, 14]
+    assert {k: v for k, v in _batches(tmp_path / "one.trace").items() if k < 16} == two_processes
+    steps, losses = zip(*_losses(workdir))
+    assert _losses(one_workdir) == [(s, pytest.approx(x, rel=1e-6)) for s, x in zip(steps, losses)]
     chief = json.loads((workdir / "history.json").read_text())
     other = json.loads((workdir / "workers" / "1" / "history.json").read_text())
     assert [r["step"] for r in chief] == [2, 4]
@@ -183,3 +228,35 @@ def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(
     assert f"Resuming tiny in {workdir} at step {resumed_at}" in logs[0]
     history = json.loads((workdir / "history.json").read_text())
     assert [r["step"] for r in history] == [2, 4, 6, 8]  # one row per period, none lost or doubled
+
+
+@pytest.mark.slow
+def test_a_run_resumes_on_another_topology_of_as_many_replicas(tmp_path, image_folder, small_imagenet_flags):
+    """Killed on two workers, rerun as one process of two devices, and the reverse: each ends as
+    the uninterrupted run of the topology it began on, to float rounding."""
+    uninterrupted, reference = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="whole")
+    assert _one_process(uninterrupted, tmp_path, "whole").returncode == 0
+    expected = [(s, pytest.approx(x, rel=1e-6)) for s, x in _losses(reference)]
+
+    two_then_one, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="two_one")
+    first = _start_workers(
+        two_then_one,
+        tmp_path,
+        _free_ports(2),
+        "killed",
+        kill={0: f"{faults.AFTER_BACKUP}:1", 1: f"{faults.AFTER_BACKUP}:1"},
+    )
+    assert [p.wait(timeout=240) for p in first] == [-9, -9], (tmp_path / "killed0.log").read_text()[-1500:]
+    rerun = _one_process(two_then_one, tmp_path, "rerun")
+    assert rerun.returncode == 0, rerun.stderr[-1500:]
+    assert f"Resuming tiny in {workdir} at step 2" in rerun.stdout
+    assert _losses(workdir) == expected
+
+    one_then_two, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="one_two")
+    killed = _one_process(one_then_two, tmp_path, "killed_one", kill=f"{faults.AFTER_BACKUP}:1")
+    assert killed.returncode == -9, killed.stderr[-1500:]
+    codes, logs = _workers(one_then_two, tmp_path, timeout=240, tag="again")
+    assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
+    assert f"Resuming tiny in {workdir} at step 2" in logs[0]
+    assert f"Resuming tiny in {workdir / 'workers' / '1'} at step 2" in logs[1]
+    assert _losses(workdir) == expected

@@ -239,9 +239,9 @@ def test_a_run_begun_under_the_old_order_is_refused_in_one_line(tmp_path):
     with pytest.raises(train.RecipeError) as info:
         train.check_data_order(str(tmp_path))
     assert str(info.value) == (
-        f"--workdir {tmp_path} holds a run begun under data order 1; this version reads the data in order 2 "
-        "(a fresh global order every pass), so it cannot resume that run exactly: finish it with the version that "
-        "began it, or pass --overwrite"
+        f"--workdir {tmp_path} holds a run begun under data order 1; this version reads the data in order 3 "
+        "(a fresh global order every pass, split over workers in blocks), so it cannot resume that run exactly: "
+        "finish it with the version that began it, or pass --overwrite"
     )
     train.check_data_order(str(tmp_path), overwrite=True)
     (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data_order": order.ORDER_VERSION}))

@@ -136,7 +136,8 @@ def train_dataset(
         batch_size: int. Batch this pipeline yields (a replica's or the whole batch).
         seed: int. Seeds shuffling and augmentation. Defaults to `0`.
         start_step: int. Iterations already done.
-        num_shards, shard_index: int. This input pipeline's share of the stream.
+        num_shards, shard_index: int. This input pipeline's share of the stream: the
+            `shard_index`-th block of `global_batch_size / num_shards` positions of every step.
         counter: optional `SkipCounter`.
         global_batch_size: int. Examples per iteration over all pipelines. Defaults to
             `batch_size × num_shards`.
@@ -156,7 +157,11 @@ def train_dataset(
         window=config.shuffle_buffer,
     )
     if num_shards > 1:
-        ds = ds.shard(num_shards, shard_index)
+        # Pipeline i takes the i-th block of global_batch_size / num_shards positions of every step,
+        # before any file is read: replica r of the job (workers in order, then their devices) sees
+        # the same examples whatever the number of workers (`order`'s topology note).
+        block = global_batch_size // num_shards
+        ds = ds.batch(block, drop_remainder=True).shard(num_shards, shard_index).unbatch()
 
     def crop(number, element):
         position, example, payload = element

@@ -14,6 +14,13 @@ count, prefetching, the worker count or the step at which a run was resumed:
   `interleave_files` files in every window, and the files' partners change every pass; at most
   two windows of encoded images are held (the one being emitted, the next being read).
 
+The stream is one for the whole job. Several input pipelines (tf.distribute workers) split each
+step's `global_batch_size` positions into consecutive blocks, pipeline `i` the `i`-th
+(`input_pipeline.train_dataset`), and each pipeline's replicas take its block's per-replica batches
+in turn: replica `r` of the job (workers in order, then their devices) takes the same positions
+whether the job runs as W processes of D devices or as one process of W·D devices, so a run may be
+resumed on another topology with the same replica count.
+
 A resumed stream seeks: for a folder, by arithmetic on the position; for records, to the window
 that holds the position, whose files it opens at the right records by skipping their headers, so
 that a rerun reads at most one window before its position, however far the killed run had got.
@@ -34,8 +41,9 @@ import numpy as np
 import tensorflow as tf
 
 # 1: windows of consecutive records (or the whole folder) permuted in place, the same windows
-# every pass; 2: this module's order.
-ORDER_VERSION = 2
+# every pass; 2: this module's order, split over workers example by example; 3: this module's
+# order, split over workers in blocks (the same for any topology).
+ORDER_VERSION = 3
 _ENDLESS = np.iinfo(np.int64).max
 
 

@@ -18,6 +18,7 @@ keras_resnet.training.run.RecipeError: --batch_size 256 does not divide across 3
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -142,6 +143,20 @@ def _worker_dir(workdir, resolved):
     return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
 
 
+def take_chief_backup(workdir, rundir, resolved):
+    """A worker other than the chief starts from the chief's backup (a copy of it in its own
+    directory, replacing its own): every worker then resumes at the same step, however many
+    workers the killed run had, and whichever of them wrote its last backup."""
+    chief, own = os.path.join(workdir, callbacks.BACKUP_DIR), os.path.join(rundir, callbacks.BACKUP_DIR)
+    if resolved.is_chief or not os.path.isdir(chief):
+        return
+    partial = own + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(chief, partial)
+    shutil.rmtree(own, ignore_errors=True)
+    os.replace(partial, own)
+
+
 def pixel_mean(source, config, workdir, max_images=None, print_fn=None):
     """The per-pixel (or per-channel) mean; the per-pixel one is computed once and cached in the workdir."""
     if config.mean == "channel":
@@ -164,7 +179,8 @@ def check_data_order(workdir, overwrite=False):
         return
     raise RecipeError(
         f"--workdir {workdir} holds a run begun under data order {previous.get('data_order', 1)}; this version "
-        f"reads the data in order {order.ORDER_VERSION} (a fresh global order every pass), so it cannot "
+        f"reads the data in order {order.ORDER_VERSION} (a fresh global order every pass, split over workers in "
+        "blocks), so it cannot "
         "resume that run exactly: finish it with the version that began it, or pass --overwrite"
     )
 
@@ -276,13 +292,15 @@ def train_and_evaluate(
         "train_steps": train_steps,
         "eval_every": period,
         "mixed_precision": mixed_precision,
-        "strategy": resolved.name,
+        # The replica count, not the strategy or the process count: a run resumes on any topology
+        # of as many replicas (`order`).
         "replicas": resolved.num_replicas,
         "init_weights": None if init_weights is None else str(init_weights),
         "bottleneck_stride": bottleneck_stride,
         "config": run.jsonable(vars(config)),
     }
     rundir = _worker_dir(workdir, resolved)
+    take_chief_backup(workdir, rundir, resolved)
     # Before anything is written: the records counted (their counts cached in the workdir once it
     # exists), and a split of unreadable files refused.
     source.count_records(rundir if os.path.isdir(rundir) else None)
@@ -307,7 +325,8 @@ def train_and_evaluate(
                 jit_compile=jit_compile,
             )
         distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
-        start = callbacks.backup_step(rundir, period) if resumed else 0
+        # Other workers hold the chief's backup (`take_chief_backup`), whether or not they ran before.
+        start = callbacks.backup_step(rundir, period) if resumed or not resolved.is_chief else 0
         print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
         if start >= train_steps:
             print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
