@@ -7,9 +7,11 @@ import subprocess
 import sys
 import types
 
+import numpy as np
 import pytest
 
 from keras_resnet import distribute
+from keras_resnet.imagenet import config, cropping, sources
 from keras_resnet.training import faults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -123,7 +125,7 @@ def _losses(workdir):
     return [(r["step"], r["loss"]) for r in json.loads((workdir / "history.json").read_text())]
 
 
-def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="run"):
+def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="run", mean="channel"):
     """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
     workdir = tmp_path / name
@@ -136,20 +138,29 @@ def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="r
         f"--workdir={workdir}",
         *small_imagenet_flags,
         f"--train_steps={train_steps}",
-        "--mean=channel",
+        f"--mean={mean}",
     ]
     return command, workdir
 
 
 @pytest.mark.slow
 def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags):
-    command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4)
+    command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, mean="pixel")
     codes, logs = _workers(command, tmp_path, timeout=240, trace=True)
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
 
+    # The per-pixel mean computed once for the job: each worker decodes half the 12 training
+    # images; the chief alone writes it, and it is the mean of all the centre crops.
+    assert all("pixel mean: 6 training images here, 12 over 2 workers" in log for log in logs)
+    assert not (workdir / "workers" / "1" / "pixel_mean.npy").exists()
+    source = sources.folder_source(image_folder(val=3))
+    cfg = config.imagenet(image_size=32, eval_resize=36)  # As small_imagenet_flags.
+    crops = np.array([cropping.eval_image(e, cfg).numpy() for e, _ in source.examples("train")], np.float64)
+    np.testing.assert_allclose(np.load(workdir / "pixel_mean.npy"), crops.mean(axis=0), atol=1e-4)
+
     # The same job as one process of two devices: each replica takes the same batches (crops,
     # lighting, labels), and the losses agree to float rounding.
-    one, one_workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="one")
+    one, one_workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="one", mean="pixel")
     result = _one_process(one, tmp_path, "one")
     assert result.returncode == 0, result.stderr[-1500:]
     # The batches of the 4 steps (the pipelines read ahead): replica batches of 2, the global batch is 4.

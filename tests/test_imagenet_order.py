@@ -246,3 +246,22 @@ def test_a_run_begun_under_the_old_order_is_refused_in_one_line(tmp_path):
     train.check_data_order(str(tmp_path), overwrite=True)
     (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data_order": order.ORDER_VERSION}))
     train.check_data_order(str(tmp_path))
+
+
+def test_the_shares_of_a_split_are_disjoint_cover_it_and_read_only_their_own_files(folder, uneven_records, tmp_path):
+    """What a worker decodes for the pixel mean: its share of the folder's listing (every W-th
+    file), or the records of its share of the record files (no other file opened)."""
+    split = sources.folder_source(folder).split("train")
+    everything = [e.numpy() for e, _ in split.examples()]
+    shares = [[e.numpy() for e, _ in split.examples((3, i))] for i in range(3)]
+    assert [len(s) for s in shares] == [split.shard_size((3, i)) for i in range(3)] == [5, 5, 5]
+    assert sorted(sum(shares, [])) == sorted(everything)
+
+    records = _bare_split(uneven_records)
+    records.count_records(str(tmp_path))
+    for index in range(2):
+        read = [r.numpy() for r, _ in records.examples((2, index))]
+        assert len(read) == records.shard_size((2, index)) == sum(LENGTHS[index::2])
+        # Each payload names its file: only this share's files were read.
+        assert {int(r.split(b":")[0]) for r in read} <= set(range(index, len(LENGTHS), 2))
+    assert [r for r, _ in _bare_split(uneven_records[:1]).examples((2, 1))] == []  # More workers than files.

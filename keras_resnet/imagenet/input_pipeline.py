@@ -295,11 +295,14 @@ def images_per_step(resolved, config):
     return config.batch_size // resolved.num_workers
 
 
-def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=None, print_fn=None):
+def compute_pixel_mean(
+    source, config, max_images=None, batch_size=256, counter=None, print_fn=None, shard=(1, 0), reduce=None
+):
     """The training set's per-pixel mean of the evaluation crop (`[size, size, 3]`, float32).
 
     Crops are decoded on all cores and summed in batches (exactly: integer sums); the result does
-    not depend on the order in which they are read.
+    not depend on the order in which they are read, nor on how the work is shared: with `shard`,
+    this process decodes only its share and `reduce` sums the shares of all.
 
     Args:
         source: a `sources.Source` (record sources with their counts: `Source.count_records`).
@@ -309,6 +312,10 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
         batch_size: int. Images decoded per batch. Defaults to `256`.
         counter: optional `SkipCounter` for the unreadable images. Defaults to a new one.
         print_fn: optional callable for progress lines (images done of the total).
+        shard: `(count, index)`. Decode only share `index` of `count` (`FolderSplit.examples`,
+            `RecordSplit.examples`; of the sample with `max_images`). Defaults to `(1, 0)`: all.
+        reduce: with `shard`, a function of `(sums, count)` (float64 arrays) that returns their
+            totals over all shares (`distribute.all_reduce_sum`).
 
     Returns:
         A float32 array (float64 accumulation).
@@ -321,15 +328,19 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
     counter = counter or SkipCounter("pixel mean")
     split = source.split("train")
     total = split.size
+    shards, index = shard
     if max_images and total and max_images < total:
         stream = order.training_stream(
             split, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files, window=config.shuffle_buffer
-        )
-        ds, total = stream.take(max_images).map(lambda position, example, payload: split.load(payload)), max_images
+        ).take(max_images)
+        # Sharded before `load` reads a folder's files.
+        ds = stream.shard(shards, index).map(lambda position, example, payload: split.load(payload))
+        total = len(range(index, max_images, shards))
     else:
-        ds = split.examples()
+        ds = split.examples(shard)
+        total = split.shard_size(shard)
         if max_images:
-            ds = ds.take(max_images)
+            ds, total = ds.take(max_images), min(total, max_images) if total is not None else max_images
     crops = skip_and_count(_numbered_center_crops(ds, config), counter).batch(batch_size)
     sums = crops.map(
         lambda images, labels: (tf.reduce_sum(tf.cast(images, tf.float32), 0), tf.shape(images)[0]),
@@ -351,6 +362,12 @@ def compute_pixel_mean(source, config, max_images=None, batch_size=256, counter=
                 flush=True,
             )
     counter.report(count, total)
+    if reduce is not None:
+        here = count
+        mean, counted = reduce(mean, np.array([count], np.float64))
+        count = int(counted[0])
+        if print_fn:
+            print_fn(f"pixel mean: {here:,} training images here, {count:,} over {shards} workers", flush=True)
     if not count:
         raise DataError(
             f"no readable training image in {_describe(split)} to compute the per-pixel mean from "

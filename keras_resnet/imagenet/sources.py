@@ -84,11 +84,20 @@ class FolderSplit:
         label = tf.gather(labels, index)
         return tf.io.read_file(tf.gather(prefixes, label) + tf.gather(names, index)), label
 
-    def examples(self):
-        """`(encoded, label)` in the listing's order, files read in parallel."""
+    def examples(self, shard=(1, 0)):
+        """`(encoded, label)` in the listing's order, files read in parallel; with `shard=(count,
+        index)` only every `count`-th file from the `index`-th is read."""
         import tensorflow as tf
 
-        return tf.data.Dataset.range(self.size).map(self.load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        count, index = shard
+        return tf.data.Dataset.range(index, self.size, count).map(
+            self.load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+
+    def shard_size(self, shard):
+        """How many examples `examples(shard)` gives."""
+        count, index = shard
+        return len(range(index, self.size, count))
 
 
 class RecordSplit:
@@ -122,6 +131,11 @@ class RecordSplit:
         """`(encoded, label)` of a record."""
         return self.parse(serialized)
 
+    def shard_size(self, shard):
+        """How many records `examples(shard)` gives (the counts known: `count_records`)."""
+        count, index = shard
+        return int(np.asarray(self.lengths)[index::count].sum()) if self.lengths is not None else None
+
     def records(self, file_index, skip=0, buffered=True):
         """`(example, serialized)` of one file's records from its `skip`-th on.
 
@@ -136,14 +150,20 @@ class RecordSplit:
             records = records.skip(tf.cast(skip, tf.int64))
         return records.enumerate(start=first)
 
-    def examples(self):
-        """`(encoded, label)` of every record: `READ_FILES` files at a time, one record from each in turn."""
+    def examples(self, shard=(1, 0)):
+        """`(encoded, label)` of every record: `READ_FILES` files at a time, one record from each in
+        turn; with `shard=(count, index)` only the records of every `count`-th file from the
+        `index`-th (no other file is opened)."""
         import tensorflow as tf
 
-        files = tf.data.Dataset.from_tensor_slices(self.files)
+        count, index = shard
+        mine = self.files[index::count]
+        if not mine:  # More workers than files: this one has none.
+            return tf.data.TFRecordDataset(tf.constant([], tf.string)).map(self.parse)
+        files = tf.data.Dataset.from_tensor_slices(mine)
         records = files.interleave(
             tf.data.TFRecordDataset,
-            cycle_length=min(READ_FILES, len(self.files)),
+            cycle_length=min(READ_FILES, len(mine)),
             block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,

@@ -157,17 +157,32 @@ def take_chief_backup(workdir, rundir, resolved):
     os.replace(partial, own)
 
 
-def pixel_mean(source, config, workdir, max_images=None, print_fn=None):
-    """The per-pixel (or per-channel) mean; the per-pixel one is computed once and cached in the workdir."""
+def pixel_mean(source, config, workdir, max_images=None, print_fn=None, resolved=None):
+    """The per-pixel (or per-channel) mean; the per-pixel one is computed once per run and cached
+    in the (job's) workdir by the chief.
+
+    With several tf.distribute workers, each decodes its share of the training images and the
+    shares' sums are reduced (`distribute.all_reduce_sum`): the job decodes each image once. All
+    workers see the same cache (the workdir is shared), so they all compute it or all read it.
+    """
     if config.mean == "channel":
         return mean_image(config)
     path = os.path.join(workdir, PIXEL_MEAN)
     if os.path.exists(path):
         return np.load(path)
-    mean = input_pipeline.compute_pixel_mean(source, config, max_images or config.mean_images, print_fn=print_fn)
-    tmp = path + ".tmp.npy"
-    np.save(tmp, mean)
-    os.replace(tmp, path)
+    options = {}
+    if resolved is not None and resolved.num_workers > 1:
+        options = dict(
+            shard=(resolved.num_workers, resolved.worker_index),
+            reduce=lambda sums, count: distribute.all_reduce_sum(resolved, sums, count),
+        )
+    mean = input_pipeline.compute_pixel_mean(
+        source, config, max_images or config.mean_images, print_fn=print_fn, **options
+    )
+    if resolved is None or resolved.is_chief:
+        tmp = path + ".tmp.npy"
+        np.save(tmp, mean)
+        os.replace(tmp, path)
     return mean
 
 
@@ -310,7 +325,11 @@ def train_and_evaluate(
     source.count_records(rundir)
 
     # A published net carries its own preprocessing: it is trained on the raw crops.
-    mean = pixel_mean(source, config, rundir, print_fn=print_fn) if init_weights is None else np.zeros(3, np.float32)
+    mean = (
+        pixel_mean(source, config, workdir, print_fn=print_fn, resolved=resolved)
+        if init_weights is None
+        else np.zeros(3, np.float32)
+    )
     crops_dtype = image_dtype(resolved.name)
     keras.utils.set_random_seed(seed)
     keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
