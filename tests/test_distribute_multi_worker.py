@@ -176,8 +176,12 @@ def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imag
     assert [r["step"] for r in chief] == [2, 4]
     assert [r["loss"] for r in chief] == [r["loss"] for r in other]
     assert json.loads((workdir / "metrics.json").read_text())["replicas"] == 2
-    # Both workers read the whole split; each image counts once over the two.
+    # Each worker decodes its share of the 9 validation images; each counts once over the two,
+    # as in one process.
     assert [r["val_images"] for r in chief] == [r["val_images"] for r in other] == [9, 9]
+    one_history = json.loads((one_workdir / "history.json").read_text())
+    assert [r["val_images"] for r in one_history] == [9, 9]
+    assert [r["val_error"] for r in one_history] == [pytest.approx(r["val_error"], abs=1e-6) for r in chief]
     # The validation during training is the centre-crop test of the whole split.
     evaluate = [a for a in command if not a.startswith("--strategy")] + ["--mode=eval", "--eval_protocol=center"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}

@@ -221,25 +221,20 @@ def test_eval_batches_are_center_crops(folder):
     assert recipe[model.LIGHTING_ALPHA].shape == (4, 3) and not recipe[model.LIGHTING_ALPHA].any()
 
 
-def test_weighted_eval_batches_are_whole_and_two_readers_weigh_each_image_once(folder):
+def test_weighted_eval_batches_are_whole_and_weigh_each_image_once(folder):
     source = sources.folder_source(folder)
     plain = list(input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True).as_numpy_iterator())
-    readers = [
-        list(
-            input_pipeline.eval_dataset(
-                source, SMALL, 4, as_recipe_inputs=True, weighted=True, readers=(2, r)
-            ).as_numpy_iterator()
-        )
-        for r in (0, 1)
-    ]
+    weighted = list(
+        input_pipeline.eval_dataset(source, SMALL, 4, as_recipe_inputs=True, weighted=True).as_numpy_iterator()
+    )
     assert [len(y) for _, y in plain] == [4, 2]
-    for (x, y), (x0, y0, w0), (_, _, w1) in zip(plain, *readers):
+    for (x, y), (x0, y0, w0) in zip(plain, weighted):
         n = len(y)
         assert x0[model.IMAGE].shape[0] == x0[model.LIGHTING_ALPHA].shape[0] == len(y0) == 4
         np.testing.assert_array_equal(x0[model.IMAGE][:n], x[model.IMAGE])
         np.testing.assert_array_equal(y0[:n], y)
         assert not x0[model.IMAGE][n:].any() and not y0[n:].any()
-        assert (w0 + w1).tolist() == [1.0] * n + [0.0] * (4 - n) and w0[::2].sum() == w0.sum()
+        assert w0.tolist() == [1.0] * n + [0.0] * (4 - n)
 
 
 def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):

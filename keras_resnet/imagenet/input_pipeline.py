@@ -16,6 +16,7 @@ Example:
 0.0
 """
 
+import math
 import os
 import time
 
@@ -200,7 +201,6 @@ def eval_dataset(
     as_recipe_inputs=False,
     image_dtype="uint8",
     weighted=False,
-    readers=(1, 0),
 ):
     """The evaluation stream (one pass): uint8 centre crops, batched.
 
@@ -212,9 +212,6 @@ def eval_dataset(
         weighted: bool. Yield `(inputs, labels, weights)` in whole batches, the last one padded
             with zero images of weight 0, so that a strategy gives every replica images and
             each image counts once (`training.exact_eval`). Defaults to `False`.
-        readers: `(count, index)`. With `weighted`: this pipeline is number `index` of `count`
-            that each read the whole split (tf.distribute workers); it weighs only its share of
-            each batch (`exact_eval.pad_and_weigh`). Defaults to `(1, 0)`.
 
     Returns:
         A `tf.data.Dataset` of `(uint8 [batch, size, size, 3], int32 [batch])`, or with
@@ -233,7 +230,7 @@ def eval_dataset(
         drop_remainder,
         per_batch=(lambda images: recipe_inputs(images, image_dtype=image_dtype)) if as_recipe_inputs else None,
     )
-    return ds.map(exact_eval.pad_and_weigh(batch_size, *readers)) if weighted else ds
+    return ds.map(exact_eval.pad_and_weigh(batch_size)) if weighted else ds
 
 
 def _check_labels(num_classes):
@@ -287,6 +284,57 @@ def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0,
         )
 
     return resolved.strategy.distribute_datasets_from_function(make)
+
+
+def distributed_eval_dataset(resolved, source, config, *, split="val", counter=None, image_dtype="uint8"):
+    """The weighted evaluation stream of the recipe's periodic validation, and its steps.
+
+    One process: `eval_dataset` in batches of `config.batch_size`. Several tf.distribute workers:
+    each decodes only its share of the split (`FolderSplit.examples` / `RecordSplit.examples`
+    with `(workers, index)`), batched by `config.batch_size / workers` and padded with images of
+    weight 0 to the steps of the largest share, so that every image counts once in the job and all
+    workers take the same number of steps (`training.exact_eval`).
+
+    Returns:
+        `(dataset, steps)`: what `PeriodicEvaluation` evaluates, and its batches in one pass.
+    """
+    size = source.sizes.get(split)
+    if not resolved.is_tf or resolved.num_workers == 1:
+        dataset = eval_dataset(
+            source,
+            config,
+            config.batch_size,
+            split=split,
+            as_recipe_inputs=True,
+            image_dtype=image_dtype,
+            counter=counter,
+            weighted=True,
+        )
+        return dataset, math.ceil(size / config.batch_size) if size else None
+    workers, data = resolved.num_workers, source.split(split)
+    local_batch = config.batch_size // workers
+    steps = max(1, max(math.ceil(data.shard_size((workers, w)) / local_batch) for w in range(workers)))
+    size_ = config.image_size
+
+    def make(context):
+        crops = _numbered_center_crops(data.examples((workers, context.input_pipeline_id)), config)
+        ds = _batch(
+            crops,
+            local_batch,
+            counter,
+            source.num_classes,
+            False,
+            per_batch=lambda images: recipe_inputs(images, image_dtype=image_dtype),
+        ).map(exact_eval.pad_and_weigh(local_batch))
+        empty = (
+            {IMAGE: tf.zeros([local_batch, size_, size_, 3], image_dtype), LIGHTING_ALPHA: tf.zeros([local_batch, 3])},
+            tf.zeros([local_batch], tf.int32),
+            tf.zeros([local_batch], tf.float32),
+        )
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(empty).repeat()).take(steps)
+        return ds.unbatch().batch(context.get_per_replica_batch_size(config.batch_size), drop_remainder=True)
+
+    return resolved.strategy.distribute_datasets_from_function(make), steps
 
 
 def images_per_step(resolved, config):

@@ -16,7 +16,6 @@ keras_resnet.training.run.RecipeError: --batch_size 256 does not divide across 3
 """
 
 import json
-import math
 import os
 import shutil
 import time
@@ -356,20 +355,10 @@ def train_and_evaluate(
             resolved, source, config, seed=seed, start_step=start, counter=train_skips, image_dtype=crops_dtype
         )
         val, val_steps = None, None
-        if source.sizes.get("val") and resolved.num_workers == 1:
-            # Several workers each read the whole split in smaller batches: let Keras find its end.
-            val_steps = math.ceil(source.sizes["val"] / config.batch_size)
         val_skips = input_pipeline.SkipCounter("validation")
         if "val" in source.splits:
-            val = input_pipeline.eval_dataset(
-                source,
-                config,
-                config.batch_size,
-                as_recipe_inputs=True,
-                image_dtype=crops_dtype,
-                counter=val_skips,
-                weighted=True,
-                readers=(resolved.num_workers, resolved.worker_index),
+            val, val_steps = input_pipeline.distributed_eval_dataset(
+                resolved, source, config, counter=val_skips, image_dtype=crops_dtype
             )
         plateau = None
         if config.schedule == "plateau" and val is not None:

@@ -52,23 +52,19 @@ def pad_arrays(x, y, batch_size):
     return x, y, weights
 
 
-def pad_and_weigh(batch_size, readers=1, reader=0):
-    """A `tf.data` map function `(x, y) → (x, y, weights)` padding a batch to `batch_size`.
+def pad_and_weigh(batch_size):
+    """A `tf.data` map function `(x, y) → (x, y, weights)` padding a batch to `batch_size` with
+    zero images of weight 0 (each real image weighs 1).
 
     Args:
         batch_size: int. The whole batch.
-        readers: int. Pipelines that each read the whole split (tf.distribute workers whose
-            validation is not sharded). Each weighs only every `readers`-th image of a batch,
-            from the `reader`-th on, so the images count once over all of them. `batch_size`
-            must be a multiple of it. Defaults to `1`.
-        reader: int. This pipeline's index. Defaults to `0`.
     """
     import tensorflow as tf
 
     def pad(x, y):
         count = tf.shape(y)[0]
         index = tf.range(batch_size)
-        weights = tf.cast((index < count) & (index % readers == reader), tf.float32)
+        weights = tf.cast(index < count, tf.float32)
 
         def whole(t):
             t = tf.pad(t, [[0, batch_size - count]] + [[0, 0]] * (t.shape.rank - 1))
