@@ -6,8 +6,14 @@ cluster from `TF_CONFIG`), `"one_device"`, `"none"` (no strategy: Keras' default
 backend), and `"auto"`: multi-worker when `TF_CONFIG` names several workers, else the local TPU,
 else all local GPUs, else one device (or, where the caller asks, no strategy).
 
-On the JAX backend every name but `"one_device"` and `"multi_worker"` means data parallelism over
-all local devices (`keras.distribution.DataParallel`).
+On the JAX backend every name but `"one_device"` means data parallelism
+(`keras.distribution.DataParallel`): over all local devices, or, for `"multi_worker"` (and
+`"auto"` where `KERAS_DISTRIBUTION_NUM_PROCESSES` names several), over the devices of all the
+job's processes, which `keras.distribution.initialize()` joins: its variables
+`KERAS_DISTRIBUTION_JOB_ADDRESSES` (the coordinator first), `KERAS_DISTRIBUTION_NUM_PROCESSES`,
+`KERAS_DISTRIBUTION_PROCESS_ID`, or JAX's own detection on Cloud TPU VMs and SLURM. CPU devices
+join through gloo collectives. Each process then feeds its own share of every batch (the recipe's
+pipelines shard themselves; Keras' `auto_shard_dataset` is off).
 
 MultiWorkerMirroredStrategy and Keras 3 `fit`: Keras' TensorFlow trainer reduces per-replica
 metric values with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars
@@ -181,12 +187,21 @@ def patch_multi_worker_reduce(strategy, scalars=True):
 
 
 def all_reduce_sum(resolved, *arrays):
-    """Sums NumPy arrays over the processes of a tf.distribute job (each process gives its own);
+    """Sums NumPy arrays over the processes of a job (tf.distribute workers, or JAX processes; each
+    gives its own);
     returns the totals as float64 arrays, the same in every process.
 
     Each process's values enter once, whatever its replica count: its first replica gives them,
     the others zeros. Float64 sums of integers below 2**53 are exact, in any order.
     """
+    if not resolved.is_tf:  # A JAX job: each process's arrays gathered, then summed here.
+        from jax.experimental import multihost_utils
+
+        def gathered(array):  # As 32-bit words: JAX without x64 would round float64 to float32.
+            words = np.ascontiguousarray(np.asarray(array, np.float64)).view(np.uint32)
+            return np.asarray(multihost_utils.process_allgather(words)).view(np.float64)
+
+        return [gathered(a).sum(axis=0) for a in arrays]
     import tensorflow as tf
 
     strategy = resolved.strategy
@@ -322,16 +337,50 @@ def _tpu_strategy(tpu):
     return Resolved("tpu", strategy, strategy.num_replicas_in_sync)
 
 
+_jax_job = None  # The `Resolved` of this process's multi-process JAX job, once joined.
+PROCESSES_ENV = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+
+
+def _jax_processes():
+    try:
+        return int(os.environ.get(PROCESSES_ENV, "1"))
+    except ValueError:
+        raise StrategyError(f"{PROCESSES_ENV} must be an integer. Received: {os.environ[PROCESSES_ENV]!r}") from None
+
+
+def _join_jax_job():
+    """Joins the multi-process JAX job (once per process) and returns its `Resolved`: data
+    parallel over every process's devices, the batch fed by each process's own pipeline."""
+    global _jax_job
+    if _jax_job is None:
+        import jax
+        import keras
+
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices; no effect on others.
+        try:
+            keras.distribution.initialize()
+        except (RuntimeError, ValueError) as error:
+            raise StrategyError(f"--strategy=multi_worker on JAX: {' '.join(str(error).split())}") from None
+        distribution = keras.distribution.DataParallel(devices=jax.devices(), auto_shard_dataset=False)
+        keras.distribution.set_distribution(distribution)  # For fit and evaluate too, outside any scope.
+        _jax_job = Resolved(
+            "data_parallel(multi_worker)",
+            distribution,
+            len(jax.devices()),
+            num_workers=jax.process_count(),
+            worker_index=jax.process_index(),
+        )
+    return _jax_job
+
+
 def _resolve_jax(name, single_device):
     import jax
     import keras
 
     if name == "one_device":
         return Resolved("one_device")
-    if name == "multi_worker":
-        raise StrategyError(
-            "--strategy=multi_worker needs KERAS_BACKEND=tensorflow; on JAX run one process per host with jax.distributed"
-        )
+    if name == "multi_worker" or (name == "auto" and _jax_processes() > 1):
+        return _join_jax_job()
     devices = jax.devices()
     if name == "tpu" and devices[0].platform != "tpu":
         raise StrategyError(

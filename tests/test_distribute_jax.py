@@ -67,3 +67,124 @@ def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path, image_folder, sma
         4,
     )
     assert [row["val_images"] for row in json.load(open(tmp_path / "run" / "history.json"))] == [9, 9]
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _recipe(workdir, image_folder, small_imagenet_flags, strategy):
+    return [
+        sys.executable,
+        os.path.join(ROOT, "recipes", "imagenet.py"),
+        "--model=tiny",
+        *small_imagenet_flags,
+        "--train_steps=4",
+        f"--strategy={strategy}",
+        f"--image_folder={image_folder(val=3)}",
+        f"--workdir={workdir}",
+    ]
+
+
+def _two_processes(command, tmp_path, tag, kill=None):
+    """A two-process JAX job on 127.0.0.1 (one CPU device each, gloo collectives), joined through
+    Keras' variables; each process traced to `tag<i>.trace`, logged to `tag<i>.log`."""
+    from keras_resnet.training import faults
+
+    addresses = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+    processes = []
+    for index in range(2):
+        env = {k: v for k, v in ENV.items() if k not in ("XLA_FLAGS", faults.KILL_ENV)}
+        env.update(
+            KERAS_DISTRIBUTION_JOB_ADDRESSES=addresses,
+            KERAS_DISTRIBUTION_NUM_PROCESSES="2",
+            KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+            **{faults.TRACE_ENV: str(tmp_path / f"{tag}{index}.trace")},
+        )
+        if kill and index in kill:
+            env[faults.KILL_ENV] = kill[index]
+        with open(tmp_path / f"{tag}{index}.log", "w") as log:
+            processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT))
+    return processes
+
+
+def _one_process(command, tmp_path, tag):
+    from keras_resnet.training import faults
+
+    env = {**ENV, faults.TRACE_ENV: str(tmp_path / f"{tag}.trace")}
+    env.pop(faults.KILL_ENV, None)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
+
+
+def _examples(*traces, below=16):
+    """Stream position → example, for the positions of the first steps the pipelines gave."""
+    examples = {}
+    for path in traces:
+        for entry in map(json.loads, path.read_text().splitlines()):
+            if "batch" in entry:
+                examples.update(
+                    (entry["batch"] + i, e) for i, e in enumerate(entry["examples"]) if entry["batch"] + i < below
+                )
+    return examples
+
+
+def _history(workdir):
+    return json.loads((workdir / "history.json").read_text())
+
+
+@pytest.mark.slow
+def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kill(
+    tmp_path, image_folder, small_imagenet_flags
+):
+    from keras_resnet.training import faults
+
+    # Two processes, each one CPU device, joined by keras.distribution.initialize().
+    two = tmp_path / "two"
+    processes = _two_processes(_recipe(two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "two")
+    codes = [p.wait(timeout=300) for p in processes]
+    logs = [(tmp_path / f"two{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
+    metrics = json.loads((two / "metrics.json").read_text())
+    assert (metrics["strategy"], metrics["replicas"]) == ("data_parallel(multi_worker)", 2)
+    # The mean computed once for the job; the chief alone writes the run's files.
+    assert all("pixel mean: 6 training images here, 12 over 2 workers" in log for log in logs)
+    assert not (two / "workers" / "1" / "pixel_mean.npy").exists()
+
+    # The same job in one process of two devices: the same batches on each replica, the same losses.
+    one = tmp_path / "one"
+    result = _one_process(_recipe(one, image_folder, small_imagenet_flags, "auto"), tmp_path, "one")
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Process 0 took the first half of each global batch of 4, process 1 the second.
+    positions = {i: sorted(_examples(tmp_path / f"two{i}.trace")) for i in range(2)}
+    assert positions == {0: [0, 1, 4, 5, 8, 9, 12, 13], 1: [2, 3, 6, 7, 10, 11, 14, 15]}
+    assert _examples(tmp_path / "one.trace") == _examples(tmp_path / "two0.trace", tmp_path / "two1.trace")
+    expected = _history(two)
+    assert [r["step"] for r in _history(one)] == [r["step"] for r in expected] == [2, 4]
+    for got, want in zip(_history(one), expected):
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-6)
+        assert got["val_images"] == want["val_images"] == 9
+        assert got["val_error"] == pytest.approx(want["val_error"], abs=1e-6)
+
+    # Process 1 killed after its backup of period 1; the job restarted: it ends as the uninterrupted one.
+    killed = tmp_path / "killed"
+    command = _recipe(killed, image_folder, small_imagenet_flags, "multi_worker")
+    first = _two_processes(command, tmp_path, "first", kill={1: f"{faults.AFTER_BACKUP}:1"})
+    assert first[1].wait(timeout=300) == -9, (tmp_path / "first1.log").read_text()[-2000:]
+    try:
+        first[0].wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        first[0].kill()  # Waiting in a collective for its peer: a cluster manager restarts the job.
+        first[0].wait()
+    again = _two_processes(command, tmp_path, "again")
+    assert [p.wait(timeout=300) for p in again] == [0, 0], (tmp_path / "again0.log").read_text()[-2000:]
+    assert f"Resuming tiny in {killed} at step 2" in (tmp_path / "again0.log").read_text()
+    for got, want in zip(_history(killed), expected, strict=True):
+        assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))

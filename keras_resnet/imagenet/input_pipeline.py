@@ -34,22 +34,31 @@ MEAN_SAMPLE_SEED = 0
 PROGRESS_SECONDS = 30
 
 
-def lighting_alpha(batch_size, first_index, config, seed):
+def lighting_alpha(batch_size, first_index, config, seed, global_batch_size=None):
     """The PCA-lighting α of one batch: `[batch, 3]` from N(0, `pca_lighting_std`²), zeros without lighting.
 
-    Drawn once per batch (per image, tf.data would run the draw as separate small ops), seeded
-    by `(seed, -1 - first_index)`, which is never an example's crop seed.
+    Drawn once per global batch (per image, tf.data would run the draw as separate small ops),
+    seeded by `(seed, -1 - its first position)`, which is never an example's crop seed; a batch of
+    consecutive positions inside it takes its rows. So an image's α depends on its position only,
+    not on how the global batch is split over processes and devices.
 
     Args:
         batch_size: int32 scalar tensor or int.
         first_index: int64 scalar, the stream index of the batch's first example.
         config: an `ImageNetConfig`.
         seed: int.
+        global_batch_size: optional int. Positions per iteration over the whole job. Defaults to
+            `batch_size` (the batch is the global batch).
     """
     if not config.pca_lighting_std:
         return tf.zeros([batch_size, 3], tf.float32)
-    batch_seed = tf.stack([tf.cast(seed, tf.int64), -1 - tf.cast(first_index, tf.int64)])
-    return tf.random.stateless_normal([batch_size, 3], batch_seed, stddev=config.pca_lighting_std)
+    first = tf.cast(first_index, tf.int64)
+    whole = tf.cast(batch_size if global_batch_size is None else global_batch_size, tf.int64)
+    step_first = first - first % whole
+    draws = tf.random.stateless_normal(
+        tf.stack([whole, 3]), tf.stack([tf.cast(seed, tf.int64), -1 - step_first]), stddev=config.pca_lighting_std
+    )
+    return draws[first - step_first : first - step_first + tf.cast(batch_size, tf.int64)]
 
 
 def recipe_inputs(images, alpha=None, image_dtype="uint8"):
@@ -172,7 +181,8 @@ def train_dataset(
     ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def per_batch(images, positions, examples, labels):
-        inputs = recipe_inputs(images, lighting_alpha(tf.shape(images)[0], positions[0], config, seed), image_dtype)
+        alpha = lighting_alpha(tf.shape(images)[0], positions[0], config, seed, global_batch_size)
+        inputs = recipe_inputs(images, alpha, image_dtype)
         return faults.trace_tf_batch(inputs, labels, positions, examples)
 
     return _batch(ds, batch_size, counter, source.num_classes, drop_remainder=True, per_batch=per_batch)
@@ -257,15 +267,20 @@ def _finish(ds):
 
 def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0, counter=None, image_dtype="uint8"):
     """The training stream for a resolved strategy: one pipeline per worker (tf.distribute input
-    contexts), each yielding per-replica batches of `config.batch_size / replicas`."""
+    contexts), each yielding per-replica batches of `config.batch_size / replicas`; on JAX, this
+    process's block of every global batch (`config.batch_size / processes`), which Keras places on
+    its devices."""
     if not resolved.is_tf:
         return train_dataset(
             source,
             config,
-            config.batch_size,
+            config.batch_size // resolved.num_workers,
             seed=seed,
             start_step=start_step,
+            num_shards=resolved.num_workers,
+            shard_index=resolved.worker_index,
             counter=counter,
+            global_batch_size=config.batch_size,
             image_dtype=image_dtype,
         )
 
@@ -289,8 +304,8 @@ def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0,
 def distributed_eval_dataset(resolved, source, config, *, split="val", counter=None, image_dtype="uint8"):
     """The weighted evaluation stream of the recipe's periodic validation, and its steps.
 
-    One process: `eval_dataset` in batches of `config.batch_size`. Several tf.distribute workers:
-    each decodes only its share of the split (`FolderSplit.examples` / `RecordSplit.examples`
+    One process: `eval_dataset` in batches of `config.batch_size`. Several workers (tf.distribute,
+    or the processes of a JAX job): each decodes only its share of the split (`FolderSplit.examples` / `RecordSplit.examples`
     with `(workers, index)`), batched by `config.batch_size / workers` and padded with images of
     weight 0 to the steps of the largest share, so that every image counts once in the job and all
     workers take the same number of steps (`training.exact_eval`).
@@ -299,7 +314,7 @@ def distributed_eval_dataset(resolved, source, config, *, split="val", counter=N
         `(dataset, steps)`: what `PeriodicEvaluation` evaluates, and its batches in one pass.
     """
     size = source.sizes.get(split)
-    if not resolved.is_tf or resolved.num_workers == 1:
+    if resolved.num_workers == 1:
         dataset = eval_dataset(
             source,
             config,
@@ -316,8 +331,8 @@ def distributed_eval_dataset(resolved, source, config, *, split="val", counter=N
     steps = max(1, max(math.ceil(data.shard_size((workers, w)) / local_batch) for w in range(workers)))
     size_ = config.image_size
 
-    def make(context):
-        crops = _numbered_center_crops(data.examples((workers, context.input_pipeline_id)), config)
+    def share(worker):
+        crops = _numbered_center_crops(data.examples((workers, worker)), config)
         ds = _batch(
             crops,
             local_batch,
@@ -331,7 +346,13 @@ def distributed_eval_dataset(resolved, source, config, *, split="val", counter=N
             tf.zeros([local_batch], tf.int32),
             tf.zeros([local_batch], tf.float32),
         )
-        ds = ds.concatenate(tf.data.Dataset.from_tensors(empty).repeat()).take(steps)
+        return ds.concatenate(tf.data.Dataset.from_tensors(empty).repeat()).take(steps)
+
+    if not resolved.is_tf:  # JAX: Keras places this process's batches on its devices.
+        return share(resolved.worker_index), steps
+
+    def make(context):  # Per-replica batches, as tf.distribute takes them.
+        ds = share(context.input_pipeline_id)
         return ds.unbatch().batch(context.get_per_replica_batch_size(config.batch_size), drop_remainder=True)
 
     return resolved.strategy.distribute_datasets_from_function(make), steps

@@ -42,7 +42,8 @@ import tensorflow as tf
 
 # 1: windows of consecutive records (or the whole folder) permuted in place, the same windows
 # every pass; 2: this module's order, split over workers example by example; 3: this module's
-# order, split over workers in blocks (the same for any topology).
+# order, split over workers in blocks, PCA lighting drawn per global batch (the same for any
+# topology).
 ORDER_VERSION = 3
 _ENDLESS = np.iinfo(np.int64).max
 
