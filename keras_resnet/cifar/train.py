@@ -150,6 +150,11 @@ def train_and_evaluate(
         resolved = distribute.resolve(strategy, single_device="none")
     except distribute.StrategyError as error:
         raise RecipeError(str(error)) from None
+    if resolved.num_workers > 1:  # Each process would feed the whole batch from its own copy of the data.
+        raise RecipeError(
+            f"--strategy={strategy}: the CIFAR recipe runs in one process ({resolved.num_workers} joined); "
+            "use the devices of one host (mirrored, or JAX's data parallel)"
+        )
     run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision)
     period, warmup = run_config["eval_every"], run_config["warmup"]
     resumed = run.prepare_workdir(workdir, run_config, overwrite)
