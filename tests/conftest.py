@@ -154,3 +154,21 @@ def torchvision_resnet50_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("torchvision") / "resnet50.safetensors"
     save_file(torchvision_state_dict(50, np.random.default_rng(50)), str(path))
     return path
+
+
+@pytest.fixture
+def free_ports():
+    """`free_ports(count)`: that many TCP ports on 127.0.0.1 free a moment ago, for the processes of
+    a job of several (tf.distribute workers, JAX processes)."""
+    import socket
+
+    def ports(count):
+        sockets = [socket.socket() for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        found = [s.getsockname()[1] for s in sockets]
+        for s in sockets:
+            s.close()
+        return found
+
+    return ports

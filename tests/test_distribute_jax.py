@@ -69,18 +69,6 @@ def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path, image_folder, sma
     assert [row["val_images"] for row in json.load(open(tmp_path / "run" / "history.json"))] == [9, 9]
 
 
-def _free_ports(count):
-    import socket
-
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _recipe(workdir, image_folder, small_imagenet_flags, strategy):
     return [
         sys.executable,
@@ -94,12 +82,12 @@ def _recipe(workdir, image_folder, small_imagenet_flags, strategy):
     ]
 
 
-def _two_processes(command, tmp_path, tag, kill=None):
+def _two_processes(command, tmp_path, tag, ports, kill=None):
     """A two-process JAX job on 127.0.0.1 (one CPU device each, gloo collectives), joined through
     Keras' variables; each process traced to `tag<i>.trace`, logged to `tag<i>.log`."""
     from keras_resnet.training import faults
 
-    addresses = ",".join(f"127.0.0.1:{port}" for port in _free_ports(2))
+    addresses = ",".join(f"127.0.0.1:{port}" for port in ports)
     processes = []
     for index in range(2):
         env = {k: v for k, v in ENV.items() if k not in ("XLA_FLAGS", faults.KILL_ENV)}
@@ -142,13 +130,15 @@ def _history(workdir):
 
 @pytest.mark.slow
 def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kill(
-    tmp_path, image_folder, small_imagenet_flags
+    tmp_path, image_folder, small_imagenet_flags, free_ports
 ):
     from keras_resnet.training import faults
 
     # Two processes, each one CPU device, joined by keras.distribution.initialize().
     two = tmp_path / "two"
-    processes = _two_processes(_recipe(two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "two")
+    processes = _two_processes(
+        _recipe(two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "two", free_ports(2)
+    )
     codes = [p.wait(timeout=300) for p in processes]
     logs = [(tmp_path / f"two{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
@@ -176,14 +166,14 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     # Process 1 killed after its backup of period 1; the job restarted: it ends as the uninterrupted one.
     killed = tmp_path / "killed"
     command = _recipe(killed, image_folder, small_imagenet_flags, "multi_worker")
-    first = _two_processes(command, tmp_path, "first", kill={1: f"{faults.AFTER_BACKUP}:1"})
+    first = _two_processes(command, tmp_path, "first", free_ports(2), kill={1: f"{faults.AFTER_BACKUP}:1"})
     assert first[1].wait(timeout=300) == -9, (tmp_path / "first1.log").read_text()[-2000:]
     try:
         first[0].wait(timeout=20)
     except subprocess.TimeoutExpired:
         first[0].kill()  # Waiting in a collective for its peer: a cluster manager restarts the job.
         first[0].wait()
-    again = _two_processes(command, tmp_path, "again")
+    again = _two_processes(command, tmp_path, "again", free_ports(2))
     assert [p.wait(timeout=300) for p in again] == [0, 0], (tmp_path / "again0.log").read_text()[-2000:]
     assert f"Resuming tiny in {killed} at step 2" in (tmp_path / "again0.log").read_text()
     for got, want in zip(_history(killed), expected, strict=True):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import types
@@ -53,16 +52,6 @@ def test_patch_passes_uint8_leaves_of_a_data_batch_through_and_reduces_the_other
     assert x["alpha"].numpy().tolist() == [0.0] and y.numpy().tolist() == [0]
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(command, tmp_path, ports, tag="worker", kill=None, trace=False):
     """Starts one process per worker of a two-worker cluster on 127.0.0.1; logs to `tag<i>.log`.
     `kill`: worker index → where it kills itself (`faults.KILL_ENV`); `trace`: each worker traces
@@ -87,9 +76,9 @@ def _start_workers(command, tmp_path, ports, tag="worker", kill=None, trace=Fals
     return processes
 
 
-def _workers(command, tmp_path, timeout, tag="worker", **options):
+def _workers(command, tmp_path, ports, timeout, tag="worker", **options):
     codes = []
-    for process in _start_workers(command, tmp_path, _free_ports(2), tag, **options):
+    for process in _start_workers(command, tmp_path, ports, tag, **options):
         try:
             codes.append(process.wait(timeout=timeout))
         except subprocess.TimeoutExpired:
@@ -144,9 +133,9 @@ def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="r
 
 
 @pytest.mark.slow
-def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags):
+def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imagenet_flags, free_ports):
     command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, mean="pixel")
-    codes, logs = _workers(command, tmp_path, timeout=240, trace=True)
+    codes, logs = _workers(command, tmp_path, free_ports(2), timeout=240, trace=True)
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
 
     # The per-pixel mean computed once for the job: each worker decodes half the 12 training
@@ -205,20 +194,20 @@ print("TRAINED")
 
 
 @pytest.mark.slow
-def test_unpatched_multi_worker_fit_fails(tmp_path):
-    codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, timeout=120)
+def test_unpatched_multi_worker_fit_fails(tmp_path, free_ports):
+    codes, logs = _workers([sys.executable, "-c", UNPATCHED], tmp_path, free_ports(2), timeout=120)
     assert codes != [0, 0] and "TRAINED" not in logs[0]
     assert any("Invalid reduction dimension" in log or "PerReplica" in log for log in logs)
 
 
 @pytest.mark.slow
 def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(
-    tmp_path, image_folder, small_imagenet_flags
+    tmp_path, image_folder, small_imagenet_flags, free_ports
 ):
     import signal
 
     command, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=8)
-    ports = _free_ports(2)
+    ports = free_ports(2)
     # Worker 1 dies (SIGKILL, as a preempted machine) right after its backup of period 2 of 4;
     # its peer then fails (or hangs) in a collective.
     first = _start_workers(command, tmp_path, ports, "first", kill={1: f"{faults.AFTER_BACKUP}:2"})
@@ -246,7 +235,9 @@ def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(
 
 
 @pytest.mark.slow
-def test_a_run_resumes_on_another_topology_of_as_many_replicas(tmp_path, image_folder, small_imagenet_flags):
+def test_a_run_resumes_on_another_topology_of_as_many_replicas(
+    tmp_path, image_folder, small_imagenet_flags, free_ports
+):
     """Killed on two workers, rerun as one process of two devices, and the reverse: each ends as
     the uninterrupted run of the topology it began on, to float rounding."""
     uninterrupted, reference = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="whole")
@@ -257,7 +248,7 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(tmp_path, image_f
     first = _start_workers(
         two_then_one,
         tmp_path,
-        _free_ports(2),
+        free_ports(2),
         "killed",
         kill={0: f"{faults.AFTER_BACKUP}:1", 1: f"{faults.AFTER_BACKUP}:1"},
     )
@@ -270,7 +261,7 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(tmp_path, image_f
     one_then_two, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="one_two")
     killed = _one_process(one_then_two, tmp_path, "killed_one", kill=f"{faults.AFTER_BACKUP}:1")
     assert killed.returncode == -9, killed.stderr[-1500:]
-    codes, logs = _workers(one_then_two, tmp_path, timeout=240, tag="again")
+    codes, logs = _workers(one_then_two, tmp_path, free_ports(2), timeout=240, tag="again")
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     assert f"Resuming tiny in {workdir} at step 2" in logs[0]
     assert f"Resuming tiny in {workdir / 'workers' / '1'} at step 2" in logs[1]
