@@ -74,9 +74,7 @@ def naive_pipeline(source, cfg):
     """The recipe's output (uint8 crops, α per batch) the naive way."""
     ds = _encoded(source).map(lambda i, e: (cropping.to_uint8(naive_crop(e, i, cfg, 0)), i), num_parallel_calls=1)
     ds = ds.batch(BATCH).map(
-        lambda images, index: input_pipeline.recipe_inputs(
-            images, input_pipeline.lighting_alpha(tf.shape(images)[0], index[0], cfg, 0)
-        )
+        lambda images, index: input_pipeline.recipe_inputs(images, input_pipeline.lighting_alpha(index, cfg, 0))
     )
     return single_thread(ds.prefetch(tf.data.AUTOTUNE))  # As the recipe's stream ends.
 

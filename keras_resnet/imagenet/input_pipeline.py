@@ -12,8 +12,12 @@ and counted (`SkipCounter`) among the images the run has consumed.
 Example:
 
 >>> from keras_resnet.imagenet import config
->>> float(lighting_alpha(2, tf.constant(0, tf.int64), config.imagenet(pca_lighting_std=0.0), 0).numpy().sum())
-0.0
+>>> lighting_alpha(tf.range(2, dtype=tf.int64), config.imagenet(pca_lighting_std=0.0), 0).numpy().tolist()
+[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+>>> whole = lighting_alpha(tf.range(4, 8, dtype=tf.int64), config.imagenet(), 0).numpy()
+>>> half = lighting_alpha(tf.range(6, 8, dtype=tf.int64), config.imagenet(), 0, global_batch_size=4).numpy()
+>>> bool((whole[2:] == half).all())  # An image's α is its position's, however the batch is split.
+True
 """
 
 import math
@@ -34,31 +38,37 @@ MEAN_SAMPLE_SEED = 0
 PROGRESS_SECONDS = 30
 
 
-def lighting_alpha(batch_size, first_index, config, seed, global_batch_size=None):
-    """The PCA-lighting α of one batch: `[batch, 3]` from N(0, `pca_lighting_std`²), zeros without lighting.
+def lighting_alpha(positions, config, seed, global_batch_size=None):
+    """The PCA-lighting α of a batch's images: `[batch, 3]` from N(0, `pca_lighting_std`²), zeros
+    without lighting.
 
     Drawn once per global batch (per image, tf.data would run the draw as separate small ops),
-    seeded by `(seed, -1 - its first position)`, which is never an example's crop seed; a batch of
-    consecutive positions inside it takes its rows. So an image's α depends on its position only,
-    not on how the global batch is split over processes and devices.
+    seeded by `(seed, -1 - its first position)`, which is never an example's crop seed; each image
+    takes the row of its position. So an image's α depends on its position only, not on how the
+    global batch is split over processes and devices (nor on images skipped before it).
 
     Args:
-        batch_size: int32 scalar tensor or int.
-        first_index: int64 scalar, the stream index of the batch's first example.
+        positions: int64 `[batch]` tensor. The images' stream positions, increasing.
         config: an `ImageNetConfig`.
         seed: int.
         global_batch_size: optional int. Positions per iteration over the whole job. Defaults to
-            `batch_size` (the batch is the global batch).
+            the batch's size (the batch is the global batch).
     """
+    positions = tf.cast(positions, tf.int64)
+    count = tf.shape(positions)[0]
     if not config.pca_lighting_std:
-        return tf.zeros([batch_size, 3], tf.float32)
-    first = tf.cast(first_index, tf.int64)
-    whole = tf.cast(batch_size if global_batch_size is None else global_batch_size, tf.int64)
-    step_first = first - first % whole
-    draws = tf.random.stateless_normal(
-        tf.stack([whole, 3]), tf.stack([tf.cast(seed, tf.int64), -1 - step_first]), stddev=config.pca_lighting_std
-    )
-    return draws[first - step_first : first - step_first + tf.cast(batch_size, tf.int64)]
+        return tf.zeros([count, 3], tf.float32)
+    whole = tf.cast(count if global_batch_size is None else global_batch_size, tf.int64)
+    steps = positions // whole
+    first_step = steps[0]
+
+    def draws(step):
+        step_seed = tf.stack([tf.cast(seed, tf.int64), -1 - step * whole])
+        return tf.random.stateless_normal(tf.stack([whole, 3]), step_seed, stddev=config.pca_lighting_std)
+
+    # The steps the batch spans: one, or two where it straddles a step (images skipped before it).
+    tables = tf.map_fn(draws, tf.range(first_step, steps[-1] + 1), fn_output_signature=tf.float32)
+    return tf.gather(tf.reshape(tables, [-1, 3]), positions - first_step * whole)
 
 
 def recipe_inputs(images, alpha=None, image_dtype="uint8"):
@@ -181,7 +191,7 @@ def train_dataset(
     ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def per_batch(images, positions, examples, labels):
-        alpha = lighting_alpha(tf.shape(images)[0], positions[0], config, seed, global_batch_size)
+        alpha = lighting_alpha(positions, config, seed, global_batch_size)
         inputs = recipe_inputs(images, alpha, image_dtype)
         return faults.trace_tf_batch(inputs, labels, positions, examples)
 
