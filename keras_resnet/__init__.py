@@ -23,7 +23,7 @@ _HOMES = {
     "feature_model": "backbone",
     "feature_strides": "backbone",
     "build_network": "builder",
-    "flops": "flops",
+    "flops": "flop_count",
     "HighwayCombine": "layers",
     "ZeroPadShortcut": "layers",
     "Network": "network",
@@ -60,6 +60,10 @@ tf_startup.quiet_when_loaded(_register_layers)
 
 
 def __getattr__(name):
+    if name == "__all__":  # `from keras_resnet import *`: the public names, the constructors among them.
+        from keras_resnet import zoo
+
+        return sorted({*_HOMES, *zoo.__all__})
     home = _HOMES.get(name) or ("zoo" if name.startswith(_ZOO_PREFIXES) else None)
     if home is None:
         try:  # A submodule: keras_resnet.export, keras_resnet.cifar, …
@@ -79,5 +83,4 @@ def __dir__():
     return sorted({*globals(), *_HOMES, *zoo.__all__})
 
 
-__all__ = [*_HOMES, "export"]  # and the constructors, which `from keras_resnet import *` gets from zoo
 __version__ = "0.1.0"

@@ -1,13 +1,13 @@
-"""The README's table of every constructor: parameters and FLOPs, computed from the models.
+"""The table of every constructor in docs/networks.md: parameters and FLOPs, computed from the models.
 
-`python -m keras_resnet.table` prints it; a test checks that the README holds exactly this table.
+`python -m keras_resnet.table` prints it; a test checks that docs/networks.md holds exactly this table.
 """
 
 import inspect
 
 import numpy as np
 
-from keras_resnet.flops import flops
+from keras_resnet.flop_count import flops
 from keras_resnet.zoo import MODELS
 
 

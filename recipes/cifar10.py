@@ -1,7 +1,7 @@
 """Trains a CIFAR net of the paper with its recipe (Sec. 4.2).
 
     python recipes/cifar10.py --model resnet56 --workdir runs/resnet56
-    python recipes/cifar10.py --model plain20 --npz fashion_mnist.npz --train_steps 2000 --workdir runs/p20
+    python recipes/cifar10.py --model plain20 --data /usr/share/datasets/fashion-mnist --train_steps 2000 --workdir runs/p20
 
 Rerun the same command after a crash to resume; a finished run needs --overwrite. The flags and
 what they do are `keras_resnet.cifar.flags`'s.
@@ -11,9 +11,8 @@ import os
 
 from absl import app, flags
 
-os.environ.setdefault(
-    "TF_CPP_MIN_LOG_LEVEL", "2"
-)  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
+# TensorFlow's INFO and WARNING lines, also while it runs (0: all); see keras_resnet.tf_startup.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_resnet.cifar import flags as cifar_flags
 from keras_resnet.training import flags as flag_lib

@@ -15,9 +15,8 @@ import os
 
 from absl import app, flags
 
-os.environ.setdefault(
-    "TF_CPP_MIN_LOG_LEVEL", "2"
-)  # TensorFlow's INFO and WARNING lines (0: all); see keras_resnet.tf_startup
+# TensorFlow's INFO and WARNING lines, also while it runs (0: all); see keras_resnet.tf_startup.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from keras_resnet.imagenet import flags as imagenet_flags
 from keras_resnet.training import flags as flag_lib

@@ -87,7 +87,7 @@ def _relative_error(outputs, expected):
 @pytest.mark.parametrize("source", ["built", "loaded"])
 def test_onnx_export_of_a_net_never_called_gives_keras_outputs(source, tmp_path):
     model = _tiny_net()
-    if source == "loaded":  # As the README's `keras.saving.load_model("runs/.../model.keras")`.
+    if source == "loaded":  # As docs/networks.md's `keras.saving.load_model("runs/.../model.keras")`.
         model.save(tmp_path / "net.keras")
         model = keras.saving.load_model(tmp_path / "net.keras")
     path = str(tmp_path / "net.onnx")

@@ -60,6 +60,7 @@ def test_import_keras_resnet_loads_no_backend():
     assert _imported(result.stderr) & set(HEAVY) == set()
 
 
+@pytest.mark.slow
 def test_a_recipe_model_file_loads_after_import_keras_resnet(tmp_path):
     """The recipes' layers are registered whenever Keras loads after `import keras_resnet`."""
     import keras
@@ -191,3 +192,23 @@ def test_the_final_line_is_read_not_parsed():
 
     metrics = json.loads('{"model": "resnet20", "steps": 600, "train_error": 0.2102000117301941, "test_error": 0.2}')
     assert run.final_line(metrics) == "Final: resnet20 after 600 iterations: training error 21.02%, test error 20.00%"
+
+
+def test_star_import_gives_the_public_names_and_every_constructor():
+    namespace = {}
+    exec("from keras_resnet import *", namespace)
+    import keras_resnet
+
+    assert {"build_network", "feature_model", "layer_responses", "preprocess_input", "MODELS"} <= set(namespace)
+    assert {entry.constructor.__name__ for entry in keras_resnet.MODELS.values()} <= set(namespace)
+
+
+def test_each_public_name_is_its_home_modules_object_after_every_module_is_imported():
+    """A submodule import sets the package attribute of its name: no public name may be one."""
+    import importlib
+
+    import keras_resnet
+
+    for name, home in keras_resnet._HOMES.items():
+        module = importlib.import_module(f"keras_resnet.{home}")
+        assert getattr(keras_resnet, name) is getattr(module, name), name

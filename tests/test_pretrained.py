@@ -14,7 +14,7 @@ from safetensors.numpy import save_file
 import keras_resnet
 from keras_resnet.pretrained import download, registry
 
-README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+PRETRAINED_DOC = (pathlib.Path(__file__).parents[1] / "docs" / "pretrained.md").read_text()
 
 
 def numpy(x):
@@ -172,8 +172,8 @@ def test_registry_hub_files_are_pinned_to_a_revision_with_a_sha256():
             assert re.fullmatch(r"[0-9a-f]{64}", entry.file_hash)
 
 
-def test_readme_weights_table_is_the_generated_one():
-    table = re.search(r"<!-- weights:start -->\n(.*?)<!-- weights:end -->", README, re.S).group(1)
+def test_docs_weights_table_is_the_generated_one():
+    table = re.search(r"<!-- weights:start -->\n(.*?)<!-- weights:end -->", PRETRAINED_DOC, re.S).group(1)
     assert table == registry.markdown_table()
 
 

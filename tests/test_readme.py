@@ -1,4 +1,4 @@
-"""The README's claims that come from the code."""
+"""The claims of the README and the docs pages that come from the code."""
 
 import pathlib
 import re
@@ -9,12 +9,14 @@ from model_checks import build
 import keras_resnet
 from keras_resnet.table import markdown_table
 
-README = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+ROOT = pathlib.Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+NETWORKS = (ROOT / "docs" / "networks.md").read_text()  # The table of every constructor.
 
 
 @pytest.mark.slow  # Every registered net, the deepest included.
-def test_readme_constructor_table_is_the_generated_one():
-    table = re.search(r"<!-- table:start -->\n(.*?)<!-- table:end -->", README, re.S).group(1)
+def test_docs_constructor_table_is_the_generated_one():
+    table = re.search(r"<!-- table:start -->\n(.*?)<!-- table:end -->", NETWORKS, re.S).group(1)
     assert table == markdown_table(build=build)
 
 

@@ -259,7 +259,7 @@ def source_names():
 
 
 def markdown_table():
-    """The README's table of published weights, one row per file."""
+    """The table of published weights in docs/pretrained.md, one row per file."""
     rows = [
         "| network | `weights=` | layout | parameters | top-1 / top-5 error %, 1 crop (published) | source | licence |",
         "|---|---|---|---:|---|---|---|",
