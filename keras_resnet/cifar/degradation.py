@@ -298,8 +298,8 @@ def markdown_table(rows, train_steps, data_name=""):
         f"| {r['net']} | {cell(r['train_error'])} | {cell(r['test_error'])} | {cell(r['paper_test_error'])} |"
         for r in rows
     ]
-    lines.append("")
-    lines += claims(rows)
+    for sentence in claims(rows):  # Each its own paragraph in Markdown.
+        lines += ["", sentence]
     return "\n".join(lines)
 
 
