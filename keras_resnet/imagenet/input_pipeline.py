@@ -214,8 +214,7 @@ def eval_dataset(
     batch_size,
     *,
     split="val",
-    num_shards=1,
-    shard_index=0,
+    shard=(1, 0),
     counter=None,
     drop_remainder=False,
     as_recipe_inputs=False,
@@ -225,6 +224,8 @@ def eval_dataset(
     """The evaluation stream (one pass): uint8 centre crops, batched.
 
     Args:
+        shard: `(count, index)`. Read and decode only this share of the split
+            (`FolderSplit.examples`, `RecordSplit.examples`). Defaults to `(1, 0)`: all of it.
         as_recipe_inputs: bool. Yield `model.recipe_model` inputs (`recipe_inputs`, α = 0)
             instead of the bare crops. Defaults to `False`.
         image_dtype: str. dtype of the recipe inputs' crops (`model.image_dtype`). Defaults to
@@ -238,10 +239,7 @@ def eval_dataset(
         `as_recipe_inputs` of `({"image": image_dtype crops, "lighting_alpha": zeros [batch, 3]},
         int32 [batch])`; with `weighted`, float32 `[batch]` weights third.
     """
-    ds = source.examples(split)
-    if num_shards > 1:
-        ds = ds.shard(num_shards, shard_index)
-    ds = _numbered_center_crops(ds, config)
+    ds = _numbered_center_crops(source.split(split).examples(shard), config)
     ds = _batch(
         ds,
         batch_size,
@@ -280,32 +278,29 @@ def distributed_train_dataset(resolved, source, config, *, seed=0, start_step=0,
     contexts), each yielding per-replica batches of `config.batch_size / replicas`; on JAX, this
     process's block of every global batch (`config.batch_size / processes`), which Keras places on
     its devices."""
-    if not resolved.is_tf:
+
+    def pipeline(batch_size, pipelines, index):
         return train_dataset(
             source,
             config,
-            config.batch_size // resolved.num_workers,
+            batch_size,
             seed=seed,
             start_step=start_step,
-            num_shards=resolved.num_workers,
-            shard_index=resolved.worker_index,
+            num_shards=pipelines,
+            shard_index=index,
             counter=counter,
             global_batch_size=config.batch_size,
             image_dtype=image_dtype,
         )
 
+    if not resolved.is_tf:
+        return pipeline(config.batch_size // resolved.num_workers, resolved.num_workers, resolved.worker_index)
+
     def make(context):
-        return train_dataset(
-            source,
-            config,
+        return pipeline(
             context.get_per_replica_batch_size(config.batch_size),
-            seed=seed,
-            start_step=start_step,
-            num_shards=context.num_input_pipelines,
-            shard_index=context.input_pipeline_id,
-            counter=counter,
-            global_batch_size=config.batch_size,
-            image_dtype=image_dtype,
+            context.num_input_pipelines,
+            context.input_pipeline_id,
         )
 
     return resolved.strategy.distribute_datasets_from_function(make)
@@ -339,20 +334,22 @@ def distributed_eval_dataset(resolved, source, config, *, split="val", counter=N
     workers, data = resolved.num_workers, source.split(split)
     local_batch = config.batch_size // workers
     steps = max(1, max(math.ceil(data.shard_size((workers, w)) / local_batch) for w in range(workers)))
-    size_ = config.image_size
+    crop = config.image_size
 
     def share(worker):
-        crops = _numbered_center_crops(data.examples((workers, worker)), config)
-        ds = _batch(
-            crops,
+        ds = eval_dataset(
+            source,
+            config,
             local_batch,
-            counter,
-            source.num_classes,
-            False,
-            per_batch=lambda images: recipe_inputs(images, image_dtype=image_dtype),
-        ).map(exact_eval.pad_and_weigh(local_batch))
+            split=split,
+            shard=(workers, worker),
+            counter=counter,
+            as_recipe_inputs=True,
+            image_dtype=image_dtype,
+            weighted=True,
+        )
         empty = (
-            {IMAGE: tf.zeros([local_batch, size_, size_, 3], image_dtype), LIGHTING_ALPHA: tf.zeros([local_batch, 3])},
+            {IMAGE: tf.zeros([local_batch, crop, crop, 3], image_dtype), LIGHTING_ALPHA: tf.zeros([local_batch, 3])},
             tf.zeros([local_batch], tf.int32),
             tf.zeros([local_batch], tf.float32),
         )

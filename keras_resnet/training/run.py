@@ -131,7 +131,7 @@ def changed_settings(previous, now):
     ...                  {"seed": 0, "config": {"batch_size": 64, "momentum": 0.9}})
     ['config.batch_size: 128 → 64']
     """
-    before, after = _flat(jsonable_tree(previous)), _flat(jsonable_tree(now))
+    before, after = _flat(jsonable(previous)), _flat(jsonable(now))
     keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     return [f"{k}: {before.get(k, '(unset)')!r} → {after.get(k, '(unset)')!r}" for k in keys]
 
@@ -145,11 +145,6 @@ def _flat(settings, prefix=""):
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def jsonable_tree(value):
-    """`value` as JSON gives it back (tuples as lists), so a rerun compares like with like."""
-    return json.loads(json.dumps(value))
 
 
 def finish_run(model, workdir, metrics, mean_layer):
@@ -249,8 +244,9 @@ def set_seed(seed):
 
 
 def jsonable(values):
-    """A config's fields with tuples as lists (as JSON gives them back)."""
-    return {k: json.loads(json.dumps(v)) if isinstance(v, tuple) else v for k, v in values.items()}
+    """A dict of settings (a config's fields) as JSON gives it back: tuples as lists, at any depth,
+    so that a rerun compares like with like."""
+    return json.loads(json.dumps(values))
 
 
 def load_metrics(workdir):
