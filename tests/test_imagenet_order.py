@@ -204,8 +204,94 @@ def test_record_counts_are_read_from_headers_and_cached(uneven_records, tmp_path
     split = _bare_split(uneven_records)
     assert split.count_records(str(tmp_path)).tolist() == LENGTHS
     assert [sum(1 for _ in tf.data.TFRecordDataset(f)) for f in uneven_records] == split.lengths.tolist()
-    monkeypatch.setattr(sources, "count_tfrecords", lambda *a: pytest.fail("counted again"))
+    monkeypatch.setattr(sources, "tfrecord_offsets", lambda *a: pytest.fail("counted again"))
     assert _bare_split(uneven_records).count_records(str(tmp_path)).tolist() == split.lengths.tolist()
+
+
+def _share(split, seed, start, share, **options):
+    """`{position: (example, payload)}` of the share's positions of the first three passes."""
+    block, shards, index = share
+    count = len([p for p in range(start, 3 * split.size) if (p // block) % shards == index])
+    stream = order.training_stream(split, seed, start, share=share, **options).take(count)
+    return {int(p): (int(e), payload) for p, e, payload in stream.as_numpy_iterator()}
+
+
+@pytest.mark.parametrize("block, shards", [(3, 2), (1, 3), (5, 1), (4, 4)])
+def test_the_shares_of_a_stream_are_the_whole_stream_at_their_positions(uneven_records, folder, block, shards):
+    """Worker i's share, placed by arithmetic and read record by record at its offsets, holds the
+    same examples and bytes as the stream read file by file, from any step and across passes."""
+    options = dict(interleave_files=3, window=8)
+    for split in (_bare_split(uneven_records), sources.folder_source(folder).split("train")):
+        split.count_records() if not split.random_access else None
+        whole = order.training_stream(split, 9, 0, **options).take(3 * split.size).as_numpy_iterator()
+        whole = {int(p): (int(e), payload) for p, e, payload in whole}
+        for first_step in (0, 1, 3, 7):
+            start = first_step * block * shards
+            got = {}
+            for index in range(shards):
+                mine = _share(split, 9, start, (block, shards, index), **options)
+                assert all((p // block) % shards == index for p in mine)
+                got.update(mine)
+            assert got == {p: e for p, e in whole.items() if p >= start}, (split, block, shards, start)
+
+
+def test_each_share_reads_its_own_records_and_no_others(tmp_path):
+    """Bytes read (the process's read calls): each of two workers reads exactly its records'
+    bytes, the two together the data set's, once a pass; the whole stream read by one worker
+    reads it all."""
+    split = _bare_split(_write_records(tmp_path, [4 * n for n in LENGTHS], 50_000))
+    split.count_records()
+    offsets = split.index_records()
+    file_index = np.searchsorted(split.starts, np.arange(split.size), side="right") - 1
+    slot = np.arange(split.size) + file_index
+    record_bytes = offsets[slot + 1] - offsets[slot]
+    total = int(record_bytes.sum())
+    read = {}
+    for share in (None, (4, 2, 0), (4, 2, 1)):
+        block, shards, index = share or (1, 1, 0)
+        count = len(range(index * block, split.size, 1)) if share is None else None
+        stream = order.training_stream(split, 3, 0, interleave_files=3, window=8, share=share)
+        count = len([p for p in range(split.size) if (p // block) % shards == index])
+        before = _bytes_read()
+        examples = [int(e) for _, e, _ in stream.take(count).as_numpy_iterator()]
+        read[share] = _bytes_read() - before
+        mine = int(record_bytes[examples].sum())
+        assert mine - 1000 < read[share] < mine + total / 50, (share, read[share], mine, total)
+    assert read[(4, 2, 0)] < 0.6 * total and read[(4, 2, 1)] < 0.6 * total
+    assert read[(4, 2, 0)] + read[(4, 2, 1)] < 1.03 * total <= 1.03 * read[None]
+
+
+def test_each_workers_training_pipeline_reads_about_half_of_the_records(tmp_path):
+    """Through the whole pipeline (reads, decodes, crops, batches, read-ahead), over two passes
+    of 96 JPEG records: each worker of two reads about half of them (a pass's worth, and a few
+    records ahead), where one worker alone reads them all (and the windows ahead)."""
+    paths = synthetic.write_tfrecords(str(tmp_path), "train", [[f % 3] * 12 for f in range(8)], shape=(120, 160))
+    total = sum(os.path.getsize(path) for path in paths)
+    cfg = SMALL.replace(interleave_files=4, shuffle_buffer=16)
+    read = {}
+    for shards, index in ((1, 0), (2, 0), (2, 1)):
+        source = sources.tfrecord_source(str(tmp_path), num_classes=3)
+        source.count_records(index=shards > 1)
+        before = _bytes_read()
+        batches = input_pipeline.train_dataset(
+            source, cfg, 8 // shards, seed=1, num_shards=shards, shard_index=index, global_batch_size=8
+        )
+        assert sum(1 for _ in batches.take(24)) == 24
+        read[shards, index] = _bytes_read() - before
+    assert read[1, 0] >= 2 * total and read[2, 0] < 1.4 * total and read[2, 1] < 1.4 * total, (read, total)
+
+
+def test_record_offsets_are_walked_once_kept_and_checked_against_the_counts(uneven_records, tmp_path, monkeypatch):
+    split = _bare_split(uneven_records)
+    offsets = split.index_records(str(tmp_path))
+    sizes = [os.path.getsize(f) for f in uneven_records]
+    # Each file's offsets, then its size: records of 100 bytes and 16 of framing.
+    assert offsets.tolist() == sum(([116 * r for r in range(n)] + [s] for n, s in zip(LENGTHS, sizes)), [])
+    monkeypatch.setattr(sources, "tfrecord_offsets", lambda *a: pytest.fail("walked again"))
+    np.testing.assert_array_equal(_bare_split(uneven_records).index_records(str(tmp_path)), offsets)
+    stated = sources.RecordSplit(uneven_records, lambda r: (r, 0), lengths=[1] + LENGTHS[1:], name="--data_dir")
+    with pytest.raises(sources.DataError, match=r"^--data_dir .*train-00000 holds 5 records, not the 1 recorded"):
+        stated.index_records(str(tmp_path))
 
 
 def test_a_truncated_record_file_is_a_one_line_error(tmp_path, uneven_records):

@@ -175,13 +175,11 @@ def train_dataset(
         start_step * global_batch_size,
         interleave_files=config.interleave_files,
         window=config.shuffle_buffer,
+        # Pipeline i takes the i-th block of global_batch_size / num_shards positions of every
+        # step, and reads only those examples: replica r of the job (workers in order, then their
+        # devices) sees the same examples whatever the number of workers (`order`).
+        share=(global_batch_size // num_shards, num_shards, shard_index) if num_shards > 1 else None,
     )
-    if num_shards > 1:
-        # Pipeline i takes the i-th block of global_batch_size / num_shards positions of every step,
-        # before any file is read: replica r of the job (workers in order, then their devices) sees
-        # the same examples whatever the number of workers (`order`'s topology note).
-        block = global_batch_size // num_shards
-        ds = ds.batch(block, drop_remainder=True).shard(num_shards, shard_index).unbatch()
 
     def crop(number, element):
         position, example, payload = element
@@ -407,11 +405,15 @@ def compute_pixel_mean(
     shards, index = shard
     if max_images and total and max_images < total:
         stream = order.training_stream(
-            split, MEAN_SAMPLE_SEED, 0, interleave_files=config.interleave_files, window=config.shuffle_buffer
-        ).take(max_images)
-        # Sharded before `load` reads a folder's files.
-        ds = stream.shard(shards, index).map(lambda position, example, payload: split.load(payload))
+            split,
+            MEAN_SAMPLE_SEED,
+            0,
+            interleave_files=config.interleave_files,
+            window=config.shuffle_buffer,
+            share=(1, shards, index) if shards > 1 else None,  # Each process reads its positions only.
+        )
         total = len(range(index, max_images, shards))
+        ds = stream.take(total).map(lambda position, example, payload: split.load(payload))
     else:
         ds = split.examples(shard)
         total = split.shard_size(shard)

@@ -14,12 +14,16 @@ count, prefetching, the worker count or the step at which a run was resumed:
   `interleave_files` files in every window, and the files' partners change every pass; at most
   two windows of encoded images are held (the one being emitted, the next being read).
 
-The stream is one for the whole job. Several input pipelines (tf.distribute workers) split each
+The stream is one for the whole job. Several input pipelines (the job's workers) split each
 step's `global_batch_size` positions into consecutive blocks, pipeline `i` the `i`-th
 (`input_pipeline.train_dataset`), and each pipeline's replicas take its block's per-replica batches
 in turn: replica `r` of the job (workers in order, then their devices) takes the same positions
 whether the job runs as W processes of D devices or as one process of W·D devices, so a run may be
-resumed on another topology with the same replica count.
+resumed on another topology with the same replica count. A pipeline's share (`share=`) holds its
+blocks' positions only, and it reads only their examples: a folder's files by index; records one
+by one at their byte offsets (`sources.RecordSplit.read`), placed by the same arithmetic as the
+stream read in turn (`pass_read_order`, `window_order`), so the workers together read each record
+of a pass once.
 
 A resumed stream seeks: for a folder, by arithmetic on the position; for records, to the window
 that holds the position, whose files it opens at the right records by skipping their headers, so
@@ -117,6 +121,30 @@ def _interleaved(split, files, cycle, skips=None, buffered=True):
     )
 
 
+def pass_read_order(split, seed, pass_index, cycle):
+    """The examples of a record stream's pass in the order its files give them, before the
+    windows are permuted: the pass's file order (`file_order`), `cycle` files at a time, one record
+    from each in turn. An int64 tensor of all the split's example indices (8 bytes each).
+    """
+    files = file_order(len(split.files), seed, pass_index)
+    lengths = tf.gather(tf.constant(split.lengths, tf.int64), files)
+    turn = tf.ragged.range(lengths)  # Each file's records: its k-th is read in round k of its group.
+    slot = tf.range(tf.size(files, out_type=tf.int64))
+    group_of, slot_of = slot // cycle, slot % cycle
+    rows = turn.value_rowids()
+    rounds = tf.maximum(tf.reduce_max(lengths), 1)
+    key = (tf.gather(group_of, rows) * rounds + turn.flat_values) * cycle + tf.gather(slot_of, rows)
+    examples = tf.gather(tf.gather(tf.constant(split.starts, tf.int64), files), rows) + turn.flat_values
+    return tf.gather(examples, tf.argsort(key, stable=True))
+
+
+def window_order(seed, pass_index, number, count):
+    """The permutation of window `number` (of `count` records) of a pass: element `k` of the
+    window is the window's record `window_order[k]` in read order."""
+    seed = tf.random.experimental.stateless_fold_in(_pass_seed(seed, pass_index, 1), number)
+    return tf.random.experimental.stateless_shuffle(tf.range(count), seed)
+
+
 def _windows(records, seed, pass_index, first_window, window, pass_size):
     """`(position, example, serialized)`: each window of `window` consecutive records (counted
     from the pass's start; the first is number `first_window`) in its own random order."""
@@ -125,9 +153,7 @@ def _windows(records, seed, pass_index, first_window, window, pass_size):
     def permute(number, block):
         examples, serialized = block
         count = tf.shape(examples, out_type=tf.int64)[0]
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count), tf.random.experimental.stateless_fold_in(_pass_seed(seed, pass_index, 1), number)
-        )
+        order = window_order(seed, pass_index, number, count)
         positions = base + number * window + tf.range(count)
         # Each record copied out when asked for: no second copy of the window.
         return tf.data.Dataset.from_tensor_slices((positions, order)).map(
@@ -182,18 +208,53 @@ def _record_pass_from(split, seed, pass_index, offset, cycle, window):
     return stream.skip(offset - begin)
 
 
-def training_stream(split, seed, start, *, interleave_files=64, window=10000):
+def _in_share(positions, share):
+    block, shards, index = share
+    return tf.boolean_mask(positions, (positions // block) % shards == index)
+
+
+def _record_share(split, seed, start, cycle, window, share):
+    """A share of a record stream: `(position, example)` of the share's positions from `start`
+    on, placed window by window (each pass's read order computed once, each window's permutation
+    once)."""
+    size = split.size
+    windows = -(-size // window)
+    first_pass, offset = divmod(start, size)
+
+    def one_pass(pass_index):
+        examples = pass_read_order(split, seed, pass_index, cycle)
+        base = pass_index * size
+
+        def one_window(number):
+            begin = number * window
+            count = tf.minimum(tf.constant(window, tf.int64), size - begin)
+            positions = _in_share(tf.range(tf.maximum(base + begin, start), base + begin + count), share)
+            records = begin + tf.gather(window_order(seed, pass_index, number, count), positions - base - begin)
+            return tf.data.Dataset.from_tensor_slices((positions, tf.gather(examples, records)))
+
+        first = tf.where(pass_index == first_pass, tf.constant(offset // window, tf.int64), 0)
+        return tf.data.Dataset.range(first, windows).flat_map(one_window)
+
+    return tf.data.Dataset.range(first_pass, _ENDLESS).flat_map(one_pass)
+
+
+def training_stream(split, seed, start, *, interleave_files=64, window=10000, share=None):
     """The endless training stream from position `start` on: `(position, example, payload)`,
     where `payload` is what `split.load` turns into `(encoded, label)` (the example's index for a
     folder, the serialized record for records).
 
     Args:
         split: a `sources.FolderSplit` or `sources.RecordSplit` (its records counted here if
-            they were not yet: `RecordSplit.count_records`).
+            they were not yet: `RecordSplit.count_records`; with `share`, indexed:
+            `RecordSplit.index_records`).
         seed: int.
-        start: int. The first position.
+        start: int. The first position (with `share`, the first of one of its blocks).
         interleave_files: int. Record files read at a time. Defaults to `64`.
         window: int. Records permuted together. Defaults to `10000`.
+        share: optional `(block, shards, index)`. Only the positions of every `shards`-th block of
+            `block` positions from the `index`-th: the same elements as the whole stream has at
+            those positions, with only their examples read. Records are then read one at a time
+            at their offsets instead of file by file. Defaults to `None`: the whole stream.
 
     Returns:
         A `tf.data.Dataset`.
@@ -202,9 +263,24 @@ def training_stream(split, seed, start, *, interleave_files=64, window=10000):
         split.count_records()
     size = split.size
     if split.random_access:
-        positions = tf.data.Dataset.range(start, _ENDLESS)
+        if share is None:
+            positions = tf.data.Dataset.range(start, _ENDLESS)
+        else:
+            block, shards, index = share
+            first = start // block
+            first += (index - first) % shards
+            blocks = tf.data.Dataset.range(first, _ENDLESS, shards)
+            positions = blocks.map(lambda b: b * block + tf.range(block, dtype=tf.int64)).unbatch()
+            positions = positions.filter(lambda p: p >= start)
         return positions.map(lambda p: (lambda e: (p, e, e))(folder_example(p, size, seed)))
     cycle, window = min(interleave_files, len(split.files)), min(window, size)
+    if share is not None:
+        split.index_records()
+        return _record_share(split, seed, start, cycle, window, share).map(
+            lambda position, example: (position, example, split.read(example)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     first_pass, offset = divmod(start, size)
     if offset:
         first = _record_pass_from(split, seed, first_pass, offset, cycle, window)
@@ -217,7 +293,8 @@ def training_stream(split, seed, start, *, interleave_files=64, window=10000):
 
 
 def stream_examples(split, seed, positions, start=0, **options):
-    """The examples at stream positions `start … start + positions - 1`, as a NumPy array: the
-    order a test or a benchmark checks from outside the pipeline."""
+    """The examples of the first `positions` elements from stream position `start` on (of a
+    share's positions with `share=`), as a NumPy array: the order a test or a benchmark checks
+    from outside the pipeline."""
     stream = training_stream(split, seed, start, **options).take(positions)
     return np.array([int(e) for _, e, _ in stream.as_numpy_iterator()], np.int64)

@@ -5,8 +5,11 @@ A source holds, per split, an index of its examples, never the examples themselv
 - an image folder (`FolderSplit`) is random access: the sorted listing of its files (names and
   labels in NumPy arrays: about 25 MB for ImageNet's 1,281,167 training files), read one file at a
   time by index;
-- TFRecords and TFDS (`RecordSplit`) are sequential: their files and each file's record count
-  (TFDS stores the counts; TFRecords are counted once and the counts cached in the run's workdir).
+- TFRecords and TFDS (`RecordSplit`) are read file by file: their files and each file's record
+  count (TFDS stores the counts; TFRecords are counted once and the counts cached in the run's
+  workdir). A job of several workers also learns where each record begins (8 bytes a record:
+  about 10 MB for ImageNet), so that each worker reads its own records and no others
+  (`RecordSplit.read`).
 
 Each split gives its examples in a fixed order as `(encoded_image, label)`: the image file's bytes
 (undecoded, so the pipeline can decode only the crop of a JPEG) and an int32 label. The training
@@ -37,6 +40,9 @@ NO_DATA = (
     "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, or --tfrecords with train-* and validation-* files"
 )
 RECORD_COUNTS = "record_counts.json"
+RECORD_OFFSETS = "record_offsets.npz"
+# A TFRecord record's framing: an 8-byte length and its 4-byte CRC before the data, a 4-byte CRC after.
+RECORD_HEADER, RECORD_FOOTER = 12, 4
 # Files a split's fixed order (`examples`) reads at once: a fixed number, so that the order does
 # not depend on the machine.
 READ_FILES = 16
@@ -117,6 +123,9 @@ class RecordSplit:
         self.files, self.parse, self.name = list(files), parse, name
         self.lengths = None if lengths is None else np.asarray(lengths, np.int64)
         self._counts = None  # path → [bytes, records], once counted here
+        self._offsets = {}  # path → each record's byte offset and the file's size, once walked here
+        self.record_offsets = None  # int64 [records + 1 per file], by example: `index_records`
+        self._read_tensors = None
 
     @property
     def size(self):
@@ -187,10 +196,9 @@ class RecordSplit:
         if self._counts is None:
             sizes = {path: tf.io.gfile.stat(path).length for path in self.files}
             missing = [path for path in self.files if cached.get(path, [None])[0] != sizes[path]]
-            with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(missing) or 1)) as pool:
-                fresh = dict(zip(missing, pool.map(lambda p: count_tfrecords(p, self.name), missing)))
+            fresh = self._walk(missing)
             self._counts = {
-                path: [sizes[path], fresh[path] if path in fresh else cached[path][1]] for path in self.files
+                path: [sizes[path], len(fresh[path]) - 1 if path in fresh else cached[path][1]] for path in self.files
             }
             self.lengths = np.array([self._counts[path][1] for path in self.files], np.int64)
         if cache_path and os.path.isdir(cache_dir) and any(cached.get(p) != c for p, c in self._counts.items()):
@@ -200,31 +208,116 @@ class RecordSplit:
             os.replace(partial, cache_path)
         return self.lengths
 
+    def _walk(self, paths):
+        """Walks the record headers of `paths` (in parallel) and keeps each file's offsets."""
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(paths) or 1)) as pool:
+            walked = dict(zip(paths, pool.map(lambda p: tfrecord_offsets(p, self.name), paths)))
+        self._offsets.update(walked)
+        return walked
 
-def count_tfrecords(path, name=""):
-    """Records in a TFRecord file, read from their headers (a record is an 8-byte length, a
-    4-byte CRC, the data and a 4-byte CRC): the data itself is sought past, not read.
+    def index_records(self, cache_dir=None):
+        """Learns where each record begins (`record_offsets`), so that `read` can read any record
+        alone: from the headers walked while counting, from `cache_dir/record_offsets.npz` (by path
+        and byte size), or by walking the headers of the files not known yet (a few bytes a record;
+        about 1.3 M small reads for ImageNet, once: the offsets are then kept in `cache_dir`).
+
+        Raises:
+            DataError: a file holds another number of records than its stored count.
+        """
+        import tensorflow as tf
+
+        if self.record_offsets is not None:
+            return self.record_offsets
+        cache_path = os.path.join(cache_dir, RECORD_OFFSETS) if cache_dir else None
+        sizes = {path: tf.io.gfile.stat(path).length for path in self.files}
+        known = dict(self._offsets)
+        if cache_path and os.path.exists(cache_path):
+            with np.load(cache_path) as cache:
+                bounds = np.concatenate([[0], np.cumsum(cache["counts"] + 1)])
+                for i, path in enumerate(cache["paths"].tolist()):
+                    if path not in known and int(cache["sizes"][i]) == sizes.get(path):
+                        known[path] = cache["offsets"][bounds[i] : bounds[i + 1]]
+        missing = [path for path in self.files if path not in known or known[path][-1] != sizes[path]]
+        known.update(self._walk(missing))
+        if self.lengths is None:
+            self.count_records(cache_dir)
+        for path, length in zip(self.files, self.lengths):
+            if len(known[path]) - 1 != length:
+                raise DataError(
+                    f"{self.name} {path} holds {len(known[path]) - 1} records, not the {length} recorded for it; "
+                    "was it rewritten?"
+                )
+        self.record_offsets = np.concatenate([known[path] for path in self.files]).astype(np.int64)
+        if cache_path and os.path.isdir(cache_dir) and missing:
+            partial = cache_path + ".partial.npz"
+            np.savez(
+                partial,
+                paths=np.array(self.files),
+                sizes=np.array([sizes[p] for p in self.files], np.int64),
+                counts=np.asarray(self.lengths, np.int64),
+                offsets=self.record_offsets,
+            )
+            os.replace(partial, cache_path)
+        return self.record_offsets
+
+    def read(self, example):
+        """The serialized record of `example` (its index in the split's order: files in order,
+        records in each file), read alone: one read of exactly its bytes, CRCs checked. Needs
+        `index_records`."""
+        import tensorflow as tf
+
+        if self._read_tensors is None:
+            with tf.init_scope():  # Made once, eagerly: every stream of the split shares them.
+                self._read_tensors = (
+                    tf.constant(self.files),
+                    tf.constant(self.starts),
+                    tf.constant(self.record_offsets),
+                )
+        files, starts, offsets = self._read_tensors
+        example = tf.cast(example, tf.int64)
+        file_index = tf.searchsorted(starts, example[None], side="right", out_type=tf.int64)[0] - 1
+        # Each file's offsets end with its size: one more entry per file than it has records.
+        slot = example + file_index
+        begin = offsets[slot]
+        records = tf.raw_ops.TFRecordDatasetV2(
+            filenames=files[file_index][None],
+            compression_type="",
+            buffer_size=offsets[slot + 1] - begin,
+            byte_offsets=begin[None],
+        )
+        return tf.data.experimental.from_variant(records, tf.TensorSpec([], tf.string)).take(1).get_single_element()
+
+
+def tfrecord_offsets(path, name=""):
+    """Where each record of a TFRecord file begins, read from their headers (a record is an
+    8-byte length, a 4-byte CRC, the data and a 4-byte CRC): the data itself is sought past, not
+    read.
+
+    Returns:
+        An int64 array of the records' byte offsets, then the file's size (one more entry than
+        the file has records).
 
     Raises:
         DataError: the file ends inside a record.
     """
     import tensorflow as tf
 
-    count, size = 0, tf.io.gfile.stat(path).length
+    offsets, size = [], tf.io.gfile.stat(path).length
     with tf.io.gfile.GFile(path, "rb") as f:
         position = 0
         while position < size:
-            header = f.read(12)
-            if len(header) < 12:
+            header = f.read(RECORD_HEADER)
+            if len(header) < RECORD_HEADER:
                 break
-            position += 12 + struct.unpack("<Q", header[:8])[0] + 4
-            if position > size:
+            end = position + RECORD_HEADER + struct.unpack("<Q", header[:8])[0] + RECORD_FOOTER
+            if end > size:
                 break
+            offsets.append(position)
+            position = end
             f.seek(position)
-            count += 1
     if position != size:
         raise DataError(f"{name} {path} ends inside a record (truncated?); a TFRecord file holds whole records")
-    return count
+    return np.array(offsets + [size], np.int64)
 
 
 @dataclasses.dataclass
@@ -260,11 +353,15 @@ class Source:
         """The split's `(encoded, label)` dataset, in its fixed order."""
         return self.split(split).examples()
 
-    def count_records(self, cache_dir=None):
-        """Learns every record split's size (`RecordSplit.count_records`); a no-op for folders and TFDS."""
+    def count_records(self, cache_dir=None, index=False):
+        """Learns every record split's size (`RecordSplit.count_records`); a no-op for folders and
+        TFDS. With `index`, also where the training split's records begin
+        (`RecordSplit.index_records`), for workers that read only their own records."""
         for split in self.splits.values():
             if not split.random_access:
                 split.count_records(cache_dir)
+        if index and not self.split("train").random_access:
+            self.split("train").index_records(cache_dir)
 
 
 def _list_split(directory, classes):

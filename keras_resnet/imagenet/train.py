@@ -321,7 +321,8 @@ def train_and_evaluate(
     input_pipeline.check_readable(source)
     check_data_order(rundir, overwrite)
     resumed = run.prepare_workdir(rundir, run_config, overwrite)
-    source.count_records(rundir)
+    # Workers of a job read their own records at their offsets, walked once and kept here.
+    source.count_records(rundir, index=resolved.num_workers > 1)
 
     # A published net carries its own preprocessing: it is trained on the raw crops.
     mean = (
