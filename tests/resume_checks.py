@@ -21,10 +21,57 @@ from keras_resnet.training import faults
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def start(command, workdir, trace, backend, kill=None, cache=None):
+def peer_trace(trace, index):
+    """The trace of process `index` of a job whose chief traces to `trace`."""
+    return trace if index == 0 else f"{trace}.{index}"
+
+
+def job_env(backend, ports, index):
+    """The variables that make a process process `index` of a job of `len(ports)` processes on
+    127.0.0.1: `TF_CONFIG` (TensorFlow workers) or Keras' `KERAS_DISTRIBUTION_*` (JAX, one CPU
+    device each)."""
+    if backend == "tensorflow":
+        cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+        return {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+    return {
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": ",".join(f"127.0.0.1:{port}" for port in ports),
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": str(len(ports)),
+        "KERAS_DISTRIBUTION_PROCESS_ID": str(index),
+    }
+
+
+def start_job(command, workdir, trace, backend, kill=None, cache=None, ports=None):
+    """`start` for each process of a job on 127.0.0.1 (one per port; one process without
+    `ports`), the chief (process 0) killed at `kill`; returns the processes (`finish_job`)."""
+    if not ports:
+        return [start(command, workdir, trace, backend, kill, cache)]
+    return [
+        start(
+            command, workdir, peer_trace(trace, i), backend, kill if i == 0 else None, cache, job_env(backend, ports, i)
+        )
+        for i in range(len(ports))
+    ]
+
+
+def finish_job(processes, timeout=240):
+    """`finish` for each process of a job. Where the chief died at its kill point, the others are
+    stopped (SIGKILL) as a cluster manager restarts a job that lost a process: they would wait
+    for it in a collective. Returns the chief's `(returncode, stdout, stderr)`."""
+    chief = finish(processes[0], timeout)
+    for process in processes[1:]:
+        if processes[0].kill_point:
+            process.kill()
+            process.wait()
+        else:
+            finish(process, timeout)
+    return chief
+
+
+def start(command, workdir, trace, backend, kill=None, cache=None, job=None):
     """Starts `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if
     given; returns the process (`finish` waits for it). `cache`: a folder for JAX's persistent
-    compilation cache, every program cached however short its compilation."""
+    compilation cache, every program cached however short its compilation. `job`: variables
+    that make it one process of several (`job_env`)."""
     env = {
         **os.environ,
         "KERAS_BACKEND": backend,
@@ -34,6 +81,9 @@ def start(command, workdir, trace, backend, kill=None, cache=None):
         "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
     env.pop(faults.KILL_ENV, None)
+    for name in ("TF_CONFIG", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID"):
+        env.pop(name, None)
+    env.update(job or {})
     if kill:
         env[faults.KILL_ENV] = kill
     if cache:
@@ -64,9 +114,9 @@ def finish(process, timeout=240):
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def run(command, workdir, trace, backend, kill=None, timeout=240, cache=None):
-    """`start`, then `finish`."""
-    return finish(start(command, workdir, trace, backend, kill, cache), timeout)
+def run(command, workdir, trace, backend, kill=None, timeout=240, cache=None, ports=None):
+    """`start_job`, then `finish_job`: one process, or a job of one per port."""
+    return finish_job(start_job(command, workdir, trace, backend, kill, cache, ports), timeout)
 
 
 def read_trace(path):
@@ -164,7 +214,7 @@ def last_iteration(kill, steps, period):
     return steps - 1
 
 
-def check_resume_chain(command, backend, tmp_path, kills, steps, period, model):
+def check_resume_chain(command, backend, tmp_path, kills, steps, period, model, processes=1, free_ports=None):
     """Runs `command` uninterrupted, then killed at each of `kills` in turn and rerun; asserts that
     each process after a kill resumes where it should (its "Resuming" line, its first progress
     line, the history rows it kept as they were) and is the uninterrupted run, iteration by
@@ -174,22 +224,31 @@ def check_resume_chain(command, backend, tmp_path, kills, steps, period, model):
     Args:
         kills: list of `(name, KERAS_RESNET_KILL_AT value, iteration the rerun resumes from)`.
         model: str. The model's name, as the recipe's "Resuming" line gives it.
+        processes: int. Processes of the job on 127.0.0.1 (`job_env`): the chief is killed at
+            each point, the others then stopped, and every process of every rerun is compared
+            with the same process of the uninterrupted job. Defaults to `1`.
+        free_ports: with `processes > 1`, the `free_ports` fixture.
     """
     reference = tmp_path / "reference"
     cache = tmp_path / "jax_cache" if backend == "jax" else None
-    run(command, reference / "run", reference / "trace.jsonl", backend, cache=cache)
+
+    def ports():
+        return free_ports(processes) if processes > 1 else None
+
+    run(command, reference / "run", reference / "trace.jsonl", backend, cache=cache, ports=ports())
     workdir = tmp_path / "run"
     figures, first = {}, 0
     for index, kill in enumerate([k for _, k, _ in kills] + [None]):
         trace = tmp_path / "traces" / f"{index}.jsonl"
         kept = [row for row in history(workdir, keep_time=True) if row["step"] <= first]
-        result = run(command, workdir, trace, backend, kill, cache=cache)
+        result = run(command, workdir, trace, backend, kill, cache=cache, ports=ports())
         name = kills[index - 1][0] if index else "first run"
-        ran, batches = check_segment(reference / "trace.jsonl", trace)
         last = last_iteration(kill, steps, period) if kill else steps - 1
-        assert ran == list(range(first, last + 1)), (
-            f"{name}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
-        )
+        for process in range(processes if not kill else 1):  # The others were stopped anywhere.
+            ran, batches = check_segment(peer_trace(reference / "trace.jsonl", process), peer_trace(trace, process))
+            assert ran == list(range(first, last + 1)), (
+                f"{name}, process {process}: ran iterations {ran[:1]}…{ran[-1:]}, expected {first}…{last}"
+            )
         if index:
             figures[name] = {"iterations compared": len(ran), "batches compared": batches}
             line = (

@@ -8,6 +8,7 @@ import types
 
 import numpy as np
 import pytest
+import resume_checks
 
 from keras_resnet import distribute
 from keras_resnet.imagenet import config, cropping, sources
@@ -171,6 +172,13 @@ def test_two_workers_train_with_fit_and_agree(tmp_path, image_folder, small_imag
     one_history = json.loads((one_workdir / "history.json").read_text())
     assert [r["val_images"] for r in one_history] == [9, 9]
     assert [r["val_error"] for r in one_history] == [pytest.approx(r["val_error"], abs=1e-6) for r in chief]
+    assert [r["val_loss"] for r in one_history] == [pytest.approx(r["val_loss"], rel=1e-5) for r in chief]
+    # The BN moving statistics are the job's, not each worker's own: the same in both workers'
+    # checkpoints, and those of one process (to rounding).
+    checkpoint = os.path.join("checkpoints", "last_good.weights.h5")
+    weights = [resume_checks.read_weights(d / checkpoint) for d in (workdir, workdir / "workers" / "1", one_workdir)]
+    assert all(np.array_equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert all(np.allclose(weights[0][k], weights[2][k], rtol=1e-5, atol=1e-6) for k in weights[0])
     # The validation during training is the centre-crop test of the whole split.
     evaluate = [a for a in command if not a.startswith("--strategy")] + ["--mode=eval", "--eval_protocol=center"]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}

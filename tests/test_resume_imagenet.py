@@ -1,7 +1,9 @@
 """The ImageNet recipe, SIGKILLed at each named point and rerun, ends identical to the same run
 left alone: the same learning rate (plateau cuts included) and batch (examples, crops, flips,
 scales, lighting α) at every iteration, the same final weights bit for bit, the same history.
-TensorFlow (with op determinism), JAX, and `mirrored` on two logical CPUs.
+TensorFlow (with op determinism), JAX, `mirrored` on two logical CPUs, and jobs of two processes
+on 127.0.0.1 (TensorFlow workers, JAX processes), whose chief is killed at each point and the
+other process stopped with it, as a cluster manager restarts a job that lost a process.
 
 The run: the tiny net on a generated JPEG folder, 16 iterations in periods of 2, the rate ÷10
 when the validation error has not improved for 3 evaluations; the error stays put here, so the
@@ -29,22 +31,27 @@ KILLS = [
     ("inside a period", "step:11", 10),
     ("after the last iteration, before the outputs", "end", 16),
 ]
+# backend, flags, processes (on 127.0.0.1: TensorFlow workers, or JAX processes of one CPU each).
 VARIANTS = {
-    "tensorflow": ("tensorflow", []),
-    "jax": ("jax", []),
-    "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"]),
+    "tensorflow": ("tensorflow", [], 1),
+    "jax": ("jax", [], 1),
+    "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"], 1),
+    "two tensorflow workers": ("tensorflow", ["--strategy=multi_worker"], 2),
+    "two jax processes": ("jax", ["--strategy=multi_worker"], 2),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(
-    tmp_path, image_folder, small_imagenet_flags, variant
+    tmp_path, image_folder, small_imagenet_flags, free_ports, variant
 ):
-    backend, extra = VARIANTS[variant]
+    backend, extra, processes = VARIANTS[variant]
     assert f"--eval_every={PERIOD}" in small_imagenet_flags
     command = [RECIPE, f"--image_folder={image_folder()}", *small_imagenet_flags, *ARGS, *extra]
-    figures = resume_checks.check_resume_chain(command, backend, tmp_path, KILLS, STEPS, PERIOD, "tiny")
+    figures = resume_checks.check_resume_chain(
+        command, backend, tmp_path, KILLS, STEPS, PERIOD, "tiny", processes=processes, free_ports=free_ports
+    )
     iterations, _ = resume_checks.read_trace(tmp_path / "reference" / "trace.jsonl")
     rates = [round(iterations[s][0]["learning_rate"], 6) for s in range(STEPS)]
     assert rates == [0.1] * 8 + [0.01] * 6 + [0.001] * 2  # The cuts the kill points are placed around.

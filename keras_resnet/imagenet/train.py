@@ -383,7 +383,11 @@ def train_and_evaluate(
                     verbose=verbose,
                     shuffle=False,
                     callbacks=callbacks.make_callbacks(
-                        rundir, validation, plateau, callbacks.ProgressLine(train_steps, config.batch_size, print_fn)
+                        rundir,
+                        validation,
+                        plateau,
+                        callbacks.ProgressLine(train_steps, config.batch_size, print_fn),
+                        **distribute.replica_sync(resolved),
                     )
                     + [skips],
                 )

@@ -128,14 +128,35 @@ class SyncReplicaCopies(keras.callbacks.Callback):
     evaluation and the saves makes the evaluation use the statistics the checkpoint holds, and
     makes the saved state the whole state, so a resumed run continues exactly as an
     uninterrupted one. Training is unaffected (BN trains on batch statistics).
+
+    Args:
+        sum_over_workers: optional function of a float64 array that returns its sum over the
+            job's workers (`distribute.all_reduce_sum`), for jobs of several workers: each
+            holds its own replicas' copies, averaged over all the job's replicas (every worker
+            has as many). Defaults to `None`: one worker.
     """
 
+    def __init__(self, sum_over_workers=None, workers=1):
+        super().__init__()
+        self.sum_over_workers, self.workers = sum_over_workers, workers
+
     def on_epoch_end(self, epoch, logs=None):
+        synced, means = [], []
         for variable in self.model.non_trainable_variables:
             copies = getattr(getattr(variable, "value", None), "values", None)
-            if not isinstance(copies, tuple) or len(copies) < 2 or not variable.dtype.startswith(("float", "bfloat")):
+            if not isinstance(copies, tuple) or not variable.dtype.startswith(("float", "bfloat")):
                 continue
-            mean = ops.mean(ops.stack([ops.convert_to_numpy(c.read_value()) for c in copies]), axis=0)
+            if len(copies) < 2 and self.sum_over_workers is None:
+                continue
+            synced.append(copies)
+            means.append(np.mean([ops.convert_to_numpy(c.read_value()) for c in copies], axis=0, dtype=np.float64))
+        if not synced:
+            return
+        if self.sum_over_workers is not None:  # One collective for all of them.
+            flat = self.sum_over_workers(np.concatenate([m.ravel() for m in means])) / self.workers
+            bounds = np.cumsum([0] + [m.size for m in means])
+            means = [flat[a:b].reshape(m.shape) for a, b, m in zip(bounds[:-1], bounds[1:], means)]
+        for copies, mean in zip(synced, means):
             for copy in copies:
                 copy.assign(ops.cast(mean, copy.dtype))
 
@@ -421,7 +442,7 @@ class PeriodTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir, write_graph=False)
 
 
-def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
+def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, sum_over_workers=None, workers=1):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
@@ -438,6 +459,8 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
         schedule: optional learning-rate callback: `schedules.ReduceLROnPlateau` or
             `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
+        sum_over_workers, workers: for a job of several tf.distribute workers, see
+            `SyncReplicaCopies`.
 
     Returns:
         A list of callbacks.
@@ -446,7 +469,7 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
     stateful = {"schedule": schedule} if hasattr(schedule, "backup_state") else {}
     callbacks = [
-        SyncReplicaCopies(),
+        SyncReplicaCopies(sum_over_workers, workers),
         evaluation,
         TerminateOnNaN(checkpoint, os.path.join(workdir, STOPPED)),
         schedule,
