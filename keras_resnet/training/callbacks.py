@@ -128,16 +128,40 @@ class SyncReplicaCopies(keras.callbacks.Callback):
     evaluation and the saves makes the evaluation use the statistics the checkpoint holds, and
     makes the saved state the whole state, so a resumed run continues exactly as an
     uninterrupted one. Training is unaffected (BN trains on batch statistics).
+
+    Under a strategy of several workers (MultiWorkerMirroredStrategy) each worker holds only its
+    own replicas' copies: the mean is then taken over every replica of the job (one all-reduce),
+    so that all workers evaluate and save the same statistics as one process of as many replicas.
     """
 
     def on_epoch_end(self, epoch, logs=None):
+        synced = []
         for variable in self.model.non_trainable_variables:
             copies = getattr(getattr(variable, "value", None), "values", None)
-            if not isinstance(copies, tuple) or len(copies) < 2 or not variable.dtype.startswith(("float", "bfloat")):
+            if isinstance(copies, tuple) and variable.dtype.startswith(("float", "bfloat")):
+                synced.append((variable, copies))
+        if not synced:
+            return
+        strategy = getattr(synced[0][0].value, "_distribute_strategy", None)
+        if strategy is not None and strategy.num_replicas_in_sync > len(synced[0][1]):
+            self._sync_over_workers(strategy, synced)
+            return
+        for _, copies in synced:
+            if len(copies) < 2:
                 continue
             mean = ops.mean(ops.stack([ops.convert_to_numpy(c.read_value()) for c in copies]), axis=0)
             for copy in copies:
                 copy.assign(ops.cast(mean, copy.dtype))
+
+    @staticmethod
+    def _sync_over_workers(strategy, synced):
+        import tensorflow as tf
+
+        local = strategy.run(lambda: [tf.identity(variable.value) for variable, _ in synced])
+        means = strategy.reduce("MEAN", local, axis=None)
+        for mean, (_, copies) in zip(means, synced):
+            for copy in copies:
+                copy.assign(tf.cast(mean, copy.dtype))
 
 
 def add_period_logs(logs, epoch, steps_per_period):
@@ -155,15 +179,17 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     `{name}_images` to the logs, every image counted once under any strategy (`exact_eval`; the
     model compiled with `exact_eval.weighted_metrics()`).
 
-    A split is arrays `(x, y)` (padded here to whole batches, the padding weighted 0) or a
-    dataset of whole weighted batches `(x, y, weights)` (`exact_eval.pad_and_weigh`). Also adds
+    A split is arrays `(x, y)` (padded here to whole batches, the padding weighted 0), arrays
+    `(x, y, weights)` of whole batches already weighted (`exact_eval.pad_shard`), or a dataset of
+    whole weighted batches `(x, y, weights)` (`exact_eval.pad_and_weigh`). Also adds
     `train_error` (1 − the period's running training accuracy, as the paper's curves show it),
     `step` and `learning_rate`.
 
     Args:
         splits: dict of name to `(x, y)` or a dataset.
         steps_per_period: int. Iterations per period.
-        batch_size: int. Evaluation batch size of array splits.
+        batch_size: int. Evaluation batch size of array splits (in a job of several processes
+            that evaluates arrays, this process's share of the batch).
         schedule: optional callable step → learning rate, for the logs; otherwise the optimizer's
             current rate.
         steps: optional dict of name to the batches in one pass of a dataset split, where known,
@@ -178,7 +204,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         super().__init__()
         # Arrays: whole batches, the padding weighted 0 (see `exact_eval`).
         self.splits = {
-            name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) else split
+            name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) and len(split) == 2 else split
             for name, split in splits.items()
         }
         self.batch_size = batch_size
