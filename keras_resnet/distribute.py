@@ -218,15 +218,6 @@ def all_reduce_sum(resolved, *arrays):
     return [t.numpy() for t in totals]
 
 
-def replica_sync(resolved):
-    """The `training.callbacks.make_callbacks` arguments that average the BN moving statistics
-    over a job's tf.distribute workers (each keeps its own replicas' copies); none for one worker
-    or JAX, where each process holds the whole job's."""
-    if not resolved.is_tf or resolved.num_workers == 1:
-        return {}
-    return {"sum_over_workers": lambda array: all_reduce_sum(resolved, array)[0], "workers": resolved.num_workers}
-
-
 def build_from_shapes(model, resolved, batch):
     """Builds a compiled `model`'s state (variables, metrics, optimizer) from the shapes and
     dtypes of its data, so that `fit` and `evaluate` need not open the data to learn them.

@@ -153,6 +153,10 @@ CASES = {
         "decoupled_weight_decay": [WRONG_BOOL],
         "no_bias_decay": [WRONG_BOOL],
         "strategy": [case("gpu")],
+        "cpu_devices": [case("0"), case("-1")],
+        # 3 over the two CPU devices JAX sees in the runner (`tests/test_recipe_flags.py` sets XLA_FLAGS):
+        "batch_size": CIFAR_SHARED["batch_size"]
+        + [case("3", strategy="mirrored", expect="does not divide across 2 replicas")],
         "verbose": [case("3"), case("-1")],
     },
     "degradation": {

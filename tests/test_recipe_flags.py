@@ -27,6 +27,7 @@ def sweep(recipe, tmp_path):
         os.environ,
         KERAS_BACKEND=BACKENDS[recipe],
         TF_CPP_MIN_LOG_LEVEL="3",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",  # Two JAX devices: cases that need two replicas.
         PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]),
     )
     result = subprocess.run(

@@ -371,12 +371,43 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
     return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)
 
 
-def batches(x, y, batch_size, seed=0, start_step=0):
-    """Endless shuffled mini-batches; batch `s` depends only on `(seed, s)`, so a resumed run
-    sees the same batches it would have seen without the interruption.
+def batch_indices(size, batch_size, seed=0, start_step=0, block=(1, 0)):
+    """Endless: the rows of the training arrays that each step's batch takes, from `start_step`
+    on; batch `s` depends only on `(seed, s)`, so a resumed run sees the same batches it would
+    have seen without the interruption.
 
     Each pass over the data is a fresh permutation; the last incomplete batch of a pass is
-    dropped (every step has `batch_size` images, as in the paper's iterations).
+    dropped (every step has `batch_size` images, as in the paper's iterations). With `block =
+    (count, index)`, only the `index`-th of `count` consecutive blocks of each batch: what one
+    process of a job of `count` feeds its replicas, the blocks of the processes in order making
+    the batch.
+
+    Example:
+
+    >>> whole = next(batch_indices(10, 4, seed=1))
+    >>> halves = [next(batch_indices(10, 4, seed=1, block=(2, i))) for i in range(2)]
+    >>> np.concatenate(halves).tolist() == whole.tolist(), len(halves[0])
+    (True, 2)
+    """
+    if batch_size > size:
+        raise DataError(f"batch_size {batch_size} is larger than the {size} training images")
+    count, index = block
+    if batch_size % count:
+        raise DataError(f"batch_size {batch_size} does not split into {count} blocks")
+    per_pass, share = size // batch_size, batch_size // count
+    step, order_pass, order = start_step, None, None
+    while True:
+        data_pass, position = divmod(step, per_pass)
+        if data_pass != order_pass:
+            order_pass, order = data_pass, np.random.default_rng([seed, data_pass]).permutation(size)
+        first = position * batch_size + index * share
+        yield order[first : first + share]
+        step += 1
+
+
+def batches(x, y, batch_size, seed=0, start_step=0, block=(1, 0)):
+    """Endless shuffled mini-batches `(x, y)` of the rows `batch_indices` gives (this `block` of
+    each batch only: no other row is read).
 
     Example:
 
@@ -386,14 +417,5 @@ def batches(x, y, batch_size, seed=0, start_step=0):
     >>> first[2] == again, len(first[0])
     (True, 4)
     """
-    if batch_size > len(x):
-        raise DataError(f"batch_size {batch_size} is larger than the {len(x)} training images")
-    per_pass = len(x) // batch_size
-    step, order_pass, order = start_step, None, None
-    while True:
-        data_pass, index = divmod(step, per_pass)
-        if data_pass != order_pass:
-            order_pass, order = data_pass, np.random.default_rng([seed, data_pass]).permutation(len(x))
-        take = order[index * batch_size : (index + 1) * batch_size]
+    for take in batch_indices(len(x), batch_size, seed, start_step, block):
         yield x[take], y[take]
-        step += 1

@@ -137,7 +137,8 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
 def finished_nets(config, workdir, data, nets, seed=0, train_options=None):
     """The nets of `nets` that finished in `workdir` with the settings asked for now, by name to
     their metrics; a net finished with other settings is refused in one line (its results would
-    be mixed with runs of another schedule or data)."""
+    be mixed with runs of another schedule or data). The replica count it ran on is not compared:
+    a net finished on other devices is kept."""
     train_options = train_options or {}
     finished = {}
     for name in nets:
@@ -145,6 +146,7 @@ def finished_nets(config, workdir, data, nets, seed=0, train_options=None):
         metrics = run_lib.load_metrics(net_dir)
         if metrics is None:
             continue
+        previous = run_lib.load_run_config(net_dir) or {}
         planned = train.planned_run(
             config,
             name,
@@ -152,8 +154,9 @@ def finished_nets(config, workdir, data, nets, seed=0, train_options=None):
             seed,
             train_options.get("shortcut"),
             train_options.get("mixed_precision", "none"),
+            replicas=previous.get("replicas"),
         )
-        changes = run_lib.changed_settings(run_lib.load_run_config(net_dir) or {}, planned)
+        changes = run_lib.changed_settings(previous, planned)
         if changes:
             raise run_lib.RecipeError(
                 f"--workdir {workdir} holds {name} finished with other settings ({', '.join(changes)}); "

@@ -65,9 +65,10 @@ def define_train_flags():
         "strategy",
         "auto",
         list(distribute.STRATEGIES),
-        "auto (several GPUs: mirrored on TensorFlow, data parallel on JAX), none, or another of "
-        "keras_resnet.distribute's.",
+        "auto (several workers in TF_CONFIG or JAX processes: multi_worker; several GPUs: mirrored on "
+        "TensorFlow, data parallel on JAX), none, or another of keras_resnet.distribute's.",
     )
+    flag_lib.define_cpu_devices_flag()
     flags.DEFINE_integer(
         "verbose", 0, "Keras progress bar: 0 (summary lines only), 1 or 2.", lower_bound=0, upper_bound=2
     )
@@ -77,6 +78,8 @@ def train(values):
     """`recipes/cifar10.py`: trains `--model` on the data the flags name; prints the results."""
     from keras_resnet.cifar import train as cifar_train
 
+    if values.cpu_devices:  # Before TensorFlow's first op.
+        distribute.configure_cpu_devices(values.cpu_devices)
     with flag_lib.one_line_errors(*ERRORS):
         cfg = config_from_flags(values, SCHEDULE_FIELDS + OPTIMIZER_FIELDS)
         cifar_train.check_settings(cfg, values.model, values.strategy, values.mixed_precision, values.shortcut)

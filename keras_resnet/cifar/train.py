@@ -3,7 +3,10 @@
 SGD with momentum 0.9 and the coupled weight decay 1e-4, batch 128, learning rate 0.1 divided by
 10 at 1/2 and 3/4 of the run (32k and 48k of 64k iterations), ResNet-110's warm-up; the model is
 the network behind the per-pixel mean and pad/crop/flip (`cifar.model`). The run's life (workdir,
-resume, outputs) is `keras_resnet.training.run`'s.
+resume, outputs) is `keras_resnet.training.run`'s. It runs in one process (one device, or
+`mirrored` / JAX's data parallel over its devices) or in a job of several (`multi_worker`), the
+same run on any topology of as many replicas (`cifar.streams`): the chief writes the workdir's
+outputs, process i its own under `workdir/workers/i`.
 
 Example:
 
@@ -20,8 +23,8 @@ import time
 import keras
 
 from keras_resnet import distribute, table
-from keras_resnet.cifar import datasets
 from keras_resnet.cifar import model as cifar_model
+from keras_resnet.cifar import streams
 from keras_resnet.training import callbacks, exact_eval, faults, optimizers, plots, run, schedules
 from keras_resnet.training.run import RecipeError
 
@@ -57,9 +60,11 @@ def check_data(config, data):
         )
 
 
-def planned_run(config, model_name, data, seed=0, shortcut=None, mixed_precision="none"):
-    """What a run of `model_name` on `data` with `config` records in its `run_config.json`, and
-    what a rerun must match to resume it or to reuse it finished (`degradation.run`)."""
+def planned_run(config, model_name, data, seed=0, shortcut=None, mixed_precision="none", replicas=1):
+    """What a run of `model_name` on `data` with `config` on `replicas` replicas records in its
+    `run_config.json`, and what a rerun must match to resume it or to reuse it finished
+    (`degradation.run`). The replica count, not the strategy or the process count: a run resumes
+    on any topology of as many replicas (`cifar.streams`)."""
     kind = cifar_model.network_entry(model_name).kind
     used_shortcut = None if kind == "plain" else shortcut or config.shortcut
     # What the run does: its shortcut, its learning-rate boundaries (scaled to train_steps), its warm-up.
@@ -80,6 +85,7 @@ def planned_run(config, model_name, data, seed=0, shortcut=None, mixed_precision
         "image_shape": list(data.image_shape),
         "mixed_precision": run.PRECISIONS[mixed_precision],
         "warmup": cifar_model.needs_warmup(model_name, config),
+        "replicas": replicas,
         "config": recorded,
     }
 
@@ -90,7 +96,8 @@ def summary(run_config, model, data, resolved, workdir):
     shortcut = f", shortcut {run_config['shortcut']}" if run_config["shortcut"] else ""
     boundaries = " and ".join(f"{b:,}" for b in cfg["lr_boundaries"])
     warmup = f" (warm-up at {cfg['warmup_learning_rate']} until training error < {cfg['warmup_until_error']:.0%})"
-    replicas = f"{resolved.num_replicas} replica{'s' if resolved.num_replicas > 1 else ''}"
+    workers = f", {resolved.num_workers} processes" if resolved.num_workers > 1 else ""
+    replicas = f"{resolved.num_replicas} replica{'s' if resolved.num_replicas > 1 else ''}{workers}"
     return run.summary(
         data.describe(),
         f"{run_config['model']}, {table.trainable_params(model):,} parameters{shortcut}",
@@ -121,7 +128,8 @@ def train_and_evaluate(
     Writes to `workdir`: `history.csv`/`history.json` (one row per evaluation), checkpoints,
     a backup for resuming, TensorBoard logs when TensorBoard is installed, `metrics.json` and
     `curves.png` (Fig. 6 style) and `model.keras`, the trained network with the mean inside
-    (`run.finish_run`).
+    (`run.finish_run`). In a job of several processes the chief writes these; process i writes
+    its own under `workdir/workers/i` (`run.worker_dir`).
 
     Args:
         config: a `CifarConfig` (`train_steps`, `batch_size`, `eval_every`, … are read here).
@@ -133,9 +141,10 @@ def train_and_evaluate(
         mixed_precision: str. `"none"`, `"bf16"` or `"fp16"` (or Keras' `"mixed_bfloat16"`,
             `"mixed_float16"`). Not in the paper (Micikevicius et al., arXiv 1710.03740). Defaults
             to `"none"`.
-        strategy: str. A `keras_resnet.distribute` name: `"auto"` (several GPUs: mirrored on
+        strategy: str. A `keras_resnet.distribute` name: `"auto"` (several workers in
+            `TF_CONFIG` or several JAX processes: `multi_worker`; several GPUs: mirrored on
             TensorFlow, data parallel on JAX; one device: no strategy), `"none"`, `"mirrored"`,
-            `"one_device"`, …. Defaults to `"auto"`.
+            `"multi_worker"`, `"one_device"`, …. Defaults to `"auto"`.
         overwrite: bool. Replace a finished run in `workdir`. Defaults to `False`.
         verbose: int. Keras' progress bar (0, 1, 2); one summary line per evaluation is always
             printed. Defaults to `0`.
@@ -150,14 +159,12 @@ def train_and_evaluate(
         resolved = distribute.resolve(strategy, single_device="none")
     except distribute.StrategyError as error:
         raise RecipeError(str(error)) from None
-    if resolved.num_workers > 1:  # Each process would feed the whole batch from its own copy of the data.
-        raise RecipeError(
-            f"--strategy={strategy}: the CIFAR recipe runs in one process ({resolved.num_workers} joined); "
-            "use the devices of one host (mirrored, or JAX's data parallel)"
-        )
-    run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision)
+    run.check_batch(config.batch_size, resolved.num_replicas)
+    run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision, resolved.num_replicas)
     period, warmup = run_config["eval_every"], run_config["warmup"]
-    resumed = run.prepare_workdir(workdir, run_config, overwrite)
+    rundir = run.worker_dir(workdir, resolved)
+    run.take_chief_backup(workdir, rundir, resolved)
+    resumed = run.prepare_workdir(rundir, run_config, overwrite)
 
     run.set_seed(seed)
     keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
@@ -174,17 +181,19 @@ def train_and_evaluate(
         ),
     )
 
-    start = callbacks.backup_step(workdir, period) if resumed else 0
-    print_fn(summary(run_config, model, data, resolved, workdir), flush=True)
+    # Other workers hold the chief's backup (`run.take_chief_backup`), whether or not they ran before.
+    start = callbacks.backup_step(rundir, period) if resumed or not resolved.is_chief else 0
+    print_fn(summary(run_config, model, data, resolved, rundir), flush=True)
     began = time.time()
     if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
-        print_fn(f"{model_name} in {workdir} finished training at step {start}; writing its outputs", flush=True)
-        callbacks.restore_backup(model, workdir)
+        print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
+        with resolved.scope():
+            callbacks.restore_backup(model, rundir)
     else:
         if start:
-            print_fn(f"Resuming {model_name} in {workdir} at step {start}", flush=True)
-        evaluation = callbacks.PeriodicEvaluation(
-            data.eval_splits(), period, batch_size=config.batch_size, schedule=schedules.cifar_schedule(config)
+            print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
+        evaluation = streams.periodic_evaluation(
+            resolved, data, config.batch_size, period, schedule=schedules.cifar_schedule(config)
         )
         warmup_callback = (
             schedules.WarmupUntilTrainingError(
@@ -194,18 +203,17 @@ def train_and_evaluate(
             else None
         )
         progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
-        stream = datasets.batches(data.x_train, data.y_train, config.batch_size, seed=seed, start_step=start)
         model.fit(
-            faults.trace_batches(stream, start),
+            streams.train_stream(resolved, data, config.batch_size, seed=seed, start_step=start),
             steps_per_epoch=period,
             epochs=config.train_steps // period,
-            callbacks=callbacks.make_callbacks(workdir, evaluation, warmup_callback, progress),
+            callbacks=callbacks.make_callbacks(rundir, evaluation, warmup_callback, progress),
             verbose=verbose,
             shuffle=False,  # The batches are shuffled already, reproducibly (`datasets.batches`).
         )
         faults.kill_if(faults.BEFORE_OUTPUTS)
     keras.config.set_dtype_policy("float32")
-    history = callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))
+    history = callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON))
     last = history[-1] if history else {}
     metrics = {
         "model": model_name,
@@ -220,7 +228,7 @@ def train_and_evaluate(
     }
     plots.plot_curves(
         {model_name: history},
-        os.path.join(workdir, run.CURVES_PNG),
+        os.path.join(rundir, run.CURVES_PNG),
         title=f"{model_name}: {plots.run_title(data.name, config.train_steps, config.batch_size)}",
     )
-    return run.finish_run(model, workdir, metrics, cifar_model.MEAN_LAYER)
+    return run.finish_run(model, rundir, metrics, cifar_model.MEAN_LAYER)

@@ -79,12 +79,7 @@ def define_flags():
     flags.DEFINE_integer("classes", 1000, "Classes of --tfrecords data (folders and TFDS know theirs).", lower_bound=1)
     flags.DEFINE_string("strategy", "auto", f"{', '.join(distribute.STRATEGIES)} (keras_resnet.distribute).")
     flags.DEFINE_string("tpu", None, "Cloud TPU name or address for --strategy=tpu; 'local' (default) on a TPU VM.")
-    flags.DEFINE_integer(
-        "cpu_devices",
-        None,
-        "Split the CPU into this many logical devices (to try mirrored without GPUs).",
-        lower_bound=1,
-    )
+    flag_lib.define_cpu_devices_flag()
     flags.DEFINE_integer(
         "train_steps",
         None,

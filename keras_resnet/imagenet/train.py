@@ -17,7 +17,6 @@ keras_resnet.training.run.RecipeError: --batch_size 256 does not divide across 3
 
 import json
 import os
-import shutil
 import time
 
 import keras
@@ -37,7 +36,7 @@ from keras_resnet.imagenet.model import (
 )
 from keras_resnet.training import callbacks, exact_eval, faults, optimizers, run, schedules
 from keras_resnet.training import flags as flag_lib
-from keras_resnet.training.run import RecipeError
+from keras_resnet.training.run import RecipeError, check_batch
 
 PIXEL_MEAN = "pixel_mean.npy"
 EVAL_PREFIX = "eval_"
@@ -99,14 +98,6 @@ def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, we
         check_weights(name, weights, shortcut, bottleneck_stride, weights_flag)
 
 
-def check_batch(batch_size, replicas):
-    """Raises `RecipeError` unless `batch_size` splits evenly over `replicas`."""
-    if batch_size <= 0 or batch_size % replicas:
-        raise RecipeError(
-            f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}"
-        )
-
-
 class SkipReport(keras.callbacks.Callback):
     """At each period's end, reports the unreadable training images skipped among those the
     run's steps have read so far (the validation reports its own pass). The pipeline only records
@@ -135,25 +126,6 @@ def _learning_rate(config, train_steps):
         *boundaries, end = config.step_boundaries()
         return schedules.StepSchedule(rate, boundaries, 0.1, stop_step=end)
     return rate
-
-
-def _worker_dir(workdir, resolved):
-    # Non-chief workers keep their own backup, so a restarted worker resumes from it.
-    return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
-
-
-def take_chief_backup(workdir, rundir, resolved):
-    """A worker other than the chief starts from the chief's backup (a copy of it in its own
-    directory, replacing its own): every worker then resumes at the same step, however many
-    workers the killed run had, and whichever of them wrote its last backup."""
-    chief, own = os.path.join(workdir, callbacks.BACKUP_DIR), os.path.join(rundir, callbacks.BACKUP_DIR)
-    if resolved.is_chief or not os.path.isdir(chief):
-        return
-    partial = own + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(chief, partial)
-    shutil.rmtree(own, ignore_errors=True)
-    os.replace(partial, own)
 
 
 def pixel_mean(source, config, workdir, max_images=None, print_fn=None, resolved=None):
@@ -313,8 +285,8 @@ def train_and_evaluate(
         "bottleneck_stride": bottleneck_stride,
         "config": run.jsonable(vars(config)),
     }
-    rundir = _worker_dir(workdir, resolved)
-    take_chief_backup(workdir, rundir, resolved)
+    rundir = run.worker_dir(workdir, resolved)
+    run.take_chief_backup(workdir, rundir, resolved)
     # Before anything is written: the records counted (their counts cached in the workdir once it
     # exists), and a split of unreadable files refused.
     source.count_records(rundir if os.path.isdir(rundir) else None)
@@ -344,7 +316,7 @@ def train_and_evaluate(
                 jit_compile=jit_compile,
             )
         distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
-        # Other workers hold the chief's backup (`take_chief_backup`), whether or not they ran before.
+        # Other workers hold the chief's backup (`run.take_chief_backup`), whether or not they ran before.
         start = callbacks.backup_step(rundir, period) if resumed or not resolved.is_chief else 0
         print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
         if start >= train_steps:
@@ -387,7 +359,6 @@ def train_and_evaluate(
                         validation,
                         plateau,
                         callbacks.ProgressLine(train_steps, config.batch_size, print_fn),
-                        **distribute.replica_sync(resolved),
                     )
                     + [skips],
                 )

@@ -129,36 +129,39 @@ class SyncReplicaCopies(keras.callbacks.Callback):
     makes the saved state the whole state, so a resumed run continues exactly as an
     uninterrupted one. Training is unaffected (BN trains on batch statistics).
 
-    Args:
-        sum_over_workers: optional function of a float64 array that returns its sum over the
-            job's workers (`distribute.all_reduce_sum`), for jobs of several workers: each
-            holds its own replicas' copies, averaged over all the job's replicas (every worker
-            has as many). Defaults to `None`: one worker.
+    Under a strategy of several workers (MultiWorkerMirroredStrategy) each worker holds only its
+    own replicas' copies: the mean is then taken over every replica of the job (one all-reduce),
+    so that all workers evaluate and save the same statistics as one process of as many replicas.
     """
 
-    def __init__(self, sum_over_workers=None, workers=1):
-        super().__init__()
-        self.sum_over_workers, self.workers = sum_over_workers, workers
-
     def on_epoch_end(self, epoch, logs=None):
-        synced, means = [], []
+        synced = []
         for variable in self.model.non_trainable_variables:
             copies = getattr(getattr(variable, "value", None), "values", None)
-            if not isinstance(copies, tuple) or not variable.dtype.startswith(("float", "bfloat")):
-                continue
-            if len(copies) < 2 and self.sum_over_workers is None:
-                continue
-            synced.append(copies)
-            means.append(np.mean([ops.convert_to_numpy(c.read_value()) for c in copies], axis=0, dtype=np.float64))
+            if isinstance(copies, tuple) and variable.dtype.startswith(("float", "bfloat")):
+                synced.append((variable, copies))
         if not synced:
             return
-        if self.sum_over_workers is not None:  # One collective for all of them.
-            flat = self.sum_over_workers(np.concatenate([m.ravel() for m in means])) / self.workers
-            bounds = np.cumsum([0] + [m.size for m in means])
-            means = [flat[a:b].reshape(m.shape) for a, b, m in zip(bounds[:-1], bounds[1:], means)]
-        for copies, mean in zip(synced, means):
+        strategy = getattr(synced[0][0].value, "_distribute_strategy", None)
+        if strategy is not None and strategy.num_replicas_in_sync > len(synced[0][1]):
+            self._sync_over_workers(strategy, synced)
+            return
+        for _, copies in synced:
+            if len(copies) < 2:
+                continue
+            mean = ops.mean(ops.stack([ops.convert_to_numpy(c.read_value()) for c in copies]), axis=0)
             for copy in copies:
                 copy.assign(ops.cast(mean, copy.dtype))
+
+    @staticmethod
+    def _sync_over_workers(strategy, synced):
+        import tensorflow as tf
+
+        local = strategy.run(lambda: [tf.identity(variable.value) for variable, _ in synced])
+        means = strategy.reduce("MEAN", local, axis=None)
+        for mean, (_, copies) in zip(means, synced):
+            for copy in copies:
+                copy.assign(tf.cast(mean, copy.dtype))
 
 
 def add_period_logs(logs, epoch, steps_per_period):
@@ -176,15 +179,17 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     `{name}_images` to the logs, every image counted once under any strategy (`exact_eval`; the
     model compiled with `exact_eval.weighted_metrics()`).
 
-    A split is arrays `(x, y)` (padded here to whole batches, the padding weighted 0) or a
-    dataset of whole weighted batches `(x, y, weights)` (`exact_eval.pad_and_weigh`). Also adds
+    A split is arrays `(x, y)` (padded here to whole batches, the padding weighted 0), arrays
+    `(x, y, weights)` of whole batches already weighted (`exact_eval.pad_shard`), or a dataset of
+    whole weighted batches `(x, y, weights)` (`exact_eval.pad_and_weigh`). Also adds
     `train_error` (1 − the period's running training accuracy, as the paper's curves show it),
     `step` and `learning_rate`.
 
     Args:
         splits: dict of name to `(x, y)` or a dataset.
         steps_per_period: int. Iterations per period.
-        batch_size: int. Evaluation batch size of array splits.
+        batch_size: int. Evaluation batch size of array splits (in a job of several processes
+            that evaluates arrays, this process's share of the batch).
         schedule: optional callable step → learning rate, for the logs; otherwise the optimizer's
             current rate.
         steps: optional dict of name to the batches in one pass of a dataset split, where known,
@@ -199,7 +204,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         super().__init__()
         # Arrays: whole batches, the padding weighted 0 (see `exact_eval`).
         self.splits = {
-            name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) else split
+            name: exact_eval.pad_arrays(*split, batch_size) if isinstance(split, tuple) and len(split) == 2 else split
             for name, split in splits.items()
         }
         self.batch_size = batch_size
@@ -442,7 +447,7 @@ class PeriodTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir, write_graph=False)
 
 
-def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, sum_over_workers=None, workers=1):
+def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
@@ -459,8 +464,6 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, sum_o
         schedule: optional learning-rate callback: `schedules.ReduceLROnPlateau` or
             `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
-        sum_over_workers, workers: for a job of several tf.distribute workers, see
-            `SyncReplicaCopies`.
 
     Returns:
         A list of callbacks.
@@ -469,7 +472,7 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, sum_o
     os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
     stateful = {"schedule": schedule} if hasattr(schedule, "backup_state") else {}
     callbacks = [
-        SyncReplicaCopies(sum_over_workers, workers),
+        SyncReplicaCopies(),
         evaluation,
         TerminateOnNaN(checkpoint, os.path.join(workdir, STOPPED)),
         schedule,

@@ -52,6 +52,35 @@ def pad_arrays(x, y, batch_size):
     return x, y, weights
 
 
+def pad_shard(x, y, batch_size, shard):
+    """`(x, y, weights)`: share `index` of `count` of a split (every `count`-th example from
+    `index`), padded with zero images of weight 0 to whole batches of `batch_size / count`, as
+    many as the largest share needs: every example counts once over the shares, and every share
+    takes the same number of batches.
+
+    Args:
+        x, y: arrays. The whole split.
+        batch_size: int. The global batch, a multiple of `count`.
+        shard: `(count, index)`.
+
+    Example:
+
+    >>> shares = [pad_shard(np.ones((5, 2)), np.arange(5), 4, (2, i)) for i in range(2)]
+    >>> [(s[1].tolist(), s[2].tolist()) for s in shares]
+    [([0, 2, 4, 0], [1.0, 1.0, 1.0, 0.0]), ([1, 3, 0, 0], [1.0, 1.0, 0.0, 0.0])]
+    """
+    count, index = shard
+    local = batch_size // count
+    largest = -(-len(x) // count)
+    size = max(1, -(-largest // local)) * local
+    x, y = x[index::count], np.asarray(y)[index::count]
+    pad = size - len(x)
+    weights = np.concatenate([np.ones(len(x), np.float32), np.zeros(pad, np.float32)])
+    x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
+    y = np.concatenate([y, np.zeros((pad, *y.shape[1:]), y.dtype)])
+    return x, y, weights
+
+
 def pad_and_weigh(batch_size):
     """A `tf.data` map function `(x, y) → (x, y, weights)` padding a batch to `batch_size` with
     zero images of weight 0 (each real image weighs 1).

@@ -15,8 +15,8 @@ preempted machine):
 step, the learning rate the update uses, the warm-up multiplier, the augmentation stream's
 state, fingerprints of the weights and the optimizer state it starts from) and one per
 training batch the input pipeline produces (a fingerprint of its
-examples and augmentation draws, and, for ImageNet, each example's index in the source's fixed
-order), so a test can compare a resumed run with an uninterrupted
+examples and augmentation draws, and each example's index: in the source's fixed order for
+ImageNet, in the training arrays for CIFAR), so a test can compare a resumed run with an uninterrupted
 one iteration by iteration.
 
 Example:
@@ -137,14 +137,18 @@ def trace():
     return Trace() if tracing() else None
 
 
-def trace_batches(batches, start_step):
+def trace_batches(batches, start_step, examples=None):
     """Passes a stream of `(x, y)` numpy batches through, recording each one's fingerprint and
-    the iteration it is for (the first is `start_step`)."""
+    the iteration it is for (the first is `start_step`); with `examples`, a stream of the rows
+    each batch holds (their indices in the training arrays), those too."""
     if not tracing():
         yield from batches
         return
     for step, (x, y) in enumerate(batches, start_step):
-        _record({"batch": step, "fingerprint": _fingerprint(x, y)})
+        entry = {"batch": step, "fingerprint": _fingerprint(x, y)}
+        if examples is not None:
+            entry["examples"] = [int(e) for e in next(examples)]
+        _record(entry)
         yield x, y
 
 

@@ -111,6 +111,17 @@ def define_run_flags(required_workdir=True):
     flags.DEFINE_bool("overwrite", False, "Replace a finished (or stopped) run in --workdir.")
 
 
+def define_cpu_devices_flag():
+    """`--cpu_devices`: the CPU split into that many logical TensorFlow devices
+    (`distribute.configure_cpu_devices`), to run `mirrored` without GPUs."""
+    flags.DEFINE_integer(
+        "cpu_devices",
+        None,
+        "Split the CPU into this many logical devices (to try mirrored without GPUs).",
+        lower_bound=1,
+    )
+
+
 _ARG = re.compile(r"^ {8}(\w+): ([^.]*)\. (.*)$")
 
 

@@ -4,7 +4,9 @@ written, the backup removed).
 
 A run is a sequence of evaluation periods in a workdir; `prepare_workdir` decides whether a rerun
 resumes it, `callbacks.backup_step` from which step, and `finish_run` closes it, after which a
-rerun finds it finished.
+rerun finds it finished. A job of several processes is one run: the chief (process 0) writes the
+workdir's files, every other process its own under `workers/<i>` (`worker_dir`), and each starts
+from the chief's backup (`take_chief_backup`), so that it resumes on any topology.
 
 Example:
 
@@ -63,6 +65,51 @@ def check_precision(mixed_precision):
     """Raises `RecipeError` unless `mixed_precision` is one of `PRECISIONS`."""
     if mixed_precision not in PRECISIONS:
         raise RecipeError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}. Received: {mixed_precision!r}")
+
+
+def check_batch(batch_size, replicas):
+    """Raises `RecipeError` unless `batch_size` splits evenly over `replicas`.
+
+    >>> check_batch(128, 3)
+    Traceback (most recent call last):
+    ...
+    keras_resnet.training.run.RecipeError: --batch_size 128 does not divide across 3 replicas; use a multiple of 3
+    """
+    if batch_size <= 0 or batch_size % replicas:
+        raise RecipeError(
+            f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}"
+        )
+
+
+def worker_dir(workdir, resolved):
+    """Where this process of a job writes: the workdir for the chief, `workdir/workers/<i>` for
+    process i (its own history, checkpoints and backup, so a restarted process resumes from them).
+
+    Args:
+        workdir: str. The run's workdir, one directory every process sees.
+        resolved: the `distribute.Resolved` strategy (`is_chief`, `worker_index`).
+    """
+    return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
+
+
+def take_chief_backup(workdir, rundir, resolved):
+    """A worker other than the chief starts from the chief's backup (a copy of it in its own
+    directory, replacing its own): every worker then resumes at the same step, however many
+    workers the killed run had, and whichever of them wrote its last backup. The job is the
+    chief's: a worker that finished while the chief was killed before its outputs is unfinished
+    again (its `metrics.json` removed), or it would refuse the rerun that its peers wait for."""
+    from keras_resnet.training import callbacks
+
+    chief, own = os.path.join(workdir, callbacks.BACKUP_DIR), os.path.join(rundir, callbacks.BACKUP_DIR)
+    if resolved.is_chief or not os.path.isdir(chief):
+        return
+    if os.path.exists(os.path.join(rundir, METRICS)):
+        os.remove(os.path.join(rundir, METRICS))
+    partial = own + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(chief, partial)
+    shutil.rmtree(own, ignore_errors=True)
+    os.replace(partial, own)
 
 
 def steps_per_period(train_steps, eval_every):
