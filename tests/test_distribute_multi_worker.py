@@ -115,8 +115,19 @@ def _losses(workdir):
     return [(r["step"], r["loss"]) for r in json.loads((workdir / "history.json").read_text())]
 
 
-def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="run", mean="channel"):
-    """The recipe's command for a tiny multi-worker job on a generated folder, and its workdir."""
+def _records(directory):
+    """TFRecords of the tiny job's size: 12 training images in 3 files, 9 validation images."""
+    from keras_resnet.imagenet import synthetic
+
+    if not os.path.isdir(directory):
+        synthetic.write_tfrecords(str(directory), "train", [[0, 1, 2, 0], [1, 2, 0, 1], [2, 0, 1, 2]])
+        synthetic.write_tfrecords(str(directory), "validation", [[0, 1, 2], [1, 2, 0], [2, 0, 1]], seed=1)
+    return [f"--tfrecords={directory}", "--classes=3"]
+
+
+def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="run", mean="channel", records=False):
+    """The recipe's command for a tiny multi-worker job on a generated folder (or TFRecords), and
+    its workdir."""
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 workers.
     workdir = tmp_path / name
     command = [
@@ -124,7 +135,7 @@ def _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps, name="r
         RECIPE,
         "--strategy=multi_worker",
         "--model=tiny",
-        f"--image_folder={image_folder(val=3)}",
+        *(_records(tmp_path / "records") if records else [f"--image_folder={image_folder(val=3)}"]),
         f"--workdir={workdir}",
         *small_imagenet_flags,
         f"--train_steps={train_steps}",
@@ -247,12 +258,17 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(
     tmp_path, image_folder, small_imagenet_flags, free_ports
 ):
     """Killed on two workers, rerun as one process of two devices, and the reverse: each ends as
-    the uninterrupted run of the topology it began on, to float rounding."""
-    uninterrupted, reference = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="whole")
+    the uninterrupted run of the topology it began on, to float rounding. From TFRecords: one
+    process reads them file by file, each of two workers its own records at their offsets."""
+
+    def job(name):
+        return _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name=name, records=True)
+
+    uninterrupted, reference = job("whole")
     assert _one_process(uninterrupted, tmp_path, "whole").returncode == 0
     expected = [(s, pytest.approx(x, rel=1e-6)) for s, x in _losses(reference)]
 
-    two_then_one, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="two_one")
+    two_then_one, workdir = job("two_one")
     first = _start_workers(
         two_then_one,
         tmp_path,
@@ -266,7 +282,7 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(
     assert f"Resuming tiny in {workdir} at step 2" in rerun.stdout
     assert _losses(workdir) == expected
 
-    one_then_two, workdir = _tiny_job(tmp_path, image_folder, small_imagenet_flags, train_steps=4, name="one_two")
+    one_then_two, workdir = job("one_two")
     killed = _one_process(one_then_two, tmp_path, "killed_one", kill=f"{faults.AFTER_BACKUP}:1")
     assert killed.returncode == -9, killed.stderr[-1500:]
     codes, logs = _workers(one_then_two, tmp_path, free_ports(2), timeout=240, tag="again")
@@ -274,3 +290,5 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(
     assert f"Resuming tiny in {workdir} at step 2" in logs[0]
     assert f"Resuming tiny in {workdir / 'workers' / '1'} at step 2" in logs[1]
     assert _losses(workdir) == expected
+    # Each worker learnt the records' offsets once and kept them in its own directory.
+    assert (workdir / "record_offsets.npz").exists() and (workdir / "workers" / "1" / "record_offsets.npz").exists()

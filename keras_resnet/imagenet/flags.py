@@ -164,6 +164,9 @@ def main(values):
         run = run_lib.load_run_config(values.workdir) if values.mode == "eval" and not values.weights else None
         cfg = recipe_config(values, run)
         settings = run_flags(values, run)
+        # A strategy that joins other processes or a TPU must exist before any TensorFlow op runs
+        # (opening TFRecords or TFDS runs some): resolved first.
+        resolved = distribute.resolve(values.strategy, values.tpu) if values.mode != "eval" else None
         # The net and its weights are checked before the data is read or anything is written.
         weights_flag, weights = (
             ("--weights", values.weights) if values.mode == "eval" else ("--init_weights", values.init_weights)
@@ -210,8 +213,7 @@ def main(values):
                 values.workdir,
                 model_name=values.model,
                 source=source,
-                strategy=values.strategy,
-                tpu=values.tpu,
+                strategy=resolved,
                 train_steps=values.train_steps,
                 seed=values.seed,
                 shortcut=values.shortcut,

@@ -230,13 +230,14 @@ class RecordSplit:
             return self.record_offsets
         cache_path = os.path.join(cache_dir, RECORD_OFFSETS) if cache_dir else None
         sizes = {path: tf.io.gfile.stat(path).length for path in self.files}
-        known = dict(self._offsets)
+        known, cached = dict(self._offsets), set()
         if cache_path and os.path.exists(cache_path):
             with np.load(cache_path) as cache:
                 bounds = np.concatenate([[0], np.cumsum(cache["counts"] + 1)])
                 for i, path in enumerate(cache["paths"].tolist()):
-                    if path not in known and int(cache["sizes"][i]) == sizes.get(path):
-                        known[path] = cache["offsets"][bounds[i] : bounds[i + 1]]
+                    if int(cache["sizes"][i]) == sizes.get(path):
+                        known.setdefault(path, cache["offsets"][bounds[i] : bounds[i + 1]])
+                        cached.add(path)
         missing = [path for path in self.files if path not in known or known[path][-1] != sizes[path]]
         known.update(self._walk(missing))
         if self.lengths is None:
@@ -248,7 +249,7 @@ class RecordSplit:
                     "was it rewritten?"
                 )
         self.record_offsets = np.concatenate([known[path] for path in self.files]).astype(np.int64)
-        if cache_path and os.path.isdir(cache_dir) and missing:
+        if cache_path and os.path.isdir(cache_dir) and set(self.files) - cached:
             partial = cache_path + ".partial.npz"
             np.savez(
                 partial,

@@ -235,7 +235,9 @@ def train_and_evaluate(
             `model.keras`: the trained network on crops, the mean inside, no lighting.
         model_name: str. A zoo ImageNet name (`"resnet50"`) or `"tiny"`.
         source: a `sources.Source`.
-        strategy: str. See `keras_resnet.distribute`. Defaults to `"auto"`.
+        strategy: str (see `keras_resnet.distribute`), or a `distribute.Resolved`: a strategy
+            that joins other processes (`multi_worker`, `tpu`) is resolved before any TensorFlow
+            op runs, so before a TFRecord or TFDS source is opened. Defaults to `"auto"`.
         tpu: optional str. TPU name for `strategy="tpu"`.
         train_steps: optional int. Iterations; defaults to `config.max_steps` (plateau) or the
             step schedule's end.
@@ -259,7 +261,7 @@ def train_and_evaluate(
     """
     run.check_precision(mixed_precision)
     try:
-        resolved = distribute.resolve(strategy, tpu)
+        resolved = strategy if isinstance(strategy, distribute.Resolved) else distribute.resolve(strategy, tpu)
     except distribute.StrategyError as error:
         raise RecipeError(str(error)) from None
     check_batch(config.batch_size, resolved.num_replicas)
