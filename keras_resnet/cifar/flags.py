@@ -83,6 +83,12 @@ def train(values):
     with flag_lib.one_line_errors(*ERRORS):
         cfg = config_from_flags(values, SCHEDULE_FIELDS + OPTIMIZER_FIELDS)
         cifar_train.check_settings(cfg, values.model, values.strategy, values.mixed_precision, values.shortcut)
+        # Before the data: loading TFDS runs TensorFlow ops, after which a strategy that joins
+        # other processes cannot start.
+        try:
+            resolved = distribute.resolve(values.strategy, single_device="none")
+        except distribute.StrategyError as error:
+            raise RecipeError(str(error)) from None
         data = data_from_flags(values, cfg)
         metrics = cifar_train.train_and_evaluate(
             cfg,
@@ -92,7 +98,7 @@ def train(values):
             seed=values.seed,
             shortcut=values.shortcut,
             mixed_precision=values.mixed_precision,
-            strategy=values.strategy,
+            strategy=resolved,
             overwrite=values.overwrite,
             verbose=values.verbose,
         )

@@ -46,7 +46,7 @@ def check_settings(config, model_name, strategy="none", mixed_precision="none", 
     for name in ("train_steps", "batch_size", "eval_every"):
         if getattr(config, name) <= 0:
             raise RecipeError(f"--{name} must be positive. Received: {getattr(config, name)}")
-    if strategy not in distribute.STRATEGIES:
+    if isinstance(strategy, str) and strategy not in distribute.STRATEGIES:
         raise RecipeError(f"--strategy must be one of {', '.join(distribute.STRATEGIES)}. Received: {strategy!r}")
     run.check_precision(mixed_precision)
 
@@ -144,7 +144,9 @@ def train_and_evaluate(
         strategy: str. A `keras_resnet.distribute` name: `"auto"` (several workers in
             `TF_CONFIG` or several JAX processes: `multi_worker`; several GPUs: mirrored on
             TensorFlow, data parallel on JAX; one device: no strategy), `"none"`, `"mirrored"`,
-            `"multi_worker"`, `"one_device"`, …. Defaults to `"auto"`.
+            `"multi_worker"`, `"one_device"`, …; or a `distribute.Resolved` (resolved before any
+            TensorFlow op runs, as a strategy that joins other processes must be: before TFDS
+            data is loaded). Defaults to `"auto"`.
         overwrite: bool. Replace a finished run in `workdir`. Defaults to `False`.
         verbose: int. Keras' progress bar (0, 1, 2); one summary line per evaluation is always
             printed. Defaults to `0`.
@@ -156,7 +158,11 @@ def train_and_evaluate(
     check_settings(config, model_name, strategy, mixed_precision, shortcut)
     check_data(config, data)
     try:
-        resolved = distribute.resolve(strategy, single_device="none")
+        resolved = (
+            strategy
+            if isinstance(strategy, distribute.Resolved)
+            else distribute.resolve(strategy, single_device="none")
+        )
     except distribute.StrategyError as error:
         raise RecipeError(str(error)) from None
     run.check_batch(config.batch_size, resolved.num_replicas)
