@@ -104,11 +104,14 @@ def _two_processes(command, tmp_path, tag, ports, kill=None):
     return processes
 
 
-def _one_process(command, tmp_path, tag):
+def _one_process(command, tmp_path, tag, kill=None):
+    """The job as one process of two CPU devices, traced to `tag.trace`, killed at `kill`."""
     from keras_resnet.training import faults
 
     env = {**ENV, faults.TRACE_ENV: str(tmp_path / f"{tag}.trace")}
     env.pop(faults.KILL_ENV, None)
+    if kill:
+        env[faults.KILL_ENV] = kill
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
 
 
@@ -129,7 +132,7 @@ def _history(workdir):
 
 
 @pytest.mark.slow
-def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kill(
+def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kill_on_any_topology(
     tmp_path, image_folder, small_imagenet_flags, free_ports
 ):
     from keras_resnet.training import faults
@@ -178,3 +181,32 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     assert f"Resuming tiny in {killed} at step 2" in (tmp_path / "again0.log").read_text()
     for got, want in zip(_history(killed), expected, strict=True):
         assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
+
+    # Another topology of as many replicas: killed on two processes, rerun as one of two
+    # devices; killed as one, rerun on two. Both end as the uninterrupted run.
+    backup = f"{faults.AFTER_BACKUP}:1"
+    two_one = tmp_path / "two_one"
+    first = _two_processes(
+        _recipe(two_one, image_folder, small_imagenet_flags, "multi_worker"),
+        tmp_path,
+        "two_one",
+        free_ports(2),
+        kill={0: backup, 1: backup},
+    )
+    assert [p.wait(timeout=300) for p in first] == [-9, -9], (tmp_path / "two_one0.log").read_text()[-2000:]
+    rerun = _one_process(_recipe(two_one, image_folder, small_imagenet_flags, "auto"), tmp_path, "two_one_rerun")
+    assert rerun.returncode == 0 and f"Resuming tiny in {two_one} at step 2" in rerun.stdout, rerun.stderr[-2000:]
+    one_two = tmp_path / "one_two"
+    killed_one = _one_process(
+        _recipe(one_two, image_folder, small_imagenet_flags, "auto"), tmp_path, "one_two", kill=backup
+    )
+    assert killed_one.returncode == -9, killed_one.stderr[-2000:]
+    again = _two_processes(
+        _recipe(one_two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "one_two_again", free_ports(2)
+    )
+    assert [p.wait(timeout=300) for p in again] == [0, 0], (tmp_path / "one_two_again0.log").read_text()[-2000:]
+    assert f"Resuming tiny in {one_two} at step 2" in (tmp_path / "one_two_again0.log").read_text()
+    for workdir in (two_one, one_two):
+        for got, want in zip(_history(workdir), expected, strict=True):
+            assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
+            assert got["val_error"] == pytest.approx(want["val_error"], abs=1e-6)
