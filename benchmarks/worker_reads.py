@@ -4,12 +4,12 @@ Writes TFRecord files of 1,251 records each (ImageNet's 1024 training shards) of
 KB of random bytes, at each size. Then, per size:
 
 - **index**: the one-off walk over the record headers that learns each record's offset
-  (`RecordSplit.index_records`: what a job of several workers does once, kept in its workdir);
+  (`RecordSplit.index_records`: what each worker of a job does once, kept in its directory);
 - **pass order**: the time to place one pass's records in read order (`order.pass_read_order`),
   which every worker does once per pass;
 - **bytes per worker**: the bytes one pass of the training stream reads (`/proc/self/io`
   `rchar`, the kernel's count) in one worker alone (file by file) and in each of `--workers`
-  workers (each its own records, one read each), as a fraction of the data's size;
+  workers (each its own records, read one by one), as a fraction of the data's size;
 - **records/s**: each reader's speed on one core, reads only (no decoding).
 
   python benchmarks/worker_reads.py --sizes=5004,20016,80064 --workers=4 --root=/tmp/worker_reads

@@ -57,14 +57,20 @@ def finish_job(processes, timeout=240):
     """`finish` for each process of a job. Where the chief died at its kill point, the others are
     stopped (SIGKILL) as a cluster manager restarts a job that lost a process: they would wait
     for it in a collective. Returns the chief's `(returncode, stdout, stderr)`."""
-    chief = finish(processes[0], timeout)
-    for process in processes[1:]:
-        if processes[0].kill_point:
-            process.kill()
-            process.wait()
-        else:
-            finish(process, timeout)
-    return chief
+    try:
+        chief = finish(processes[0], timeout)
+        for process in processes[1:]:
+            if processes[0].kill_point:
+                process.kill()
+                process.wait()
+            else:
+                finish(process, timeout)
+        return chief
+    finally:  # A failed check leaves no process waiting for its peer.
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def start(command, workdir, trace, backend, kill=None, cache=None, job=None):

@@ -248,7 +248,7 @@ def training_stream(split, seed, start, *, interleave_files=64, window=10000, sh
             they were not yet: `RecordSplit.count_records`; with `share`, indexed:
             `RecordSplit.index_records`).
         seed: int.
-        start: int. The first position (with `share`, the first of one of its blocks).
+        start: int. The first position.
         interleave_files: int. Record files read at a time. Defaults to `64`.
         window: int. Records permuted together. Defaults to `10000`.
         share: optional `(block, shards, index)`. Only the positions of every `shards`-th block of

@@ -41,8 +41,7 @@ NO_DATA = (
 )
 RECORD_COUNTS = "record_counts.json"
 RECORD_OFFSETS = "record_offsets.npz"
-# A TFRecord record's framing: an 8-byte length and its 4-byte CRC before the data, a 4-byte CRC after.
-RECORD_HEADER, RECORD_FOOTER = 12, 4
+RECORD_HEADER, RECORD_FOOTER = 12, 4  # Bytes around a record's data (`tfrecord_offsets`).
 # Files a split's fixed order (`examples`) reads at once: a fixed number, so that the order does
 # not depend on the machine.
 READ_FILES = 16
@@ -122,7 +121,7 @@ class RecordSplit:
     def __init__(self, files, parse, lengths=None, name=""):
         self.files, self.parse, self.name = list(files), parse, name
         self.lengths = None if lengths is None else np.asarray(lengths, np.int64)
-        self._counts = None  # path → [bytes, records], once counted here
+        self._counts = None  # path → [bytes, records, modification time], once counted here
         self._offsets = {}  # path → each record's byte offset and the file's size, once walked here
         self.record_offsets = None  # int64 [records + 1 per file], by example: `index_records`
         self._read_tensors = None
@@ -182,10 +181,8 @@ class RecordSplit:
     def count_records(self, cache_dir=None):
         """Counts each file's records once (by their headers: a few bytes a record) and sets
         `lengths`; with `cache_dir`, the counts are read from and kept in
-        `cache_dir/record_counts.json`, by path and byte size, so that a rerun counts nothing.
-        Counts TFDS stored are used as they are."""
-        import tensorflow as tf
-
+        `cache_dir/record_counts.json`, by path, byte size and modification time, so that a rerun
+        counts nothing. Counts TFDS stored are used as they are."""
         if self.lengths is not None and self._counts is None:
             return self.lengths  # Stored with the data (TFDS).
         cache_path = os.path.join(cache_dir, RECORD_COUNTS) if cache_dir else None
@@ -194,11 +191,13 @@ class RecordSplit:
             with open(cache_path) as f:
                 cached = json.load(f)
         if self._counts is None:
-            sizes = {path: tf.io.gfile.stat(path).length for path in self.files}
-            missing = [path for path in self.files if cached.get(path, [None])[0] != sizes[path]]
-            fresh = self._walk(missing)
+            stats = self._stats()
+            fresh = {p: len(o) - 1 for p, o in self._offsets.items() if o[-1] == stats[p][0]}  # Walked here.
+            missing = [p for p in self.files if p not in fresh and cached.get(p, [None] * 3)[::2] != stats[p]]
+            fresh.update((p, len(o) - 1) for p, o in self._walk(missing).items())
             self._counts = {
-                path: [sizes[path], len(fresh[path]) - 1 if path in fresh else cached[path][1]] for path in self.files
+                path: [stats[path][0], fresh[path] if path in fresh else cached[path][1], stats[path][1]]
+                for path in self.files
             }
             self.lengths = np.array([self._counts[path][1] for path in self.files], np.int64)
         if cache_path and os.path.isdir(cache_dir) and any(cached.get(p) != c for p, c in self._counts.items()):
@@ -207,6 +206,12 @@ class RecordSplit:
                 json.dump({**cached, **self._counts}, f)
             os.replace(partial, cache_path)
         return self.lengths
+
+    def _stats(self):
+        """Path → `[byte size, modification time in ns]`: what a cached count or offset is kept by."""
+        import tensorflow as tf
+
+        return {path: [(s := tf.io.gfile.stat(path)).length, s.mtime_nsec] for path in self.files}
 
     def _walk(self, paths):
         """Walks the record headers of `paths` (in parallel) and keeps each file's offsets."""
@@ -217,29 +222,28 @@ class RecordSplit:
 
     def index_records(self, cache_dir=None):
         """Learns where each record begins (`record_offsets`), so that `read` can read any record
-        alone: from the headers walked while counting, from `cache_dir/record_offsets.npz` (by path
-        and byte size), or by walking the headers of the files not known yet (a few bytes a record;
-        about 1.3 M small reads for ImageNet, once: the offsets are then kept in `cache_dir`).
+        alone: from the headers walked while counting, from `cache_dir/record_offsets.npz` (by path,
+        byte size and modification time), or by walking the headers of the files not known yet (a
+        few bytes a record; about 1.3 M small reads for ImageNet, once per cache directory: each
+        worker of a job keeps its own).
 
         Raises:
             DataError: a file holds another number of records than its stored count.
         """
-        import tensorflow as tf
-
         if self.record_offsets is not None:
             return self.record_offsets
         cache_path = os.path.join(cache_dir, RECORD_OFFSETS) if cache_dir else None
-        sizes = {path: tf.io.gfile.stat(path).length for path in self.files}
-        known, cached = dict(self._offsets), set()
+        stats = self._stats()
+        known = {p: o for p, o in self._offsets.items() if o[-1] == stats[p][0]}
+        cached = set()
         if cache_path and os.path.exists(cache_path):
             with np.load(cache_path) as cache:
                 bounds = np.concatenate([[0], np.cumsum(cache["counts"] + 1)])
                 for i, path in enumerate(cache["paths"].tolist()):
-                    if int(cache["sizes"][i]) == sizes.get(path):
+                    if path in stats and [int(cache["sizes"][i]), int(cache["mtimes"][i])] == stats[path]:
                         known.setdefault(path, cache["offsets"][bounds[i] : bounds[i + 1]])
                         cached.add(path)
-        missing = [path for path in self.files if path not in known or known[path][-1] != sizes[path]]
-        known.update(self._walk(missing))
+        known.update(self._walk([path for path in self.files if path not in known]))
         if self.lengths is None:
             self.count_records(cache_dir)
         for path, length in zip(self.files, self.lengths):
@@ -254,7 +258,8 @@ class RecordSplit:
             np.savez(
                 partial,
                 paths=np.array(self.files),
-                sizes=np.array([sizes[p] for p in self.files], np.int64),
+                sizes=np.array([stats[p][0] for p in self.files], np.int64),
+                mtimes=np.array([stats[p][1] for p in self.files], np.int64),
                 counts=np.asarray(self.lengths, np.int64),
                 offsets=self.record_offsets,
             )
@@ -263,7 +268,8 @@ class RecordSplit:
 
     def read(self, example):
         """The serialized record of `example` (its index in the split's order: files in order,
-        records in each file), read alone: one read of exactly its bytes, CRCs checked. Needs
+        records in each file), read alone: a read of exactly its bytes (after TensorFlow's probe of
+        one byte before it; two requests a record on object storage), CRCs checked. Needs
         `index_records`."""
         import tensorflow as tf
 

@@ -295,8 +295,9 @@ def train_and_evaluate(
     input_pipeline.check_readable(source)
     check_data_order(rundir, overwrite)
     resumed = run.prepare_workdir(rundir, run_config, overwrite)
-    # Workers of a job read their own records at their offsets, walked once and kept here.
-    source.count_records(rundir, index=resolved.num_workers > 1)
+    # The input pipelines of a job (its workers, a TPU pod's hosts) read their own records at
+    # their offsets, walked once and kept here.
+    source.count_records(rundir, index=resolved.num_workers > 1 or resolved.name == "tpu")
 
     # A published net carries its own preprocessing: it is trained on the raw crops.
     mean = (

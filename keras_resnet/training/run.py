@@ -170,6 +170,11 @@ def prepare_workdir(workdir, run_config, overwrite=False):
     return False
 
 
+# Settings a run config records since a later version, with the value a run of an earlier
+# version had: such a run resumes where it matches.
+SETTINGS_RECORDED_LATER = {"replicas": 1}
+
+
 def changed_settings(previous, now):
     """The settings that differ between two run configs, as `"key: old → new"`, nested keys
     joined by dots; only those, so that a refusal names what matters.
@@ -177,8 +182,11 @@ def changed_settings(previous, now):
     >>> changed_settings({"seed": 0, "config": {"batch_size": 128, "momentum": 0.9}},
     ...                  {"seed": 0, "config": {"batch_size": 64, "momentum": 0.9}})
     ['config.batch_size: 128 → 64']
+    >>> changed_settings({"seed": 0}, {"seed": 0, "replicas": 1})  # A run of one replica, recorded before.
+    []
     """
-    before, after = _flat(jsonable(previous)), _flat(jsonable(now))
+    earlier = {k: v for k, v in SETTINGS_RECORDED_LATER.items() if k in now}
+    before, after = _flat(jsonable({**earlier, **previous})), _flat(jsonable(now))
     keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     return [f"{k}: {before.get(k, '(unset)')!r} → {after.get(k, '(unset)')!r}" for k in keys]
 
