@@ -169,7 +169,7 @@ def train_and_evaluate(
     run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision, resolved.num_replicas)
     period, warmup = run_config["eval_every"], run_config["warmup"]
     rundir = run.worker_dir(workdir, resolved)
-    run.take_chief_backup(workdir, rundir, resolved)
+    home = run.join_job(workdir, rundir, resolved)  # The backup every process resumes from.
     resumed = run.prepare_workdir(rundir, run_config, overwrite)
 
     run.set_seed(seed)
@@ -187,14 +187,14 @@ def train_and_evaluate(
         ),
     )
 
-    # Other workers hold the chief's backup (`run.take_chief_backup`), whether or not they ran before.
-    start = callbacks.backup_step(rundir, period) if resumed or not resolved.is_chief else 0
+    # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
+    start = callbacks.backup_step(home, period) if resumed or not resolved.is_chief else 0
     print_fn(summary(run_config, model, data, resolved, rundir), flush=True)
     began = time.time()
     if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
         print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
         with resolved.scope():
-            callbacks.restore_backup(model, rundir)
+            callbacks.restore_backup(model, home)
     else:
         if start:
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
@@ -213,7 +213,9 @@ def train_and_evaluate(
             streams.train_stream(resolved, data, config.batch_size, seed=seed, start_step=start),
             steps_per_epoch=period,
             epochs=config.train_steps // period,
-            callbacks=callbacks.make_callbacks(rundir, evaluation, warmup_callback, progress),
+            callbacks=callbacks.make_callbacks(
+                rundir, evaluation, warmup_callback, progress, backup_from=None if resolved.is_chief else home
+            ),
             verbose=verbose,
             shuffle=False,  # The batches are shuffled already, reproducibly (`datasets.batches`).
         )

@@ -394,15 +394,18 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         backup_dir: str.
         stateful: optional dict of name to callback with `backup_state()` (a JSON-able value)
             and `restore_state(value)`.
+        save_dir: optional str. Where the backup is written, when not where it is restored from
+            (the other processes of a job restore from the chief's backup and write their own:
+            on JAX a save is a collective of all processes). Defaults to `backup_dir`.
     """
 
     # Saves once per period: Keras' batch-end hook, which then never saves, would make Keras fetch
     # every step's logs to the host (see `PeriodTensorBoard`).
     on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
 
-    def __init__(self, backup_dir, stateful=None):
+    def __init__(self, backup_dir, stateful=None, save_dir=None):
         super().__init__(backup_dir, delete_checkpoint=False)
-        self.stateful = dict(stateful or {})
+        self.stateful, self.save_dir = dict(stateful or {}), save_dir or backup_dir
 
     def _load_model(self):
         super()._load_model()
@@ -416,14 +419,14 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 callback.restore_state(state[name])
 
     def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
+        os.makedirs(self.save_dir, exist_ok=True)
         metadata = {
             "epoch": self._current_epoch,
             "batch": self._last_batch_seen,
             "state": {name: callback.backup_state() for name, callback in self.stateful.items()},
         }
-        save_weights_atomically(self.model, self._weights_path, metadata)
-        _atomic_write(self._training_metadata_path, json.dumps(metadata))
+        save_weights_atomically(self.model, os.path.join(self.save_dir, BACKUP_WEIGHTS), metadata)
+        _atomic_write(os.path.join(self.save_dir, os.path.basename(self._training_metadata_path)), json.dumps(metadata))
 
 
 def tensorboard_available():
@@ -447,7 +450,7 @@ class PeriodTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir, write_graph=False)
 
 
-def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
+def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backup_from=None):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
@@ -464,6 +467,9 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
         schedule: optional learning-rate callback: `schedules.ReduceLROnPlateau` or
             `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
+        backup_from: optional str. The workdir whose backup this process resumes from, when not
+            its own (a worker other than the chief: the chief's, `run.join_job`); the process
+            still writes its own backup every period. Defaults to `None`: its own `workdir`.
 
     Returns:
         A list of callbacks.
@@ -479,7 +485,9 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None):
         faults.kill_point(faults.AFTER_SCHEDULE),
         HistoryWriter(workdir),
         Checkpoint(checkpoint),
-        BackupAndRestore(os.path.join(workdir, BACKUP_DIR), stateful),
+        BackupAndRestore(
+            os.path.join(backup_from or workdir, BACKUP_DIR), stateful, save_dir=os.path.join(workdir, BACKUP_DIR)
+        ),
         faults.kill_point(faults.AFTER_BACKUP),
         progress,
         faults.trace(),

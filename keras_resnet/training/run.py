@@ -5,8 +5,8 @@ written, the backup removed).
 A run is a sequence of evaluation periods in a workdir; `prepare_workdir` decides whether a rerun
 resumes it, `callbacks.backup_step` from which step, and `finish_run` closes it, after which a
 rerun finds it finished. A job of several processes is one run: the chief (process 0) writes the
-workdir's files, every other process its own under `workers/<i>` (`worker_dir`), and each starts
-from the chief's backup (`take_chief_backup`), so that it resumes on any topology.
+workdir's files, every other process its own under `workers/<i>` (`worker_dir`), and each resumes
+from the chief's backup, read in place (`join_job`), so that it resumes on any topology.
 
 Example:
 
@@ -92,24 +92,24 @@ def worker_dir(workdir, resolved):
     return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
 
 
-def take_chief_backup(workdir, rundir, resolved):
-    """A worker other than the chief starts from the chief's backup (a copy of it in its own
-    directory, replacing its own): every worker then resumes at the same step, however many
-    workers the killed run had, and whichever of them wrote its last backup. The job is the
-    chief's: a worker that finished while the chief was killed before its outputs is unfinished
-    again (its `metrics.json` removed), or it would refuse the rerun that its peers wait for."""
+def join_job(workdir, rundir, resolved):
+    """Where this process resumes from: `workdir`, whose backup (the chief's) every process of a
+    job reads in place (`callbacks.make_callbacks`'s `backup_from`), so that all resume at the
+    same step, however many processes the killed run had, and a restart copies nothing. The other
+    processes write backups of their own (on JAX a save is a collective of all processes), which
+    nothing reads.
+
+    A worker other than the chief that finished while the chief was killed before its outputs is
+    unfinished again while the chief's run is (its `metrics.json` removed): it would otherwise
+    refuse the rerun that its peers wait for.
+    """
     from keras_resnet.training import callbacks
 
-    chief, own = os.path.join(workdir, callbacks.BACKUP_DIR), os.path.join(rundir, callbacks.BACKUP_DIR)
-    if resolved.is_chief or not os.path.isdir(chief):
-        return
-    if os.path.exists(os.path.join(rundir, METRICS)):
-        os.remove(os.path.join(rundir, METRICS))
-    partial = own + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(chief, partial)
-    shutil.rmtree(own, ignore_errors=True)
-    os.replace(partial, own)
+    finished = os.path.join(rundir, METRICS)
+    chief_unfinished = os.path.isdir(os.path.join(workdir, callbacks.BACKUP_DIR))
+    if not resolved.is_chief and chief_unfinished and os.path.exists(finished):
+        os.remove(finished)
+    return workdir
 
 
 def steps_per_period(train_steps, eval_every):
