@@ -129,7 +129,7 @@ def train_and_evaluate(
     a backup for resuming, TensorBoard logs when TensorBoard is installed, `metrics.json` and
     `curves.png` (Fig. 6 style) and `model.keras`, the trained network with the mean inside
     (`run.finish_run`). In a job of several processes the chief writes these; process i writes
-    its own under `workdir/workers/i` (`run.worker_dir`).
+    its own under `workdir/workers/i` (`run.join_job`).
 
     Args:
         config: a `CifarConfig` (`train_steps`, `batch_size`, `eval_every`, … are read here).
@@ -168,8 +168,7 @@ def train_and_evaluate(
     run.check_batch(config.batch_size, resolved.num_replicas)
     run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision, resolved.num_replicas)
     period, warmup = run_config["eval_every"], run_config["warmup"]
-    rundir = run.worker_dir(workdir, resolved)
-    home = run.join_job(workdir, rundir, resolved)  # The backup every process resumes from.
+    rundir = run.join_job(workdir, resolved)  # Where this process writes; all resume from workdir's backup.
     resumed = run.prepare_workdir(rundir, run_config, overwrite)
 
     run.set_seed(seed)
@@ -188,13 +187,13 @@ def train_and_evaluate(
     )
 
     # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
-    start = callbacks.backup_step(home, period) if resumed or not resolved.is_chief else 0
+    start = callbacks.backup_step(workdir, period) if resumed or not resolved.is_chief else 0
     print_fn(summary(run_config, model, data, resolved, rundir), flush=True)
     began = time.time()
     if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
         print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
         with resolved.scope():
-            callbacks.restore_backup(model, home)
+            callbacks.restore_backup(model, workdir)
     else:
         if start:
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
@@ -213,9 +212,7 @@ def train_and_evaluate(
             streams.train_stream(resolved, data, config.batch_size, seed=seed, start_step=start),
             steps_per_epoch=period,
             epochs=config.train_steps // period,
-            callbacks=callbacks.make_callbacks(
-                rundir, evaluation, warmup_callback, progress, backup_from=None if resolved.is_chief else home
-            ),
+            callbacks=callbacks.make_callbacks(rundir, evaluation, warmup_callback, progress, backup_from=workdir),
             verbose=verbose,
             shuffle=False,  # The batches are shuffled already, reproducibly (`datasets.batches`).
         )

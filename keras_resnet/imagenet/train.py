@@ -287,8 +287,7 @@ def train_and_evaluate(
         "bottleneck_stride": bottleneck_stride,
         "config": run.jsonable(vars(config)),
     }
-    rundir = run.worker_dir(workdir, resolved)
-    home = run.join_job(workdir, rundir, resolved)  # The backup every process resumes from.
+    rundir = run.join_job(workdir, resolved)  # Where this process writes; all resume from workdir's backup.
     # Before anything is written: the records counted (their counts cached in the workdir once it
     # exists), and a split of unreadable files refused.
     source.count_records(rundir if os.path.isdir(rundir) else None)
@@ -320,7 +319,7 @@ def train_and_evaluate(
             )
         distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
         # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
-        start = callbacks.backup_step(home, period) if resumed or not resolved.is_chief else 0
+        start = callbacks.backup_step(workdir, period) if resumed or not resolved.is_chief else 0
         print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
         if start >= train_steps:
             print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
@@ -362,14 +361,14 @@ def train_and_evaluate(
                         validation,
                         plateau,
                         callbacks.ProgressLine(train_steps, config.batch_size, print_fn),
-                        backup_from=None if resolved.is_chief else home,
+                        backup_from=workdir,
                     )
                     + [skips],
                 )
                 faults.kill_if(faults.BEFORE_OUTPUTS)
             else:  # Killed after training, before the outputs: only finish those.
                 with resolved.scope():
-                    callbacks.restore_backup(model, home)
+                    callbacks.restore_backup(model, workdir)
         except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
             if "label outside" not in str(error) and "negative label" not in str(error):
                 raise

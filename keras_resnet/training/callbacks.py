@@ -467,9 +467,9 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
         schedule: optional learning-rate callback: `schedules.ReduceLROnPlateau` or
             `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
-        backup_from: optional str. The workdir whose backup this process resumes from, when not
-            its own (a worker other than the chief: the chief's, `run.join_job`); the process
-            still writes its own backup every period. Defaults to `None`: its own `workdir`.
+        backup_from: optional str. The workdir whose backup this process resumes from: the
+            job's, whose backup is the chief's (`run.join_job`), also for a process that writes
+            its own under `workdir`. Defaults to `None`: `workdir`.
 
     Returns:
         A list of callbacks.

@@ -5,8 +5,8 @@ written, the backup removed).
 A run is a sequence of evaluation periods in a workdir; `prepare_workdir` decides whether a rerun
 resumes it, `callbacks.backup_step` from which step, and `finish_run` closes it, after which a
 rerun finds it finished. A job of several processes is one run: the chief (process 0) writes the
-workdir's files, every other process its own under `workers/<i>` (`worker_dir`), and each resumes
-from the chief's backup, read in place (`join_job`), so that it resumes on any topology.
+workdir's files, every other process its own under `workers/<i>`, and each resumes from the
+chief's backup, read in place (`join_job`), so that it resumes on any topology.
 
 Example:
 
@@ -81,35 +81,31 @@ def check_batch(batch_size, replicas):
         )
 
 
-def worker_dir(workdir, resolved):
+def join_job(workdir, resolved):
     """Where this process of a job writes: the workdir for the chief, `workdir/workers/<i>` for
-    process i (its own history, checkpoints and backup, so a restarted process resumes from them).
+    process i (its own history, checkpoints and backup). Every process resumes from the
+    workdir's backup (the chief's), read in place (`callbacks.make_callbacks`'s `backup_from`),
+    so that all resume at the same step, however many processes the killed run had, and a
+    restart copies nothing. The other processes write backups of their own (on JAX a save is a
+    collective of all processes), which nothing reads.
+
+    A worker other than the chief that finished while the chief was killed before its outputs is
+    unfinished again while the chief's run is (its `metrics.json` removed): it would otherwise
+    refuse the rerun that its peers wait for.
 
     Args:
         workdir: str. The run's workdir, one directory every process sees.
         resolved: the `distribute.Resolved` strategy (`is_chief`, `worker_index`).
     """
-    return workdir if resolved.is_chief else os.path.join(workdir, "workers", str(resolved.worker_index))
-
-
-def join_job(workdir, rundir, resolved):
-    """Where this process resumes from: `workdir`, whose backup (the chief's) every process of a
-    job reads in place (`callbacks.make_callbacks`'s `backup_from`), so that all resume at the
-    same step, however many processes the killed run had, and a restart copies nothing. The other
-    processes write backups of their own (on JAX a save is a collective of all processes), which
-    nothing reads.
-
-    A worker other than the chief that finished while the chief was killed before its outputs is
-    unfinished again while the chief's run is (its `metrics.json` removed): it would otherwise
-    refuse the rerun that its peers wait for.
-    """
     from keras_resnet.training import callbacks
 
+    if resolved.is_chief:
+        return workdir
+    rundir = os.path.join(workdir, "workers", str(resolved.worker_index))
     finished = os.path.join(rundir, METRICS)
-    chief_unfinished = os.path.isdir(os.path.join(workdir, callbacks.BACKUP_DIR))
-    if not resolved.is_chief and chief_unfinished and os.path.exists(finished):
+    if os.path.isdir(os.path.join(workdir, callbacks.BACKUP_DIR)) and os.path.exists(finished):
         os.remove(finished)
-    return workdir
+    return rundir
 
 
 def steps_per_period(train_steps, eval_every):
