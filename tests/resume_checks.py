@@ -27,7 +27,7 @@ def peer_trace(trace, index):
 
 
 def job_env(backend, ports, index):
-    """The variables that make a process process `index` of a job of `len(ports)` processes on
+    """The variables that make a process the `index`-th of a job of `len(ports)` processes on
     127.0.0.1: `TF_CONFIG` (TensorFlow workers) or Keras' `KERAS_DISTRIBUTION_*` (JAX, one CPU
     device each)."""
     if backend == "tensorflow":

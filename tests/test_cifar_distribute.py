@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+import resume_checks
 
 from keras_resnet.training import faults
 
@@ -57,15 +58,7 @@ def _command(workdir, data, strategy):
 def _process_env(backend, tmp_path, tag, index, ports, kill=None):
     """Process `index` of a two-process job on 127.0.0.1, traced to `tag<index>.trace`."""
     env = {**BASE_ENV, "KERAS_BACKEND": backend, faults.TRACE_ENV: str(tmp_path / f"{tag}{index}.trace")}
-    addresses = [f"127.0.0.1:{port}" for port in ports]
-    if backend == "tensorflow":
-        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
-    else:  # One CPU device each, joined by keras.distribution.initialize().
-        env.update(
-            KERAS_DISTRIBUTION_JOB_ADDRESSES=",".join(addresses),
-            KERAS_DISTRIBUTION_NUM_PROCESSES="2",
-            KERAS_DISTRIBUTION_PROCESS_ID=str(index),
-        )
+    env.update(resume_checks.job_env(backend, ports, index))  # On JAX, one CPU device each.
     if kill:
         env[faults.KILL_ENV] = kill
     return env

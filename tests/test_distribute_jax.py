@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import resume_checks
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 
@@ -87,15 +88,11 @@ def _two_processes(command, tmp_path, tag, ports, kill=None):
     Keras' variables; each process traced to `tag<i>.trace`, logged to `tag<i>.log`."""
     from keras_resnet.training import faults
 
-    addresses = ",".join(f"127.0.0.1:{port}" for port in ports)
     processes = []
     for index in range(2):
         env = {k: v for k, v in ENV.items() if k not in ("XLA_FLAGS", faults.KILL_ENV)}
         env.update(
-            KERAS_DISTRIBUTION_JOB_ADDRESSES=addresses,
-            KERAS_DISTRIBUTION_NUM_PROCESSES="2",
-            KERAS_DISTRIBUTION_PROCESS_ID=str(index),
-            **{faults.TRACE_ENV: str(tmp_path / f"{tag}{index}.trace")},
+            resume_checks.job_env("jax", ports, index), **{faults.TRACE_ENV: str(tmp_path / f"{tag}{index}.trace")}
         )
         if kill and index in kill:
             env[faults.KILL_ENV] = kill[index]

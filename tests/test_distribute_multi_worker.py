@@ -57,14 +57,13 @@ def _start_workers(command, tmp_path, ports, tag="worker", kill=None, trace=Fals
     """Starts one process per worker of a two-worker cluster on 127.0.0.1; logs to `tag<i>.log`.
     `kill`: worker index → where it kills itself (`faults.KILL_ENV`); `trace`: each worker traces
     its batches to `tag<i>.trace` (`faults.TRACE_ENV`)."""
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     processes = []
     for index in range(2):
         env = {
             **os.environ,
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "KERAS_BACKEND": "tensorflow",
-            "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            **resume_checks.job_env("tensorflow", ports, index),
         }
         env.pop(faults.KILL_ENV, None)
         env.pop(faults.TRACE_ENV, None)
