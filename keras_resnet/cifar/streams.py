@@ -79,11 +79,13 @@ def periodic_evaluation(resolved, data, batch_size, steps_per_period, schedule=N
     splits = data.eval_splits()
     if resolved.num_workers == 1:
         return callbacks.PeriodicEvaluation(splits, steps_per_period, batch_size=batch_size, schedule=schedule)
-    shard = (resolved.num_workers, resolved.worker_index)
-    local_batch = batch_size // resolved.num_workers
-    shares = {name: exact_eval.pad_shard(x, y, batch_size, shard) for name, (x, y) in splits.items()}
+    workers = resolved.num_workers
     if not resolved.is_tf:
-        return callbacks.PeriodicEvaluation(shares, steps_per_period, batch_size=local_batch, schedule=schedule)
+        shard = (workers, resolved.worker_index)
+        shares = {name: exact_eval.pad_shard(x, y, batch_size, shard) for name, (x, y) in splits.items()}
+        return callbacks.PeriodicEvaluation(
+            shares, steps_per_period, batch_size=batch_size // workers, schedule=schedule
+        )
     import tensorflow as tf
 
     def distributed(x, y):
@@ -98,5 +100,5 @@ def periodic_evaluation(resolved, data, batch_size, steps_per_period, schedule=N
         {name: distributed(x, y) for name, (x, y) in splits.items()},
         steps_per_period,
         schedule=schedule,
-        steps={name: len(share[0]) // local_batch for name, share in shares.items()},
+        steps={name: exact_eval.shard_batches(len(x), batch_size, workers) for name, (x, _) in splits.items()},
     )

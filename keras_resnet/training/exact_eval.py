@@ -70,15 +70,24 @@ def pad_shard(x, y, batch_size, shard):
     [([0, 2, 4, 0], [1.0, 1.0, 1.0, 0.0]), ([1, 3, 0, 0], [1.0, 1.0, 0.0, 0.0])]
     """
     count, index = shard
-    local = batch_size // count
-    largest = -(-len(x) // count)
-    size = max(1, -(-largest // local)) * local
+    size = shard_batches(len(x), batch_size, count) * (batch_size // count)
     x, y = x[index::count], np.asarray(y)[index::count]
     pad = size - len(x)
     weights = np.concatenate([np.ones(len(x), np.float32), np.zeros(pad, np.float32)])
     x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
     y = np.concatenate([y, np.zeros((pad, *y.shape[1:]), y.dtype)])
     return x, y, weights
+
+
+def shard_batches(size, batch_size, count):
+    """The batches of `batch_size / count` each share of `count` takes of a split of `size`
+    examples (`pad_shard`): as many as the largest share needs, at least one.
+
+    >>> shard_batches(5, 4, 2), shard_batches(0, 4, 2)
+    (2, 1)
+    """
+    largest = -(-size // count)
+    return max(1, -(-largest // (batch_size // count)))
 
 
 def pad_and_weigh(batch_size):
