@@ -125,6 +125,7 @@ class RecordSplit:
         self._offsets = {}  # path → each record's byte offset and the file's size, once walked here
         self.record_offsets = None  # int64 [records + 1 per file], by example: `index_records`
         self._read_tensors = None
+        self._file_stats = None  # path → [bytes, modification time], once stat'ed here
 
     @property
     def size(self):
@@ -208,10 +209,14 @@ class RecordSplit:
         return self.lengths
 
     def _stats(self):
-        """Path → `[byte size, modification time in ns]`: what a cached count or offset is kept by."""
+        """Path → `[byte size, modification time in ns]`: what a cached count or offset is kept by.
+        Asked of the file system once (counting and indexing both need them: a request a file on
+        object storage)."""
         import tensorflow as tf
 
-        return {path: [(s := tf.io.gfile.stat(path)).length, s.mtime_nsec] for path in self.files}
+        if self._file_stats is None:
+            self._file_stats = {path: [(s := tf.io.gfile.stat(path)).length, s.mtime_nsec] for path in self.files}
+        return self._file_stats
 
     def _walk(self, paths):
         """Walks the record headers of `paths` (in parallel) and keeps each file's offsets."""
