@@ -61,16 +61,23 @@ def finish_job(processes, timeout=240):
         chief = finish(processes[0], timeout)
         for process in processes[1:]:
             if processes[0].kill_point:
-                process.kill()
-                process.wait()
+                stop([process])
             else:
                 finish(process, timeout)
         return chief
     finally:  # A failed check leaves no process waiting for its peer.
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        stop(processes)
+
+
+def stop(processes):
+    """Stops (SIGKILL) each process still running and waits for it: what a cluster manager does to
+    the rest of a job that lost a process. A job is killed by killing its chief at a point, then
+    the others; never all at the same point, which races: a process can leave a collective before
+    its peer has received its share, and the peer then fails in it instead of reaching the point."""
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 def start(command, workdir, trace, backend, kill=None, cache=None, job=None):

@@ -270,9 +270,10 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(
         tmp_path,
         free_ports(2),
         "killed",
-        kill={0: f"{faults.AFTER_BACKUP}:1", 1: f"{faults.AFTER_BACKUP}:1"},
+        kill={0: f"{faults.AFTER_BACKUP}:1"},
     )
-    assert [p.wait(timeout=240) for p in first] == [-9, -9], (tmp_path / "killed0.log").read_text()[-1500:]
+    assert first[0].wait(timeout=240) == -9, (tmp_path / "killed0.log").read_text()[-1500:]
+    resume_checks.stop(first[1:])
     rerun = _one_process(two_then_one, tmp_path, "rerun")
     assert rerun.returncode == 0, rerun.stderr[-1500:]
     assert f"Resuming tiny in {workdir} at step 2" in rerun.stdout
