@@ -80,6 +80,22 @@ def stop(processes):
         process.wait()
 
 
+def wait_job(processes, timeout=240, killed=False):
+    """The exit codes of a job's processes, each waited for up to `timeout` seconds; one still
+    running then (waiting in a collective for a peer that died) is stopped, its code `None`.
+    `killed`: the chief was to die at a kill point; once it has, the others are stopped (`stop`)."""
+    codes = []
+    for process in processes:
+        try:
+            codes.append(process.wait(timeout=timeout))
+        except subprocess.TimeoutExpired:
+            stop([process])
+            codes.append(None)
+        if killed:
+            stop(processes[1:])
+    return codes
+
+
 def start(command, workdir, trace, backend, kill=None, cache=None, job=None):
     """Starts `command` (argv; `{workdir}` is filled in) with the trace, and the kill point if
     given; returns the process (`finish` waits for it). `cache`: a folder for JAX's persistent

@@ -73,13 +73,7 @@ def _two_processes(backend, workdir, data, tmp_path, tag, ports, kill=None):
         with open(tmp_path / f"{tag}{index}.log", "w") as log:
             env = _process_env(backend, tmp_path, tag, index, ports, kill if index == 0 else None)
             processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT))
-    try:
-        codes = [processes[0].wait(timeout=240)]
-        if kill:
-            resume_checks.stop(processes[1:])
-        codes += [process.wait(timeout=240) for process in processes[1:]]
-    finally:  # Nothing left waiting in a collective for a peer that died.
-        resume_checks.stop(processes)
+    codes = resume_checks.wait_job(processes, killed=bool(kill))
     return codes, [(tmp_path / f"{tag}{i}.log").read_text() for i in range(2)]
 
 

@@ -139,7 +139,7 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     processes = _two_processes(
         _recipe(two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "two", free_ports(2)
     )
-    codes = [p.wait(timeout=300) for p in processes]
+    codes = resume_checks.wait_job(processes, 300)
     logs = [(tmp_path / f"two{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], logs[0][-2000:] + logs[1][-2000:]
     metrics = json.loads((two / "metrics.json").read_text())
@@ -174,7 +174,7 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
         first[0].kill()  # Waiting in a collective for its peer: a cluster manager restarts the job.
         first[0].wait()
     again = _two_processes(command, tmp_path, "again", free_ports(2))
-    assert [p.wait(timeout=300) for p in again] == [0, 0], (tmp_path / "again0.log").read_text()[-2000:]
+    assert resume_checks.wait_job(again, 300) == [0, 0], (tmp_path / "again0.log").read_text()[-2000:]
     assert f"Resuming tiny in {killed} at step 2" in (tmp_path / "again0.log").read_text()
     for got, want in zip(_history(killed), expected, strict=True):
         assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
@@ -190,8 +190,7 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
         free_ports(2),
         kill={0: backup},
     )
-    assert first[0].wait(timeout=300) == -9, (tmp_path / "two_one0.log").read_text()[-2000:]
-    resume_checks.stop(first[1:])
+    assert resume_checks.wait_job(first, 300, killed=True)[0] == -9, (tmp_path / "two_one0.log").read_text()[-2000:]
     rerun = _one_process(_recipe(two_one, image_folder, small_imagenet_flags, "auto"), tmp_path, "two_one_rerun")
     assert rerun.returncode == 0 and f"Resuming tiny in {two_one} at step 2" in rerun.stdout, rerun.stderr[-2000:]
     one_two = tmp_path / "one_two"
@@ -202,7 +201,7 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     again = _two_processes(
         _recipe(one_two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "one_two_again", free_ports(2)
     )
-    assert [p.wait(timeout=300) for p in again] == [0, 0], (tmp_path / "one_two_again0.log").read_text()[-2000:]
+    assert resume_checks.wait_job(again, 300) == [0, 0], (tmp_path / "one_two_again0.log").read_text()[-2000:]
     assert f"Resuming tiny in {one_two} at step 2" in (tmp_path / "one_two_again0.log").read_text()
     for workdir in (two_one, one_two):
         for got, want in zip(_history(workdir), expected, strict=True):

@@ -77,13 +77,7 @@ def _start_workers(command, tmp_path, ports, tag="worker", kill=None, trace=Fals
 
 
 def _workers(command, tmp_path, ports, timeout, tag="worker", **options):
-    codes = []
-    for process in _start_workers(command, tmp_path, ports, tag, **options):
-        try:
-            codes.append(process.wait(timeout=timeout))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            codes.append(process.wait())
+    codes = resume_checks.wait_job(_start_workers(command, tmp_path, ports, tag, **options), timeout)
     return codes, [(tmp_path / f"{tag}{i}.log").read_text() for i in range(2)]
 
 
@@ -242,7 +236,7 @@ def test_a_killed_worker_is_restarted_and_the_job_continues_from_the_backups(
     resumed_at = json.loads(backup.read_text())["epoch"] * 2
 
     again = _start_workers(command, tmp_path, ports, "again")
-    codes = [p.wait(timeout=300) for p in again]
+    codes = resume_checks.wait_job(again, 300)
     logs = [(tmp_path / f"again{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], logs[0][-1500:] + logs[1][-1500:]
     assert f"Resuming tiny in {workdir} at step {resumed_at}" in logs[0]
@@ -273,8 +267,7 @@ def test_a_run_resumes_on_another_topology_of_as_many_replicas(
         "killed",
         kill={0: f"{faults.AFTER_BACKUP}:1"},
     )
-    assert first[0].wait(timeout=240) == -9, (tmp_path / "killed0.log").read_text()[-1500:]
-    resume_checks.stop(first[1:])
+    assert resume_checks.wait_job(first, killed=True)[0] == -9, (tmp_path / "killed0.log").read_text()[-1500:]
     rerun = _one_process(two_then_one, tmp_path, "rerun")
     assert rerun.returncode == 0, rerun.stderr[-1500:]
     assert f"Resuming tiny in {workdir} at step 2" in rerun.stdout
