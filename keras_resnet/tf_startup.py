@@ -3,8 +3,9 @@
 Since TensorFlow 2.19 the C++ lines printed while TensorFlow loads ignore `TF_CPP_MIN_LOG_LEVEL`
 (tensorflow/tensorflow#100442): absl's "All log messages before absl::InitializeLog() …", the
 oneDNN notice (twice), CUDA plug-in registration errors and, on a machine without a GPU, "failed
-call to cuInit". `filtered()` captures file descriptor 2 while TensorFlow loads and writes back
-only the lines the level lets through, as the variable promises:
+call to cuInit". `filtered()` sends file descriptor 2 through a filter process while TensorFlow
+loads, which writes back only the lines the level lets through, as the variable promises (and
+every line, should the process die while TensorFlow loads):
 
   - `0`: nothing is filtered;
   - `1`: no INFO lines; `2` (and unset): no WARNING lines either, nor the known-harmless CUDA
@@ -28,8 +29,8 @@ import importlib.util
 import logging
 import os
 import re
+import subprocess
 import sys
-import tempfile
 
 # absl's `I0000 00:00:1795998976.328864   25384 port.cc:153] …` and TensorFlow's older
 # `2025-09-17 14:44:05.157831: I external/…/cudart_stub.cc:32] …`.
@@ -96,28 +97,60 @@ def kept_lines(text, level):
     return kept
 
 
+# What `filtered` writes into its pipe last, once the block is over: a filter that reaches the
+# end of its input without it knows the process died inside the block.
+_DONE = b"\0keras_resnet.tf_startup: done\0"
+
+
 @contextlib.contextmanager
 def filtered(level=None):
-    """Holds what is written to file descriptor 2 inside the block, then writes back the lines
-    `keeps(line, level)` accepts. `level` defaults to `min_level()`; at 0 nothing is captured."""
+    """Sends what is written to file descriptor 2 inside the block to a filter process, which
+    writes back the lines `keeps(line, level)` accepts once the block is over. `level` defaults
+    to `min_level()`; at 0 nothing is filtered.
+
+    The filter is a process of its own so that nothing is lost when this one dies inside the
+    block (TensorFlow aborts at import on a CPU without the instructions it was built for, and
+    says why in one fatal line): a filter whose input ends before the block's does writes back
+    everything it received, unfiltered."""
     level = min_level() if level is None else level
-    if level <= 0:
+    if level <= 0 or not sys.executable:
         yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
+    read_end, write_end = os.pipe()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-S", "-E", os.path.abspath(__file__), str(level)], stdin=read_end, stdout=saved
+        )
+    except OSError:  # No filter, no filtering: the lines are shown rather than lost.
+        os.close(read_end), os.close(write_end), os.close(saved)
+        yield
+        return
+    os.close(read_end)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.write(2, _DONE)
+        os.dup2(saved, 2)  # The pipe's last write end closes: the filter reads to its end and exits.
+        os.close(saved)
         try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode(errors="replace")
-            sys.stderr.write("".join(kept_lines(text, level)))
-            sys.stderr.flush()
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # A process the block started holds the pipe open.
+            pass
+
+
+def _filter(level, source, sink):
+    """The filter process of `filtered`: reads `source` to its end, then writes to `sink` the
+    lines `kept_lines` accepts, or every line where the block did not end (`_DONE` missing)."""
+    text = source.read()
+    done = text.endswith(_DONE)
+    text = (text[: -len(_DONE)] if done else text).decode(errors="replace")
+    sink.write("".join(kept_lines(text, level)) if done else text)
+    sink.flush()
 
 
 _started = False
@@ -160,24 +193,31 @@ def import_tensorflow():
 
 class _WhenLoaded(importlib.abc.MetaPathFinder):
     """Finds nothing itself: for the one module `name` it asks the other finders, then runs that
-    module's code inside `filtered()` and calls `after()` once it has loaded."""
+    module's code inside `filtered()` and calls `after()` once it has loaded. It stays in
+    `sys.meta_path` until the module is loaded, not merely looked for: TensorFlow's import asks
+    for Keras' spec (`importlib.util.find_spec("keras")`) without loading it."""
 
     def __init__(self, name, after):
-        self.name, self.after = name, after
+        self.name, self.after, self._asking = name, after, False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != self.name:
+        if fullname != self.name or self._asking:
             return None
-        sys.meta_path.remove(self)  # One load; and the lookup below must not find this finder.
-        spec = importlib.util.find_spec(fullname)
+        self._asking = True  # The lookup below must not find this finder.
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._asking = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        exec_module, after = spec.loader.exec_module, self.after
+        exec_module, finder = spec.loader.exec_module, self
 
         def quiet_exec_module(module):
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)  # One load.
             with filtered():
                 exec_module(module)
-            after()
+            finder.after()
 
         spec.loader.exec_module = quiet_exec_module
         return spec
@@ -193,3 +233,7 @@ def quiet_when_loaded(after):
     for name, then in (("tensorflow", lambda: None), ("keras", after)):
         if name not in sys.modules and not any(isinstance(f, _WhenLoaded) and f.name == name for f in sys.meta_path):
             sys.meta_path.insert(0, _WhenLoaded(name, then))
+
+
+if __name__ == "__main__":  # The filter process of `filtered` (`python -S tf_startup.py LEVEL`).
+    _filter(int(sys.argv[1]), sys.stdin.buffer, sys.stdout)

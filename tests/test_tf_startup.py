@@ -89,3 +89,47 @@ def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, tin
         )
         assert loud.returncode == 0, loud.stderr[-2000:]
         assert any("oneDNN" in line for line in loud.stderr.splitlines() if TF_LINE.search(line)), loud.stderr[-2000:]
+
+
+FATAL = (
+    "F0000 00:00:1795998976.328864   25384 cpu_feature_guard.cc:85] The TensorFlow library was compiled to use "
+    "AVX instructions, but these aren't available on your machine.\n"
+)
+
+
+@pytest.fixture
+def aborting_tensorflow(tmp_path):
+    """A `tensorflow` package that dies at import as TensorFlow does on a CPU it was not built for:
+    an INFO line, its fatal line, then abort."""
+    package = tmp_path / "fake" / "tensorflow"
+    package.mkdir(parents=True)
+    package.joinpath("__init__.py").write_text(f"import os\nos.write(2, {(INFO + FATAL).encode()!r})\nos.abort()\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(KERAS_BACKEND="tensorflow", PYTHONPATH=os.pathsep.join([str(package.parent), ROOT]))
+    return env
+
+
+@pytest.mark.parametrize("command", ["import", "recipe"])
+def test_a_process_that_dies_while_tensorflow_loads_shows_all_it_printed(tmp_path, aborting_tensorflow, command):
+    args = {
+        "import": ["-c", "import keras_resnet, tensorflow"],
+        "recipe": [os.path.join(ROOT, "recipes", "cifar10.py"), f"--workdir={tmp_path / 'run'}", "--data=x.npz"],
+    }[command]
+    died = subprocess.run([sys.executable, *args], env=aborting_tensorflow, capture_output=True, text=True, timeout=60)
+    assert died.returncode == -6, died.stderr[-2000:]
+    assert died.stderr.endswith(INFO + FATAL), died.stderr[-2000:]
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_saved_model_loads_whatever_the_import_order(tmp_path, backend):
+    """TensorFlow's import asks for Keras' spec without loading it; the registration that runs
+    when Keras loads must survive that."""
+    import keras_resnet
+
+    path = str(tmp_path / "net.keras")
+    keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 1)).save(path)
+    code = f"import keras_resnet, tensorflow, keras; print(type(keras.saving.load_model({path!r})).__name__)"
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": ROOT}
+    loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    assert loaded.stdout.split() == ["Network"]
