@@ -277,6 +277,29 @@ def test_folder_without_class_subfolders_is_a_one_line_error(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_hidden_folders_and_files_are_neither_classes_nor_images(tmp_path, folder):
+    """Jupyter's `.ipynb_checkpoints` (with an image in it), macOS's `._` twins and `.DS_Store`
+    change nothing: the source is the clean folder's, and says what it left out."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(folder, root)
+    image = sorted((root / "train").glob("*/*.JPEG"))[0]
+    for split in ("train", "val"):
+        (root / split / ".ipynb_checkpoints").mkdir()
+        shutil.copy(image, root / split / ".ipynb_checkpoints" / "x.JPEG")
+        shutil.copy(image, image.parent.parent.parent / split / image.parent.name / f"._{image.name}")
+    (image.parent / ".DS_Store").write_bytes(b"\0")
+    clean, messy = sources.folder_source(folder), sources.folder_source(str(root))
+    assert messy.num_classes == clean.num_classes == 3 and messy.class_names == clean.class_names
+    for split in ("train", "val"):
+        assert messy.splits[split].names.tolist() == clean.splits[split].names.tolist()
+        assert messy.splits[split].labels.tolist() == clean.splits[split].labels.tolist()
+    hidden = f"(5 hidden entries left out: .DS_Store, ._{image.name}, .ipynb_checkpoints)"
+    assert messy.describe() == f"folder: 12 train and 6 val images, 3 classes {hidden}"
+    assert clean.describe() == "folder: 12 train and 6 val images, 3 classes"
+
+
 def test_no_data_source_is_a_one_line_error_naming_the_flags_to_pass():
     with pytest.raises(sources.DataError) as info:
         sources.resolve_source()

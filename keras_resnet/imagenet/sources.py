@@ -341,6 +341,8 @@ class Source:
         num_classes: int. Number of classes the labels range over.
         splits: dict of split name (`"train"`, `"val"`) to a `FolderSplit` or `RecordSplit`.
         class_names: list of str, where known.
+        hidden: tuple of str. The hidden entries (names starting with ".") a folder source left
+            out of its classes and images (`describe` counts them).
 
     The pipeline decides each image's format by its content, not by its file name or its source.
     """
@@ -349,6 +351,18 @@ class Source:
     num_classes: int
     splits: dict
     class_names: list = None
+    hidden: tuple = ()
+
+    def describe(self):
+        """One line: `"folder: 12 train and 6 val images, 3 classes"`, and the hidden entries left out."""
+        sizes = " and ".join(f"{n:,} {split}" for split, n in self.sizes.items() if n)
+        hidden = (
+            f" ({len(self.hidden)} hidden entr{'ies' if len(self.hidden) > 1 else 'y'} left out: "
+            f"{', '.join(sorted(set(self.hidden))[:3])}{', …' if len(set(self.hidden)) > 3 else ''})"
+            if self.hidden
+            else ""
+        )
+        return f"{self.kind}: {sizes} images, {self.num_classes} classes{hidden}"
 
     @property
     def sizes(self):
@@ -376,21 +390,31 @@ class Source:
             self.split("train").index_records(cache_dir)
 
 
+def _visible(entries):
+    """The entries whose names do not start with "." (Jupyter's `.ipynb_checkpoints`, macOS's `._`
+    twins, `.DS_Store`): never classes nor images, in every split; and the hidden ones' names."""
+    entries = list(entries)
+    return [e for e in entries if not e.name.startswith(".")], [e.name for e in entries if e.name.startswith(".")]
+
+
 def _list_split(directory, classes):
-    """The sorted listing of `directory/<class>/*`: names (bytes) and labels, as NumPy arrays."""
-    names, labels = [], []
+    """The sorted listing of `directory/<class>/*`: names (bytes) and labels, as NumPy arrays, and
+    the names of the hidden files left out."""
+    names, labels, hidden = [], [], []
     for label, name in enumerate(classes):
         path = os.path.join(directory, name)
         if not os.path.isdir(path):
             continue
-        files = sorted(e.name for e in os.scandir(path) if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
+        entries, hidden_here = _visible(os.scandir(path))
+        hidden += hidden_here
+        files = sorted(e.name for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS) and e.is_file())
         if files:
             names.append(np.array([os.fsencode(f) for f in files]))
             labels.append(np.full(len(files), label, np.int32))
     if not names:
-        return np.array([], "S1"), np.array([], np.int32)
+        return np.array([], "S1"), np.array([], np.int32), hidden
     width = max(n.dtype.itemsize for n in names)
-    return np.concatenate([n.astype(f"S{width}") for n in names]), np.concatenate(labels)
+    return np.concatenate([n.astype(f"S{width}") for n in names]), np.concatenate(labels), hidden
 
 
 def folder_source(root):
@@ -412,7 +436,8 @@ def folder_source(root):
         raise DataError(f"--image_folder {root} is a file; it takes a folder with {expected[9:]}")
     if not os.path.isdir(os.path.join(root, "train")):
         raise DataError(f"--image_folder {root} has no train/ folder; {expected}")
-    classes = sorted(e.name for e in os.scandir(os.path.join(root, "train")) if e.is_dir())
+    entries, hidden = _visible(os.scandir(os.path.join(root, "train")))
+    classes = sorted(e.name for e in entries if e.is_dir())
     if not classes:
         raise DataError(f"--image_folder {root}/train has no class subfolders; expected train/<class>/*.JPEG")
     splits = {}
@@ -420,14 +445,16 @@ def folder_source(root):
         directory = os.path.join(root, split)
         if not os.path.isdir(directory):
             continue
-        unknown = sorted({e.name for e in os.scandir(directory) if e.is_dir()} - set(classes))
+        entries, hidden_here = _visible(os.scandir(directory)) if split != "train" else (entries, [])
+        unknown = sorted({e.name for e in entries if e.is_dir()} - set(classes))
         if unknown:
             raise DataError(f"--image_folder {directory} has classes not in train/: {', '.join(unknown[:5])}")
-        names, labels = _list_split(directory, classes)
+        names, labels, hidden_files = _list_split(directory, classes)
+        hidden += hidden_here + hidden_files
         if not len(names):
             raise DataError(f"--image_folder {directory} holds no .JPEG/.jpg/.png images in its class subfolders")
         splits[split] = FolderSplit(directory, classes, names, labels)
-    return Source("folder", len(classes), splits, classes)
+    return Source("folder", len(classes), splits, classes, hidden=tuple(hidden))
 
 
 def error_line(error):

@@ -185,7 +185,6 @@ def _batch_shapes(config, crops_dtype):
 
 def summary(run_config, network, source, config, resolved, rundir):
     """The run's start-up lines (`run.summary`)."""
-    sizes = " and ".join(f"{n:,} {split}" for split, n in source.sizes.items() if n)
     lo, hi = config.scale_range
     shortcut = f", shortcut {run_config['shortcut']}" if run_config["shortcut"] else ""
     schedule = (
@@ -195,7 +194,7 @@ def summary(run_config, network, source, config, resolved, rundir):
     )
     workers = f", {resolved.num_workers} workers" if resolved.num_workers > 1 else ""
     return run.summary(
-        f"{source.kind}: {sizes} images, {source.num_classes} classes; {config.image_size}×{config.image_size} "
+        f"{source.describe()}; {config.image_size}×{config.image_size} "
         f"crops of images resized to a shorter side in [{lo}, {hi}]",
         f"{run_config['model']}, {table.trainable_params(network):,} parameters{shortcut}, "
         f"bottleneck stride {run_config['bottleneck_stride']}",
