@@ -146,3 +146,37 @@ def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, image_folder, small)
     result = run("--mode=eval", "--eval_protocol=multiscale", *args, backend="torch")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((workdir / "eval_multiscale.json").read_text())["images"] == 12
+
+
+SMALL = dict(image_size=32, scale_range=(36, 60), eval_resize=36, batch_size=4, eval_every=2)
+
+
+def test_a_cached_mean_is_used_only_for_the_data_it_was_computed_from(tmp_path, image_folder):
+    """The per-pixel mean cached in a workdir is keyed by the data and its crop settings; a run
+    with --overwrite on other data starts clean and subtracts that data's own mean."""
+    import numpy as np
+
+    from keras_resnet.imagenet import config, input_pipeline, sources, synthetic
+    from keras_resnet.imagenet import train as imagenet_train
+
+    other = tmp_path / "other"
+    synthetic.write_image_folder(str(other), classes=3, per_class={"train": 4, "val": 2}, shape=(48, 60), seed=7)
+    first, second = sources.folder_source(image_folder()), sources.folder_source(str(other))
+    cfg = config.imagenet(**SMALL)
+    means = [input_pipeline.compute_pixel_mean(s, cfg) for s in (first, second)]
+    assert np.abs(means[0] - means[1]).max() > 10
+    workdir = tmp_path / "run"
+    for source, expected in zip((first, second), means):
+        if source is second:  # A cache of the first run's data that this run's data does not use.
+            (workdir / "record_counts.json").write_text("{}")
+        imagenet_train.train_and_evaluate(
+            cfg, str(workdir), model_name="tiny", source=source, strategy="none", train_steps=2, overwrite=True
+        )
+        np.testing.assert_allclose(np.load(workdir / "pixel_mean.npy"), expected, atol=1e-4)
+    assert not (workdir / "record_counts.json").exists()
+    # The cache is read where it fits, recomputed where the crops differ.
+    np.testing.assert_array_equal(
+        imagenet_train.pixel_mean(second, cfg, str(workdir)), np.load(workdir / "pixel_mean.npy")
+    )
+    larger = config.imagenet(**{**SMALL, "image_size": 34})
+    assert imagenet_train.pixel_mean(second, larger, str(workdir)).shape == (34, 34, 3)

@@ -26,6 +26,7 @@ keras_resnet.imagenet.sources.DataError: --image_folder /no/such/folder does not
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -104,6 +105,16 @@ class FolderSplit:
         count, index = shard
         return len(range(index, self.size, count))
 
+    def identify(self, digest):
+        """Adds to a `hashlib` digest what identifies the split: its folder, its listing and the
+        modification time of each class folder (which a file added, removed or renamed changes)."""
+        digest.update(os.fsencode(os.path.realpath(self.directory)))
+        for name in self.classes:
+            path = os.path.join(self.directory, name)
+            digest.update(f"{name}:{os.stat(path).st_mtime_ns if os.path.isdir(path) else -1};".encode())
+        digest.update(self.names.tobytes())
+        digest.update(self.labels.tobytes())
+
 
 class RecordSplit:
     """One split of TFRecord files: the files, each one's record count, and the record parser.
@@ -144,6 +155,13 @@ class RecordSplit:
         """How many records `examples(shard)` gives (the counts known: `count_records`)."""
         count, index = shard
         return int(np.asarray(self.lengths)[index::count].sum()) if self.lengths is not None else None
+
+    def identify(self, digest):
+        """Adds to a `hashlib` digest what identifies the split: its files with their byte sizes,
+        record counts and modification times where they were counted here (TFRecords), or the
+        counts stored with them (TFDS, whose prepared files are never rewritten)."""
+        for path, length in zip(self.files, self.lengths if self.lengths is not None else [None] * len(self.files)):
+            digest.update(f"{path}:{(self._counts or {}).get(path, length)};".encode())
 
     def records(self, file_index, skip=0, buffered=True):
         """`(example, serialized)` of one file's records from its `skip`-th on.
@@ -363,6 +381,15 @@ class Source:
             else ""
         )
         return f"{self.kind}: {sizes} images, {self.num_classes} classes{hidden}"
+
+    def fingerprint(self):
+        """A digest of what identifies the data (each split's `identify`): what a result computed
+        from it, such as the training set's pixel mean, is kept by."""
+        digest = hashlib.sha256(self.kind.encode())
+        for name, split in sorted(self.splits.items()):
+            digest.update(f"[{name}]".encode())
+            split.identify(digest)
+        return digest.hexdigest()[:20]
 
     @property
     def sizes(self):

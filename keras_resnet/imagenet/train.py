@@ -24,7 +24,7 @@ import numpy as np
 
 import keras_resnet
 from keras_resnet import builder, distribute, table
-from keras_resnet.imagenet import evaluation, input_pipeline, order
+from keras_resnet.imagenet import evaluation, input_pipeline, order, sources
 from keras_resnet.imagenet.model import (
     IMAGE,
     LIGHTING_ALPHA,
@@ -34,11 +34,14 @@ from keras_resnet.imagenet.model import (
     recipe_model,
     stored_mean,
 )
-from keras_resnet.training import callbacks, exact_eval, faults, optimizers, run, schedules
+from keras_resnet.training import callbacks, durable, exact_eval, faults, optimizers, run, schedules
 from keras_resnet.training import flags as flag_lib
 from keras_resnet.training.run import RecipeError, check_batch
 
 PIXEL_MEAN = "pixel_mean.npy"
+KEY_SUFFIX = ".key.json"  # Beside a cached result: what it was computed from.
+# What the recipe keeps in its workdir besides the run's outputs; `--overwrite` removes them too.
+CACHES = (PIXEL_MEAN, PIXEL_MEAN + KEY_SUFFIX, sources.RECORD_COUNTS, sources.RECORD_OFFSETS)
 EVAL_PREFIX = "eval_"
 # A net small enough for smoke tests on a CPU; not a network of the paper.
 TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(8, 16))}
@@ -128,32 +131,50 @@ def _learning_rate(config, train_steps):
     return rate
 
 
-def pixel_mean(source, config, workdir, max_images=None, print_fn=None, resolved=None):
-    """The per-pixel (or per-channel) mean; the per-pixel one is computed once per run and cached
-    in the (job's) workdir by the chief.
+def mean_key(source, config, max_images=None):
+    """What the per-pixel mean is computed from: the data (`Source.fingerprint`) and the settings
+    of its crops and its sample. A cached mean is used only where its key is this one."""
+    key = {
+        "data": source.fingerprint(),
+        "image_size": config.image_size,
+        "eval_resize": config.eval_resize,
+        "mean_images": max_images or config.mean_images,
+    }
+    if key["mean_images"]:  # The sample is the training stream's first images (`compute_pixel_mean`).
+        key.update(interleave_files=config.interleave_files, shuffle_buffer=config.shuffle_buffer)
+    return key
 
-    With several tf.distribute workers, each decodes its share of the training images and the
-    shares' sums are reduced (`distribute.all_reduce_sum`): the job decodes each image once. All
-    workers see the same cache (the workdir is shared), so they all compute it or all read it.
+
+def pixel_mean(source, config, workdir, max_images=None, print_fn=None, resolved=None):
+    """The per-pixel (or per-channel) mean; the per-pixel one is computed once and cached in the
+    (job's) workdir by the chief, with the key of the data and settings it was computed from
+    (`mean_key`): a cache of other data or settings is computed anew.
+
+    With several workers, each decodes its share of the training images and the shares' sums
+    are reduced (`distribute.all_reduce_sum`): the job decodes each image once. They decide
+    together: unless every worker finds the cache valid, all compute.
     """
     if config.mean == "channel":
         return mean_image(config)
-    path = os.path.join(workdir, PIXEL_MEAN)
-    if os.path.exists(path):
-        return np.load(path)
+    path, key = os.path.join(workdir, PIXEL_MEAN), run.jsonable(mean_key(source, config, max_images))
+    cached = np.load(path) if run.load_json(path + KEY_SUFFIX) == key and os.path.exists(path) else None
     options = {}
     if resolved is not None and resolved.num_workers > 1:
+        missing = distribute.all_reduce_sum(resolved, np.array([cached is None], np.float64))[0][0]
+        cached = None if missing else cached
         options = dict(
             shard=(resolved.num_workers, resolved.worker_index),
             reduce=lambda sums, count: distribute.all_reduce_sum(resolved, sums, count),
         )
+    if cached is not None:
+        return cached
     mean = input_pipeline.compute_pixel_mean(
         source, config, max_images or config.mean_images, print_fn=print_fn, **options
     )
     if resolved is None or resolved.is_chief:
-        tmp = path + ".tmp.npy"
-        np.save(tmp, mean)
-        os.replace(tmp, path)
+        with durable.writing(path) as partial:
+            np.save(partial, mean)
+        durable.write_json(path + KEY_SUFFIX, key)
     return mean
 
 
@@ -292,7 +313,7 @@ def train_and_evaluate(
     source.count_records(rundir if os.path.isdir(rundir) else None)
     input_pipeline.check_readable(source)
     check_data_order(rundir, overwrite)
-    resumed = run.prepare_workdir(rundir, run_config, overwrite)
+    resumed = run.prepare_workdir(rundir, run_config, overwrite, caches=CACHES)
     # The input pipelines of a job (its workers, a TPU pod's hosts) read their own records at
     # their offsets, walked once and kept here.
     source.count_records(rundir, index=resolved.num_workers > 1 or resolved.name == "tpu")

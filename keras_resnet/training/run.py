@@ -22,6 +22,8 @@ import sys
 
 import numpy as np
 
+from keras_resnet.training import durable
+
 # Keras, and the modules that import it, load when a run starts: a recipe's flags and its errors
 # come back without them (`--help` loads no TensorFlow).
 METRICS = "metrics.json"
@@ -114,11 +116,11 @@ def steps_per_period(train_steps, eval_every):
     return next(d for d in range(eval_every, 0, -1) if train_steps % d == 0)
 
 
-def prepare_workdir(workdir, run_config, overwrite=False):
+def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
     """Checks the workdir; returns whether a run there is resumed.
 
     A finished run (its `metrics.json` exists) is an error unless `overwrite`, which removes the
-    recipe's outputs (only those). So is a run the NaN guard stopped (rerun unchanged, it would
+    recipe's outputs and the files it derived from its data, `caches` (only those). So is a run the NaN guard stopped (rerun unchanged, it would
     resume from its last good period into the same divergence), and an unfinished run with other
     settings.
     """
@@ -131,7 +133,7 @@ def prepare_workdir(workdir, run_config, overwrite=False):
     except OSError as error:
         raise RecipeError(f"cannot write to --workdir {workdir}: {error.strerror or error}") from None
     if overwrite:
-        for name in outputs():
+        for name in (*outputs(), *caches):
             path = os.path.join(workdir, name)
             if os.path.isdir(path):
                 shutil.rmtree(path)
@@ -161,8 +163,7 @@ def prepare_workdir(workdir, run_config, overwrite=False):
                 f"--workdir {workdir} holds an unfinished run with other settings ({shown}); rerun it unchanged to resume, or pass --overwrite"
             )
         return True
-    with open(path, "w") as f:
-        json.dump(run_config, f, indent=1)
+    durable.write_json(path, run_config)
     return False
 
 
@@ -210,10 +211,7 @@ def finish_run(model, workdir, metrics, mean_layer):
     from keras_resnet.training import callbacks, trained_model
 
     metrics = {**metrics, "model_file": trained_model.save_trained_model(model, workdir, mean_layer)}
-    path = os.path.join(workdir, METRICS)
-    with open(path + ".partial", "w") as f:
-        json.dump(metrics, f, indent=1)
-    os.replace(path + ".partial", path)
+    durable.write_json(os.path.join(workdir, METRICS), metrics)
     callbacks.remove_backup(workdir)
     return metrics
 
@@ -311,8 +309,13 @@ def load_metrics(workdir):
 
 def load_run_config(workdir):
     """The `run_config.json` a run wrote in `workdir` (its settings and config), or `None`."""
+    return load_json(os.path.join(workdir, RUN_CONFIG))
+
+
+def load_json(path):
+    """The JSON value in the file `path`, or `None` where there is none to read."""
     try:
-        with open(os.path.join(workdir, RUN_CONFIG)) as f:
+        with open(path) as f:
             return json.load(f)
     except (OSError, ValueError, TypeError):
         return None
