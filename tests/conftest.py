@@ -172,3 +172,29 @@ def free_ports():
         return found
 
     return ports
+
+
+class Killed(BaseException):
+    """What `kill_at` raises where a run would be SIGKILLed."""
+
+
+@pytest.fixture
+def kill_at(monkeypatch):
+    """`kill_at(point)`: the recipes' kill point `point` (`faults`, e.g. `"backup:2"`) raises
+    `Killed` in this process instead of killing it, leaving the workdir as a SIGKILL there would;
+    `kill_at(None)` disarms it."""
+    from keras_resnet.training import faults
+
+    def die():
+        raise Killed
+
+    monkeypatch.setattr(faults, "_die", die)
+
+    def arm(point):
+        if point is None:
+            monkeypatch.delenv(faults.KILL_ENV, raising=False)
+        else:
+            monkeypatch.setenv(faults.KILL_ENV, point)
+
+    arm.Killed = Killed
+    return arm

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from keras_resnet.cifar import config, datasets, train
-from keras_resnet.training import callbacks, run
+from keras_resnet.training import backup, callbacks, run
 
 
 def _model():
@@ -59,7 +59,7 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
     x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
     with pytest.raises(FloatingPointError) as error:
         model.fit(x, y, batch_size=4, epochs=4, verbose=0, callbacks=callbacks.make_callbacks(workdir, spoil))
-    checkpoint = os.path.join(workdir, callbacks.CHECKPOINT)
+    checkpoint = os.path.join(workdir, backup.CHECKPOINT)
     assert str(error.value) == (
         f"{reason} in evaluation period 2; stopped. The last good weights (period 1) are in {checkpoint}"
     )
@@ -67,8 +67,8 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
     kept.load_weights(checkpoint)
     for value, expected in zip(kept.get_weights(), spoil.weights[0]):
         np.testing.assert_array_equal(value, expected)
-    backup = os.path.join(workdir, callbacks.BACKUP_DIR, callbacks.BACKUP_WEIGHTS)
-    assert all(np.isfinite(a).all() for a in _float_arrays(backup))
+    backup_file = os.path.join(workdir, backup.BACKUP_DIR, backup.BACKUP_WEIGHTS)
+    assert all(np.isfinite(a).all() for a in _float_arrays(backup_file))
     with pytest.raises(train.RecipeError) as error:
         run.prepare_workdir(workdir, {"model": "net"})
     assert str(error.value) == (
@@ -99,8 +99,8 @@ def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_i
         run()
     reason, period = re.match(r"^(.*) in evaluation period (\d+); stopped\.", str(error.value)).groups()
     kept = [
-        os.path.join(workdir, callbacks.CHECKPOINT),
-        os.path.join(workdir, callbacks.BACKUP_DIR, callbacks.BACKUP_WEIGHTS),
+        os.path.join(workdir, backup.CHECKPOINT),
+        os.path.join(workdir, backup.BACKUP_DIR, backup.BACKUP_WEIGHTS),
     ]
     for path in [p for p in kept if os.path.exists(p)]:
         assert all(np.isfinite(a).all() for a in _float_arrays(path)), path

@@ -58,3 +58,50 @@ def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path,
     assert multipliers[5] == pytest.approx(0.1) and multipliers[-1] == 1.0  # The kill was inside the warm-up.
     assert figures["final"]["history rows"] == STEPS // PERIOD
     print(backend, figures)
+
+
+@pytest.mark.parametrize("damage", ["latest cut in half", "latest emptied", "both emptied"])
+def test_a_damaged_backup_falls_back_to_the_previous_one_and_ends_as_the_uninterrupted_run(
+    tmp_path, tiny_npz, kill_at, damage
+):
+    """A backup torn by a disk that lied (cut to half, or to 0 bytes): the rerun says so in one
+    line, resumes from the previous backup (or from the start where none is whole), and ends as
+    the run that was never killed, bit for bit."""
+    import os
+
+    from keras_resnet.cifar import config, datasets, train
+    from keras_resnet.training import backup
+
+    data = datasets.load(npz=tiny_npz(), validation_size=8)
+    cfg = config.cifar10(train_steps=12, eval_every=4, batch_size=8)
+    lines = []
+
+    def run(workdir):
+        return train.train_and_evaluate(cfg, str(workdir), model_name="resnet8", data=data, print_fn=_collect(lines))
+
+    run(tmp_path / "reference")
+    kill_at("backup:2")
+    with pytest.raises(kill_at.Killed):
+        run(tmp_path / "run")
+    kill_at(None)
+    folder = tmp_path / "run" / backup.BACKUP_DIR
+    for name in [backup.BACKUP_WEIGHTS] + ([backup.PREVIOUS_WEIGHTS] if damage == "both emptied" else []):
+        size = os.path.getsize(folder / name)
+        os.truncate(folder / name, size // 2 if damage == "latest cut in half" else 0)
+    lines.clear()
+    run(tmp_path / "run")
+    said = [line for line in lines if line.startswith("backup ")]
+    assert len(said) == 1 and said[0].endswith(
+        "resuming from step 0: no whole backup is left"
+        if damage == "both emptied"
+        else "resuming from the previous backup, at step 4"
+    ), lines
+    assert f"{folder / backup.BACKUP_WEIGHTS} (" in said[0]
+    resume_checks.compare_outputs(tmp_path / "reference", tmp_path / "run")
+
+
+def _collect(lines):
+    def print_fn(*parts, **kwargs):
+        lines.extend(" ".join(str(p) for p in parts).splitlines())
+
+    return print_fn

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.training import callbacks
+from keras_resnet.training import backup, callbacks
 
 
 def _model():
@@ -24,19 +24,19 @@ def _die_mid_write(filepath, overwrite=True):
 
 @pytest.mark.parametrize("atomic", [True, False])
 def test_backup_written_when_the_process_dies_keeps_the_previous_one(tmp_path, atomic):
-    backup_class = callbacks.BackupAndRestore if atomic else keras.callbacks.BackupAndRestore
+    backup_class = backup.BackupAndRestore if atomic else keras.callbacks.BackupAndRestore
     model = _model()
-    backup = backup_class(str(tmp_path))
-    backup.set_model(model)
-    backup._current_epoch = 1
-    backup._save_model()
+    saver = backup_class(str(tmp_path))
+    saver.set_model(model)
+    saver._current_epoch = 1
+    saver._save_model()
     weights = os.path.join(tmp_path, "latest.weights.h5")
     before = open(weights, "rb").read()
 
     model.save_weights = _die_mid_write
-    backup._current_epoch = 2
+    saver._current_epoch = 2
     with pytest.raises(RuntimeError, match="killed"):
-        backup._save_model()
+        saver._save_model()
 
     if not atomic:  # Keras as shipped: the backup is now a truncated file.
         assert open(weights, "rb").read() == b"\x89HDF\r\n\x1a\n"
@@ -61,7 +61,7 @@ def _model_weights(data, tmp_path):
 def test_checkpoint_written_when_the_process_dies_keeps_the_previous_one(tmp_path):
     model = _model()
     path = str(tmp_path / "last_good.weights.h5")
-    checkpoint = callbacks.Checkpoint(path)
+    checkpoint = backup.Checkpoint(path)
     checkpoint.set_model(model)
     checkpoint.on_epoch_end(0)
     before = open(path, "rb").read()
@@ -80,15 +80,15 @@ def _plateau():
 def test_backup_carries_the_schedule_counters_in_its_weights_file_and_outlives_fit(tmp_path):
     model, plateau = _model(), _plateau()
     plateau.best, plateau.wait = 0.25, 2
-    backup = callbacks.BackupAndRestore(str(tmp_path), {"schedule": plateau})
-    backup.set_model(model)
-    backup._current_epoch = 3
-    backup._save_model()
-    backup.on_train_end()
+    saver = backup.BackupAndRestore(str(tmp_path), {"schedule": plateau})
+    saver.set_model(model)
+    saver._current_epoch = 3
+    saver._save_model()
+    saver.on_train_end()
     os.remove(tmp_path / "training_metadata.json")  # The weights file alone is the backup.
 
     restored_model, restored_plateau = _model(), _plateau()
-    restored = callbacks.BackupAndRestore(str(tmp_path), {"schedule": restored_plateau})
+    restored = backup.BackupAndRestore(str(tmp_path), {"schedule": restored_plateau})
     for callback in (restored_plateau, restored):  # The recipe's order: the schedule comes first.
         callback.set_model(restored_model)
         callback.on_train_begin()
@@ -101,15 +101,15 @@ def test_backup_carries_the_schedule_counters_in_its_weights_file_and_outlives_f
 
 def test_backup_step_reads_the_period_from_the_weights_file(tmp_path):
     model = _model()
-    backup = callbacks.BackupAndRestore(str(tmp_path / callbacks.BACKUP_DIR))
-    backup.set_model(model)
-    backup._current_epoch = 4
-    backup._save_model()
-    with open(tmp_path / callbacks.BACKUP_DIR / "training_metadata.json", "w") as f:
+    saver = backup.BackupAndRestore(str(tmp_path / backup.BACKUP_DIR))
+    saver.set_model(model)
+    saver._current_epoch = 4
+    saver._save_model()
+    with open(tmp_path / backup.BACKUP_DIR / "training_metadata.json", "w") as f:
         json.dump({"epoch": 1}, f)  # A kill between the two writes leaves the previous period's copy.
-    assert callbacks.backup_step(str(tmp_path), 5) == 20
-    callbacks.remove_backup(str(tmp_path))
-    assert callbacks.backup_step(str(tmp_path), 5) == 0
+    assert backup.backup_step(str(tmp_path), 5) == 20
+    backup.remove_backup(str(tmp_path))
+    assert backup.backup_step(str(tmp_path), 5) == 0
 
 
 def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
@@ -189,3 +189,40 @@ def test_the_runs_callbacks_write_tensorboard_logs_with_no_batch_end_hook(tmp_pa
         (v.tag, e.step) for path in events for e in tf.compat.v1.train.summary_iterator(path) for v in e.summary.value
     }
     assert {("epoch_loss", 0), ("epoch_loss", 1)} <= tags
+
+
+def test_a_backup_is_flushed_to_the_disk_before_it_takes_its_name_and_the_previous_one_is_kept(tmp_path, monkeypatch):
+    """The order a power cut cannot tear: the new file written and fsync'ed under a temporary
+    name, the backup before it kept, the rename, then the folder fsync'ed."""
+    from keras_resnet.training import durable
+
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def traced_fsync(descriptor):
+        events.append(("fsync", os.path.basename(os.readlink(f"/proc/self/fd/{descriptor}"))))
+        fsync(descriptor)
+
+    def traced_replace(source, target):
+        events.append(("rename", os.path.basename(source), os.path.basename(target)))
+        replace(source, target)
+
+    saver = backup.BackupAndRestore(str(tmp_path))
+    saver.set_model(_model())
+    for epoch in (1, 2):
+        if epoch == 2:
+            monkeypatch.setattr(durable.os, "fsync", traced_fsync)
+            monkeypatch.setattr(durable.os, "replace", traced_replace)
+        saver._current_epoch = epoch
+        saver._save_model()
+    folder = os.path.basename(tmp_path)
+    assert events[:4] == [
+        ("rename", "latest.weights.h5", "previous.weights.h5"),
+        ("fsync", "latest.partial.weights.h5"),
+        ("rename", "latest.partial.weights.h5", "latest.weights.h5"),
+        ("fsync", folder),
+    ]
+    assert [
+        backup.whole_backup(str(tmp_path))[1]["epoch"],
+        backup._read_whole(str(tmp_path / "previous.weights.h5"))["epoch"],
+    ] == [2, 1]

@@ -9,7 +9,7 @@ from keras import ops
 
 from keras_resnet.cifar import config, datasets
 from keras_resnet.cifar.augment import PadCropFlip
-from keras_resnet.training import callbacks
+from keras_resnet.training import backup, callbacks
 from keras_resnet.training.preprocessing import PerPixelMean
 
 
@@ -192,7 +192,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
         model.fit(data(), steps_per_epoch=2, epochs=5, verbose=0, callbacks=callbacks.make_callbacks(workdir))
     assert np.isnan(ops.convert_to_numpy(model.layers[0].kernel)).all()
     good = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    good.load_weights(os.path.join(workdir, callbacks.CHECKPOINT))
+    good.load_weights(os.path.join(workdir, backup.CHECKPOINT))
     assert np.isfinite(ops.convert_to_numpy(good.layers[0].kernel)).all()
     assert len(callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))) == 2  # no row for the NaN period
 

@@ -234,7 +234,7 @@ def _check_fig7(workdir, npz):
     import keras_resnet
     from keras_resnet.cifar import config, datasets
     from keras_resnet.cifar import model as cifar_model
-    from keras_resnet.training import callbacks
+    from keras_resnet.training import backup
 
     with open(os.path.join(workdir, "fig7.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
@@ -249,7 +249,7 @@ def _check_fig7(workdir, npz):
     arrays = np.load(npz)
     data = datasets.load(npz=str(npz), validation_size=8)
     model = cifar_model.create_model("resnet14", data, config.cifar10())
-    model.load_weights(os.path.join(workdir, "resnet14", callbacks.CHECKPOINT))
+    model.load_weights(os.path.join(workdir, "resnet14", backup.CHECKPOINT))
     images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype(
         "float32"
     )

@@ -19,7 +19,7 @@ from keras_resnet import responses as responses_lib
 from keras_resnet.cifar import config as config_lib
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar import train
-from keras_resnet.training import callbacks, plots
+from keras_resnet.training import backup, callbacks, plots
 from keras_resnet.training import run as run_lib
 
 FIGURE = "fig6.png"
@@ -191,7 +191,7 @@ def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
         model = cifar_model.create_model(
             name, data, config, shortcut=None if zoo.lookup(name).kind == "plain" else shortcut
         )
-        model.load_weights(os.path.join(workdir, name, callbacks.CHECKPOINT))
+        model.load_weights(os.path.join(workdir, name, backup.CHECKPOINT))
         stds = responses_lib.layer_responses(model.get_layer(name), images, batch_size=config.batch_size)
         results[name] = {
             "layers": list(stds),

@@ -25,7 +25,7 @@ import keras
 from keras_resnet import distribute, table
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar import streams
-from keras_resnet.training import callbacks, exact_eval, faults, optimizers, plots, run, schedules
+from keras_resnet.training import backup, callbacks, exact_eval, faults, optimizers, plots, run, schedules
 from keras_resnet.training.run import RecipeError
 
 
@@ -187,13 +187,13 @@ def train_and_evaluate(
     )
 
     # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
-    start = callbacks.backup_step(workdir, period) if resumed or not resolved.is_chief else 0
+    start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
     print_fn(summary(run_config, model, data, resolved, rundir), flush=True)
     began = time.time()
     if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
         print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
         with resolved.scope():
-            callbacks.restore_backup(model, workdir)
+            backup.restore_backup(model, workdir)
     else:
         if start:
             print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)

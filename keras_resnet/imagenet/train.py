@@ -34,7 +34,7 @@ from keras_resnet.imagenet.model import (
     recipe_model,
     stored_mean,
 )
-from keras_resnet.training import callbacks, durable, exact_eval, faults, optimizers, run, schedules
+from keras_resnet.training import backup, callbacks, durable, exact_eval, faults, optimizers, run, schedules
 from keras_resnet.training import flags as flag_lib
 from keras_resnet.training.run import RecipeError, check_batch
 
@@ -339,7 +339,7 @@ def train_and_evaluate(
             )
         distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
         # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
-        start = callbacks.backup_step(workdir, period) if resumed or not resolved.is_chief else 0
+        start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
         print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
         if start >= train_steps:
             print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
@@ -388,7 +388,7 @@ def train_and_evaluate(
                 faults.kill_if(faults.BEFORE_OUTPUTS)
             else:  # Killed after training, before the outputs: only finish those.
                 with resolved.scope():
-                    callbacks.restore_backup(model, workdir)
+                    backup.restore_backup(model, workdir)
         except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
             if "label outside" not in str(error) and "negative label" not in str(error):
                 raise
@@ -443,9 +443,9 @@ def evaluate_checkpoint(
     """
     if protocol not in evaluation.PROTOCOLS:
         raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
-    checkpoint = os.path.join(workdir, callbacks.CHECKPOINT)
+    checkpoint = os.path.join(workdir, backup.CHECKPOINT)
     if not os.path.exists(checkpoint):
-        raise RecipeError(f"--workdir {workdir} has no checkpoint ({callbacks.CHECKPOINT}); train first (--mode=train)")
+        raise RecipeError(f"--workdir {workdir} has no checkpoint ({backup.CHECKPOINT}); train first (--mode=train)")
     # A fine-tuned run's net was built from published weights (cached by the run): build it the same way.
     init_weights = (run.load_run_config(workdir) or {}).get("init_weights")
     network = create_network(model_name, source.num_classes, None, shortcut, init_weights, bottleneck_stride)

@@ -12,7 +12,6 @@ import importlib.util
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
@@ -22,13 +21,12 @@ from absl import logging
 from keras import ops
 
 from keras_resnet.pretrained.convert import listed
-from keras_resnet.training import exact_eval, faults, schedules
+from keras_resnet.training import durable, exact_eval, faults, schedules
+from keras_resnet.training.backup import BACKUP_DIR, CHECKPOINT, BackupAndRestore, Checkpoint
 from keras_resnet.training.progress import ProgressLine  # noqa: F401  (the recipes' progress lines)
 
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
-BACKUP_DIR = "backup"
-CHECKPOINT = os.path.join("checkpoints", "last_good.weights.h5")
 # What the NaN guard writes when it stops a run (`TerminateOnNaN`).
 STOPPED = "stopped.json"
 TENSORBOARD_DIR = "tensorboard"
@@ -81,7 +79,7 @@ class TerminateOnNaN(keras.callbacks.Callback):
             else "No good checkpoint was written before it"
         )
         if self.stop_record:
-            _atomic_write(self.stop_record, json.dumps({"period": epoch + 1, "reason": reason}))
+            durable.write_json(self.stop_record, {"period": epoch + 1, "reason": reason})
         raise FloatingPointError(f"{reason} in evaluation period {epoch + 1}; stopped. {where}")
 
     def _non_finite_arrays(self):
@@ -280,153 +278,14 @@ def read_history(path):
 
 
 def write_history(rows, json_path, csv_path):
-    """Writes the rows as JSON and CSV, each through a temporary file (a kill never truncates)."""
-    _atomic_write(json_path, json.dumps(rows, indent=1))
+    """Writes the rows as JSON and CSV, each whole or not at all (`durable`)."""
+    durable.write_json(json_path, rows)
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k != "step", k))
-    tmp = csv_path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, csv_path)
-
-
-def _atomic_write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-BACKUP_WEIGHTS = "latest.weights.h5"
-BACKUP_METADATA = "training_metadata.json"
-# The HDF5 attribute of the backup's weights file that holds its metadata (period, schedule state).
-_METADATA_ATTR = "training_metadata"
-
-
-def read_backup_metadata(backup_dir):
-    """The metadata of the backup in `backup_dir` (`{"epoch": …, "state": {…}}`), or `None`.
-
-    It is read from the weights file, where it was written before the file took its name; a
-    backup of an older version, without it there, falls back to `training_metadata.json`.
-    """
-    import h5py
-
-    weights = os.path.join(backup_dir, BACKUP_WEIGHTS)
-    if not os.path.exists(weights):
-        return None
-    with h5py.File(weights, "r") as f:
-        text = f.attrs.get(_METADATA_ATTR)
-    if text is None:
-        try:
-            with open(os.path.join(backup_dir, BACKUP_METADATA)) as f:
-                text = f.read()
-        except OSError:
-            return None
-    return json.loads(text)
-
-
-def backup_step(workdir, steps_per_period):
-    """The step a rerun resumes from: the last backup's period × `steps_per_period` (0 if none)."""
-    metadata = read_backup_metadata(os.path.join(workdir, BACKUP_DIR))
-    return int(metadata["epoch"]) * steps_per_period if metadata else 0
-
-
-def restore_backup(model, workdir):
-    """Loads the backup's weights and optimizer state into a compiled `model` (for a run whose
-    training is over, so that `fit` is not called again)."""
-    backup = BackupAndRestore(os.path.join(workdir, BACKUP_DIR))
-    backup.set_model(model)
-    backup._load_model()
-
-
-def remove_backup(workdir):
-    """Deletes the backup once a run's final outputs are written."""
-    shutil.rmtree(os.path.join(workdir, BACKUP_DIR), ignore_errors=True)
-
-
-def save_weights_atomically(model, path, metadata=None):
-    """Writes `model`'s weights to `path` (a `.weights.h5` file) through a temporary file and a
-    rename, so that a process killed mid-write leaves the previous file whole.
-
-    Args:
-        model: a `keras.Model`.
-        path: str.
-        metadata: optional JSON-able dict, stored in the file (an HDF5 attribute) before the
-            rename, so that weights and metadata are replaced together.
-    """
-    partial = path[: -len(".weights.h5")] + ".partial.weights.h5"
-    model.save_weights(partial, overwrite=True)
-    if metadata is not None:
-        import h5py
-
-        with h5py.File(partial, "a") as f:
-            f.attrs[_METADATA_ATTR] = json.dumps(metadata)
-    os.replace(partial, path)
-
-
-class Checkpoint(keras.callbacks.Callback):
-    """Saves the weights at the end of every period, atomically (`save_weights_atomically`)."""
-
-    def __init__(self, path):
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch, logs=None):
-        save_weights_atomically(self.model, self.path)
-
-
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that saves the whole training state in one atomic write
-    and keeps it until the run's outputs are written.
-
-    Keras writes the weights, then the metadata, each in place: a SIGKILL during the write
-    leaves a truncated HDF5 file that the next run cannot load ("bad object header version
-    number"), and a kill between the two pairs weights and period that do not belong together.
-    Here the metadata (the period, and the state of the callbacks in `stateful`, e.g. the
-    plateau schedule's counters) goes into the weights file, which is written under a
-    temporary name and renamed over the old one: a backup is always one whole period's state.
-    `training_metadata.json` is a readable copy. The backup is not deleted when `fit` ends
-    (Keras deletes it): the recipe removes it once its final outputs exist
-    (`remove_backup`), so a run killed in between finishes them without training again.
-
-    Args:
-        backup_dir: str.
-        stateful: optional dict of name to callback with `backup_state()` (a JSON-able value)
-            and `restore_state(value)`.
-        save_dir: optional str. Where the backup is written, when not where it is restored from
-            (the other processes of a job restore from the chief's backup and write their own:
-            on JAX a save is a collective of all processes). Defaults to `backup_dir`.
-    """
-
-    # Saves once per period: Keras' batch-end hook, which then never saves, would make Keras fetch
-    # every step's logs to the host (see `PeriodTensorBoard`).
-    on_train_batch_end = keras.callbacks.Callback.on_train_batch_end
-
-    def __init__(self, backup_dir, stateful=None, save_dir=None):
-        super().__init__(backup_dir, delete_checkpoint=False)
-        self.stateful, self.save_dir = dict(stateful or {}), save_dir or backup_dir
-
-    def _load_model(self):
-        super()._load_model()
-        metadata = read_backup_metadata(self.backup_dir)
-        if metadata is None:
-            return
-        self.model._initial_epoch = int(metadata["epoch"])
-        state = metadata.get("state", {})
-        for name, callback in self.stateful.items():
-            if name in state:
-                callback.restore_state(state[name])
-
-    def _save_model(self):
-        os.makedirs(self.save_dir, exist_ok=True)
-        metadata = {
-            "epoch": self._current_epoch,
-            "batch": self._last_batch_seen,
-            "state": {name: callback.backup_state() for name, callback in self.stateful.items()},
-        }
-        save_weights_atomically(self.model, os.path.join(self.save_dir, BACKUP_WEIGHTS), metadata)
-        _atomic_write(os.path.join(self.save_dir, os.path.basename(self._training_metadata_path)), json.dumps(metadata))
+    with durable.writing(csv_path) as partial:
+        with open(partial, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 def tensorboard_available():

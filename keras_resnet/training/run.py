@@ -3,7 +3,7 @@ resumed or refused), its periods, and its end (`finish_run`: the trained model a
 written, the backup removed).
 
 A run is a sequence of evaluation periods in a workdir; `prepare_workdir` decides whether a rerun
-resumes it, `callbacks.backup_step` from which step, and `finish_run` closes it, after which a
+resumes it, `backup.backup_step` from which step, and `finish_run` closes it, after which a
 rerun finds it finished. A job of several processes is one run: the chief (process 0) writes the
 workdir's files, every other process its own under `workers/<i>`, and each resumes from the
 chief's backup, read in place (`join_job`), so that it resumes on any topology.
@@ -33,7 +33,7 @@ CURVES_PNG = "curves.png"
 
 def outputs():
     """What `overwrite=True` removes; anything else in the workdir is left alone."""
-    from keras_resnet.training import callbacks, trained_model
+    from keras_resnet.training import backup, callbacks, trained_model
 
     return (
         METRICS,
@@ -41,7 +41,7 @@ def outputs():
         CURVES_PNG,
         callbacks.HISTORY_CSV,
         callbacks.HISTORY_JSON,
-        callbacks.BACKUP_DIR,
+        backup.BACKUP_DIR,
         "checkpoints",
         callbacks.TENSORBOARD_DIR,
         trained_model.MODEL_FILE,
@@ -99,13 +99,13 @@ def join_job(workdir, resolved):
         workdir: str. The run's workdir, one directory every process sees.
         resolved: the `distribute.Resolved` strategy (`is_chief`, `worker_index`).
     """
-    from keras_resnet.training import callbacks
+    from keras_resnet.training import backup
 
     if resolved.is_chief:
         return workdir
     rundir = os.path.join(workdir, "workers", str(resolved.worker_index))
     finished = os.path.join(rundir, METRICS)
-    if os.path.isdir(os.path.join(workdir, callbacks.BACKUP_DIR)) and os.path.exists(finished):
+    if os.path.isdir(os.path.join(workdir, backup.BACKUP_DIR)) and os.path.exists(finished):
         os.remove(finished)
     return rundir
 
@@ -208,11 +208,11 @@ def finish_run(model, workdir, metrics, mean_layer):
     Returns:
         The metrics, as written.
     """
-    from keras_resnet.training import callbacks, trained_model
+    from keras_resnet.training import backup, trained_model
 
     metrics = {**metrics, "model_file": trained_model.save_trained_model(model, workdir, mean_layer)}
     durable.write_json(os.path.join(workdir, METRICS), metrics)
-    callbacks.remove_backup(workdir)
+    backup.remove_backup(workdir)
     return metrics
 
 

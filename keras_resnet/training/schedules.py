@@ -174,7 +174,7 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     Keras keeps `best`, `wait` and the cooldown only in the Python object and resets them on
     every `fit()`, so a run preempted more often than every `patience` evaluations would never
-    lower its rate. Here they are the callback's state that `callbacks.BackupAndRestore` saves
+    lower its rate. Here they are the callback's state that `backup.BackupAndRestore` saves
     with each backup (`backup_state`) and restores (`restore_state`); the rate itself is the
     optimizer's, saved with it.
 
