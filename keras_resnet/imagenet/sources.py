@@ -34,6 +34,8 @@ import struct
 
 import numpy as np
 
+from keras_resnet.training import durable
+
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 NO_DATA = (
     "no ImageNet data: pass --data_dir with a prepared TFDS imagenet2012 (or --manual_dir with "
@@ -220,10 +222,7 @@ class RecordSplit:
             }
             self.lengths = np.array([self._counts[path][1] for path in self.files], np.int64)
         if cache_path and os.path.isdir(cache_dir) and any(cached.get(p) != c for p, c in self._counts.items()):
-            partial = cache_path + ".partial"
-            with open(partial, "w") as f:
-                json.dump({**cached, **self._counts}, f)
-            os.replace(partial, cache_path)
+            durable.write_text(cache_path, json.dumps({**cached, **self._counts}))
         return self.lengths
 
     def _stats(self):
@@ -277,16 +276,15 @@ class RecordSplit:
                 )
         self.record_offsets = np.concatenate([known[path] for path in self.files]).astype(np.int64)
         if cache_path and os.path.isdir(cache_dir) and set(self.files) - cached:
-            partial = cache_path + ".partial.npz"
-            np.savez(
-                partial,
-                paths=np.array(self.files),
-                sizes=np.array([stats[p][0] for p in self.files], np.int64),
-                mtimes=np.array([stats[p][1] for p in self.files], np.int64),
-                counts=np.asarray(self.lengths, np.int64),
-                offsets=self.record_offsets,
-            )
-            os.replace(partial, cache_path)
+            with durable.writing(cache_path) as partial:
+                np.savez(
+                    partial,
+                    paths=np.array(self.files),
+                    sizes=np.array([stats[p][0] for p in self.files], np.int64),
+                    mtimes=np.array([stats[p][1] for p in self.files], np.int64),
+                    counts=np.asarray(self.lengths, np.int64),
+                    offsets=self.record_offsets,
+                )
         return self.record_offsets
 
     def read(self, example):
