@@ -19,7 +19,7 @@ from keras_resnet import responses as responses_lib
 from keras_resnet.cifar import config as config_lib
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar import train
-from keras_resnet.training import backup, callbacks, plots
+from keras_resnet.training import backup, callbacks, lock, plots
 from keras_resnet.training import run as run_lib
 
 FIGURE = "fig6.png"
@@ -91,47 +91,49 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         train.check_settings(config, name)
     train.check_data(config, data)
     finished = {} if overwrite else finished_nets(config, workdir, data, nets, seed, train_options)
-    run_lib.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
-    to_train = [name for name in nets if name not in finished]
-    print_fn(
-        f"Degradation experiment in {workdir}: {len(nets)} nets ({', '.join(nets)}); "
-        + (f"reusing {', '.join(finished)}, finished earlier; " if finished else "")
-        + (f"training {', '.join(to_train)}" if to_train else "nothing to train"),
-        flush=True,
-    )
-    results = {}
-    for name in nets:
-        net_dir = os.path.join(workdir, name)
-        if name in finished:
-            results[name] = finished[name]
-            continue
-        print_fn(f"== {name} ==", flush=True)
-        keras.backend.clear_session()
-        results[name] = train.train_and_evaluate(
-            config,
-            net_dir,
-            model_name=name,
-            data=data,
-            seed=seed,
-            overwrite=overwrite,
-            print_fn=print_fn,
-            **train_options,
+    run_lib.make_workdir(workdir)
+    with lock.hold(workdir):  # Each net's run holds its own folder too.
+        run_lib.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
+        to_train = [name for name in nets if name not in finished]
+        print_fn(
+            f"Degradation experiment in {workdir}: {len(nets)} nets ({', '.join(nets)}); "
+            + (f"reusing {', '.join(finished)}, finished earlier; " if finished else "")
+            + (f"training {', '.join(to_train)}" if to_train else "nothing to train"),
+            flush=True,
         )
-    histories = {name: callbacks.read_history(os.path.join(workdir, name, callbacks.HISTORY_JSON)) for name in nets}
-    plots.plot_degradation(
-        {n: h for n, h in histories.items() if zoo.lookup(n).kind == "plain"},
-        {n: h for n, h in histories.items() if zoo.lookup(n).kind != "plain"},
-        os.path.join(workdir, FIGURE),
-        title=plots.run_title(data.name, config.train_steps, config.batch_size),
-    )
-    rows = table_rows(results)
-    with open(os.path.join(workdir, TABLE_MD), "w") as f:
-        f.write(markdown_table(rows, config.train_steps, data.name) + "\n")
-    if responses:
-        layer_responses(config, workdir, data, nets, shortcut=train_options.get("shortcut"), print_fn=print_fn)
-    with open(os.path.join(workdir, TABLE_JSON), "w") as f:
-        json.dump(rows, f, indent=1)
-    return rows
+        results = {}
+        for name in nets:
+            net_dir = os.path.join(workdir, name)
+            if name in finished:
+                results[name] = finished[name]
+                continue
+            print_fn(f"== {name} ==", flush=True)
+            keras.backend.clear_session()
+            results[name] = train.train_and_evaluate(
+                config,
+                net_dir,
+                model_name=name,
+                data=data,
+                seed=seed,
+                overwrite=overwrite,
+                print_fn=print_fn,
+                **train_options,
+            )
+        histories = {name: callbacks.read_history(os.path.join(workdir, name, callbacks.HISTORY_JSON)) for name in nets}
+        plots.plot_degradation(
+            {n: h for n, h in histories.items() if zoo.lookup(n).kind == "plain"},
+            {n: h for n, h in histories.items() if zoo.lookup(n).kind != "plain"},
+            os.path.join(workdir, FIGURE),
+            title=plots.run_title(data.name, config.train_steps, config.batch_size),
+        )
+        rows = table_rows(results)
+        with open(os.path.join(workdir, TABLE_MD), "w") as f:
+            f.write(markdown_table(rows, config.train_steps, data.name) + "\n")
+        if responses:
+            layer_responses(config, workdir, data, nets, shortcut=train_options.get("shortcut"), print_fn=print_fn)
+        with open(os.path.join(workdir, TABLE_JSON), "w") as f:
+            json.dump(rows, f, indent=1)
+        return rows
 
 
 def finished_nets(config, workdir, data, nets, seed=0, train_options=None):

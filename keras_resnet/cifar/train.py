@@ -25,7 +25,7 @@ import keras
 from keras_resnet import distribute, table
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar import streams
-from keras_resnet.training import backup, callbacks, exact_eval, faults, optimizers, plots, run, schedules
+from keras_resnet.training import backup, callbacks, exact_eval, faults, lock, optimizers, plots, run, schedules
 from keras_resnet.training.run import RecipeError
 
 
@@ -169,71 +169,73 @@ def train_and_evaluate(
     run_config = planned_run(config, model_name, data, seed, shortcut, mixed_precision, resolved.num_replicas)
     period, warmup = run_config["eval_every"], run_config["warmup"]
     rundir = run.join_job(workdir, resolved)  # Where this process writes; all resume from workdir's backup.
-    resumed = run.prepare_workdir(rundir, run_config, overwrite)
+    run.make_workdir(rundir)
+    with lock.hold(rundir, resolved):  # One job at a time in a workdir.
+        resumed = run.prepare_workdir(rundir, run_config, overwrite)
 
-    run.set_seed(seed)
-    keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
-    with resolved.scope():
-        model = cifar_model.create_model(model_name, data, config, shortcut=shortcut, seed=seed)
-        compile_model(model, config, warmup=warmup)
-    # Built from shapes: under a strategy Keras would otherwise draw a batch from the stream to learn them.
-    distribute.build_from_shapes(
-        model,
-        resolved,
-        (
-            keras.KerasTensor((None, *data.image_shape), cifar_model.image_dtype(data)),
-            keras.KerasTensor((None,), "int32"),
-        ),
-    )
-
-    # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
-    start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
-    print_fn(summary(run_config, model, data, resolved, rundir), flush=True)
-    began = time.time()
-    if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
-        print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
+        run.set_seed(seed)
+        keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
         with resolved.scope():
-            backup.restore_backup(model, workdir)
-    else:
-        if start:
-            print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
-        evaluation = streams.periodic_evaluation(
-            resolved, data, config.batch_size, period, schedule=schedules.cifar_schedule(config)
+            model = cifar_model.create_model(model_name, data, config, shortcut=shortcut, seed=seed)
+            compile_model(model, config, warmup=warmup)
+        # Built from shapes: under a strategy Keras would otherwise draw a batch from the stream to learn them.
+        distribute.build_from_shapes(
+            model,
+            resolved,
+            (
+                keras.KerasTensor((None, *data.image_shape), cifar_model.image_dtype(data)),
+                keras.KerasTensor((None,), "int32"),
+            ),
         )
-        warmup_callback = (
-            schedules.WarmupUntilTrainingError(
-                config.warmup_until_error, check_every=min(config.warmup_check_every, period)
+
+        # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
+        start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
+        print_fn(summary(run_config, model, data, resolved, rundir), flush=True)
+        began = time.time()
+        if start >= config.train_steps:  # Killed after training, before the outputs: only finish those.
+            print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
+            with resolved.scope():
+                backup.restore_backup(model, workdir)
+        else:
+            if start:
+                print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
+            evaluation = streams.periodic_evaluation(
+                resolved, data, config.batch_size, period, schedule=schedules.cifar_schedule(config)
             )
-            if warmup
-            else None
+            warmup_callback = (
+                schedules.WarmupUntilTrainingError(
+                    config.warmup_until_error, check_every=min(config.warmup_check_every, period)
+                )
+                if warmup
+                else None
+            )
+            progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
+            model.fit(
+                streams.train_stream(resolved, data, config.batch_size, seed=seed, start_step=start),
+                steps_per_epoch=period,
+                epochs=config.train_steps // period,
+                callbacks=callbacks.make_callbacks(rundir, evaluation, warmup_callback, progress, backup_from=workdir),
+                verbose=verbose,
+                shuffle=False,  # The batches are shuffled already, reproducibly (`datasets.batches`).
+            )
+            faults.kill_if(faults.BEFORE_OUTPUTS)
+        keras.config.set_dtype_policy("float32")
+        history = callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON))
+        last = history[-1] if history else {}
+        metrics = {
+            "model": model_name,
+            "steps": int(last.get("step", config.train_steps)),
+            "train_error": last.get("train_error"),
+            "val_error": last.get("val_error"),
+            "test_error": last.get("test_error"),
+            "test_loss": last.get("test_loss"),
+            "parameters": table.trainable_params(model),
+            "seconds_this_run": round(time.time() - began, 1),
+            "backend": keras.backend.backend(),
+        }
+        plots.plot_curves(
+            {model_name: history},
+            os.path.join(rundir, run.CURVES_PNG),
+            title=f"{model_name}: {plots.run_title(data.name, config.train_steps, config.batch_size)}",
         )
-        progress = callbacks.ProgressLine(config.train_steps, config.batch_size, print_fn)
-        model.fit(
-            streams.train_stream(resolved, data, config.batch_size, seed=seed, start_step=start),
-            steps_per_epoch=period,
-            epochs=config.train_steps // period,
-            callbacks=callbacks.make_callbacks(rundir, evaluation, warmup_callback, progress, backup_from=workdir),
-            verbose=verbose,
-            shuffle=False,  # The batches are shuffled already, reproducibly (`datasets.batches`).
-        )
-        faults.kill_if(faults.BEFORE_OUTPUTS)
-    keras.config.set_dtype_policy("float32")
-    history = callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON))
-    last = history[-1] if history else {}
-    metrics = {
-        "model": model_name,
-        "steps": int(last.get("step", config.train_steps)),
-        "train_error": last.get("train_error"),
-        "val_error": last.get("val_error"),
-        "test_error": last.get("test_error"),
-        "test_loss": last.get("test_loss"),
-        "parameters": table.trainable_params(model),
-        "seconds_this_run": round(time.time() - began, 1),
-        "backend": keras.backend.backend(),
-    }
-    plots.plot_curves(
-        {model_name: history},
-        os.path.join(rundir, run.CURVES_PNG),
-        title=f"{model_name}: {plots.run_title(data.name, config.train_steps, config.batch_size)}",
-    )
-    return run.finish_run(model, rundir, metrics, cifar_model.MEAN_LAYER)
+        return run.finish_run(model, rundir, metrics, cifar_model.MEAN_LAYER)

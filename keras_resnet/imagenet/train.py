@@ -34,7 +34,7 @@ from keras_resnet.imagenet.model import (
     recipe_model,
     stored_mean,
 )
-from keras_resnet.training import backup, callbacks, durable, exact_eval, faults, optimizers, run, schedules
+from keras_resnet.training import backup, callbacks, durable, exact_eval, faults, lock, optimizers, run, schedules
 from keras_resnet.training import flags as flag_lib
 from keras_resnet.training.run import RecipeError, check_batch
 
@@ -308,110 +308,114 @@ def train_and_evaluate(
         "config": run.jsonable(vars(config)),
     }
     rundir = run.join_job(workdir, resolved)  # Where this process writes; all resume from workdir's backup.
-    # Before anything is written: the records counted (their counts cached in the workdir once it
-    # exists), and a split of unreadable files refused.
-    source.count_records(rundir if os.path.isdir(rundir) else None)
-    input_pipeline.check_readable(source)
-    check_data_order(rundir, overwrite)
-    resumed = run.prepare_workdir(rundir, run_config, overwrite, caches=CACHES)
-    # The input pipelines of a job (its workers, a TPU pod's hosts) read their own records at
-    # their offsets, walked once and kept here.
-    source.count_records(rundir, index=resolved.num_workers > 1 or resolved.name == "tpu")
+    run.make_workdir(rundir)
+    with lock.hold(rundir, resolved):  # One job at a time in a workdir.
+        # Before anything is written: the records counted (their counts cached in the workdir once it
+        # exists), and a split of unreadable files refused.
+        source.count_records(rundir if os.path.isdir(rundir) else None)
+        input_pipeline.check_readable(source)
+        check_data_order(rundir, overwrite)
+        resumed = run.prepare_workdir(rundir, run_config, overwrite, caches=CACHES)
+        # The input pipelines of a job (its workers, a TPU pod's hosts) read their own records at
+        # their offsets, walked once and kept here.
+        source.count_records(rundir, index=resolved.num_workers > 1 or resolved.name == "tpu")
 
-    # A published net carries its own preprocessing: it is trained on the raw crops.
-    mean = (
-        pixel_mean(source, config, workdir, print_fn=print_fn, resolved=resolved)
-        if init_weights is None
-        else np.zeros(3, np.float32)
-    )
-    crops_dtype = image_dtype(resolved.name)
-    keras.utils.set_random_seed(seed)
-    keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
-    try:
-        with resolved.scope():
-            network = create_network(model_name, source.num_classes, config, shortcut, init_weights, bottleneck_stride)
-            model = recipe_model(network, config, mean, crops_dtype)
-            model.compile(
-                optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                weighted_metrics=exact_eval.weighted_metrics(source.num_classes),  # Exact on padded batches.
-                jit_compile=jit_compile,
-            )
-        distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
-        # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
-        start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
-        print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
-        if start >= train_steps:
-            print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
-        elif start:
-            print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
-        train_skips = input_pipeline.SkipCounter("train")
-        data = input_pipeline.distributed_train_dataset(
-            resolved, source, config, seed=seed, start_step=start, counter=train_skips, image_dtype=crops_dtype
+        # A published net carries its own preprocessing: it is trained on the raw crops.
+        mean = (
+            pixel_mean(source, config, workdir, print_fn=print_fn, resolved=resolved)
+            if init_weights is None
+            else np.zeros(3, np.float32)
         )
-        val, val_steps = None, None
-        val_skips = input_pipeline.SkipCounter("validation")
-        if "val" in source.splits:
-            val, val_steps = input_pipeline.distributed_eval_dataset(
-                resolved, source, config, counter=val_skips, image_dtype=crops_dtype
-            )
-        plateau = None
-        if config.schedule == "plateau" and val is not None:
-            plateau = schedules.reduce_on_plateau(config, monitor="val_error")
-            plateau.mode = "min"  # An error: Keras cannot infer the direction from the name.
-        began = time.time()
+        crops_dtype = image_dtype(resolved.name)
+        keras.utils.set_random_seed(seed)
+        keras.config.set_dtype_policy(run.PRECISIONS[mixed_precision])
         try:
-            if start < train_steps:
-                skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config))
-                validation = callbacks.PeriodicEvaluation(
-                    {"val": val} if val is not None else {},
-                    period,
-                    steps={"val": val_steps},
-                    skips={"val": val_skips},
-                    sizes={"val": source.sizes.get("val")},
+            with resolved.scope():
+                network = create_network(
+                    model_name, source.num_classes, config, shortcut, init_weights, bottleneck_stride
                 )
-                model.fit(
-                    data,
-                    steps_per_epoch=period,
-                    epochs=train_steps // period,
-                    verbose=verbose,
-                    shuffle=False,
-                    callbacks=callbacks.make_callbacks(
-                        rundir,
-                        validation,
-                        plateau,
-                        callbacks.ProgressLine(train_steps, config.batch_size, print_fn),
-                        backup_from=workdir,
+                model = recipe_model(network, config, mean, crops_dtype)
+                model.compile(
+                    optimizer=optimizers.make_optimizer(config, _learning_rate(config, train_steps)),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    weighted_metrics=exact_eval.weighted_metrics(source.num_classes),  # Exact on padded batches.
+                    jit_compile=jit_compile,
+                )
+            distribute.build_from_shapes(model, resolved, _batch_shapes(config, crops_dtype))
+            # Other workers resume from the chief's backup (`run.join_job`), whether or not they ran before.
+            start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
+            print_fn(summary(run_config, network, source, config, resolved, rundir), flush=True)
+            if start >= train_steps:
+                print_fn(f"{model_name} in {rundir} finished training at step {start}; writing its outputs", flush=True)
+            elif start:
+                print_fn(f"Resuming {model_name} in {rundir} at step {start}", flush=True)
+            train_skips = input_pipeline.SkipCounter("train")
+            data = input_pipeline.distributed_train_dataset(
+                resolved, source, config, seed=seed, start_step=start, counter=train_skips, image_dtype=crops_dtype
+            )
+            val, val_steps = None, None
+            val_skips = input_pipeline.SkipCounter("validation")
+            if "val" in source.splits:
+                val, val_steps = input_pipeline.distributed_eval_dataset(
+                    resolved, source, config, counter=val_skips, image_dtype=crops_dtype
+                )
+            plateau = None
+            if config.schedule == "plateau" and val is not None:
+                plateau = schedules.reduce_on_plateau(config, monitor="val_error")
+                plateau.mode = "min"  # An error: Keras cannot infer the direction from the name.
+            began = time.time()
+            try:
+                if start < train_steps:
+                    skips = SkipReport(train_skips, start, period, input_pipeline.images_per_step(resolved, config))
+                    validation = callbacks.PeriodicEvaluation(
+                        {"val": val} if val is not None else {},
+                        period,
+                        steps={"val": val_steps},
+                        skips={"val": val_skips},
+                        sizes={"val": source.sizes.get("val")},
                     )
-                    + [skips],
-                )
-                faults.kill_if(faults.BEFORE_OUTPUTS)
-            else:  # Killed after training, before the outputs: only finish those.
-                with resolved.scope():
-                    backup.restore_backup(model, workdir)
-        except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
-            if "label outside" not in str(error) and "negative label" not in str(error):
-                raise
-            line = next(text for text in str(error).splitlines() if "label" in text).strip()
-            raise RecipeError(f"{source.kind} data: {line}") from None
-    finally:
-        keras.config.set_dtype_policy("float32")
-    last = (callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON)) or [{}])[-1]
-    metrics = {
-        "model": model_name,
-        "steps": int(last.get("step", train_steps)),
-        "strategy": resolved.name,
-        "replicas": resolved.num_replicas,
-        "train_error": last.get("train_error"),
-        "val_error": last.get("val_error"),
-        "val_top5_error": last.get("val_top5_error"),
-        "loss": last.get("loss"),
-        "skipped_train_images": train_skips.count,
-        "skipped_val_images": val_skips.count,
-        "seconds_this_run": round(time.time() - began, 1),
-        "backend": keras.backend.backend(),
-    }
-    return run.finish_run(model, rundir, metrics, MEAN_LAYER)
+                    model.fit(
+                        data,
+                        steps_per_epoch=period,
+                        epochs=train_steps // period,
+                        verbose=verbose,
+                        shuffle=False,
+                        callbacks=callbacks.make_callbacks(
+                            rundir,
+                            validation,
+                            plateau,
+                            callbacks.ProgressLine(train_steps, config.batch_size, print_fn),
+                            backup_from=workdir,
+                        )
+                        + [skips],
+                    )
+                    faults.kill_if(faults.BEFORE_OUTPUTS)
+                else:  # Killed after training, before the outputs: only finish those.
+                    with resolved.scope():
+                        backup.restore_backup(model, workdir)
+            except Exception as error:  # tf.errors.InvalidArgumentError from the pipeline's label check.
+                if "label outside" not in str(error) and "negative label" not in str(error):
+                    raise
+                line = next(text for text in str(error).splitlines() if "label" in text).strip()
+                raise RecipeError(f"{source.kind} data: {line}") from None
+        finally:
+            keras.config.set_dtype_policy("float32")
+        last = (callbacks.read_history(os.path.join(rundir, callbacks.HISTORY_JSON)) or [{}])[-1]
+        metrics = {
+            "model": model_name,
+            "steps": int(last.get("step", train_steps)),
+            "strategy": resolved.name,
+            "replicas": resolved.num_replicas,
+            "train_error": last.get("train_error"),
+            "val_error": last.get("val_error"),
+            "val_top5_error": last.get("val_top5_error"),
+            "loss": last.get("loss"),
+            "skipped_train_images": train_skips.count,
+            "skipped_val_images": val_skips.count,
+            "seconds_this_run": round(time.time() - began, 1),
+            "backend": keras.backend.backend(),
+        }
+        return run.finish_run(model, rundir, metrics, MEAN_LAYER)
 
 
 def evaluate_checkpoint(

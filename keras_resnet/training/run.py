@@ -116,14 +116,8 @@ def steps_per_period(train_steps, eval_every):
     return next(d for d in range(eval_every, 0, -1) if train_steps % d == 0)
 
 
-def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
-    """Checks the workdir; returns whether a run there is resumed.
-
-    A finished run (its `metrics.json` exists) is an error unless `overwrite`, which removes the
-    recipe's outputs and the files it derived from its data, `caches` (only those). So is a run the NaN guard stopped (rerun unchanged, it would
-    resume from its last good period into the same divergence), and an unfinished run with other
-    settings.
-    """
+def make_workdir(workdir):
+    """Creates `workdir` where needed; a `RecipeError` where it cannot be written."""
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, ".write_test")
@@ -132,6 +126,17 @@ def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
         os.remove(probe)
     except OSError as error:
         raise RecipeError(f"cannot write to --workdir {workdir}: {error.strerror or error}") from None
+
+
+def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
+    """Checks the workdir; returns whether a run there is resumed.
+
+    A finished run (its `metrics.json` exists) is an error unless `overwrite`, which removes the
+    recipe's outputs and the files it derived from its data, `caches` (only those). So is a run the NaN guard stopped (rerun unchanged, it would
+    resume from its last good period into the same divergence), and an unfinished run with other
+    settings.
+    """
+    make_workdir(workdir)
     if overwrite:
         for name in (*outputs(), *caches):
             path = os.path.join(workdir, name)
