@@ -49,13 +49,16 @@ class Network(keras.Model):
             super().__init__(*args, **kwargs)
 
     def save_weights(self, filepath, overwrite=True, **kwargs):
-        """Keras' `Model.save_weights`; a `.weights.h5` file also records the net's bottleneck
-        layout and preprocessing (`keras_resnet.pretrained.keras_files`), so that
-        `weights=filepath` rebuilds the same net or refuses another."""
+        """Keras' `Model.save_weights`; the file (or, with `max_shard_size`, the shards' index
+        `*.weights.json`) also records the net's bottleneck layout and preprocessing
+        (`keras_resnet.pretrained.keras_files`), so that `weights=filepath` rebuilds the same net
+        or refuses another."""
         super().save_weights(filepath, overwrite=overwrite, **kwargs)
-        if kwargs.get("max_shard_size") is None and os.path.isfile(filepath):
-            from keras_resnet.pretrained import keras_files
+        from keras_resnet.pretrained import keras_files
 
+        if kwargs.get("max_shard_size") is not None:  # Keras writes an index, `*.weights.json`, and its shards.
+            filepath = os.path.splitext(os.fspath(filepath))[0] + ".json"
+        if os.path.isfile(filepath):
             keras_files.write_record(self, filepath)
 
     def export(self, filepath, format="tf_saved_model", **kwargs):

@@ -76,6 +76,27 @@ def test_a_pretrained_nets_own_file_loads_back_with_its_preprocessing(torchvisio
     np.testing.assert_array_equal(logits(again), logits(model))
 
 
+@pytest.mark.parametrize("writer", ["keras_resnet", "keras"])
+def test_sharded_weights_round_trip_with_their_preprocessing_or_are_refused(torchvision_resnet18, tmp_path, writer):
+    """`save_weights(..., max_shard_size=…)` writes an index and its shards: the index records the
+    net as a single file does, so it loads back whole; Keras' own writer records nothing and is
+    refused, as its single files are."""
+    _, model = torchvision_resnet18
+    path = str(tmp_path / "mine.weights.json")
+    save = model.save_weights if writer == "keras_resnet" else lambda *a, **k: keras.Model.save_weights(model, *a, **k)
+    save(path, max_shard_size=0.01)
+    assert len(list(tmp_path.glob("mine_*.weights.h5"))) > 1
+    if writer == "keras":
+        with pytest.raises(ValueError, match="does not record its values"):
+            keras_resnet.ResNet18(weights=path, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+        return
+    again = keras_resnet.ResNet18(weights=path, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+    assert [layer.name for layer in again.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_array_equal(logits(again), logits(model))
+    with pytest.raises(ValueError, match="saved from another net"):
+        keras_resnet.ResNet34(weights=path, input_shape=(SIZE, SIZE, 3))
+
+
 def test_an_own_file_loads_into_the_bare_net_fed_by_preprocess_input(torchvision_resnet18, tmp_path):
     published, model = torchvision_resnet18
     path = str(tmp_path / "mine.weights.h5")

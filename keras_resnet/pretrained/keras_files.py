@@ -8,8 +8,8 @@ tells of its net:
 
 - the names of its layers: every Keras 3 weights file records each layer's name;
 - the bottleneck layout and the `preprocessing` layer: `keras_resnet.Network.save_weights`
-  writes them as an HDF5 attribute of the file (`write_record`); a `.keras` archive has both in
-  its config.
+  writes them as an HDF5 attribute of the file, or into the JSON index of sharded weights
+  (`write_record`); a `.keras` archive has both in its config.
 
 Example:
 
@@ -20,6 +20,7 @@ Example:
 
 import dataclasses
 import json
+import os
 import re
 import zipfile
 
@@ -100,41 +101,80 @@ def record_of(model):
 
 
 def write_record(model, path):
-    """Adds `record_of(model)` to the `.weights.h5` file at `path` that `model` just wrote."""
+    """Adds `record_of(model)` to the weights file at `path` that `model` just wrote: an HDF5
+    attribute of a `.weights.h5` file, an entry of the `metadata` of a sharded file's JSON index
+    (Keras reads only its `weight_map`)."""
+    record = json.dumps(record_of(model))
+    if _sharded_index(path) is not None:
+        with open(path) as f:
+            index = json.load(f)
+        index.setdefault("metadata", {})[RECORD_ATTR] = record
+        with open(path, "w") as f:
+            json.dump(index, f, indent=4)
+        return
     import h5py
 
     with h5py.File(path, "a") as f:
-        f.attrs[RECORD_ATTR] = json.dumps(record_of(model))
+        f.attrs[RECORD_ATTR] = record
+
+
+def _sharded_index(path):
+    """The JSON index of sharded weights at `path` (Keras' `save_weights(..., max_shard_size=…)`),
+    or `None` where `path` is not one."""
+    try:
+        with open(path) as f:
+            index = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return index if isinstance(index, dict) and isinstance(index.get("weight_map"), dict) else None
 
 
 def read(path):
-    """The `FileRecord` of a Keras weights file: a `.weights.h5` file or a `.keras` archive."""
+    """The `FileRecord` of a Keras weights file: a `.weights.h5` file, a sharded file's JSON index
+    (its shards beside it) or a `.keras` archive."""
     if zipfile.is_zipfile(path):
         return _read_archive(path)
     import h5py
 
+    index = _sharded_index(path)
+    if index is not None:
+        text = index.get("metadata", {}).get(RECORD_ATTR)
+        folder, shards = os.path.dirname(path), []
+        for files in index["weight_map"].values():
+            shards += [f for f in ([files] if isinstance(files, str) else files) if f not in shards]
+        return _record(text, [os.path.join(folder, shard) for shard in shards])
     if not h5py.is_hdf5(path):
-        return FileRecord()  # E.g. the JSON index of sharded weights: Keras reads it, it names nothing here.
+        return FileRecord()
     with h5py.File(path, "r") as f:
         text = f.attrs.get(RECORD_ATTR)
-        names, classes = ([] if "layers" in f else None), None
-        for key, group in f.get("layers", {}).items():
-            variables = group.get("vars")
-            name = variables.attrs.get("name") if variables is not None else None
-            if name is None:
-                names = None
-                break
-            if not key.startswith("input_layer"):
-                names.append(name)
-            if name == TOP and "1" in variables:
-                classes = int(variables["1"].shape[0])  # The bias: one value per class.
+    return _record(text, [path])
+
+
+def _record(text, files):
+    """The `FileRecord` of the HDF5 weights `files` (one file, or the shards of one) and the
+    record `text` written with them."""
+    import h5py
+
+    names, classes = {}, None  # The key of each layer's group → its name.
+    for path in files:
+        with h5py.File(path, "r") as f:
+            for key, group in f.get("layers", {}).items():
+                variables = group.get("vars")
+                name = variables.attrs.get("name") if variables is not None else None
+                name = names.get(key) if name is None else name  # A layer's later shards do not repeat it.
+                if name is None:
+                    return FileRecord(classes=classes, **_recorded(text))
+                names[key] = name
+                if name == TOP and "1" in variables:
+                    classes = int(variables["1"].shape[0])  # The bias: one value per class.
+    layers = tuple(name for key, name in names.items() if not key.startswith("input_layer"))
+    return FileRecord(layers=layers or None, classes=classes, **_recorded(text))
+
+
+def _recorded(text):
+    """The bottleneck layout and preprocessing a record `text` (`write_record`) holds."""
     record = json.loads(text) if text is not None else {}
-    return FileRecord(
-        layers=tuple(names) if names is not None else None,
-        classes=classes,
-        bottleneck_stride=record.get("bottleneck_stride"),
-        preprocessing=record.get("preprocessing"),
-    )
+    return {"bottleneck_stride": record.get("bottleneck_stride"), "preprocessing": record.get("preprocessing")}
 
 
 def _read_archive(path):
