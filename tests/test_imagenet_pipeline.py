@@ -332,3 +332,20 @@ def test_pixel_mean_is_the_average_of_centre_crops(folder):
     source = sources.folder_source(folder)
     crops = [cropping.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")]
     np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), np.mean(crops, axis=0), atol=1e-3)
+
+
+def test_a_tfds_imagenet_prepared_by_another_tfds_release_is_read_as_prepared(tmp_path):
+    """imagenet2012 prepared at 5.0.0 where this TFDS builds 5.1.0: read at its version, said so."""
+    import tensorflow_datasets as tfds
+
+    installed = str(tfds.builder("imagenet2012").version)
+    older = next(str(v) for v in tfds.builder_cls("imagenet2012").SUPPORTED_VERSIONS if str(v) != installed)
+    synthetic.write_tfds_imagenet(str(tmp_path), {"train": 6, "validation": 3}, version=older)
+    source = sources.resolve_source(data_dir=str(tmp_path))
+    assert source.sizes == {"train": 6, "val": 3}
+    assert source.describe() == (
+        f"tfds imagenet2012 {older} (as prepared in --data_dir; this TFDS release reads {installed}): "
+        "6 train and 3 val images, 1000 classes"
+    )
+    labels = [int(y) for _, y in source.examples("train").as_numpy_iterator()]
+    assert sorted(labels) == [0, 0, 1, 1, 2, 2]

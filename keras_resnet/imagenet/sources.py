@@ -359,6 +359,7 @@ class Source:
         class_names: list of str, where known.
         hidden: tuple of str. The hidden entries (names starting with ".") a folder source left
             out of its classes and images (`describe` counts them).
+        version: optional str. What a TFDS source read: its name and version.
 
     The pipeline decides each image's format by its content, not by its file name or its source.
     """
@@ -368,6 +369,7 @@ class Source:
     splits: dict
     class_names: list = None
     hidden: tuple = ()
+    version: str = None
 
     def describe(self):
         """One line: `"folder: 12 train and 6 val images, 3 classes"`, and the hidden entries left out."""
@@ -378,7 +380,8 @@ class Source:
             if self.hidden
             else ""
         )
-        return f"{self.kind}: {sizes} images, {self.num_classes} classes{hidden}"
+        kind = f"{self.kind} {self.version}" if self.version else self.kind
+        return f"{kind}: {sizes} images, {self.num_classes} classes{hidden}"
 
     def fingerprint(self):
         """A digest of what identifies the data (each split's `identify`): what a result computed
@@ -554,10 +557,16 @@ def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
+    note = ""
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         if manual_dir:  # A no-op once prepared.
             builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+        elif data_dir and str(builder.version) not in _prepared_versions(data_dir, name):
+            # Prepared by another TFDS release: read as it was prepared.
+            prepared = _prepared_versions(data_dir, name)[-1]
+            builder = tfds.builder_from_directory(os.path.join(data_dir, name, prepared))
+            note = f" (as prepared in --data_dir; this TFDS release reads {tfds.builder(name).version})"
         info = builder.info
         file_format = str(getattr(info, "file_format", "tfrecord") or "tfrecord").lower()
     except Exception as error:  # TFDS raises many types; all mean "not usable here".
@@ -584,7 +593,7 @@ def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
             )
     if "train" not in splits:
         raise DataError(f"TFDS {name} in --data_dir {data_dir} has no train split; {NO_DATA}")
-    return Source("tfds", info.features["label"].num_classes, splits)
+    return Source("tfds", info.features["label"].num_classes, splits, version=f"{name} {info.version}{note}")
 
 
 def resolve_source(
@@ -621,11 +630,16 @@ def resolve_source(
     return tfds_source(data_dir, manual_dir)
 
 
-def _tfds_prepared(data_dir, name="imagenet2012"):
-    path = os.path.join(data_dir, name)
-    if not os.path.isdir(path):
-        return False
-    for root, _, files in os.walk(path):
+def _prepared_versions(data_dir, name="imagenet2012"):
+    """The versions of TFDS `name` prepared in `data_dir` (folders holding a `dataset_info.json`),
+    oldest first."""
+    root = os.path.join(data_dir, name)
+    found = []
+    for folder, _, files in os.walk(root) if os.path.isdir(root) else ():
         if "dataset_info.json" in files:
-            return True
-    return False
+            found.append(os.path.relpath(folder, root))
+    return sorted(found, key=lambda v: [int(p) if p.isdigit() else -1 for p in re.split(r"[./]", v)])
+
+
+def _tfds_prepared(data_dir, name="imagenet2012"):
+    return bool(_prepared_versions(data_dir, name))

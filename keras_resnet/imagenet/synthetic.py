@@ -104,7 +104,7 @@ def write_tfrecords(directory, split="train", labels=((0, 1), (1, 0)), shape=(40
     return paths
 
 
-def write_tfds_imagenet(data_dir, per_split=None, shards=None, shape=(40, 48), classes=3, seed=0):
+def write_tfds_imagenet(data_dir, per_split=None, shards=None, shape=(40, 48), classes=3, seed=0, version=None):
     """Prepares a small `imagenet2012` in the TFDS data directory `data_dir`: TFDS's own files,
     with the real builder's features and version, read by `tfds.builder("imagenet2012",
     data_dir=data_dir)` like the prepared data set.
@@ -116,6 +116,7 @@ def write_tfds_imagenet(data_dir, per_split=None, shards=None, shape=(40, 48), c
         shape: `(height, width)` of the JPEGs. Defaults to `(40, 48)`.
         classes: int. Labels cycle over `0 … classes - 1`. Defaults to `3`.
         seed: int. Defaults to `0`.
+        version: optional str. The version to prepare. Defaults to the installed builder's.
     """
     import tensorflow_datasets as tfds
 
@@ -138,7 +139,7 @@ def write_tfds_imagenet(data_dir, per_split=None, shards=None, shape=(40, 48), c
     }
     tfds.dataset_builders.store_as_tfds_dataset(
         "imagenet2012",
-        builder.version,
+        version or builder.version,
         builder.info.features,
         examples,
         data_dir=data_dir,
