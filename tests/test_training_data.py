@@ -236,3 +236,26 @@ def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tm
         "downloaded here (www.cs.toronto.edu is unreachable)"
     )
     assert "--data_dir" in message and "--data with an .npz" in message and "IDX" in message and "\n" not in message
+
+
+def test_the_notebooks_default_data_is_debians_folder_where_it_exists_else_a_download_or_one_line(tmp_path):
+    from keras_resnet.cifar import idx
+
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for key, name in idx.FILES.items():
+        n = 30 if "train" in key else 10
+        array = rng.integers(0, 256, (n, 28, 28)) if key.startswith("x") else np.arange(n) % 10
+        idx.write_idx(str(folder / f"{name}.gz"), array)
+    probed = []
+    data = datasets.load_default(validation_size=5, folder=str(folder), is_reachable=lambda *a: probed.append(a))
+    assert (len(data.x_train), len(data.x_val), data.image_shape, data.name) == (25, 5, (28, 28, 1), "fashion-mnist")
+    assert probed == []  # Offline: the folder is read, nothing is probed.
+    with pytest.raises(datasets.DataError) as error:
+        datasets.load_default(folder=str(tmp_path / "absent"), is_reachable=lambda *a: probed.append(a) or False)
+    assert probed == [("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80)]
+    assert "\n" not in str(error.value) and str(error.value).endswith(
+        f"is unreachable): set DATA to local data (an .npz or a folder of IDX files), or install Debian's "
+        f"dataset-fashion-mnist ({tmp_path / 'absent'})"
+    )

@@ -211,11 +211,18 @@ def check_arrays(arrays, source="data", num_classes=None):
     return checked
 
 
-# Where TFDS downloads the raw files of the data sets the recipe knows; others: their homepage's host.
-DOWNLOAD_HOSTS = {"cifar10": "www.cs.toronto.edu", "cifar100": "www.cs.toronto.edu"}
+# Where TFDS downloads the raw files of the data sets the recipe knows (host, or host:port); others:
+# their homepage's host.
+DOWNLOAD_HOSTS = {
+    "cifar10": "www.cs.toronto.edu",
+    "cifar100": "www.cs.toronto.edu",
+    "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com:80",
+}
+# Where Debian's `dataset-fashion-mnist` package installs Fashion-MNIST's IDX files.
+FASHION_MNIST_FOLDER = "/usr/share/datasets/fashion-mnist"
 
 
-def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
+def load_tfds(name, data_dir=None, download=True, is_reachable=reachable, instead=None):
     """Reads a TFDS image-classification data set into memory, downloading it where possible.
 
     A prepared copy in `data_dir` is used as it is. Otherwise, with `download`, the data set's
@@ -226,7 +233,10 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
         name: str. A TFDS name with `train` and `test` splits, e.g. `"cifar10"`, `"cifar100"`.
         data_dir: optional str. Where the prepared data set lives (TFDS' default if `None`).
         download: bool. Download and prepare the data set if it is not there. Defaults to `True`.
-        is_reachable: callable `host -> bool`, the probe. Defaults to `reachable`.
+        is_reachable: callable `host -> bool` (or `(host, port) -> bool` for a host named with
+            its port), the probe. Defaults to `reachable`.
+        instead: optional str. What the message of a data set that cannot be had says to do
+            instead. Defaults to pointing `--data_dir` or `--data` at local data.
 
     Returns:
         A dict with `x_train, y_train, x_test, y_test` and `num_classes`.
@@ -245,7 +255,7 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
     if data_dir and os.path.exists(data_dir) and not os.path.isdir(data_dir):
         raise DataError(f"--data_dir={data_dir} is a file; --data_dir takes the folder of the TFDS data sets")
     where = f"--data_dir={data_dir or '~/tensorflow_datasets'}"
-    local = (
+    local = instead or (
         "point --data_dir at a directory holding it (prepared with `tfds build`), or pass --data with an .npz of "
         "x_train, y_train, x_test, y_test or a folder of MNIST-format IDX files"
     )
@@ -264,7 +274,8 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable):
                 f"TFDS data set {name!r} is not prepared in {where} and --nodownload was given: {local}"
             ) from None
         host = DOWNLOAD_HOSTS.get(name) or urllib.parse.urlparse(builder.info.homepage or "").hostname
-        if not host or not is_reachable(host):
+        address, _, port = (host or "").partition(":")
+        if not host or not (is_reachable(address, int(port)) if port else is_reachable(address)):
             raise DataError(
                 f"TFDS data set {name!r} is not prepared in {where} and cannot be downloaded here "
                 f"({host or 'no download host'} is unreachable): {local}"
@@ -419,3 +430,23 @@ def batches(x, y, batch_size, seed=0, start_step=0, block=(1, 0)):
     """
     for take in batch_indices(len(x), batch_size, seed, start_step, block):
         yield x[take], y[take]
+
+
+def load_default(validation_size=5000, full_train=False, folder=FASHION_MNIST_FOLDER, is_reachable=reachable):
+    """Fashion-MNIST, the notebooks' default data, wherever they run: Debian's folder where the
+    `dataset-fashion-mnist` package installed it (offline), else TFDS's `fashion_mnist`,
+    downloaded where the internet can be reached.
+
+    Args:
+        validation_size, full_train: as for `prepare`.
+        folder: str. Where to look for the IDX files first. Defaults to Debian's folder.
+        is_reachable: callable `(host, port) -> bool`, the download probe.
+
+    Raises:
+        DataError: neither can be had here; one line saying what to do instead.
+    """
+    if os.path.isdir(folder):
+        return load(data=folder, validation_size=validation_size, full_train=full_train)
+    instead = f"set DATA to local data (an .npz or a folder of IDX files), or install Debian's dataset-fashion-mnist ({folder})"
+    arrays = load_tfds("fashion_mnist", is_reachable=is_reachable, instead=instead)
+    return prepare(arrays, validation_size=validation_size, full_train=full_train, name="fashion_mnist")
