@@ -308,12 +308,12 @@ def train_and_evaluate(
         "config": run.jsonable(vars(config)),
     }
     rundir = run.join_job(workdir, resolved)  # Where this process writes; all resume from workdir's backup.
+    # Before anything is written: the records counted (their counts cached in the workdir once it
+    # exists), and a split of unreadable files refused.
+    source.count_records(rundir if os.path.isdir(rundir) else None)
+    input_pipeline.check_readable(source)
     run.make_workdir(rundir)
     with lock.hold(rundir, resolved):  # One job at a time in a workdir.
-        # Before anything is written: the records counted (their counts cached in the workdir once it
-        # exists), and a split of unreadable files refused.
-        source.count_records(rundir if os.path.isdir(rundir) else None)
-        input_pipeline.check_readable(source)
         check_data_order(rundir, overwrite)
         resumed = run.prepare_workdir(rundir, run_config, overwrite, caches=CACHES)
         # The input pipelines of a job (its workers, a TPU pod's hosts) read their own records at
