@@ -13,7 +13,7 @@ from keras_resnet import architectures
 from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
 
 KINDS = tuple(architectures.KINDS)
-SHORTCUTS = ("A", "B", "C")
+SHORTCUTS = architectures.SHORTCUTS
 BOTTLENECK_STRIDES = ("1x1", "3x3")
 
 

@@ -466,7 +466,7 @@ def sweep(recipe, root):
     if recipe == "imagenet":
         # Two logical CPUs, as `--cpu_devices=2` gives (only possible before TensorFlow's first op),
         # for the cases that need two replicas.
-        from keras_resnet import distribute
+        from keras_resnet.training import distribute
 
         distribute.configure_cpu_devices(2)
     write_data(paths)

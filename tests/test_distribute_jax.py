@@ -23,7 +23,7 @@ ENV = {
 PROBE = """
 import keras, numpy as np
 import keras_resnet
-from keras_resnet import distribute
+from keras_resnet.training import distribute
 resolved = distribute.resolve("auto")
 with resolved.scope():
     model = keras_resnet.build_network("imagenet", stages=(1, 1), widths=(8, 16), input_shape=(32, 32, 3), classes=3)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import resume_checks
 
-from keras_resnet import distribute
+from keras_resnet.training import distribute
 from keras_resnet.imagenet import config, cropping, sources
 from keras_resnet.training import faults
 

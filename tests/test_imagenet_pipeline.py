@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet.imagenet import config, cropping, input_pipeline, model, order, sources, synthetic
-from keras_resnet.imagenet.augment import PCALighting
+from keras_resnet.preprocessing import PCALighting
 
 SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
 

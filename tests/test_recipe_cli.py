@@ -120,7 +120,7 @@ def test_curves_legend_says_which_line_is_training_and_which_is_test():
 
 
 def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
-    from keras_resnet import distribute
+    from keras_resnet.training import distribute
     from keras_resnet.cifar import config, train
     from keras_resnet.training import run
 

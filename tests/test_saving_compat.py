@@ -7,9 +7,9 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_resnet.cifar.augment import PadCropFlip
-from keras_resnet.imagenet.augment import PCALighting
-from keras_resnet.training.preprocessing import PerPixelMean
+from keras_resnet.preprocessing import PadCropFlip
+from keras_resnet.preprocessing import PCALighting
+from keras_resnet.preprocessing import PerPixelMean
 
 # Where each layer lived when earlier versions saved their files.
 EARLIER_MODULES = {

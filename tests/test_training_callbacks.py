@@ -115,7 +115,7 @@ def test_backup_step_reads_the_period_from_the_weights_file(tmp_path):
 def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
     import keras
 
-    from keras_resnet.cifar.augment import PadCropFlip
+    from keras_resnet.preprocessing import PadCropFlip
 
     images = np.arange(2 * 6 * 6, dtype="float32").reshape(2, 6, 6, 1)
 

@@ -8,9 +8,9 @@ import pytest
 from keras import ops
 
 from keras_resnet.cifar import config, datasets
-from keras_resnet.cifar.augment import PadCropFlip
+from keras_resnet.preprocessing import PadCropFlip
 from keras_resnet.training import backup, callbacks
-from keras_resnet.training.preprocessing import PerPixelMean
+from keras_resnet.preprocessing import PerPixelMean
 
 
 def _unique_images(n, size=8):

@@ -134,7 +134,7 @@ def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
 
 MIRRORED = """
 import sys
-from keras_resnet import distribute
+from keras_resnet.training import distribute
 distribute.configure_cpu_devices(2)
 from keras_resnet.cifar import config, datasets, train
 data = datasets.load(npz=sys.argv[1], validation_size=5)

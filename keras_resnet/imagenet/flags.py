@@ -36,7 +36,7 @@ RUN_CONFIG_FIELDS = ("image_size", "eval_resize", "test_scales", "mean")
 
 def define_flags():
     """Defines every flag of `recipes/imagenet.py`."""
-    from keras_resnet import distribute
+    from keras_resnet.training import distribute
 
     flags.DEFINE_string("model", "resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
     flags.DEFINE_string(
@@ -141,10 +141,10 @@ def run_flags(values, run):
 def main(values):
     """`recipes/imagenet.py`: trains, or evaluates a workdir or published weights, as the flags say."""
     if values.cpu_devices:
-        from keras_resnet import distribute
+        from keras_resnet.training import distribute
 
         distribute.configure_cpu_devices(values.cpu_devices)
-    from keras_resnet import distribute
+    from keras_resnet.training import distribute
     from keras_resnet.imagenet import evaluation, sources, train
     from keras_resnet.training import run as run_lib
 

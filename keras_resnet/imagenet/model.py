@@ -23,8 +23,8 @@ Example:
 import keras
 import numpy as np
 
-from keras_resnet.imagenet.augment import PCALighting
-from keras_resnet.training.preprocessing import PerPixelMean
+from keras_resnet.preprocessing import PCALighting
+from keras_resnet.preprocessing import PerPixelMean
 
 IMAGE = "image"
 LIGHTING_ALPHA = "lighting_alpha"

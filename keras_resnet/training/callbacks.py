@@ -20,7 +20,7 @@ import numpy as np
 from absl import logging
 from keras import ops
 
-from keras_resnet.pretrained.convert import listed
+from keras_resnet.errors import listed
 from keras_resnet.training import durable, exact_eval, faults, schedules
 from keras_resnet.training.backup import BACKUP_DIR, CHECKPOINT, BackupAndRestore, Checkpoint
 from keras_resnet.training.progress import ProgressLine  # noqa: F401  (the recipes' progress lines)
@@ -309,7 +309,7 @@ class PeriodTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir, write_graph=False)
 
 
-def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backup_from=None):
+def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backup_from=None, chief=True):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
@@ -327,8 +327,10 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
             `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
         backup_from: optional str. The workdir whose backup this process resumes from: the
-            job's, whose backup is the chief's (`run.join_job`), also for a process that writes
-            its own under `workdir`. Defaults to `None`: `workdir`.
+            job's, whose backup is the chief's, also for a process that writes in scratch space
+            of its own (`run.opened`). Defaults to `None`: `workdir`.
+        chief: bool. Whether this process writes the run's outputs; the others write no
+            TensorBoard logs. Defaults to `True`.
 
     Returns:
         A list of callbacks.
@@ -353,6 +355,8 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
         faults.kill_point(faults.INSIDE_PERIOD),
     ]
     callbacks = [c for c in callbacks if c is not None]
+    if not chief:
+        return callbacks
     if not tensorboard_available():
         logging.warning(
             "tensorboard or TensorFlow is not installed: no TensorBoard logs (pip install tensorboard tensorflow)"

@@ -1,11 +1,11 @@
-"""One job at a time in a workdir: a lock file each process of the job holds while the run goes on.
+"""One job at a time in a workdir: a lock file the job's chief holds while the run goes on.
 
 Two launches into one workdir would write the same backup, history and outputs in turns, and
 end with a history that misses periods or a `metrics.json` of the other run. The chief of a job
 creates `run.lock` (atomically: the file is created only where none exists) with who holds it
 (host, boot, process id and its start time, the command) and touches it every
-`HEARTBEAT_SECONDS` while it holds it; every other process of the job does the same in the folder
-it writes, and all learn whether each got its lock (`hold`). A second launch stops in one line naming the holder. A lock whose
+`HEARTBEAT_SECONDS` while it holds it; the other processes of the job learn whether it got it
+(`run.opened`). A second launch stops in one line naming the holder. A lock whose
 holder is gone does not block a rerun: on the same machine the holder's process is looked up
 (a process of that id started at that time), from another machine (a shared file system) the
 lock is stale once untouched for `STALE_SECONDS`.
@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 
-from keras_resnet.training.run import RecipeError
+from keras_resnet.errors import RecipeError
 
 LOCK_FILE = "run.lock"
 HEARTBEAT_SECONDS = 30
@@ -149,34 +149,10 @@ class WorkdirLock:
 
 
 @contextlib.contextmanager
-def hold(rundir, resolved=None):
-    """Holds the lock of `rundir` (where this process writes: `run.join_job`) for the block; in
-    a job of several processes each holds its own, and all learn whether every one did
-    (`distribute.all_reduce_sum`), so that a second job stops whole, in one line, before any of
-    its processes writes anything or waits for a peer that stopped.
-
-    Args:
-        rundir: str. An existing folder.
-        resolved: optional `distribute.Resolved`. Defaults to one process.
-
-    Raises:
-        LockedError: another run holds the folder (or a peer's).
-    """
-    lock, refused = WorkdirLock(rundir), None
-    try:
-        lock.acquire()
-    except LockedError as error:
-        refused = error
-    if resolved is not None and resolved.num_workers > 1:
-        import numpy as np
-
-        from keras_resnet import distribute
-
-        if distribute.all_reduce_sum(resolved, np.array([refused is not None], np.float64))[0][0] and not refused:
-            refused = LockedError(f"{rundir}: another process of this job found its folder in use by another run")
-    if refused:
-        lock.release()
-        raise refused
+def held(workdir):
+    """Holds `workdir`'s lock for the block (one process; a job's runs: `run.opened`)."""
+    lock = WorkdirLock(workdir)
+    lock.acquire()
     try:
         yield lock
     finally:

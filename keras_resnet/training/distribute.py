@@ -32,7 +32,7 @@ Example:
 >>> resolve("gpus")
 Traceback (most recent call last):
 ...
-keras_resnet.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device, none
+keras_resnet.training.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device, none
 """
 
 import contextlib
@@ -44,10 +44,11 @@ import os
 
 import numpy as np
 
-STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device", "none")
+from keras_resnet.errors import RecipeError
+from keras_resnet.training.config import STRATEGIES
 
 
-class StrategyError(ValueError):
+class StrategyError(RecipeError):
     """A strategy that cannot run here, with a one-line message."""
 
 
@@ -96,7 +97,11 @@ def configure_cpu_devices(count):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # TensorFlow has run: fine where it already has as many devices.
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise
 
 
 def tf_config():
@@ -278,6 +283,20 @@ def resolve(name="auto", tpu=None, single_device="one_device"):
             )
         return Resolved("one_device" if name == "one_device" else single_device)
     return _resolve_tf(name, tpu, single_device)
+
+
+def resolve_runtime(runtime):
+    """The strategy of a run's `config.Runtime`: the CPU split first where `cpu_devices` asks
+    (`configure_cpu_devices`), then `resolve(strategy, tpu)`, one device meaning no strategy."""
+    if runtime.cpu_devices:
+        try:
+            configure_cpu_devices(runtime.cpu_devices)
+        except RuntimeError:
+            raise StrategyError(
+                f"--cpu_devices={runtime.cpu_devices} must be set before TensorFlow runs anything: in a process of "
+                "its own (the recipes do), not after TensorFlow has run"
+            ) from None
+    return resolve(runtime.strategy, runtime.tpu, single_device="none")
 
 
 def _resolve_tf(name, tpu, single_device):
