@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, flags
 from steps import bare_step_throughput
 
-from keras_resnet.cifar import config, datasets, train
+from keras_resnet.cifar import arrays, config, datasets, train
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.training import run
 
@@ -46,7 +46,7 @@ def synthetic_data(images, shape=(32, 32, 3), classes=10):
         "x_test": np.zeros((2, *shape), "uint8"),
         "y_test": np.arange(2),
     }
-    return datasets.prepare(datasets.check_arrays(arrays, num_classes=classes), full_train=True, name="synthetic")
+    return datasets.prepare(arrays.check_arrays(arrays, num_classes=classes), full_train=True, name="synthetic")
 
 
 def recipe_throughput(name, data, cfg, steps):
@@ -55,7 +55,7 @@ def recipe_throughput(name, data, cfg, steps):
     train.compile_model(model, cfg, warmup=cifar_model.needs_warmup(name, cfg))
     timer = _PeriodTimer()
     model.fit(
-        datasets.batches(data.x_train, data.y_train, cfg.batch_size),
+        arrays.batches(data.x_train, data.y_train, cfg.batch_size),
         steps_per_epoch=steps,
         epochs=2,
         callbacks=[timer],

@@ -212,7 +212,7 @@ def cifar_recipe_and_bare(name, values, path):
     import numpy as np
     from steps import bare_step_throughput
 
-    from keras_resnet.cifar import config, datasets, train
+    from keras_resnet.cifar import arrays, config, datasets, train
     from keras_resnet.cifar import model as cifar_model
     from keras_resnet.training import optimizers, run, schedules
 
@@ -226,7 +226,7 @@ def cifar_recipe_and_bare(name, values, path):
         "x_test": np.zeros((2, 32, 32, 3), "uint8"),
         "y_test": np.arange(2),
     }
-    data = datasets.prepare(datasets.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
+    data = datasets.prepare(arrays.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
     run.set_seed(0)
     model = cifar_model.create_model(name, data, cfg, seed=0)
     if path == "a":
@@ -242,7 +242,7 @@ def cifar_recipe_and_bare(name, values, path):
             )
             seconds = timed_fit(
                 model,
-                lambda: datasets.batches(data.x_train, data.y_train, batch),
+                lambda: arrays.batches(data.x_train, data.y_train, batch),
                 values["steps"],
                 values["warmup_steps"],
                 extra,

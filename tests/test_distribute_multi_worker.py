@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import resume_checks
 
-from keras_resnet.training import distribute
 from keras_resnet.imagenet import config, cropping, sources
-from keras_resnet.training import faults
+from keras_resnet.training import distribute, faults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")

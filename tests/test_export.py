@@ -26,13 +26,13 @@ RELATIVE_TOLERANCE = 1e-5
 
 
 def _recipe_model():
-    from keras_resnet.cifar import config, datasets
+    from keras_resnet.cifar import arrays, config, datasets
     from keras_resnet.cifar import model as cifar_model
     from keras_resnet.training import trained_model
 
     rng = np.random.default_rng(0)
     data = datasets.prepare(
-        datasets.check_arrays(
+        arrays.check_arrays(
             dict(
                 x_train=rng.integers(0, 256, (16, 16, 16, 3), dtype="uint8"),
                 y_train=np.arange(16) % 10,

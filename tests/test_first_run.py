@@ -66,8 +66,8 @@ def test_a_recipe_model_file_loads_after_import_keras_resnet(tmp_path):
     import keras
 
     import keras_resnet
-    from keras_resnet.training import trained_model
     from keras_resnet.preprocessing import PerPixelMean
+    from keras_resnet.training import trained_model
 
     net = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 1), classifier_activation=None)
     images = keras.Input((8, 8, 1))
@@ -99,8 +99,8 @@ def run_model_file(tmp_path_factory):
     import keras
 
     import keras_resnet
-    from keras_resnet.training import trained_model
     from keras_resnet.preprocessing import PerPixelMean
+    from keras_resnet.training import trained_model
 
     net = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 1), classifier_activation=None)
     images = keras.Input((8, 8, 1))

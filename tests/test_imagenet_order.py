@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, cropping, input_pipeline, order, sources, synthetic
+from keras_resnet.errors import DataError
+from keras_resnet.imagenet import config, cropping, input_pipeline, order, pixel_mean, sources, synthetic
 from keras_resnet.training import faults
 
 SMALL = config.imagenet(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
@@ -301,14 +302,14 @@ def test_record_offsets_are_walked_once_kept_and_checked_against_the_counts(unev
     after = _bare_split([rewritten]).index_records(str(tmp_path / "rewritten"))
     assert before[-1] == after[-1] and after.tolist() == [0, 66, 232, 348, 464, 580] != before.tolist()
     stated = sources.RecordSplit(uneven_records, lambda r: (r, 0), lengths=[1] + LENGTHS[1:], name="--data_dir")
-    with pytest.raises(sources.DataError, match=r"^--data_dir .*train-00000 holds 5 records, not the 1 recorded"):
+    with pytest.raises(DataError, match=r"^--data_dir .*train-00000 holds 5 records, not the 1 recorded"):
         stated.index_records(str(tmp_path))
 
 
 def test_a_truncated_record_file_is_a_one_line_error(tmp_path, uneven_records):
     data = open(uneven_records[0], "rb").read()
     (tmp_path / "train-00000").write_bytes(data[:-100])
-    with pytest.raises(sources.DataError, match=r"^--tfrecords .*train-00000 ends inside a record \(truncated\?\)"):
+    with pytest.raises(DataError, match=r"^--tfrecords .*train-00000 ends inside a record \(truncated\?\)"):
         _bare_split([str(tmp_path / "train-00000")]).count_records()
 
 
@@ -318,7 +319,7 @@ def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(fo
     sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
     monkeypatch.setattr(input_pipeline, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
     lines = []
-    mean = input_pipeline.compute_pixel_mean(
+    mean = pixel_mean.compute_pixel_mean(
         source, SMALL, max_images=6, batch_size=4, print_fn=lambda line, **_: lines.append(line)
     )
     np.testing.assert_allclose(mean, crops[sample].mean(axis=0), atol=1e-4)
@@ -326,23 +327,27 @@ def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(fo
         "pixel mean: 4 of 6 training images (67%)",
         "pixel mean: 6 of 6 training images (100%)",
     ]
-    np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(pixel_mean.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
 
 
-def test_a_run_begun_under_the_old_order_is_refused_in_one_line(tmp_path):
-    from keras_resnet.imagenet import train
+def test_a_run_begun_under_another_data_order_is_refused_in_one_line(tmp_path, folder, run_imagenet, kill_at):
+    """A run records the order it reads the data in; one begun under another is not resumed."""
+    from keras_resnet.errors import RecipeError
 
-    (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data": "folder"}))
-    with pytest.raises(train.RecipeError) as info:
-        train.check_data_order(str(tmp_path))
+    source, workdir = sources.folder_source(folder), tmp_path / "run"
+    kill_at("backup:1")
+    with pytest.raises(kill_at.Killed):
+        run_imagenet(source, workdir, train_steps=4, mean="channel")
+    kill_at(None)
+    recorded = json.loads((workdir / "run_config.json").read_text())
+    recorded["facts"]["data_order"] = order.ORDER_VERSION - 1
+    (workdir / "run_config.json").write_text(json.dumps(recorded))
+    with pytest.raises(RecipeError) as info:
+        run_imagenet(source, workdir, train_steps=4, mean="channel")
     assert str(info.value) == (
-        f"--workdir {tmp_path} holds a run begun under data order 1; this version reads the data in order 3 "
-        "(a fresh global order every pass, split over workers in blocks), so it cannot resume that run exactly: "
-        "finish it with the version that began it, or pass --overwrite"
+        f"--workdir {workdir} holds an unfinished run with other settings (facts.data_order: "
+        f"{order.ORDER_VERSION - 1} → {order.ORDER_VERSION}); rerun it unchanged to resume, or pass --overwrite"
     )
-    train.check_data_order(str(tmp_path), overwrite=True)
-    (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data_order": order.ORDER_VERSION}))
-    train.check_data_order(str(tmp_path))
 
 
 def test_the_shares_of_a_split_are_disjoint_cover_it_and_read_only_their_own_files(folder, uneven_records, tmp_path):

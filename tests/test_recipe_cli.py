@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 import keras_resnet
 from keras_resnet.cifar import datasets, idx
+from keras_resnet.errors import DataError
 from keras_resnet.training import plots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +72,7 @@ def test_an_idx_folder_loads_as_the_mnist_layout(tmp_path):
 def test_an_idx_folder_missing_a_file_is_one_line(tmp_path):
     write_idx_folder(str(tmp_path))
     os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
-    with pytest.raises(datasets.DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
+    with pytest.raises(DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
         idx.load_idx_folder(str(tmp_path))
 
 
@@ -120,9 +121,8 @@ def test_curves_legend_says_which_line_is_training_and_which_is_test():
 
 
 def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
-    from keras_resnet.training import distribute
     from keras_resnet.cifar import config, train
-    from keras_resnet.training import run
+    from keras_resnet.training import distribute, run
 
     assert {"none", "bf16", "fp16"} <= set(run.PRECISIONS)
     for strategy in distribute.STRATEGIES:  # the ImageNet recipe's names, resolved by the same module

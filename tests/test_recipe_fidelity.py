@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar import arrays, config, datasets
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.imagenet import config as imagenet_config
 from keras_resnet.imagenet import model as imagenet_model
@@ -18,7 +18,7 @@ PAPER_WEIGHT_DECAY = 0.0001  # "a weight decay of 0.0001 and a momentum of 0.9" 
 
 def tiny_cifar_data():
     rng = np.random.default_rng(0)
-    arrays = datasets.check_arrays(
+    loaded = arrays.check_arrays(
         dict(
             x_train=rng.integers(0, 255, (20, 8, 8, 3), dtype="uint8"),
             y_train=np.arange(20) % 10,
@@ -26,7 +26,7 @@ def tiny_cifar_data():
             y_test=rng.integers(0, 10, 4),
         )
     )
-    return datasets.prepare(arrays, validation_size=4)
+    return datasets.prepare(loaded, validation_size=4)
 
 
 def caffe_decay(model, weights):

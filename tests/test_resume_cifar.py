@@ -15,10 +15,12 @@ import resume_checks
 STEPS, PERIOD = 16, 4
 DRIVER = """
 import sys
-from keras_resnet.cifar import config, datasets, train
-cfg = config.cifar10(train_steps=16, eval_every=4, batch_size=8, validation_size=8, warmup_min_depth=8,
-                     warmup_until_error=float(sys.argv[3]))
-train.train_and_evaluate(cfg, sys.argv[1], model_name="resnet8", data=datasets.load(npz=sys.argv[2], validation_size=8))
+from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar.task import CifarTask
+from keras_resnet.training import loop
+cfg = config.cifar10(model="resnet8", train_steps=16, eval_every=4, batch_size=8, validation_size=8,
+                     warmup_min_depth=8, warmup_until_error=float(sys.argv[3]))
+loop.train_and_evaluate(CifarTask(datasets.load(npz=sys.argv[2], validation_size=8)), cfg, sys.argv[1])
 """
 # The kill points in the order one run meets them: name, `KERAS_RESNET_KILL_AT`, the iteration the
 # rerun resumes from.
@@ -62,22 +64,21 @@ def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path,
 
 @pytest.mark.parametrize("damage", ["latest cut in half", "latest emptied", "both emptied"])
 def test_a_damaged_backup_falls_back_to_the_previous_one_and_ends_as_the_uninterrupted_run(
-    tmp_path, tiny_npz, kill_at, damage
+    tmp_path, tiny_npz, kill_at, run_cifar, damage
 ):
     """A backup torn by a disk that lied (cut to half, or to 0 bytes): the rerun says so in one
     line, resumes from the previous backup (or from the start where none is whole), and ends as
     the run that was never killed, bit for bit."""
     import os
 
-    from keras_resnet.cifar import config, datasets, train
+    from keras_resnet.cifar import datasets
     from keras_resnet.training import backup
 
     data = datasets.load(npz=tiny_npz(), validation_size=8)
-    cfg = config.cifar10(train_steps=12, eval_every=4, batch_size=8)
     lines = []
 
     def run(workdir):
-        return train.train_and_evaluate(cfg, str(workdir), model_name="resnet8", data=data, print_fn=_collect(lines))
+        return run_cifar(data, workdir, lines, train_steps=12, eval_every=4, batch_size=8)
 
     run(tmp_path / "reference")
     kill_at("backup:2")
@@ -98,10 +99,3 @@ def test_a_damaged_backup_falls_back_to_the_previous_one_and_ends_as_the_uninter
     ), lines
     assert f"{folder / backup.BACKUP_WEIGHTS} (" in said[0]
     resume_checks.compare_outputs(tmp_path / "reference", tmp_path / "run")
-
-
-def _collect(lines):
-    def print_fn(*parts, **kwargs):
-        lines.extend(" ".join(str(p) for p in parts).splitlines())
-
-    return print_fn

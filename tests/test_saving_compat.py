@@ -7,9 +7,7 @@ import zipfile
 import keras
 import numpy as np
 
-from keras_resnet.preprocessing import PadCropFlip
-from keras_resnet.preprocessing import PCALighting
-from keras_resnet.preprocessing import PerPixelMean
+from keras_resnet.preprocessing import PadCropFlip, PCALighting, PerPixelMean
 
 # Where each layer lived when earlier versions saved their files.
 EARLIER_MODULES = {

@@ -42,4 +42,3 @@ def degradation(values):
         experiment.run_experiment(cfg, values.workdir, overwrite=values.overwrite)
     with open(f"{values.workdir}/{experiment.TABLE_MD}") as f:
         print(f.read())
-

@@ -33,13 +33,21 @@ class CifarConfig(SGDRecipe):
 
     model: str = option("resnet20", "resnetD, plainD or highwayD with D = 6n+2 (20, 32, 44, 56, 110, 1202).")
     shortcut: typing.Optional[str] = option(
-        None, "Shortcut option A, B or C of residual and highway nets (Sec. 3.3); unset: A, the paper's.", choices=architectures.SHORTCUTS
+        None,
+        "Shortcut option A, B or C of residual and highway nets (Sec. 3.3); unset: A, the paper's.",
+        choices=architectures.SHORTCUTS,
     )
     dataset: str = option("cifar10", "TFDS name (cifar10, cifar100, …); ignored with --data.", resume=False)
-    data_dir: typing.Optional[str] = option(None, "TFDS data directory (a data set prepared there is used).", resume=False)
-    download: bool = option(True, "Download the TFDS data set if --data_dir lacks it (--nodownload: never).", resume=False)
+    data_dir: typing.Optional[str] = option(
+        None, "TFDS data directory (a data set prepared there is used).", resume=False
+    )
+    download: bool = option(
+        True, "Download the TFDS data set if --data_dir lacks it (--nodownload: never).", resume=False
+    )
     data: typing.Optional[str] = option(
-        None, "Local data: an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files.", resume=False
+        None,
+        "Local data: an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files.",
+        resume=False,
     )
     npz: typing.Optional[str] = option(None, "An .npz in the keras.datasets layout; as --data.", resume=False)
     full_train: bool = option(False, "Train on all training images (no validation split).")
@@ -47,11 +55,15 @@ class CifarConfig(SGDRecipe):
     batch_size: int = option(128, "Mini-batch size.", minimum=1)
     train_steps: int = option(PAPER_STEPS, "Iterations to train.", minimum=1)
     lr_boundaries: typing.Optional[tuple[int, ...]] = option(
-        None, "Iterations at which the rate is divided; unset: 1/2 and 3/4 of --train_steps (the paper's 32k, 48k).", minimum=1
+        None,
+        "Iterations at which the rate is divided; unset: 1/2 and 3/4 of --train_steps (the paper's 32k, 48k).",
+        minimum=1,
     )
     lr_decay_factor: float = option(0.1, "Multiplier of the rate at each boundary.", positive=True)
     warmup_learning_rate: float = option(
-        0.01, "ResNet-110's starting rate, kept until the training error falls under --warmup_until_error.", positive=True
+        0.01,
+        "ResNet-110's starting rate, kept until the training error falls under --warmup_until_error.",
+        positive=True,
     )
     warmup_until_error: float = option(0.8, "Training error that ends the warm-up.", maximum=1.0)
     warmup_min_depth: int = option(110, "Nets at least this deep get the warm-up (the paper: ResNet-110).", minimum=1)
@@ -71,12 +83,12 @@ class CifarConfig(SGDRecipe):
         return tuple(round(b * self.train_steps / PAPER_STEPS) for b in PAPER_BOUNDARIES)
 
     def check(self):
-        """Raises `RecipeError` for boundaries that are not increasing iterations of the run."""
-        bounds = self.boundaries()
-        if list(bounds) != sorted(set(bounds)) or (bounds and bounds[-1] >= self.train_steps):
+        """Raises `RecipeError` for `lr_boundaries` that are not increasing iterations of the run."""
+        bounds = self.lr_boundaries
+        if bounds is not None and (list(bounds) != sorted(set(bounds)) or bounds[-1] > self.train_steps):
             shown = ",".join(str(b) for b in bounds)
             raise RecipeError(
-                f"--lr_boundaries must be increasing iterations below --train_steps={self.train_steps}. "
+                f"--lr_boundaries must be increasing iterations of the run, at most --train_steps={self.train_steps}. "
                 f"Received: --lr_boundaries={shown}"
             )
         return self

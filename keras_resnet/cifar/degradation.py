@@ -75,7 +75,9 @@ def experiment_nets(families=FAMILIES, depths=None):
 def net_config(config, name):
     """The CIFAR config of the experiment's net `name`: the experiment's settings, no shortcut
     option for a plain net."""
-    base = config_lib.CifarConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config_lib.CifarConfig)})
+    base = config_lib.CifarConfig(
+        **{f.name: getattr(config, f.name) for f in dataclasses.fields(config_lib.CifarConfig)}
+    )
     return replace(base, model=name, shortcut=None if zoo.lookup(name).kind == "plain" else config.shortcut)
 
 

@@ -87,7 +87,7 @@ class CifarTask(loop.Task):
     def check(self, config):
         cifar_model.check_shortcut(config.model, config.shortcut)
 
-    def load(self, config, resolved):
+    def load(self, config, resolved, workdir=None):
         if self.data is None:
             self.data = load_data(config)
         if config.batch_size > len(self.data.x_train):
@@ -122,10 +122,14 @@ class CifarTask(loop.Task):
         )
 
     def train_stream(self, config, resolved, start_step):
-        return streams.train_stream(resolved, self.data, config.batch_size, seed=config.runtime.seed, start_step=start_step)
+        return streams.train_stream(
+            resolved, self.data, config.batch_size, seed=config.runtime.seed, start_step=start_step
+        )
 
     def callbacks(self, config, resolved, start_step, period):
-        evaluation = streams.periodic_evaluation(resolved, self.data, config.batch_size, period, schedule=schedule(config))
+        evaluation = streams.periodic_evaluation(
+            resolved, self.data, config.batch_size, period, schedule=schedule(config)
+        )
         warmup = None
         if self._warmup(config):
             check_every = min(config.warmup_check_every, period)

@@ -151,5 +151,3 @@ def check_classifier(origin, file_classes, model):
             f"{origin} holds a {file_classes}-class classifier: build the net with classes={file_classes}, "
             f"or with include_top=False for its body alone. Received: classes={classes}"
         )
-
-

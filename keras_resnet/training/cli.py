@@ -71,7 +71,9 @@ def define_config_flags(config_class, variants, exclude=()):
         if kind is bool:
             flags.DEFINE_bool(name, default, text)
         elif config_lib._is_tuple(kind):
-            shown = [str(v) for row in default for v in (row if isinstance(row, tuple) else (row,))] if default else None
+            shown = (
+                [str(v) for row in default for v in (row if isinstance(row, tuple) else (row,))] if default else None
+            )
             flags.DEFINE_list(name, shown, text + (" Row by row." if default and isinstance(default[0], tuple) else ""))
         elif meta["choices"] is not None:
             flags.DEFINE_enum(name, default, list(meta["choices"]), text)

@@ -68,7 +68,9 @@ class Runtime:
     mixed_precision: str = option(
         "none", "none, bf16 or fp16 (Micikevicius et al., arXiv 1710.03740). Not in the paper.", choices=PRECISIONS
     )
-    seed: int = option(0, "Seeds initialisation, batch order and augmentation.", minimum=SEED_RANGE[0], maximum=SEED_RANGE[1])
+    seed: int = option(
+        0, "Seeds initialisation, batch order and augmentation.", minimum=SEED_RANGE[0], maximum=SEED_RANGE[1]
+    )
     jit_compile: typing.Optional[bool] = option(
         None, "XLA-compile the training step; unset: Keras' choice (always on JAX, on TF with a GPU/TPU).", resume=False
     )
@@ -212,4 +214,6 @@ def check_shortcut(name, kind, shortcut):
     """Raises `RecipeError` for a `--shortcut` the net `name` of `kind` cannot take: plain nets
     have none."""
     if shortcut is not None and kind == "plain":
-        raise RecipeError(f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}")
+        raise RecipeError(
+            f"plain nets have no shortcuts; drop --shortcut. Received: --shortcut={shortcut} --model={name}"
+        )

@@ -53,8 +53,9 @@ class Task:
     def check(self, config):
         """Raises `RecipeError` for settings that cannot run; reads and writes nothing."""
 
-    def load(self, config, resolved):
-        """Reads or opens the data (after the strategy is resolved: opening it runs TensorFlow ops)."""
+    def load(self, config, resolved, workdir=None):
+        """Reads or opens the data (after the strategy is resolved: opening it runs TensorFlow ops);
+        `workdir` may hold what an earlier run learnt of it."""
 
     def train_steps(self, config):
         """The run's iterations."""
@@ -121,7 +122,7 @@ def train_and_evaluate(task, config, workdir, *, overwrite=False, print_fn=print
     task.check(config)
     resolved = distribute.resolve_runtime(config.runtime)
     run.check_batch(config.batch_size, resolved.num_replicas)
-    task.load(config, resolved)
+    task.load(config, resolved, workdir)
     train_steps = task.train_steps(config)
     period = run.steps_per_period(train_steps, config.eval_every)
     facts = {**task.facts(config, resolved), "replicas": resolved.num_replicas, "period": period}
@@ -138,7 +139,9 @@ def train_and_evaluate(task, config, workdir, *, overwrite=False, print_fn=print
             print_fn(_summary(task, config, model, resolved, workdir), flush=True)
             began = time.time()
             if start >= train_steps:  # Killed after training, before the outputs: only those are left.
-                print_fn(f"{config.model} in {workdir} finished training at step {start}; writing its outputs", flush=True)
+                print_fn(
+                    f"{config.model} in {workdir} finished training at step {start}; writing its outputs", flush=True
+                )
                 with resolved.scope():
                     backup.restore_backup(model, workdir)
             else:

@@ -64,7 +64,7 @@ def check_batch(batch_size, replicas):
     >>> check_batch(128, 3)
     Traceback (most recent call last):
     ...
-    keras_resnet.training.run.RecipeError: --batch_size 128 does not divide across 3 replicas; use a multiple of 3
+    keras_resnet.errors.RecipeError: --batch_size 128 does not divide across 3 replicas; use a multiple of 3
     """
     if batch_size <= 0 or batch_size % replicas:
         raise RecipeError(
