@@ -42,7 +42,9 @@ def _recipe_model():
         ),
         validation_size=0,
     )
-    return trained_model.inference_model(cifar_model.create_model("resnet8", data, config.cifar10()), "per_pixel_mean")
+    return trained_model.inference_model(
+        cifar_model.create_model(config.cifar10(model="resnet8"), data), "per_pixel_mean"
+    )
 
 
 MODELS = {
@@ -58,7 +60,7 @@ MODELS = {
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(name, marks=pytest.mark.slow) if name in ("resnet18", "resnet50") else name
+        pytest.param(name, marks=pytest.mark.system) if name in ("resnet18", "resnet50") else name
         for name in sorted(MODELS)
     ],
 )

@@ -44,7 +44,7 @@ def test_help_and_flag_errors_load_no_backend(recipe, args):
         assert last.startswith("error: ") and expected in last
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_importing_the_package_and_building_a_net_print_nothing_unless_asked():
     code = "import keras_resnet; print(keras_resnet.trainable_params(keras_resnet.ResNet18()))"
     quiet = _python("-c", code, KERAS_BACKEND="tensorflow")
@@ -60,7 +60,7 @@ def test_import_keras_resnet_loads_no_backend():
     assert _imported(result.stderr) & set(HEAVY) == set()
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_a_recipe_model_file_loads_after_import_keras_resnet(tmp_path):
     """The recipes' layers are registered whenever Keras loads after `import keras_resnet`."""
     import keras
@@ -135,15 +135,16 @@ def test_weights_misuse_is_one_line(weights, line, run_model_file, capfd):
 
 
 def test_a_refused_resume_names_only_the_changed_settings(tmp_path):
+    from keras_resnet.errors import RecipeError
     from keras_resnet.training import run
 
-    settings = {"model": "resnet20", "seed": 0, "config": {f"field_{i}": i for i in range(17)}}
+    settings = {"resume": {f"field_{i}": i for i in range(17)}, "facts": {"replicas": 1}, "config": {}}
     run.prepare_workdir(str(tmp_path), settings)
-    changed = {**settings, "config": {**settings["config"], "field_3": 30}}
-    with pytest.raises(run.RecipeError) as error:
+    changed = {**settings, "resume": {**settings["resume"], "field_3": 30}}
+    with pytest.raises(RecipeError) as error:
         run.prepare_workdir(str(tmp_path), changed)
     message = str(error.value)
-    assert "(config.field_3: 3 → 30)" in message and "field_4" not in message and "resnet20" not in message
+    assert "(field_3: 3 → 30)" in message and "field_4" not in message and "replicas" not in message
 
 
 def _line_pixels(png, rgb):
@@ -169,7 +170,7 @@ def test_a_single_evaluation_is_drawn(tmp_path):
 
 
 def test_fig6_draws_only_the_families_trained_and_names_the_run(tmp_path):
-    from keras_resnet.training import plots
+    from keras_resnet.cifar import figures as plots
 
     rows = [{"step": 100, "train_error": 0.5, "test_error": 0.6}]
     figure = plots.plot_degradation({"plain20": rows}, {}, str(tmp_path / "fig6.png"), title="MNIST, 100 iterations")
@@ -180,7 +181,7 @@ def test_fig6_draws_only_the_families_trained_and_names_the_run(tmp_path):
 
 
 def test_fig7_marks_its_points_and_names_the_run(tmp_path):
-    from keras_resnet.training import plots
+    from keras_resnet.cifar import figures as plots
 
     figure = plots.plot_responses({"plain8": [1.0], "resnet8": [0.5]}, str(tmp_path / "fig7.png"), title="MNIST, 2")
     assert {line.get_marker() for line in figure.axes[0].lines} == {"o"}

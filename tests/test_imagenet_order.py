@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet.errors import DataError
-from keras_resnet.imagenet import config, cropping, input_pipeline, order, pixel_mean, sources, synthetic
+from keras_resnet.imagenet import config, cropping, input_pipeline, order, pixel_mean, records, sources, synthetic
 from keras_resnet.training import faults
 
 SMALL = config.imagenet(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
@@ -50,7 +50,7 @@ def uneven_records(tmp_path_factory):
 
 
 def _bare_split(files):
-    return sources.RecordSplit(files, lambda record: (record, tf.constant(0)), name="--tfrecords")
+    return records.RecordSplit(files, lambda record: (record, tf.constant(0)), name="--tfrecords")
 
 
 def test_each_folder_pass_is_a_permutation_drawn_from_the_seed_and_the_pass(folder):
@@ -205,7 +205,7 @@ def test_record_counts_are_read_from_headers_and_cached(uneven_records, tmp_path
     split = _bare_split(uneven_records)
     assert split.count_records(str(tmp_path)).tolist() == LENGTHS
     assert [sum(1 for _ in tf.data.TFRecordDataset(f)) for f in uneven_records] == split.lengths.tolist()
-    monkeypatch.setattr(sources, "tfrecord_offsets", lambda *a: pytest.fail("counted again"))
+    monkeypatch.setattr(records, "tfrecord_offsets", lambda *a: pytest.fail("counted again"))
     assert _bare_split(uneven_records).count_records(str(tmp_path)).tolist() == split.lengths.tolist()
 
 
@@ -288,7 +288,7 @@ def test_record_offsets_are_walked_once_kept_and_checked_against_the_counts(unev
     sizes = [os.path.getsize(f) for f in uneven_records]
     # Each file's offsets, then its size: records of 100 bytes and 16 of framing.
     assert offsets.tolist() == sum(([116 * r for r in range(n)] + [s] for n, s in zip(LENGTHS, sizes)), [])
-    monkeypatch.setattr(sources, "tfrecord_offsets", lambda *a: pytest.fail("walked again"))
+    monkeypatch.setattr(records, "tfrecord_offsets", lambda *a: pytest.fail("walked again"))
     np.testing.assert_array_equal(_bare_split(uneven_records).index_records(str(tmp_path)), offsets)
     # A file rewritten with as many bytes and records, other boundaries: walked again.
     monkeypatch.undo()
@@ -301,7 +301,7 @@ def test_record_offsets_are_walked_once_kept_and_checked_against_the_counts(unev
     os.utime(rewritten, ns=(os.stat(rewritten).st_atime_ns, os.stat(rewritten).st_mtime_ns + 10**9))
     after = _bare_split([rewritten]).index_records(str(tmp_path / "rewritten"))
     assert before[-1] == after[-1] and after.tolist() == [0, 66, 232, 348, 464, 580] != before.tolist()
-    stated = sources.RecordSplit(uneven_records, lambda r: (r, 0), lengths=[1] + LENGTHS[1:], name="--data_dir")
+    stated = records.RecordSplit(uneven_records, lambda r: (r, 0), lengths=[1] + LENGTHS[1:], name="--data_dir")
     with pytest.raises(DataError, match=r"^--data_dir .*train-00000 holds 5 records, not the 1 recorded"):
         stated.index_records(str(tmp_path))
 
@@ -317,7 +317,7 @@ def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(fo
     source = sources.folder_source(folder)
     crops = np.array([cropping.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")], np.float64)
     sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
-    monkeypatch.setattr(input_pipeline, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
+    monkeypatch.setattr(pixel_mean, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
     lines = []
     mean = pixel_mean.compute_pixel_mean(
         source, SMALL, max_images=6, batch_size=4, print_fn=lambda line, **_: lines.append(line)

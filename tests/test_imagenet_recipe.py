@@ -35,7 +35,7 @@ def _one_line_error(result):
     return line
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_eval(tmp_path, image_folder, small):
     # 9 validation images in batches of 4: not a multiple of the batch nor of the 2 replicas, and
     # the last batch has 1 image for 2 replicas. 9 classes, so that top-5 is not trivially right.
@@ -106,7 +106,7 @@ def _check_trained_model(stdout, workdir, folder):
     assert cross_entropy.mean() + penalty == pytest.approx(last["val_loss"], rel=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_path, tfds_imagenet, small):
     """A prepared TFDS imagenet2012 under `mirrored`: every batch of the training stream is made
     once (Keras would otherwise open the stream a second time to learn its shapes)."""
@@ -133,7 +133,7 @@ def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_p
     assert sorted(made) == list(range(0, 2 * len(made), 2)) and len(made) >= 8
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.torch
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
 def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, image_folder, small):

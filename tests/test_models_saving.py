@@ -50,7 +50,7 @@ def test_config_round_trip(name):
     check_config_round_trip(SMALL[name]())
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_resnet1202_loads_clones_and_rebuilds_at_the_default_recursion_limit(tmp_path):
     # Keras maps a functional graph one frame per layer call: ~4,200 here, far over the default.
     from model_checks import build  # The net the shape and parameter tests build.

@@ -153,7 +153,7 @@ def test_registry_hashes_and_urls_are_keras_applications_own():
         )
 
 
-@pytest.mark.slow  # ResNet-152 among them.
+@pytest.mark.system  # ResNet-152 among them.
 def test_registry_parameter_counts_are_the_networks():
     from model_checks import build  # The nets the shape, parameter and FLOP tests build.
 

@@ -49,7 +49,7 @@ def _npz(path):
     return str(path)
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, backend):
     data = _npz(tmp_path / "d.npz")

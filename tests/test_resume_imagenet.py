@@ -41,7 +41,7 @@ VARIANTS = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(
     tmp_path, image_folder, small_imagenet_flags, free_ports, variant

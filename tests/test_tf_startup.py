@@ -57,7 +57,7 @@ def test_the_filter_writes_back_python_output_and_a_traceback(capfd):
     assert "a Python warning" in err and "oneDNN" not in err
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_a_recipe_prints_no_tensorflow_start_up_lines_unless_asked(tmp_path, tiny_npz, backend):
     """The recipes set the level to 2 where it is unset; 0 brings the lines back."""
@@ -117,7 +117,7 @@ def test_a_process_that_dies_while_tensorflow_loads_shows_all_it_printed(tmp_pat
     }[command]
     died = subprocess.run([sys.executable, *args], env=aborting_tensorflow, capture_output=True, text=True, timeout=60)
     assert died.returncode == -6, died.stderr[-2000:]
-    assert died.stderr.endswith(INFO + FATAL), died.stderr[-2000:]
+    assert INFO + FATAL in died.stderr, died.stderr[-2000:]  # Then, in a recipe, absl's stack dump.
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])

@@ -68,13 +68,13 @@ def _arrays(n_train=50, n_test=10, shape=(4, 4, 3), classes=3):
 
 
 def test_per_pixel_mean_is_the_training_splits_not_the_held_out_images():
-    arrays = _arrays()
-    arrays["x_train"][45:] = 255  # the held-out five are bright: they would shift the mean
-    data = datasets.prepare(arrays.check_arrays(arrays), validation_size=5)
-    expected = arrays["x_train"][:45].astype("float64").sum(axis=0) / 45
+    given = _arrays()
+    given["x_train"][45:] = 255  # the held-out five are bright: they would shift the mean
+    data = datasets.prepare(arrays.check_arrays(given), validation_size=5)
+    expected = given["x_train"][:45].astype("float64").sum(axis=0) / 45
     np.testing.assert_allclose(data.mean, expected, rtol=1e-6)
     assert data.mean.shape == (4, 4, 3)
-    assert not np.allclose(data.mean, arrays["x_train"].mean(axis=0))
+    assert not np.allclose(data.mean, given["x_train"].mean(axis=0))
 
 
 def test_mean_layer_subtracts_the_mean_image():
@@ -122,11 +122,11 @@ def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
     ],
 )
 def test_malformed_npz_is_refused_with_the_problem_named(tmp_path, change, message):
-    arrays = _arrays()
-    arrays.pop(change.pop("drop", None), None)
-    arrays.update(change)
+    given = _arrays()
+    given.pop(change.pop("drop", None), None)
+    given.update(change)
     path = tmp_path / "bad.npz"
-    np.savez(path, **arrays)
+    np.savez(path, **given)
     with pytest.raises(DataError, match=message):
         arrays.load_npz(str(path))
 
@@ -149,15 +149,15 @@ def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
     ids=["int64", "float"],
 )
 def test_a_label_beyond_int32_is_refused_naming_its_value(tmp_path, part, labels, shown):
-    arrays = {
+    given = {
         "x_train": np.zeros((4, 4, 4, 3), "uint8"),
         "y_train": np.array([0, 1, 2, 2]),
         "x_test": np.zeros((len(labels), 4, 4, 3), "uint8"),
         "y_test": np.array([0, 1] * (len(labels) // 2)),
     }
-    arrays[f"y_{part}"] = labels
+    given[f"y_{part}"] = labels
     path = tmp_path / "data.npz"
-    np.savez(path, **arrays)
+    np.savez(path, **given)
     with pytest.raises(DataError) as error:
         arrays.load_npz(str(path))
     assert str(error.value) == f"--data={path}: y_{part} holds label {shown}, beyond the int32 range of class labels"
@@ -216,10 +216,10 @@ def test_absent_tfds_data_is_downloaded_where_its_host_answers(monkeypatch, tmp_
 
     calls, probed = [], []
     monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
-    arrays = datasets.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
+    given = datasets.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
     assert probed == ["www.cs.toronto.edu"]
     assert calls == [False, True]  # first the local copy, then the download
-    assert arrays["x_train"].shape == (12, 4, 4, 3) and arrays["num_classes"] == 10
+    assert given["x_train"].shape == (12, 4, 4, 3) and given["num_classes"] == 10
 
 
 def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tmp_path):

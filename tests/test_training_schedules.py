@@ -7,7 +7,6 @@ from keras import ops
 
 from keras_resnet.cifar import config, task
 from keras_resnet.errors import RecipeError
-from keras_resnet.imagenet import config as imagenet_config
 from keras_resnet.training import optimizers, schedules
 
 
@@ -157,19 +156,6 @@ def test_l2_regularizer_is_half_the_decay_so_its_gradient_is_wd_times_w():
     eps = 1e-2
     numeric = [(float(reg(w + eps * e)) - float(reg(w - eps * e))) / (2 * eps) for e in np.eye(2, dtype="float32")]
     np.testing.assert_allclose(numeric, 1e-4 * w, rtol=1e-2)
-
-
-def test_imagenet_divides_the_rate_by_ten_when_the_validation_error_plateaus(image_folder):
-    from keras_resnet.imagenet import sources
-    from keras_resnet.imagenet.task import ImageNetTask
-    from keras_resnet.training import distribute
-
-    cfg = imagenet_config.imagenet()
-    plateau = (
-        ImageNetTask(sources.folder_source(image_folder())).callbacks(cfg, distribute.Resolved("none"), 0, 2).schedule
-    )
-    assert (plateau.monitor, plateau.factor, plateau.patience, plateau.mode) == ("val_error", 0.1, 3, "min")
-    assert (cfg.learning_rate, cfg.batch_size) == (0.1, 256)
 
 
 def test_warmup_switch_inside_fit_reaches_the_compiled_step():

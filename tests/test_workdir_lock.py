@@ -80,7 +80,7 @@ def test_a_held_lock_is_kept_fresh_by_its_heartbeat(tmp_path, monkeypatch):
     assert age < 1
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_a_second_launch_into_a_running_workdir_stops_in_one_line_and_the_first_run_is_whole(tmp_path, tiny_npz):
     """Two real launches of the recipe into one workdir: the second says who holds it and exits
     with status 2; the first ends with every period in its history."""

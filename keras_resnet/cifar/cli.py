@@ -34,11 +34,11 @@ def define_degradation_flags():
 
 def degradation(values):
     """`recipes/degradation.py`: trains the experiment's nets; prints the table beside Table 6."""
-    from keras_resnet.cifar import degradation as experiment
-
     with cli.one_line_errors():
         cli.require_workdir(values)
         cfg = cli.config_from_flags(values, config.DEGRADATION_VARIANTS)
+        from keras_resnet.cifar import degradation as experiment
+
         experiment.run_experiment(cfg, values.workdir, overwrite=values.overwrite)
     with open(f"{values.workdir}/{experiment.TABLE_MD}") as f:
         print(f.read())

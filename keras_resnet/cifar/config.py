@@ -20,7 +20,7 @@ import typing
 
 from keras_resnet import architectures, paper
 from keras_resnet.errors import RecipeError
-from keras_resnet.training.config import Runtime, SGDRecipe, option, replace
+from keras_resnet.training.config import Runtime, SGDRecipe, option, replace, shown
 
 # The paper's schedule: divided at 32k and 48k of 64k iterations (1/2 and 3/4 of the run).
 PAPER_STEPS, PAPER_BOUNDARIES = 64000, (32000, 48000)
@@ -86,10 +86,9 @@ class CifarConfig(SGDRecipe):
         """Raises `RecipeError` for `lr_boundaries` that are not increasing iterations of the run."""
         bounds = self.lr_boundaries
         if bounds is not None and (list(bounds) != sorted(set(bounds)) or bounds[-1] > self.train_steps):
-            shown = ",".join(str(b) for b in bounds)
             raise RecipeError(
                 f"--lr_boundaries must be increasing iterations of the run, at most --train_steps={self.train_steps}. "
-                f"Received: --lr_boundaries={shown}"
+                f"Received: --lr_boundaries={shown(bounds)}"
             )
         return self
 

@@ -21,7 +21,7 @@ from keras_resnet.cifar import figures
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.cifar.task import CifarTask, load_data
 from keras_resnet.errors import RecipeError
-from keras_resnet.training import backup, callbacks, durable, lock, loop, plots, run
+from keras_resnet.training import backup, callbacks, distribute, durable, lock, loop, plots, run
 from keras_resnet.training.config import check as config_check
 from keras_resnet.training.config import replace
 
@@ -97,7 +97,8 @@ def run_experiment(config, workdir, data=None, *, overwrite=False, print_fn=prin
     config_check(config)
     nets = experiment_nets(config.families, config.depths)
     for name in nets:
-        CifarTask().check(net_config(config, name))
+        CifarTask().check(net_config(config, name).check())
+    distribute.resolve_runtime(config.runtime)  # A strategy that cannot run here stops it before anything is written.
     data = data if data is not None else load_data(config)
     task = CifarTask(data)
     task.load(config, None)  # The batch fits the data.

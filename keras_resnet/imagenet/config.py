@@ -23,7 +23,7 @@ import typing
 
 from keras_resnet import architectures
 from keras_resnet.errors import RecipeError
-from keras_resnet.training.config import Runtime, SGDRecipe, option, replace
+from keras_resnet.training.config import Runtime, SGDRecipe, option, replace, shown
 
 SCHEDULES = ("plateau", "step")
 MEANS = ("pixel", "channel")
@@ -139,9 +139,9 @@ class ImageNetConfig(SGDRecipe):
     def check(self):
         """Raises `RecipeError` for crop sizes that cannot be cut from the scaled images."""
         if len(self.scale_range) != 2 or self.scale_range[0] > self.scale_range[1]:
-            shown = ",".join(str(v) for v in self.scale_range)
             raise RecipeError(
-                f"--scale_range takes two shorter sides, smallest first (paper: 256,480). Received: --scale_range={shown}"
+                "--scale_range takes two shorter sides, smallest first (paper: 256,480). "
+                f"Received: --scale_range={shown(self.scale_range)}"
             )
         for name, side in (("scale_range", self.scale_range[0]), ("eval_resize", self.eval_resize)):
             if self.image_size > side:  # The crop is taken from the image scaled to this side.
@@ -149,8 +149,13 @@ class ImageNetConfig(SGDRecipe):
                     f"--image_size={self.image_size} is larger than the shorter side --{name} scales the images to "
                     f"({side}); choose --image_size at most {side}"
                 )
-        if len(self.pca_eigval) != 3 or len(self.pca_eigvec) != 3 or len(self.channel_mean) != 3:
-            raise RecipeError("--pca_eigval, --channel_mean take 3 numbers and --pca_eigvec 3 rows of 3")
+        for name, value in (("channel_mean", self.channel_mean), ("pca_eigval", self.pca_eigval)):
+            if len(value) != 3:
+                raise RecipeError(f"--{name} takes 3 numbers, R, G, B. Received: --{name}={shown(value)}")
+        if len(self.pca_eigvec) != 3:
+            raise RecipeError(
+                f"--pca_eigvec takes 3 rows of 3 numbers. Received: --pca_eigvec={shown(self.pca_eigvec)}"
+            )
         return self
 
 

@@ -191,8 +191,7 @@ def check(config):
         value, meta = values[name], field.metadata
         if value is None or not meta:
             continue
-        shown = ",".join(str(v) for v in value) if isinstance(value, tuple) else value
-        received = f"Received: --{name}={shown}"
+        received = f"Received: --{name}={shown(value)}"
         chosen = value if isinstance(value, tuple) else (value,)
         numbers = [v for v in chosen if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if meta["choices"] is not None and not all(v in meta["choices"] for v in chosen):
@@ -208,6 +207,17 @@ def check(config):
         if kind is float and isinstance(value, (int, float)) and value < 0 and meta["minimum"] is None:
             raise RecipeError(f"--{name} must be a number >= 0. {received}")
     return config
+
+
+def shown(value):
+    """A field's value as a flag gives it: lists comma-separated, rows flattened, `2.0` as `2`.
+
+    >>> shown(((1.0, 0.5), (2.0, 3.0))), shown(0.1), shown("A")
+    ('1,0.5,2,3', '0.1', 'A')
+    """
+    if isinstance(value, tuple):
+        return ",".join(shown(v) for v in value)
+    return format(value, "g") if isinstance(value, float) else str(value)
 
 
 def check_shortcut(name, kind, shortcut):
