@@ -3,6 +3,7 @@ holder, before it writes anything; a lock whose holder is gone does not block a 
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -100,7 +101,11 @@ def test_a_second_launch_into_a_running_workdir_stops_in_one_line_and_the_first_
     deadline = time.time() + 120
     while not (tmp_path / "run" / "history.json").exists() and time.time() < deadline and first.poll() is None:
         time.sleep(0.2)
-    second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    os.kill(first.pid, signal.SIGSTOP)  # Held mid-run, however fast it trains, while the second launches.
+    try:
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
     assert second.returncode == 2 and second.stderr.strip().splitlines()[-1].startswith(
