@@ -17,3 +17,18 @@ def _doctest_names(doctest_namespace):
     """Docstring examples are written as a user types them: `keras_resnet.ResNet34()`."""
 
     doctest_namespace["keras_resnet"] = keras_resnet
+
+
+# Items that cannot carry a decorator, put in the system tier here: the notebooks (each trains in
+# a kernel of its own) and the docstring examples that build a 152-layer net.
+SYSTEM_ITEMS = (
+    "notebooks/",
+    "keras_resnet/__init__.py::keras_resnet.ResNet152",
+    "keras_resnet/__init__.py::keras_resnet.PlainNet152",
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.nodeid.startswith(SYSTEM_ITEMS):
+            item.add_marker(pytest.mark.system)

@@ -21,21 +21,6 @@ SHARED_BUILDS = {
 }
 
 
-# Items that cannot carry a decorator, put in the system tier here: the notebooks (each trains in
-# a kernel of its own) and the docstring examples that build a 152-layer net.
-SYSTEM_ITEMS = (
-    "notebooks/",
-    "keras_resnet/__init__.py::keras_resnet.ResNet152",
-    "keras_resnet/__init__.py::keras_resnet.PlainNet152",
-)
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.nodeid.startswith(SYSTEM_ITEMS):
-            item.add_marker(pytest.mark.system)
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """`--dist load` (what `-n` means by default), with the groups of `SHARED_BUILDS` as units."""
