@@ -1,6 +1,6 @@
 """A bare compiled train step of a Keras network, per backend, and the peak memory of a run.
 
-Shared by `cifar_throughput.py` and `train_throughput.py`. The step is the least a training
+Used by `train_throughput.py` (its path (b)). The step is the least a training
 loop can do: forward, loss (plus the model's regularization losses), gradients, optimizer
 update, on one batch that is already on the device; no metrics, callbacks or input pipeline.
 

@@ -141,14 +141,10 @@ def tensorflow_installed():
 
 
 def imagenet_network(name, cfg):
-    """The zoo net as `keras_resnet.imagenet.train.create_network` builds it (logits, coupled L2),
-    without importing the recipe module (which needs TensorFlow)."""
-    import keras_resnet
-    from keras_resnet.training import optimizers
+    """The zoo net as the recipe builds it (logits, coupled L2: `imagenet.model.create_network`)."""
+    from keras_resnet.imagenet import model
 
-    return keras_resnet.MODELS[name](
-        input_shape=(None, None, 3), classes=1000, classifier_activation=None, **optimizers.regularizers(cfg)
-    )
+    return model.create_network(name, 1000, cfg)
 
 
 def batch_for(name, values):
@@ -212,26 +208,26 @@ def cifar_recipe_and_bare(name, values, path):
     import numpy as np
     from steps import bare_step_throughput
 
-    from keras_resnet.cifar import arrays, config, datasets, train
+    from keras_resnet.cifar import arrays, config, datasets, task
     from keras_resnet.cifar import model as cifar_model
     from keras_resnet.training import optimizers, run, schedules
 
     batch = batch_for(name, values)
-    cfg = config.cifar10(batch_size=batch)
+    cfg = config.cifar10(model=name, batch_size=batch)
     rng = np.random.default_rng(0)
     images = max(4 * batch, 512)
-    arrays = {
+    given = {
         "x_train": rng.integers(0, 256, (images, 32, 32, 3), dtype="uint8"),
         "y_train": rng.integers(0, 10, images),
         "x_test": np.zeros((2, 32, 32, 3), "uint8"),
         "y_test": np.arange(2),
     }
-    data = datasets.prepare(arrays.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
+    data = datasets.prepare(arrays.check_arrays(given, num_classes=10), full_train=True, name="synthetic")
     run.set_seed(0)
-    model = cifar_model.create_model(name, data, cfg, seed=0)
+    model = cifar_model.create_model(cfg, data)
     if path == "a":
-        warmup = cifar_model.needs_warmup(name, cfg)
-        train.compile_model(model, cfg, warmup=warmup)
+        warmup = cifar_model.needs_warmup(cfg)
+        task.compile_model(model, cfg, warmup=warmup)
         with tempfile.TemporaryDirectory() as workdir:
             extra = recipe_callbacks(
                 values,
@@ -254,7 +250,7 @@ def cifar_recipe_and_bare(name, values, path):
         }
     network = model.layers[-1]  # The net without the preprocessing layers.
     x = data.x_train[:batch].astype("float32") - data.mean
-    optimizer = optimizers.make_optimizer(cfg, schedules.cifar_schedule(cfg))
+    optimizer = optimizers.make_optimizer(cfg, task.schedule(cfg))
     return bare_step_throughput(
         network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"]
     ), {}
@@ -270,7 +266,6 @@ def imagenet_config(values, batch):
 
 def imagenet_recipe(name, values):
     """(a) for an ImageNet net: the recipe's compile settings, `fit` fed by its tf.data pipeline."""
-    import inspect
 
     import keras
     import numpy as np
@@ -282,12 +277,8 @@ def imagenet_recipe(name, values):
     cfg = imagenet_config(values, batch)
     if values["recipe_jit_compile"] != "recipe":
         jit_compile = {"auto": "auto", "true": True, "false": False}[values["recipe_jit_compile"]]
-    elif tensorflow_installed():
-        from keras_resnet.imagenet import train as imagenet_train
-
-        jit_compile = inspect.signature(imagenet_train.train_and_evaluate).parameters["jit_compile"].default
     else:
-        jit_compile = "auto"  # The recipe module needs TensorFlow; Keras' default then.
+        jit_compile = cfg.runtime.jit_compile if cfg.runtime.jit_compile is not None else "auto"  # The recipe's.
     keras.utils.set_random_seed(0)
     model = imagenet_model.recipe_model(imagenet_network(name, cfg), cfg, imagenet_model.mean_image(cfg))
     model.compile(
