@@ -11,7 +11,7 @@ import pytest
 import resume_checks
 
 from keras_resnet.imagenet import config, cropping, sources
-from keras_resnet.training import distribute, faults
+from keras_resnet.training import faults, multi_worker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
@@ -19,7 +19,7 @@ RECIPE = os.path.join(ROOT, "recipes", "imagenet.py")
 
 def test_fix_is_needed_on_the_installed_keras():
     # Fails once Keras no longer calls reduce(axis=0) on scalars: then drop the patch's scalar part.
-    assert distribute.multi_worker_reduce_fix_needed()
+    assert multi_worker.reduce_fix_needed()
 
 
 def test_patch_reduces_scalars_with_axis_none_and_keeps_axis_for_tensors():
@@ -28,8 +28,8 @@ def test_patch_reduces_scalars_with_axis_none_and_keeps_axis_for_tensors():
         reduce=lambda op, value, axis=None: calls.append(axis) or value,
         experimental_local_results=lambda value: (value,),
     )
-    distribute.patch_multi_worker_reduce(fake)
-    distribute.patch_multi_worker_reduce(fake)  # Once only.
+    multi_worker.patch_reduce(fake)
+    multi_worker.patch_reduce(fake)  # Once only.
     import tensorflow as tf
 
     fake.reduce("MEAN", tf.constant(1.0), axis=0)
@@ -43,7 +43,7 @@ def test_patch_passes_uint8_leaves_of_a_data_batch_through_and_reduces_the_other
         reduce=lambda op, value, axis=None: calls.append(value.dtype.name) or value * 0,
         experimental_local_results=lambda value: (value,),
     )
-    distribute.patch_multi_worker_reduce(fake, scalars=False)
+    multi_worker.patch_reduce(fake, scalars=False)
     import tensorflow as tf
 
     images = tf.constant([[7, 9]], tf.uint8)

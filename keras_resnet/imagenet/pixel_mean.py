@@ -58,7 +58,7 @@ def cached_mean(source, config, workdir, max_images=None, print_fn=None, resolve
     if config.mean == "channel":
         return mean_image(config)
     path, key = os.path.join(workdir, PIXEL_MEAN), run.jsonable(mean_key(source, config, max_images))
-    cached = np.load(path) if run.load_json(path + KEY_SUFFIX) == key and os.path.exists(path) else None
+    cached = np.load(path) if durable.read_json(path + KEY_SUFFIX) == key and os.path.exists(path) else None
     options = {}
     if resolved is not None and resolved.num_workers > 1:
         missing = distribute.all_reduce_sum(resolved, np.array([cached is None], np.float64))[0][0]

@@ -5,11 +5,8 @@ A source holds, per split, an index of its examples, never the examples themselv
 - an image folder (`FolderSplit`) is random access: the sorted listing of its files (names and
   labels in NumPy arrays: about 25 MB for ImageNet's 1,281,167 training files), read one file at a
   time by index;
-- TFRecords and TFDS (`RecordSplit`) are read file by file: their files and each file's record
-  count (TFDS stores the counts; TFRecords are counted once and the counts cached in the run's
-  workdir). A job of several workers also learns where each record begins (8 bytes a record:
-  about 10 MB for ImageNet), so that each worker reads its own records and no others
-  (`RecordSplit.read`).
+- TFRecords and TFDS (`records.RecordSplit`) are read file by file, or record by record at their
+  byte offsets in a job of several workers.
 
 Each split gives its examples in a fixed order as `(encoded_image, label)`: the image file's bytes
 (undecoded, so the pipeline can decode only the crop of a JPEG) and an int32 label. The training
@@ -299,20 +296,10 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
 
 
 def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
-    """TFDS `imagenet2012` (or a data set of the same features), never downloading.
-
-    The data set must be prepared in `data_dir`, or `manual_dir` must hold the ILSVRC2012 tars
-    for TFDS to prepare it (once; it takes hours). Its TFRecord files are read directly, with the
-    record counts TFDS stored.
-
-    Args:
-        data_dir: optional str. TFDS data directory.
-        manual_dir: optional str. Directory of the ILSVRC2012 tars.
-        name: str. TFDS name. Defaults to `"imagenet2012"`.
-
-    Returns:
-        A `Source`.
-    """
+    """TFDS `imagenet2012` (or a data set of the same features), never downloading: prepared in
+    `data_dir` (at any version; the one prepared is read), or prepared once from the ILSVRC2012
+    tars in `manual_dir` (it takes hours). Its TFRecord files are read directly, with the record
+    counts TFDS stored. Returns a `Source`."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 

@@ -9,7 +9,6 @@ drops any row written after that backup, so it stays one row per period.
 
 import csv
 import importlib.util
-import json
 import math
 import os
 import sys
@@ -109,11 +108,7 @@ def _non_finite_log(logs):
 
 def read_stop(workdir):
     """The record `TerminateOnNaN` left in `workdir` (`{"period": …, "reason": …}`), or `None`."""
-    path = os.path.join(workdir, STOPPED)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return durable.read_json(os.path.join(workdir, STOPPED))
 
 
 class SyncReplicaCopies(keras.callbacks.Callback):
@@ -271,10 +266,7 @@ def _is_number(value):
 
 def read_history(path):
     """The rows of a `history.json`, or `[]` if there is none."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
+    return durable.read_json(path) or []
 
 
 def write_history(rows, json_path, csv_path):

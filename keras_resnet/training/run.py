@@ -290,22 +290,9 @@ def jsonable(values):
 
 def load_metrics(workdir):
     """The `metrics.json` of a finished run, or `None`."""
-    path = os.path.join(workdir, METRICS)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return durable.read_json(os.path.join(workdir, METRICS))
 
 
 def load_run_config(workdir):
     """The `run_config.json` a run wrote in `workdir` (its settings and config), or `None`."""
-    return load_json(os.path.join(workdir, RUN_CONFIG))
-
-
-def load_json(path):
-    """The JSON value in the file `path`, or `None` where there is none to read."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError, TypeError):
-        return None
+    return durable.read_json(os.path.join(workdir, RUN_CONFIG))
