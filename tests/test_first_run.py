@@ -29,19 +29,42 @@ def _imported(importtime_stderr):
     return {line.split("|")[-1].strip().split(".")[0] for line in importtime_stderr.splitlines() if "|" in line}
 
 
+# A command line whose error needs no data: the words of its one line.
+NEEDS_NO_DATA = {
+    "misspelt": (["--no_such_flag=1"], "no_such_flag"),
+    "no-workdir": ([], "--workdir is required: the directory of the run's outputs"),
+    "unknown model": (["--model=resnet21", "--workdir={tmp}/run"], "unknown --model 'resnet21'"),
+    "missing data": (["--data=/no/such.npz", "--image_folder=/no/such", "--workdir={tmp}/run"], "/no/such"),
+    "finished run": (["--workdir={finished}", "--data={tmp}", "--image_folder={tmp}"], "holds a finished run"),
+    "bad boundaries": (["--lr_boundaries=5,1", "--workdir={tmp}/run"], "--lr_boundaries must be increasing"),
+}
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
-@pytest.mark.parametrize("args", [["--help"], ["--no_such_flag=1"], []], ids=["help", "misspelt", "no-workdir"])
-def test_help_and_flag_errors_load_no_backend(recipe, args):
-    result = _python("-X", "importtime", os.path.join("recipes", f"{recipe}.py"), *args)
-    assert _imported(result.stderr) & set(HEAVY) == set()
-    assert "absl" in _imported(result.stderr)  # The parse did run.
-    if args == ["--help"]:
-        assert "--workdir" in result.stdout, result.stderr[-2000:]
+@pytest.mark.parametrize("case", ["help", *NEEDS_NO_DATA])
+def test_help_and_errors_that_need_no_data_load_no_backend(tmp_path, recipe, case):
+    """`--help` and every error that needs no data answer before Keras or TensorFlow loads."""
+    if case in ("unknown model", "finished run") and recipe == "degradation":
+        pytest.skip("the experiment has no --model, and extends a finished run")
+    if case == "bad boundaries" and recipe == "imagenet":
+        pytest.skip("the ImageNet recipe has no --lr_boundaries")
+    (tmp_path / "finished").mkdir()
+    (tmp_path / "finished" / "metrics.json").write_text("{}")
+    args, expected = (["--help"], None) if case == "help" else NEEDS_NO_DATA[case]
+    args = [a.format(tmp=tmp_path, finished=tmp_path / "finished") for a in args]
+    if recipe != "imagenet":
+        args = [a for a in args if not a.startswith("--image_folder")]
     else:
-        assert result.returncode == 2, result.stderr[-2000:]
-        last = [line for line in result.stderr.splitlines() if "|" not in line and line.strip()][-1]
-        expected = "no_such_flag" if args else "--workdir is required: the directory of the run's outputs"
-        assert last.startswith("error: ") and expected in last
+        args = [a for a in args if not a.startswith("--data=")]
+    result = _python("-X", "importtime", os.path.join("recipes", f"{recipe}.py"), *args)
+    assert _imported(result.stderr) & set(HEAVY) == set(), result.stderr[-1000:]
+    assert "absl" in _imported(result.stderr)  # The parse did run.
+    if case == "help":
+        assert result.returncode == 0 and "--workdir" in result.stdout, result.stderr[-2000:]
+        return
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = [line for line in result.stderr.splitlines() if "|" not in line and line.strip()][-1]
+    assert last.startswith("error: ") and expected in last, last
 
 
 @pytest.mark.system

@@ -44,6 +44,17 @@ def split_train(x, y, validation_size):
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
+def check_npz_path(path, flag="--data"):
+    """Raises `DataError` unless `path` is an `.npz` file (a zip)."""
+    accepted = "an .npz file or a folder of IDX files" if flag == "--data" else "an .npz file"
+    if os.path.isdir(path):
+        raise DataError(f"{flag}={path} is a folder; {flag} takes {accepted}")
+    if not os.path.isfile(path):
+        raise DataError(f"data file not found: {flag}={path} ({flag} takes {accepted})")
+    if not zipfile.is_zipfile(path):  # np.load would read it as a pickle, or fail deep inside.
+        raise DataError(f"{flag}={path} is not an .npz file (a zip of .npy arrays); {flag} takes {accepted}")
+
+
 def load_npz(path, flag="--data"):
     """Reads and checks an `.npz` in the `keras.datasets` layout.
 
@@ -60,13 +71,7 @@ def load_npz(path, flag="--data"):
     Raises:
         DataError: with one line naming the problem.
     """
-    accepted = "an .npz file or a folder of IDX files" if flag == "--data" else "an .npz file"
-    if os.path.isdir(path):
-        raise DataError(f"{flag}={path} is a folder; {flag} takes {accepted}")
-    if not os.path.isfile(path):
-        raise DataError(f"data file not found: {flag}={path} ({flag} takes {accepted})")
-    if not zipfile.is_zipfile(path):  # np.load would read it as a pickle, or fail deep inside.
-        raise DataError(f"{flag}={path} is not an .npz file (a zip of .npy arrays); {flag} takes {accepted}")
+    check_npz_path(path, flag)
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in NPZ_KEYS if k not in archive.files]

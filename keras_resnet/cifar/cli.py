@@ -17,8 +17,14 @@ def train(values):
     with cli.one_line_errors():
         cli.require_workdir(values)
         cfg = cli.config_from_flags(values, config.VARIANTS)
+        from keras_resnet.cifar import datasets
+        from keras_resnet.training import run
+
+        # What needs no data answers before TensorFlow loads: a finished run, a path that is not there.
+        run.refuse_finished(values.workdir, values.overwrite)
+        datasets.check_given(cfg.npz, cfg.dataset, cfg.data)
         from keras_resnet.cifar.task import CifarTask
-        from keras_resnet.training import loop, run
+        from keras_resnet.training import loop
 
         metrics = loop.train_and_evaluate(CifarTask(), cfg, values.workdir, overwrite=values.overwrite)
     print(run.final_line(metrics))
@@ -37,6 +43,9 @@ def degradation(values):
     with cli.one_line_errors():
         cli.require_workdir(values)
         cfg = cli.config_from_flags(values, config.DEGRADATION_VARIANTS)
+        from keras_resnet.cifar import datasets
+
+        datasets.check_given(cfg.npz, cfg.dataset, cfg.data)  # Before TensorFlow loads.
         from keras_resnet.cifar import degradation as experiment
 
         experiment.run_experiment(cfg, values.workdir, overwrite=values.overwrite)

@@ -18,9 +18,9 @@ Example:
 import dataclasses
 import typing
 
-from keras_resnet import architectures, paper
+from keras_resnet import architectures, paper, zoo
 from keras_resnet.errors import RecipeError
-from keras_resnet.training.config import Runtime, SGDRecipe, option, replace, shown
+from keras_resnet.training.config import Runtime, SGDRecipe, check_shortcut, option, replace, shown
 
 # The paper's schedule: divided at 32k and 48k of 64k iterations (1/2 and 3/4 of the run).
 PAPER_STEPS, PAPER_BOUNDARIES = 64000, (32000, 48000)
@@ -83,7 +83,9 @@ class CifarConfig(SGDRecipe):
         return tuple(round(b * self.train_steps / PAPER_STEPS) for b in PAPER_BOUNDARIES)
 
     def check(self):
-        """Raises `RecipeError` for `lr_boundaries` that are not increasing iterations of the run."""
+        """Raises `RecipeError` for an unknown net, a shortcut it cannot take, or `lr_boundaries`
+        that are not increasing iterations of the run; needs no Keras."""
+        check_shortcut(self.model, network_entry(self.model).kind, self.shortcut)
         bounds = self.lr_boundaries
         if bounds is not None and (list(bounds) != sorted(set(bounds)) or bounds[-1] > self.train_steps):
             raise RecipeError(
@@ -91,6 +93,14 @@ class CifarConfig(SGDRecipe):
                 f"Received: --lr_boundaries={shown(bounds)}"
             )
         return self
+
+
+def network_entry(name):
+    """The zoo entry of a CIFAR net (`"resnet56"`, `"plain20"`, any 6n+2), or `RecipeError`."""
+    try:
+        return zoo.lookup(name, family="cifar")
+    except ValueError as error:
+        raise RecipeError(f"unknown --model {name!r}: {error}") from None
 
 
 def cifar10(**changes):

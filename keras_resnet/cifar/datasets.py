@@ -18,7 +18,7 @@ from absl import logging
 
 from keras_resnet import tf_startup
 from keras_resnet.cifar import idx
-from keras_resnet.cifar.arrays import check_arrays, load_npz, per_pixel_mean, split_train
+from keras_resnet.cifar.arrays import check_arrays, check_npz_path, load_npz, per_pixel_mean, split_train
 from keras_resnet.errors import DataError
 from keras_resnet.hosts import reachable
 
@@ -216,20 +216,30 @@ def load(npz=None, dataset="cifar10", data_dir=None, validation_size=5000, full_
     Returns:
         A `CifarData`.
     """
-    if data and npz:
-        raise DataError(f"give one of --data and --npz. Received: --data={data}, --npz={npz}")
+    check_given(npz, dataset, data)
     if data and os.path.isdir(data):
         arrays, name = idx.load_idx_folder(data), os.path.basename(os.path.normpath(data))
     elif data or npz:
         flag, path = ("--data", data) if data else ("--npz", npz)
         arrays, name = load_npz(path, flag), os.path.basename(path)
+    else:
+        arrays, name = load_tfds(dataset, data_dir, download), dataset
+    return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)
+
+
+def check_given(npz=None, dataset="cifar10", data=None):
+    """Raises `DataError` unless the flags name one source, whose local path exists; reads nothing."""
+    if data and npz:
+        raise DataError(f"give one of --data and --npz. Received: --data={data}, --npz={npz}")
+    if data and os.path.isdir(data):
+        return
+    if data or npz:
+        flag, path = ("--data", data) if data else ("--npz", npz)
+        check_npz_path(path, flag)
     elif dataset.endswith(".npz") or os.sep in dataset:
         raise DataError(
             f"--dataset takes a TFDS name (cifar10, cifar100, ...); for a local file or folder pass --data={dataset}"
         )
-    else:
-        arrays, name = load_tfds(dataset, data_dir, download), dataset
-    return prepare(arrays, validation_size=validation_size, full_train=full_train, name=name)
 
 
 def load_default(validation_size=5000, full_train=False, folder=FASHION_MNIST_FOLDER, is_reachable=reachable):

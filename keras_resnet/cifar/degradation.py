@@ -68,7 +68,7 @@ def experiment_nets(families=FAMILIES, depths=None):
         for depth in depths or config_lib.DEGRADATION_DEPTHS[family]
     ]
     for name in names:
-        cifar_model.network_entry(name)
+        config_lib.network_entry(name)
     return names
 
 
@@ -97,7 +97,7 @@ def run_experiment(config, workdir, data=None, *, overwrite=False, print_fn=prin
     config_check(config)
     nets = experiment_nets(config.families, config.depths)
     for name in nets:
-        CifarTask().check(net_config(config, name).check())
+        net_config(config, name).check()
     distribute.resolve_runtime(config.runtime)  # A strategy that cannot run here stops it before anything is written.
     data = data if data is not None else load_data(config)
     task = CifarTask(data)

@@ -17,26 +17,13 @@ Example:
 import keras
 import numpy as np
 
-from keras_resnet import architectures, zoo
+from keras_resnet import architectures
+from keras_resnet.cifar.config import network_entry
 from keras_resnet.errors import RecipeError
 from keras_resnet.preprocessing import PadCropFlip, PerPixelMean
-from keras_resnet.training import config as config_lib
 from keras_resnet.training import optimizers
 
 MEAN_LAYER = "per_pixel_mean"
-
-
-def network_entry(name):
-    """The zoo entry of a CIFAR net (`"resnet56"`, `"plain20"`, any 6n+2), or `RecipeError`."""
-    try:
-        return zoo.lookup(name, family="cifar")
-    except ValueError as error:
-        raise RecipeError(f"unknown --model {name!r}: {error}") from None
-
-
-def check_shortcut(name, shortcut):
-    """Raises `RecipeError` for an unknown net, or a shortcut the net `name` cannot take."""
-    config_lib.check_shortcut(name, network_entry(name).kind, shortcut)
 
 
 def used_shortcut(config):
@@ -58,7 +45,7 @@ def create_model(config, data):
         A functional `keras.Model`.
     """
     entry = network_entry(config.model)
-    check_shortcut(config.model, config.shortcut)
+    config.check()
     shortcut = used_shortcut(config)
     try:
         network = entry(

@@ -84,9 +84,6 @@ class CifarTask(loop.Task):
     def data_name(self):
         return self.data.name if self.data is not None else ""
 
-    def check(self, config):
-        cifar_model.check_shortcut(config.model, config.shortcut)
-
     def load(self, config, resolved, workdir=None):
         if self.data is None:
             self.data = load_data(config)

@@ -55,10 +55,16 @@ def main(values):
         if not (values.mode == "eval" and values.weights):
             cli.require_workdir(values)
         if values.mode == "train":
-            from keras_resnet.imagenet.task import ImageNetTask
-            from keras_resnet.training import loop, run
-
             cfg = cli.config_from_flags(values, config.VARIANTS)
+            from keras_resnet.imagenet import sources
+            from keras_resnet.training import run
+
+            # What needs no data answers before TensorFlow loads: a finished run, a path that is not there.
+            run.refuse_finished(values.workdir, values.overwrite)
+            sources.check_given(cfg.data_dir, cfg.manual_dir, cfg.image_folder, cfg.tfrecords)
+            from keras_resnet.imagenet.task import ImageNetTask
+            from keras_resnet.training import loop
+
             metrics = loop.train_and_evaluate(ImageNetTask(), cfg, values.workdir, overwrite=values.overwrite)
             print(run.final_line(metrics))
             print(f"Trained model (keras.saving.load_model after import keras_resnet): {metrics['model_file']}")
@@ -67,7 +73,7 @@ def main(values):
         from keras_resnet.imagenet import model, task
 
         # The net and its weights are checked before the data is read or anything is written.
-        model.check_network(cfg.model, cfg.shortcut, cfg.bottleneck_stride, values.weights, "--weights")
+        model.check_network(cfg, values.weights, "--weights")
         source = task.load_source(cfg)
         if values.weights:
             from keras_resnet.imagenet import finetune

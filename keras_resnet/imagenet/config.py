@@ -21,14 +21,17 @@ import dataclasses
 import math
 import typing
 
-from keras_resnet import architectures
+from keras_resnet import architectures, zoo
 from keras_resnet.errors import RecipeError
-from keras_resnet.training.config import Runtime, SGDRecipe, option, replace, shown
+from keras_resnet.training.config import Runtime, SGDRecipe, check_shortcut, option, replace, shown
 
 SCHEDULES = ("plateau", "step")
 MEANS = ("pixel", "channel")
 BOTTLENECK_STRIDES = ("1x1", "3x3")
 PROTOCOLS = ("center", "10crop", "multiscale")  # The paper's test protocols (`evaluation`).
+# A net small enough for smoke tests on a CPU; not a network of the paper.
+TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(8, 16))}
+IMAGENET_MODELS = tuple(name for name, entry in zoo.MODELS.items() if entry.family == "imagenet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +133,10 @@ class ImageNetConfig(SGDRecipe):
         per_epoch = self.steps_per_epoch()
         return tuple(e * per_epoch for e in self.step_epochs) + (self.total_epochs * per_epoch,)
 
+    def kind(self):
+        """The net's kind: `"residual"`, `"plain"` or `"highway"` (`tiny` is residual)."""
+        return zoo.MODELS[self.model].kind if self.model in IMAGENET_MODELS else "residual"
+
     def iterations(self):
         """The run's iterations: `train_steps`, or the schedule's end."""
         if self.train_steps is not None:
@@ -137,7 +144,13 @@ class ImageNetConfig(SGDRecipe):
         return self.step_boundaries()[-1] if self.schedule == "step" else self.max_steps
 
     def check(self):
-        """Raises `RecipeError` for crop sizes that cannot be cut from the scaled images."""
+        """Raises `RecipeError` for an unknown net, a shortcut it cannot take, or crop sizes that
+        cannot be cut from the scaled images; needs no Keras."""
+        if self.model not in TEST_NETWORKS and self.model not in IMAGENET_MODELS:
+            raise RecipeError(
+                f"unknown --model {self.model!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)"
+            )
+        check_shortcut(self.model, self.kind(), self.shortcut)
         if len(self.scale_range) != 2 or self.scale_range[0] > self.scale_range[1]:
             raise RecipeError(
                 "--scale_range takes two shorter sides, smallest first (paper: 256,480). "

@@ -26,8 +26,8 @@ import numpy as np
 import keras_resnet
 from keras_resnet import architectures, builder
 from keras_resnet.errors import RecipeError
+from keras_resnet.imagenet.config import TEST_NETWORKS
 from keras_resnet.preprocessing import PCALighting, PerPixelMean
-from keras_resnet.training import config as config_lib
 from keras_resnet.training import optimizers
 
 IMAGE = "image"
@@ -88,11 +88,6 @@ def stored_mean(model):
     return keras.ops.convert_to_numpy(model.get_layer(MEAN_LAYER).mean)
 
 
-# A net small enough for smoke tests on a CPU; not a network of the paper.
-TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(8, 16))}
-IMAGENET_MODELS = tuple(name for name, entry in keras_resnet.MODELS.items() if entry.family == "imagenet")
-
-
 def create_network(name, classes, config=None, shortcut=None, init_weights=None, bottleneck_stride="1x1"):
     """An ImageNet net of the zoo (`"resnet50"`, `"plain34"`, …) or `"tiny"`, fully convolutional
     input `(None, None, 3)`, logits out, the coupled L2 on its kernels; with `init_weights`, the
@@ -106,7 +101,6 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
         options["shortcut"] = shortcut
     if bottleneck_stride != "1x1":
         options["bottleneck_stride"] = bottleneck_stride
-    check_network(name, shortcut)
     try:
         if name in TEST_NETWORKS:
             return builder.build_network(
@@ -125,29 +119,19 @@ def create_network(name, classes, config=None, shortcut=None, init_weights=None,
         raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
 
 
-def check_network(name, shortcut=None, bottleneck_stride="1x1", weights=None, weights_flag="--init_weights"):
+def check_network(cfg, weights=None, weights_flag="--init_weights"):
     """Raises `RecipeError` for a net `create_network` cannot build, before anything is built,
-    fetched or written.
-
-    Args:
-        name, shortcut, bottleneck_stride: as for `create_network`.
-        weights: optional str. Published weights to start from or evaluate (`"imagenet"`, a
-            source's name or a file); checked without being fetched or read.
-        weights_flag: str. The flag that named `weights`, for the message.
-    """
-    if name not in TEST_NETWORKS and name not in IMAGENET_MODELS:
-        raise RecipeError(
-            f"unknown --model {name!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)"
-        )
-    config_lib.check_shortcut(name, keras_resnet.MODELS[name].kind if name in IMAGENET_MODELS else "residual", shortcut)
+    fetched or written: the config's net (`ImageNetConfig.check`) and the published `weights` it
+    starts from or is evaluated with (`"imagenet"`, a source's name or a file), checked without
+    being fetched or read."""
+    cfg.check()
     if weights is not None:
         from keras_resnet.imagenet.finetune import check_weights
 
-        check_weights(name, weights, shortcut, bottleneck_stride, weights_flag)
+        check_weights(cfg.model, weights, cfg.shortcut, cfg.bottleneck_stride, weights_flag)
 
 
 def used_shortcut(cfg):
     """The shortcut option the config's net is built with: `None` for a plain net, else
     `cfg.shortcut` or the paper's B."""
-    kind = keras_resnet.MODELS[cfg.model].kind if cfg.model in IMAGENET_MODELS else "residual"
-    return None if kind == "plain" else cfg.shortcut or architectures.FAMILY_SHORTCUT["imagenet"]
+    return None if cfg.kind() == "plain" else cfg.shortcut or architectures.FAMILY_SHORTCUT["imagenet"]

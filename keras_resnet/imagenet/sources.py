@@ -201,6 +201,17 @@ def _list_split(directory, classes):
     return np.concatenate([n.astype(f"S{width}") for n in names]), np.concatenate(labels), hidden
 
 
+def folder_checked(root):
+    """Raises `DataError` unless `root` is a folder with a `train/` folder."""
+    expected = "expected train/<class>/*.JPEG and val/<class>/*.JPEG"
+    if not os.path.exists(root):
+        raise DataError(f"--image_folder {root} does not exist; {expected}")
+    if not os.path.isdir(root):
+        raise DataError(f"--image_folder {root} is a file; it takes a folder with {expected[9:]}")
+    if not os.path.isdir(os.path.join(root, "train")):
+        raise DataError(f"--image_folder {root} has no train/ folder; {expected}")
+
+
 def folder_source(root):
     """An ImageNet-layout folder: `root/train/<class>/*.JPEG`, `root/val/<class>/*.JPEG`.
 
@@ -213,13 +224,7 @@ def folder_source(root):
     Returns:
         A `Source`.
     """
-    expected = "expected train/<class>/*.JPEG and val/<class>/*.JPEG"
-    if not os.path.exists(root):
-        raise DataError(f"--image_folder {root} does not exist; {expected}")
-    if not os.path.isdir(root):
-        raise DataError(f"--image_folder {root} is a file; it takes a folder with {expected[9:]}")
-    if not os.path.isdir(os.path.join(root, "train")):
-        raise DataError(f"--image_folder {root} has no train/ folder; {expected}")
+    folder_checked(root)
     entries, hidden = _visible(os.scandir(os.path.join(root, "train")))
     classes = sorted(e.name for e in entries if e.is_dir())
     if not classes:
@@ -357,13 +362,25 @@ def resolve_source(
     Returns:
         A `Source`.
     """
-    chosen = [n for n, v in (("--image_folder", image_folder), ("--tfrecords", tfrecords)) if v]
-    if len(chosen) > 1 or (chosen and data_dir):
-        raise DataError(f"give one data source; received {', '.join(chosen + (['--data_dir'] if data_dir else []))}")
+    check_given(data_dir, manual_dir, image_folder, tfrecords)
     if image_folder:
         return folder_source(image_folder)
     if tfrecords:
         return tfrecord_source(tfrecords, num_classes, tfrecord_label_offset)
+    return tfds_source(data_dir, manual_dir)
+
+
+def check_given(data_dir=None, manual_dir=None, image_folder=None, tfrecords=None):
+    """Raises `DataError` unless the flags name one source whose local folder exists; opens
+    nothing, runs no TensorFlow op (a strategy that joins other processes needs none run before
+    it starts)."""
+    chosen = [n for n, v in (("--image_folder", image_folder), ("--tfrecords", tfrecords)) if v]
+    if len(chosen) > 1 or (chosen and data_dir):
+        raise DataError(f"give one data source; received {', '.join(chosen + (['--data_dir'] if data_dir else []))}")
+    if image_folder:
+        folder_checked(image_folder)
+    if chosen:
+        return
     if not data_dir and not manual_dir:
         raise DataError(NO_DATA)
     for flag, path in (("--data_dir", data_dir), ("--manual_dir", manual_dir)):
@@ -373,7 +390,6 @@ def resolve_source(
             raise DataError(f"{flag} {path} does not exist; {NO_DATA}")
     if not manual_dir and not _tfds_prepared(data_dir):
         raise DataError(f"--data_dir {data_dir} holds no prepared imagenet2012; {NO_DATA}")
-    return tfds_source(data_dir, manual_dir)
 
 
 def _prepared_versions(data_dir, name="imagenet2012"):

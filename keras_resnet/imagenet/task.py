@@ -62,7 +62,7 @@ class ImageNetTask(loop.Task):
         return self.source.kind if self.source is not None else ""
 
     def check(self, cfg):
-        model.check_network(cfg.model, cfg.shortcut, cfg.bottleneck_stride, cfg.init_weights)
+        model.check_network(cfg, cfg.init_weights)
 
     def load(self, cfg, resolved, workdir=None):
         if self.source is None:

@@ -102,7 +102,8 @@ def config_from_flags(values, variants, base=None):
         elif kind is float and not math.isfinite(value):
             raise RecipeError(f"--{name} must be a finite number. Received: --{name}={value}")
         changes[name] = value
-    return config_lib.check(config_lib.replace(base, **changes))
+    config = config_lib.check(config_lib.replace(base, **changes))
+    return config.check() if hasattr(config, "check") else config
 
 
 def _parse_list(name, value, kind, default):

@@ -90,6 +90,14 @@ def make_workdir(workdir):
         raise RecipeError(f"cannot write to --workdir {workdir}: {error.strerror or error}") from None
 
 
+def refuse_finished(workdir, overwrite=False):
+    """Raises `RecipeError` where `workdir` holds a finished run (its `metrics.json`), unless `overwrite`."""
+    if not overwrite and os.path.exists(os.path.join(workdir, METRICS)):
+        raise RecipeError(
+            f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir"
+        )
+
+
 def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
     """Checks the workdir; returns whether a run there is resumed.
 
@@ -106,10 +114,7 @@ def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
-    if os.path.exists(os.path.join(workdir, METRICS)):
-        raise RecipeError(
-            f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir"
-        )
+    refuse_finished(workdir)
     from keras_resnet.training import callbacks
 
     stopped = callbacks.read_stop(workdir)
