@@ -111,10 +111,16 @@ def aborting_tensorflow(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["import", "recipe"])
-def test_a_process_that_dies_while_tensorflow_loads_shows_all_it_printed(tmp_path, aborting_tensorflow, command):
+def test_a_process_that_dies_while_tensorflow_loads_shows_all_it_printed(
+    tmp_path, tiny_npz, aborting_tensorflow, command
+):
     args = {
         "import": ["-c", "import keras_resnet, tensorflow"],
-        "recipe": [os.path.join(ROOT, "recipes", "cifar10.py"), f"--workdir={tmp_path / 'run'}", "--data=x.npz"],
+        "recipe": [
+            os.path.join(ROOT, "recipes", "cifar10.py"),
+            f"--workdir={tmp_path / 'run'}",
+            f"--data={tiny_npz()}",
+        ],
     }[command]
     died = subprocess.run([sys.executable, *args], env=aborting_tensorflow, capture_output=True, text=True, timeout=60)
     assert died.returncode == -6, died.stderr[-2000:]
@@ -134,3 +140,32 @@ def test_a_saved_model_loads_whatever_the_import_order(tmp_path, backend):
     loaded = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     assert loaded.stdout.split() == ["Network"]
+
+
+def test_the_devices_tensorflow_finds_at_its_first_use_say_nothing_on_a_cpu(tmp_path):
+    """A CUDA build on a machine without a GPU prints `failed call to cuInit` when it first looks
+    for devices, which the first network built does: that look happens as TensorFlow loads, its
+    lines held with the start-up lines."""
+    package = tmp_path / "tensorflow"
+    (package / "config").mkdir(parents=True)
+    package.joinpath("__init__.py").write_text("from tensorflow import config\n")
+    package.joinpath("config", "__init__.py").write_text(
+        "import os\n_found = []\n"
+        "def list_physical_devices(kind=None):\n"
+        f"    if not _found:\n        os.write(2, {CUINIT.encode()!r})\n        _found.append(1)\n"
+        "    return []\n"
+        "def set_visible_devices(devices, kind=None):\n    pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(KERAS_BACKEND="jax", PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    code = "import keras_resnet, tensorflow as tf; tf.config.list_physical_devices(); print('ran')"
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert quiet.stdout == "ran\n" and quiet.stderr == "", quiet.stderr[-2000:]
+    loud = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loud.stderr == CUINIT, loud.stderr[-2000:]

@@ -16,7 +16,6 @@ import urllib.parse
 import numpy as np
 from absl import logging
 
-from keras_resnet import tf_startup
 from keras_resnet.cifar import idx
 from keras_resnet.cifar.arrays import check_arrays, check_npz_path, load_npz, per_pixel_mean, split_train
 from keras_resnet.errors import DataError
@@ -98,8 +97,7 @@ def load_tfds(name, data_dir=None, download=True, is_reachable=reachable, instea
             says how to point at local data.
     """
     try:
-        tf_startup.import_tensorflow()
-        import tensorflow_datasets as tfds
+        import tensorflow_datasets as tfds  # TensorFlow with it, its start-up lines held (`tf_startup`).
     except ImportError:
         raise DataError(
             "TFDS data sets need tensorflow-datasets (pip install 'keras-resnet-paper[tfds]'); or pass --data with an .npz (x_train, y_train, x_test, y_test) or a folder of MNIST-format IDX files"
