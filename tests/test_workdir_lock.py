@@ -49,7 +49,7 @@ def test_a_run_refuses_a_workdir_another_live_run_holds_and_writes_nothing(tmp_p
 
 def test_the_lock_of_a_dead_process_is_taken_over_and_a_finished_run_leaves_none(tmp_path, cifar_run):
     gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
-    started = lock._started(gone.pid)
+    started = lock.started_ticks(gone.pid)
     gone.wait()
     _write_lock(str(tmp_path), pid=gone.pid, started=started)
     metrics = cifar_run(tmp_path)

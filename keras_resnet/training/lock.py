@@ -49,7 +49,7 @@ def _boot_id():
         return None
 
 
-def _started(pid):
+def started_ticks(pid):
     """When process `pid` started (clock ticks since boot), `None` where it does not exist or
     this system does not say."""
     try:
@@ -65,7 +65,7 @@ def identity():
         "host": socket.gethostname(),
         "boot": _boot_id(),
         "pid": os.getpid(),
-        "started": _started(os.getpid()),
+        "started": started_ticks(os.getpid()),
         "since": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:160],
     }
@@ -77,7 +77,7 @@ def _alive(holder, age):
     if not same_machine:
         return age < STALE_SECONDS
     if holder.get("started") is not None:
-        return _started(holder.get("pid")) == holder["started"]
+        return started_ticks(holder.get("pid")) == holder["started"]
     try:  # A system without /proc: the process id alone.
         os.kill(int(holder["pid"]), 0)
     except (OSError, ValueError, TypeError):

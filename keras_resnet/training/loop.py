@@ -136,7 +136,7 @@ def train_and_evaluate(task, config, workdir, *, overwrite=False, print_fn=print
             distribute.build_from_shapes(model, resolved, task.batch_spec(config, resolved))
             # The other processes resume from the chief's backup, whether or not they ran before.
             start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
-            print_fn(_summary(task, config, model, resolved, workdir), flush=True)
+            print_fn(_summary(task, config, model, resolved, workdir, overwrite), flush=True)
             began = time.time()
             if start >= train_steps:  # Killed after training, before the outputs: only those are left.
                 print_fn(
@@ -197,7 +197,7 @@ def _data_name(task):
     return getattr(task, "data_name", "")
 
 
-def _summary(task, config, model, resolved, workdir):
+def _summary(task, config, model, resolved, workdir, overwrite):
     data, network, schedule = task.describe(config, model, resolved)
     workers = f", {resolved.num_workers} processes" if resolved.num_workers > 1 else ""
     replicas = f"{resolved.num_replicas} replica{'s' if resolved.num_replicas > 1 else ''}{workers}"
@@ -208,4 +208,5 @@ def _summary(task, config, model, resolved, workdir):
         schedule,
         f"{keras.backend.backend()}, strategy {resolved.name} ({replicas}), {precision}",
         f"{workdir} (history, curves.png, metrics.json, model.keras)",
+        overwrite,
     )

@@ -1,9 +1,26 @@
 """What a running recipe prints: a line as soon as the first step has run, short lines within a
 period, and one line of results per period."""
 
+import os
 import time
 
 import keras
+
+from keras_resnet.training.lock import started_ticks
+
+_IMPORTED = time.time()
+_first_run = True  # Whether the process has run no training yet: its first line then counts from the launch.
+
+
+def launched():
+    """When this process started (`time.time()`), from the kernel where it says, else when this
+    module was imported."""
+    try:
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + started_ticks(os.getpid()) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, TypeError):
+        return _IMPORTED
 
 
 class ProgressLine(keras.callbacks.Callback):
@@ -46,9 +63,12 @@ class ProgressLine(keras.callbacks.Callback):
         done = self.epoch * (self.params.get("steps") or 0) + batch  # steps run before this one
         if self.began is not None:
             if self.stepped:
+                global _first_run
+                launch = f"; {now - launched():.1f} s after the launch" if _first_run else ""
+                _first_run = False
                 self.print_fn(
-                    f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
-                    "(compiling included)",
+                    f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after training began "
+                    f"(compiling included){launch}",
                     flush=True,
                 )
                 self.began, self.last_line = None, now

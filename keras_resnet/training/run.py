@@ -219,8 +219,9 @@ def finish_run(model, workdir, metrics, mean_layer):
     return metrics
 
 
-def summary(data, model, schedule, running, outputs):
-    """A run's start-up lines, one per subject, the same in every recipe.
+def summary(data, model, schedule, running, outputs, overwrite=False):
+    """A run's start-up lines, one per subject, the same in every recipe; the last says how a rerun
+    continues the run, or, with `overwrite`, that a finished run there was replaced.
 
     >>> print(summary("MNIST: 60,000 images", "resnet20", "2,000 iterations", "jax", "runs/r20"))
     data: MNIST: 60,000 images
@@ -229,13 +230,14 @@ def summary(data, model, schedule, running, outputs):
     running on: jax
     outputs: runs/r20; rerun the same command to resume
     """
+    rerun = "a run there is replaced (overwrite)" if overwrite else "rerun the same command to resume"
     return "\n".join(
         [
             f"data: {data}",
             f"model: {model}",
             f"schedule: {schedule}",
             f"running on: {running}",
-            f"outputs: {outputs}; rerun the same command to resume",
+            f"outputs: {outputs}; {rerun}",
         ]
     )
 
