@@ -106,7 +106,7 @@ class CifarTask(loop.Task):
             "warmup": self._warmup(config),
         }
 
-    def build(self, config, resolved, workdir):
+    def build(self, config, resolved, workdir, print_fn=print):
         with resolved.scope():
             model = cifar_model.create_model(config, self.data)
             compile_model(model, config, warmup=self._warmup(config))

@@ -93,10 +93,10 @@ class ImageNetTask(loop.Task):
     def _image_dtype(self, resolved):
         return model.image_dtype(resolved.name)
 
-    def build(self, cfg, resolved, workdir):
+    def build(self, cfg, resolved, workdir, print_fn=print):
         # A published net carries its own preprocessing: it is trained on the raw crops.
         mean = (
-            pixel_mean.cached_mean(self.source, cfg, workdir, resolved=resolved)
+            pixel_mean.cached_mean(self.source, cfg, workdir, print_fn=print_fn, resolved=resolved)
             if cfg.init_weights is None
             else np.zeros(3, np.float32)
         )

@@ -13,6 +13,7 @@ import sys
 
 from absl import app, flags
 
+from keras_resnet import tf_startup
 from keras_resnet.errors import RecipeError
 from keras_resnet.training import config as config_lib
 
@@ -46,9 +47,11 @@ def parse_flags(argv):
     if any(arg in _HELP for arg in argv[1:]):
         app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
     try:
-        return flags.FLAGS(argv)
+        argv = flags.FLAGS(argv)
     except flags.Error as error:
         fail(error)
+    tf_startup.quiet_jax_platform_probe()
+    return argv
 
 
 def _help(field):

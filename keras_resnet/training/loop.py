@@ -69,8 +69,9 @@ class Task:
     def open(self, config, workdir, resolved):
         """Called once the workdir is held, before the model is built."""
 
-    def build(self, config, resolved, workdir):
-        """The compiled recipe model, under `resolved`'s scope."""
+    def build(self, config, resolved, workdir, print_fn=print):
+        """The compiled recipe model, under `resolved`'s scope (`print_fn` for progress lines of
+        what building it takes, such as a mean computed over the data)."""
         raise NotImplementedError
 
     def batch_spec(self, config, resolved):
@@ -132,7 +133,7 @@ def train_and_evaluate(task, config, workdir, *, overwrite=False, print_fn=print
         run.set_seed(config.runtime.seed)
         keras.config.set_dtype_policy(config_lib.PRECISIONS[config.runtime.mixed_precision])
         try:
-            model = task.build(config, resolved, workdir)
+            model = task.build(config, resolved, workdir, print_fn)
             distribute.build_from_shapes(model, resolved, task.batch_spec(config, resolved))
             # The other processes resume from the chief's backup, whether or not they ran before.
             start = backup.backup_step(workdir, period, print_fn) if resumed or not resolved.is_chief else 0
