@@ -11,7 +11,6 @@ import csv
 import importlib.util
 import math
 import os
-import sys
 import time
 
 import keras
@@ -307,9 +306,9 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
     (which sees the evaluation and every kept array), the schedule (its decision, e.g. a plateau
     cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
-    schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) only when it is
-    installed (one warning otherwise) and TensorFlow is loaded (the recipes load it wherever it
-    is installed, `flags.parse_flags`). No callback here has a batch-end hook. `faults` adds its
+    schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) on every backend where
+    it and TensorFlow are installed (one warning otherwise), in the chief only. No callback here
+    has a batch-end hook. `faults` adds its
     test hooks where its environment variables ask for them.
 
     Args:
@@ -353,10 +352,6 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
         logging.warning(
             "tensorboard or TensorFlow is not installed: no TensorBoard logs (pip install tensorboard tensorflow)"
         )
-    elif keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
-        # Keras' TensorBoard callback writes through tf.summary: it would import TensorFlow, which
-        # a JAX or PyTorch run on in-memory data never loads.
-        logging.info("no TensorBoard logs: the %s run has not loaded TensorFlow", keras.backend.backend())
-    else:
+    else:  # Through tf.summary, on every backend: TensorFlow loads here where nothing loaded it yet.
         callbacks.append(PeriodTensorBoard(os.path.join(workdir, TENSORBOARD_DIR)))
     return callbacks
