@@ -8,7 +8,7 @@ import pytest
 import keras_resnet
 
 # The full-depth builds take seconds each: the tests of these depths are in the system tier.
-DEEPEST = (152, 1202)
+DEEPEST = (101, 110, 152, 1202)
 
 
 def deepest_system(values):

@@ -51,16 +51,16 @@ MODELS = {
     "resnet18": lambda: keras_resnet.ResNet18(input_shape=(64, 64, 3), classifier_activation=None),
     "resnet50": lambda: keras_resnet.ResNet50(input_shape=(64, 64, 3), classifier_activation=None),
     "resnet20": lambda: keras_resnet.ResNet20(classifier_activation=None),
-    "highway20": lambda: keras_resnet.HighwayNet20(classifier_activation=None),
+    "highway8": lambda: keras_resnet.build_network("cifar", 8, kind="highway", classifier_activation=None),
     "recipe_resnet8": _recipe_model,  # raw 0-255 images in: the mean is inside
 }
 
 
-# The ImageNet nets take the converters longest: in the full run only (marked slow).
+# The ImageNet nets and the 20-layer CIFAR net take the converters longest: in the system tier.
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(name, marks=pytest.mark.system) if name in ("resnet18", "resnet50") else name
+        pytest.param(name, marks=pytest.mark.system) if name in ("resnet18", "resnet50", "resnet20") else name
         for name in sorted(MODELS)
     ],
 )
@@ -127,6 +127,7 @@ def test_mixed_precision_where_the_runtime_cannot_run_it_is_refused_before_writi
     assert not path.exists()
 
 
+@pytest.mark.system  # A process of its own, on JAX.
 def test_litert_on_jax_is_refused_before_writing(tmp_path):
     path = tmp_path / "net.tflite"
     code = (

@@ -21,14 +21,14 @@ def folder(image_folder):
 
 
 def test_shorter_side_lies_in_scale_range_and_covers_it():
-    scales = []
-    for index in range(3000):
-        window, scale = cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([3, index]))
-        scales.append(int(scale))
-        top, left, h, w = (int(v) for v in window)
-        # The window is what becomes 224 pixels after resizing 375 → scale.
-        assert h == w == round(224 * 375 / int(scale))
-        assert 0 <= top <= 375 - h and 0 <= left <= 500 - w
+    draw = tf.function(
+        lambda index: cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.stack([3, index]))
+    )
+    windows, scales = tf.map_fn(draw, tf.range(3000), fn_output_signature=(tf.int32, tf.int32))
+    (top, left, h, w), scales = windows.numpy().T, scales.numpy()
+    # The window is what becomes 224 pixels after resizing 375 → scale.
+    assert (h == w).all() and (h == np.round(224 * 375 / scales)).all()
+    assert (0 <= top).all() and (top <= 375 - h).all() and (0 <= left).all() and (left <= 500 - w).all()
     assert min(scales) == 256 and max(scales) == 480
     counts = np.bincount(np.array(scales) - 256, minlength=225)
     assert (counts > 0).mean() > 0.99  # Every value of [256, 480] drawn (≈13 each).

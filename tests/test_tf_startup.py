@@ -127,7 +127,7 @@ def test_a_process_that_dies_while_tensorflow_loads_shows_all_it_printed(
     assert INFO + FATAL in died.stderr, died.stderr[-2000:]  # Then, in a recipe, absl's stack dump.
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.system)])
 def test_a_saved_model_loads_whatever_the_import_order(tmp_path, backend):
     """TensorFlow's import asks for Keras' spec without loading it; the registration that runs
     when Keras loads must survive that."""

@@ -165,28 +165,28 @@ def test_degradation_writes_figure_and_table_and_a_rerun_extends_it(tmp_path, ti
     from keras_resnet.errors import RecipeError
 
     workdir, data = str(tmp_path / "deg"), datasets.load(npz=tiny_npz(), validation_size=8)
-    base = config.degradation(train_steps=2, eval_every=2, batch_size=8, validation_size=8)
+    base = config.degradation(train_steps=2, eval_every=2, batch_size=8, validation_size=8, families=("residual",))
     lines = []
     degradation.run_experiment(base.replace(depths=(8,)), workdir, data, print_fn=lambda *a, **k: None)
-    finished = {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in ("plain8", "resnet8")}
+    finished = {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in ("resnet8",)}
     extended = base.replace(depths=(8, 14), responses=True)
     degradation.run_experiment(extended, workdir, data, print_fn=lambda line, **k: lines.append(line))
-    assert "reusing plain8, resnet8, finished earlier; training plain14, resnet14" in lines[0]
+    assert "reusing resnet8, finished earlier; training resnet14" in lines[0]
     assert {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in finished} == finished
     _check_fig7(workdir, tiny_npz())
     rows = json.load(open(os.path.join(workdir, "table6.json")))
-    assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
+    assert [r["net"] for r in rows] == ["resnet8", "resnet14"]
     assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
     table = open(os.path.join(workdir, "table6.md")).read()
-    assert "| plain14 |" in table and "paper test error" in table
+    assert "| resnet14 |" in table and "paper test error" in table
     with open(os.path.join(workdir, "fig6.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
 
     # Other settings: refused in one line naming the change, before anything is trained.
     task = CifarTask(data)
-    assert list(degradation.finished_nets(extended, workdir, task, ["plain14", "resnet20"])) == ["plain14"]
-    with pytest.raises(RecipeError, match=r"holds plain8 finished with other settings \(.*train_steps: 2 → 4"):
-        degradation.finished_nets(extended.replace(train_steps=4), workdir, task, ["plain8"])
+    assert list(degradation.finished_nets(extended, workdir, task, ["resnet14", "resnet20"])) == ["resnet14"]
+    with pytest.raises(RecipeError, match=r"holds resnet8 finished with other settings \(.*train_steps: 2 → 4"):
+        degradation.finished_nets(extended.replace(train_steps=4), workdir, task, ["resnet8"])
 
 
 def _check_trained_model(workdir, npz, metrics):
@@ -213,12 +213,10 @@ def _check_fig7(workdir, npz):
         assert f.read(4) == b"\x89PNG"
     summary = json.load(open(os.path.join(workdir, "fig7.json")))
     assert {name: len(net["std"]) for name, net in summary["nets"].items()} == {
-        "plain8": 7,
-        "plain14": 13,
         "resnet8": 7,
         "resnet14": 13,
     }  # 6n + 1 layers of 3×3
-    assert len(summary["claims"]) == 3
+    assert len(summary["claims"]) == 1  # Deeper ResNets respond less; no plain twin here.
     arrays = np.load(npz)
     data = datasets.load(npz=str(npz), validation_size=8)
     model = cifar_model.create_model(config.cifar10(model="resnet14"), data)
