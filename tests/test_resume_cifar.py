@@ -80,7 +80,9 @@ def uninterrupted(tmp_path_factory, tiny_npz):
     return data, workdir
 
 
-@pytest.mark.parametrize("damage", ["latest cut in half", "latest emptied", "both emptied"])
+@pytest.mark.parametrize(
+    "damage", ["latest cut in half", pytest.param("latest emptied", marks=pytest.mark.system), "both emptied"]
+)
 def test_a_damaged_backup_falls_back_to_the_previous_one_and_ends_as_the_uninterrupted_run(
     tmp_path, uninterrupted, kill_at, run_cifar, damage
 ):

@@ -175,7 +175,7 @@ def test_the_first_step_of_a_process_says_how_long_since_its_launch(monkeypatch)
     _, again = _fit_printing_progress(epochs=1, steps_per_epoch=2)
     assert "after the launch" not in again[0]
     # From the kernel's count: a process that slept 1 s before asking was launched over 1 s ago.
-    code = "import time; time.sleep(1); from keras_resnet.training import progress; print(time.time() - progress.launched())"
+    code = "import time; time.sleep(1); from keras_resnet.training import lock; print(time.time() - lock.launched())"
     slept = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert slept.returncode == 0 and slept.stdout.strip(), slept.stderr[-2000:]
     assert 1.0 <= float(slept.stdout.split()[-1]) < 120, slept.stdout

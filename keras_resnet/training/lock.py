@@ -59,6 +59,20 @@ def started_ticks(pid):
         return None
 
 
+_IMPORTED = time.time()
+
+
+def launched():
+    """When this process started (`time.time()`), from the kernel where it says, else when this
+    module was imported."""
+    try:
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + started_ticks(os.getpid()) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, TypeError):
+        return _IMPORTED
+
+
 def identity():
     """Who this process is, as a lock records it."""
     return {

@@ -1,26 +1,13 @@
 """What a running recipe prints: a line as soon as the first step has run, short lines within a
 period, and one line of results per period."""
 
-import os
 import time
 
 import keras
 
-from keras_resnet.training.lock import started_ticks
+from keras_resnet.training.lock import launched
 
-_IMPORTED = time.time()
 _first_run = True  # Whether the process has run no training yet: its first line then counts from the launch.
-
-
-def launched():
-    """When this process started (`time.time()`), from the kernel where it says, else when this
-    module was imported."""
-    try:
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return time.time() - uptime + started_ticks(os.getpid()) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, TypeError):
-        return _IMPORTED
 
 
 class ProgressLine(keras.callbacks.Callback):
