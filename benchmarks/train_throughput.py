@@ -19,12 +19,15 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
 - (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
   already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
 - (c) `keras_apps`: `keras.applications` ResNet50/101/152 through the same bare step.
-- (d) `torchvision`: torchvision's ResNet with `torch.compile`, channels-last, autocast for the
-  mixed precisions; "not installed" where torchvision is missing.
+- (d) `torch_compile`: the same net in PyTorch (`steps.torch_peer`: torchvision's ResNet where
+  torchvision loads, else `torch_nets.py`'s, which is the paper's v1 layout; CIFAR nets always
+  `torch_nets.py`'s option-A net) under `torch.compile`, channels-last, SGD with momentum and weight
+  decay, autocast for the mixed precisions; "not installed" where PyTorch is missing.
+- (e) `torch_eager`: the same PyTorch net and step, eager.
 
 Every (net, path) runs in a fresh process, so peak memory is its own: the accelerator's peak bytes
 in use, or on a CPU the process's peak resident set size (the table says which). Ratios are to
-(b) and (d) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
+(b), (d) and (e) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
 """
 
 import dataclasses
@@ -41,8 +44,8 @@ from absl import app, flags
 IMAGENET_DEFAULT_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 CIFAR_DEFAULT_MODELS = ["resnet20", "resnet56", "resnet110"]
 KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152"}
-TORCHVISION_DEPTHS = (18, 34, 50, 101, 152)
-PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torchvision"}
+TORCH_DEPTHS = (18, 34, 50, 101, 152)
+PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torch_compile", "e": "torch_eager"}
 PRESETS = {
     # Small enough for a 2-core CPU in a few minutes; the ratios, not the absolute figures, carry over.
     "cpu": dict(
@@ -50,7 +53,8 @@ PRESETS = {
         batch_size=None,
         image_size=64,
         steps=10,
-        warmup_steps=2,
+        warmup_steps=3,
+        repeats=3,
         imagenet_batch_size=16,
         cifar_batch_size=32,
     ),
@@ -60,6 +64,7 @@ PRESETS = {
         image_size=224,
         steps=50,
         warmup_steps=5,
+        repeats=1,
         imagenet_batch_size=256,
         cifar_batch_size=128,
     ),
@@ -77,10 +82,12 @@ flags.DEFINE_integer("image_size", None, "Side of the ImageNet nets' training cr
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
 flags.DEFINE_integer("steps", None, "Timed steps per run.")
 flags.DEFINE_integer("warmup_steps", None, "Untimed steps before the timed ones (the first compiles).")
+flags.DEFINE_integer("repeats", None, "Times the timed steps run in each process; the fastest counts.")
 flags.DEFINE_list(
     "paths",
-    ["a", "b", "c", "d"],
-    "Paths to run: a=recipe fit, b=bare step, c=keras.applications, d=torchvision + torch.compile.",
+    ["a", "b", "c", "d", "e"],
+    "Paths to run: a=recipe fit, b=bare step, c=keras.applications, d=PyTorch peer + torch.compile, "
+    "e=PyTorch peer eager.",
 )
 flags.DEFINE_enum(
     "imagenet_input",
@@ -125,7 +132,7 @@ def settings():
     )
     unknown = sorted(set(values["paths"]) - set(PATHS))
     if unknown:
-        raise app.UsageError(f"--paths takes a, b, c, d. Received: {','.join(unknown)}")
+        raise app.UsageError(f"--paths takes a, b, c, d, e. Received: {','.join(unknown)}")
     return values
 
 
@@ -172,27 +179,32 @@ class _Timer:
         self.callback = Callback()
 
 
-def timed_fit(model, make_data, steps, warmup_steps, callbacks=()):
-    """Seconds of `model.fit` over `steps`, after a first `fit` of `warmup_steps` (compiles).
+def timed_fit(model, make_data, steps, warmup_steps, callbacks=(), repeats=1):
+    """Seconds of the fastest of `repeats` calls of `model.fit` over `steps`, after a first `fit`
+    of `warmup_steps` (compiles).
 
     Args:
         model: a compiled `keras.Model`.
         make_data: zero-argument function returning what `fit` reads.
         steps: int. Timed steps.
         warmup_steps: int. Steps of the untimed first `fit`.
-        callbacks: the recipe's callbacks, in both calls.
+        callbacks: the recipe's callbacks, in every call.
+        repeats: int. Timed calls. Defaults to `1`.
     """
     import shutil
 
     import keras
 
     model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0, callbacks=list(callbacks))
-    for callback in callbacks:  # The recipe keeps its backup after `fit`: the timed `fit` must not resume from it.
-        if isinstance(callback, keras.callbacks.BackupAndRestore):
-            shutil.rmtree(callback.backup_dir, ignore_errors=True)
-    timer = _Timer()
-    model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
-    return timer.seconds
+    seconds = []
+    for _ in range(max(1, repeats)):
+        for callback in callbacks:  # The recipe keeps its backup after `fit`: the next must not resume from it.
+            if isinstance(callback, keras.callbacks.BackupAndRestore):
+                shutil.rmtree(callback.backup_dir, ignore_errors=True)
+        timer = _Timer()
+        model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
+        seconds.append(timer.seconds)
+    return min(seconds)
 
 
 def recipe_callbacks(values, workdir, warmup=None):
@@ -242,6 +254,7 @@ def cifar_recipe_and_bare(name, values, path):
                 values["steps"],
                 values["warmup_steps"],
                 extra,
+                values["repeats"],
             )
         return values["steps"] * batch / seconds, {
             "input": "in-memory uint8 batches",
@@ -252,7 +265,7 @@ def cifar_recipe_and_bare(name, values, path):
     x = data.x_train[:batch].astype("float32") - data.mean
     optimizer = optimizers.make_optimizer(cfg, task.schedule(cfg))
     return bare_step_throughput(
-        network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"]
+        network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"], values["repeats"]
     ), {}
 
 
@@ -318,7 +331,7 @@ def imagenet_recipe(name, values):
                 return tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(tf.data.AUTOTUNE)
 
         extra = recipe_callbacks(values, os.path.join(root, "workdir"))
-        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra)
+        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra, values["repeats"])
     return values["steps"] * batch / seconds, {
         "input": values["imagenet_input"],
         "jit_compile": model.jit_compile,
@@ -348,19 +361,33 @@ def imagenet_bare(name, values, applications=False):
     x = rng.normal(size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, 1000, batch).astype("int32")
     optimizer = optimizers.make_optimizer(cfg, cfg.scaled_learning_rate())
-    return bare_step_throughput(network, optimizer, x, y, values["steps"], values["warmup_steps"]), {}
+    return bare_step_throughput(
+        network, optimizer, x, y, values["steps"], values["warmup_steps"], values["repeats"]
+    ), {}
 
 
 def run_row(model, path, values):
     """Runs one (net, path) in this process; returns its result dict."""
-    if path == "d":
-        from steps import torchvision_throughput
+    if path in ("d", "e"):
+        from steps import torch_throughput
+
+        from keras_resnet import zoo
 
         dtype = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[values["precision"]]
-        rate, device = torchvision_throughput(
-            model, batch_for(model, values), values["image_size"], dtype, values["steps"], values["warmup_steps"]
+        entry = zoo.lookup(model)
+        rate, device, origin = torch_throughput(
+            model,
+            entry.family,
+            entry.depth,
+            batch_for(model, values),
+            values["image_size"],
+            dtype,
+            values["steps"],
+            values["warmup_steps"],
+            values["repeats"],
+            compile=path == "d",
         )
-        extra = {"device": device}
+        extra = {"device": device, "net": origin}
         import torch
 
         memory = (torch.cuda.max_memory_allocated() / 2**20, "device") if torch.cuda.is_available() else None
@@ -386,13 +413,13 @@ def skip_reason(model, path):
     """Why a (net, path) has no figure, or `None` when it runs."""
     if path == "c" and model not in KERAS_APPLICATIONS:
         return "n/a"
-    if path == "d":
+    if path in ("d", "e"):
         from keras_resnet import zoo
 
         entry = zoo.lookup(model)
-        if entry.family == "cifar" or entry.depth not in TORCHVISION_DEPTHS or entry.kind != "residual":
+        if entry.kind != "residual" or (entry.family == "imagenet" and entry.depth not in TORCH_DEPTHS):
             return "n/a"
-        if importlib.util.find_spec("torchvision") is None:
+        if importlib.util.find_spec("torch") is None:
             return "not installed"
     return None
 
@@ -400,7 +427,7 @@ def skip_reason(model, path):
 def spawn_row(model, path):
     """Runs one (net, path) in a fresh Python process with the same flags."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    if path == "d":  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
+    if path in ("d", "e"):  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
         env.update(KERAS_BACKEND="torch", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -412,10 +439,10 @@ def spawn_row(model, path):
 
 
 def add_ratios(rows):
-    """Adds `ratio_to_b` and `ratio_to_d`: images/s over those of (b) and (d) of the same net."""
+    """Adds `ratio_to_b`, `ratio_to_d`, `ratio_to_e`: images/s over those of (b), (d), (e) of the same net."""
     rate = {(r["model"], r["path"]): r.get("images_per_second") for r in rows}
     for row in rows:
-        for ref in ("b", "d"):
+        for ref in ("b", "d", "e"):
             base = rate.get((row["model"], ref))
             own = row.get("images_per_second")
             row[f"ratio_to_{ref}"] = own / base if own and base else None
@@ -425,16 +452,19 @@ def add_ratios(rows):
 def markdown_table(rows, memory_kind):
     """The rows as one markdown table."""
     memory_title = "peak device memory (MiB)" if memory_kind == "device" else "peak host RSS (MiB)"
-    lines = [f"| net | path | images/s | {memory_title} | × (b) | × (d) |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"| net | path | images/s | {memory_title} | × (b) | × (d) | × (e) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         label = f"({r['path']}) {PATHS[r['path']]}"
         if "images_per_second" not in r:
-            lines.append(f"| {r['model']} | {label} | {r.get('status') or r.get('error')} | | | |")
+            lines.append(f"| {r['model']} | {label} | {r.get('status') or r.get('error')} | | | | |")
             continue
-        ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "–" for k in ("ratio_to_b", "ratio_to_d")]
+        ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "–" for k in ("ratio_to_b", "ratio_to_d", "ratio_to_e")]
         lines.append(
             f"| {r['model']} | {label} | {r['images_per_second']:.1f} | {r['peak_memory_mib']:.0f} | "
-            f"{ratios[0]} | {ratios[1]} |"
+            f"{' | '.join(ratios)} |"
         )
     return "\n".join(lines)
 
@@ -451,7 +481,7 @@ def main(argv):
     print(
         f"backend {backend}, precision {values['precision']}, "
         f"batch {values['batch_size'] or '{imagenet_batch_size} ImageNet / {cifar_batch_size} CIFAR'.format(**values)}, "
-        f"ImageNet image {values['image_size']}², {values['steps']} timed steps after {values['warmup_steps']}, "
+        f"ImageNet image {values['image_size']}², best of {values['repeats']} × {values['steps']} timed steps after {values['warmup_steps']}, "
         f"ImageNet recipe input: {values['imagenet_input']}",
         flush=True,
     )
