@@ -6,6 +6,8 @@ Example:
 (True, 'a, b, c, …')
 """
 
+import re
+
 
 class RecipeError(ValueError):
     """A bad setting or a workdir that cannot be used, with a one-line message."""
@@ -18,3 +20,9 @@ class DataError(RecipeError):
 def listed(names, shown=3):
     """`"a, b, c, …"`: the first `shown` of `names` (`"-"` for none), for one-line messages."""
     return f"{', '.join(names[:shown]) or '-'}{', …' if len(names) > shown else ''}"
+
+
+def error_line(error):
+    """The first line of a TensorFlow error's message, without its `{{function_node …}}` prefixes."""
+    line = re.sub(r"\{\{.*?\}\}\s*", "", str(getattr(error, "message", None) or error)).strip().splitlines()[0]
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)

@@ -13,14 +13,13 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.errors import DataError
+from keras_resnet.errors import DataError, error_line
 from keras_resnet.imagenet import order
 from keras_resnet.imagenet.cropping import decode_image
 from keras_resnet.imagenet.input_pipeline import numbered_center_crops, skip_and_count
 from keras_resnet.imagenet.model import mean_image
 from keras_resnet.imagenet.records import RECORD_COUNTS, RECORD_OFFSETS
 from keras_resnet.imagenet.skips import SkipCounter
-from keras_resnet.imagenet.sources import error_line
 from keras_resnet.training import distribute, durable, run
 
 # The sample `--mean_images` averages: the first images of this seed's pass 0, whatever the run's seed.

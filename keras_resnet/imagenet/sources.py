@@ -28,7 +28,7 @@ import re
 
 import numpy as np
 
-from keras_resnet.errors import DataError
+from keras_resnet.errors import DataError, error_line
 from keras_resnet.imagenet.records import RecordSplit
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -246,12 +246,6 @@ def folder_source(root):
     return Source("folder", len(classes), splits, classes, hidden=tuple(hidden))
 
 
-def error_line(error):
-    """The first line of a TensorFlow error's message, without its `{{function_node …}}` prefixes."""
-    line = re.sub(r"\{\{.*?\}\}\s*", "", str(getattr(error, "message", None) or error)).strip().splitlines()[0]
-    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)
-
-
 def tfrecord_source(pattern, num_classes=1000, label_offset=0):
     """TFRecords of `tf.train.Example`s with `image/encoded` and `image/class/label`.
 
@@ -388,7 +382,7 @@ def check_given(data_dir=None, manual_dir=None, image_folder=None, tfrecords=Non
             raise DataError(f"{flag} {path} is a file; {flag} takes a folder")
         if path and not os.path.isdir(path):
             raise DataError(f"{flag} {path} does not exist; {NO_DATA}")
-    if not manual_dir and not _tfds_prepared(data_dir):
+    if not manual_dir and not _prepared_versions(data_dir):
         raise DataError(f"--data_dir {data_dir} holds no prepared imagenet2012; {NO_DATA}")
 
 
@@ -401,7 +395,3 @@ def _prepared_versions(data_dir, name="imagenet2012"):
         if "dataset_info.json" in files:
             found.append(os.path.relpath(folder, root))
     return sorted(found, key=lambda v: [int(p) if p.isdigit() else -1 for p in re.split(r"[./]", v)])
-
-
-def _tfds_prepared(data_dir, name="imagenet2012"):
-    return bool(_prepared_versions(data_dir, name))
