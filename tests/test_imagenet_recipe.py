@@ -171,6 +171,28 @@ def test_the_recipe_trains_evaluates_and_writes_its_outputs_in_process(tmp_path,
     )
 
 
+def test_the_quick_try_trains_at_the_papers_crop_size(tmp_path, image_folder, run_imagenet):
+    """`--model=tiny` at the default 224-pixel crops and 256-pixel evaluation: one step and its
+    evaluation (narrow layers at this size once crashed TensorFlow's oneDNN kernels)."""
+    from keras_resnet.imagenet import config, sources
+
+    paper = config.imagenet()
+    run_imagenet(
+        sources.folder_source(image_folder(classes=2, train=1, val=1)),
+        tmp_path,
+        image_size=paper.image_size,
+        scale_range=paper.scale_range,
+        eval_resize=paper.eval_resize,
+        test_scales=(paper.image_size,),
+        batch_size=2,
+        train_steps=1,
+        eval_every=1,
+        mean="channel",
+    )
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert paper.image_size == 224 and [(row["step"], row["val_images"]) for row in history] == [(1, 2)]
+
+
 def test_a_cached_mean_is_used_only_for_the_data_it_was_computed_from(tmp_path, image_folder, run_imagenet):
     """The per-pixel mean cached in a workdir is keyed by the data and its crop settings; a run
     with --overwrite on other data starts clean and subtracts that data's own mean."""
