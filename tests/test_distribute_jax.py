@@ -179,31 +179,20 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     for got, want in zip(_history(killed), expected, strict=True):
         assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
 
-    # Another topology of as many replicas: killed on two processes, rerun as one of two
-    # devices; killed as one, rerun on two. Both end as the uninterrupted run.
-    backup = f"{faults.AFTER_BACKUP}:1"
+    # Another topology of as many replicas: killed on two processes, rerun as one of two devices
+    # (the reverse, one process rerun on two, is the TensorFlow workers' test): it ends as the
+    # uninterrupted run.
     two_one = tmp_path / "two_one"
     first = _two_processes(
         _recipe(two_one, image_folder, small_imagenet_flags, "multi_worker"),
         tmp_path,
         "two_one",
         free_ports(2),
-        kill={0: backup},
+        kill={0: f"{faults.AFTER_BACKUP}:1"},
     )
     assert resume_checks.wait_job(first, 300, killed=True)[0] == -9, (tmp_path / "two_one0.log").read_text()[-2000:]
     rerun = _one_process(_recipe(two_one, image_folder, small_imagenet_flags, "auto"), tmp_path, "two_one_rerun")
     assert rerun.returncode == 0 and f"Resuming tiny in {two_one} at step 2" in rerun.stdout, rerun.stderr[-2000:]
-    one_two = tmp_path / "one_two"
-    killed_one = _one_process(
-        _recipe(one_two, image_folder, small_imagenet_flags, "auto"), tmp_path, "one_two", kill=backup
-    )
-    assert killed_one.returncode == -9, killed_one.stderr[-2000:]
-    again = _two_processes(
-        _recipe(one_two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "one_two_again", free_ports(2)
-    )
-    assert resume_checks.wait_job(again, 300) == [0, 0], (tmp_path / "one_two_again0.log").read_text()[-2000:]
-    assert f"Resuming tiny in {one_two} at step 2" in (tmp_path / "one_two_again0.log").read_text()
-    for workdir in (two_one, one_two):
-        for got, want in zip(_history(workdir), expected, strict=True):
-            assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
-            assert got["val_error"] == pytest.approx(want["val_error"], abs=1e-6)
+    for got, want in zip(_history(two_one), expected, strict=True):
+        assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
+        assert got["val_error"] == pytest.approx(want["val_error"], abs=1e-6)
