@@ -15,7 +15,8 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
   (`synthetic.write_image_folder`; window decode, scale augmentation, crop, flip, uint8 crops and
   lighting α); `--imagenet_input=tensors`: one such batch repeated by tf.data; `arrays`: host
   numpy batches (the default where TensorFlow is not installed). Both with the recipes' callbacks
-  (`callbacks.make_callbacks`); the timer stops at the epoch's end, before their checkpoints.
+  (`callbacks.make_callbacks`); the timer runs from the first step to the epoch's end, their start-up and
+  checkpoints left out (once a run and once a period).
 - (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
   already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
 - (c) `keras_apps`: `keras.applications` ResNet50/101/152 through the same bare step.
@@ -161,16 +162,18 @@ def batch_for(name, values):
 
 
 class _Timer:
-    """Seconds from the start of one `fit` call to the end of its epoch (the device waited for),
-    before the other callbacks' epoch-end work (evaluation, checkpoints): those run once per
-    evaluation period of thousands of steps in a real run."""
+    """Seconds from the first step of one `fit` call to the end of its epoch (the device waited
+    for), without the other callbacks' work at the start of training and at the epoch's end
+    (evaluation, checkpoints): those run once per run or per evaluation period of thousands of
+    steps in a real run. Their work at each step counts."""
 
     def __init__(self):
         import keras
 
         class Callback(keras.callbacks.Callback):
-            def on_train_begin(inner, logs=None):
-                self.began = time.perf_counter()
+            def on_train_batch_begin(inner, batch, logs=None):
+                if batch == 0:
+                    self.began = time.perf_counter()
 
             def on_epoch_end(inner, epoch, logs=None):
                 float(logs["loss"])  # Waits for the device.
