@@ -7,12 +7,11 @@ Rerun the same command after a crash to resume; a finished run needs --overwrite
 field of `keras_resnet.cifar.config.CifarConfig` (`--config` picks the variant they change).
 """
 
-import os
-
 from absl import app, flags
 
-# TensorFlow's INFO and WARNING lines, also while it runs (0: all); see keras_resnet.tf_startup.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_resnet import tf_startup
+
+tf_startup.recipe_environment()  # before TensorFlow loads: its log level, oneDNN on an x86 CPU
 
 from keras_resnet.cifar import cli
 from keras_resnet.training import cli as cli_lib

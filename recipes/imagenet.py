@@ -12,12 +12,11 @@ Rerunning a killed run with the same flags resumes it from its last backup. Ever
 of `--mode=eval` is a field of `keras_resnet.imagenet.config.ImageNetConfig`.
 """
 
-import os
-
 from absl import app, flags
 
-# TensorFlow's INFO and WARNING lines, also while it runs (0: all); see keras_resnet.tf_startup.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_resnet import tf_startup
+
+tf_startup.recipe_environment()  # before TensorFlow loads: its log level, oneDNN on an x86 CPU
 
 from keras_resnet.imagenet import cli
 from keras_resnet.training import cli as cli_lib

@@ -1,3 +1,7 @@
+from keras_resnet import tf_startup
+
+tf_startup.recipe_environment()  # The tests run TensorFlow as the recipes do.
+
 import keras
 import numpy as np
 import pytest

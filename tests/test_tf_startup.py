@@ -169,3 +169,26 @@ def test_the_devices_tensorflow_finds_at_its_first_use_say_nothing_on_a_cpu(tmp_
         timeout=60,
     )
     assert loud.stderr == CUINIT, loud.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "machine, set_before, expected",
+    [("x86_64", None, "1"), ("AMD64", None, "1"), ("x86_64", "0", "0"), ("aarch64", None, None)],
+)
+def test_the_recipes_turn_on_onednn_on_x86_unless_told_not_to(monkeypatch, machine, set_before, expected):
+    """TensorFlow leaves oneDNN off on x86 CPUs without AVX-512, where it trains about twice as fast."""
+    monkeypatch.setattr(tf_startup.platform, "machine", lambda: machine)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    if set_before is not None:
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", set_before)
+    tf_startup.recipe_environment()
+    assert os.environ.get("TF_ENABLE_ONEDNN_OPTS") == expected
+
+
+@pytest.mark.skipif(os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0", reason="oneDNN turned off by the user")
+def test_the_tests_run_tensorflow_with_onednn_as_the_recipes_do():
+    import platform
+
+    from tensorflow.python.util import _pywrap_util_port
+
+    assert _pywrap_util_port.IsMklEnabled() == (platform.machine().lower() in ("x86_64", "amd64"))
