@@ -29,6 +29,8 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
 Every (net, path) runs in a fresh process, so peak memory is its own: the accelerator's peak bytes
 in use, or on a CPU the process's peak resident set size (the table says which). Ratios are to
 (b), (d) and (e) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
+TensorFlow runs as in the recipes (`tf_startup.recipe_environment`: oneDNN on an x86 CPU unless
+`TF_ENABLE_ONEDNN_OPTS=0`).
 """
 
 import dataclasses
@@ -41,6 +43,10 @@ import tempfile
 import time
 
 from absl import app, flags
+
+from keras_resnet import tf_startup
+
+tf_startup.recipe_environment()
 
 IMAGENET_DEFAULT_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 CIFAR_DEFAULT_MODELS = ["resnet20", "resnet56", "resnet110"]
@@ -429,7 +435,7 @@ def skip_reason(model, path):
 
 def spawn_row(model, path):
     """Runs one (net, path) in a fresh Python process with the same flags."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env = dict(os.environ)
     if path in ("d", "e"):  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
         env.update(KERAS_BACKEND="torch", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
@@ -515,6 +521,7 @@ def main(argv):
             "settings": {
                 **values,
                 "backend": backend,
+                "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                 "memory_kind": memory_kind,
                 "date": time.strftime("%Y-%m-%d"),
                 "command": " ".join(sys.argv),
