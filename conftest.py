@@ -1,4 +1,5 @@
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
 # Notebooks run by the test suite (nbmake) take their tiny, offline settings.
@@ -17,3 +18,14 @@ def _doctest_names(doctest_namespace):
     """Docstring examples are written as a user types them: `keras_resnet.ResNet34()`."""
 
     doctest_namespace["keras_resnet"] = keras_resnet
+
+
+# Items that cannot carry a decorator, put in the system tier here: the notebooks (each trains in
+# a kernel of its own) and the docstring examples that build a net of 101 layers or more.
+SYSTEM_ITEMS = re.compile(r"^notebooks/|^keras_resnet/__init__\.py::keras_resnet\.\w+?(101|110|152|1202)$")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SYSTEM_ITEMS.search(item.nodeid):
+            item.add_marker(pytest.mark.system)

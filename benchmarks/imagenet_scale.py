@@ -38,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STREAM_PROBE = r"""
 import json, os, sys, time
 import tensorflow as tf
-from keras_resnet.imagenet import config, input_pipeline, order, sources
+from keras_resnet.imagenet import config, input_pipeline, order, pixel_mean, sources
 kind, path, late_pass, window = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 def read():
     with open(f"/proc/{os.getpid()}/io") as f:
@@ -50,7 +50,7 @@ index_s = time.time() - began
 split = source.split("train")
 cfg = config.imagenet(mean="channel", shuffle_buffer=window)
 began = time.time()
-input_pipeline.compute_pixel_mean(source, cfg)
+pixel_mean.compute_pixel_mean(source, cfg)
 mean_rate = split.size / (time.time() - began)
 stream = order.training_stream(split, 0, 0, interleave_files=cfg.interleave_files, window=cfg.shuffle_buffer)
 stream = stream.map(lambda p, e, payload: split.load(payload), num_parallel_calls=tf.data.AUTOTUNE)

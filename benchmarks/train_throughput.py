@@ -15,16 +15,22 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
   (`synthetic.write_image_folder`; window decode, scale augmentation, crop, flip, uint8 crops and
   lighting α); `--imagenet_input=tensors`: one such batch repeated by tf.data; `arrays`: host
   numpy batches (the default where TensorFlow is not installed). Both with the recipes' callbacks
-  (`callbacks.make_callbacks`); the timer stops at the epoch's end, before their checkpoints.
+  (`callbacks.make_callbacks`); the timer runs from the first step to the epoch's end, their start-up and
+  checkpoints left out (once a run and once a period).
 - (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
   already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
 - (c) `keras_apps`: `keras.applications` ResNet50/101/152 through the same bare step.
-- (d) `torchvision`: torchvision's ResNet with `torch.compile`, channels-last, autocast for the
-  mixed precisions; "not installed" where torchvision is missing.
+- (d) `torch_compile`: the same net in PyTorch (`steps.torch_peer`: torchvision's ResNet where
+  torchvision loads, else `torch_nets.py`'s, which is the paper's v1 layout; CIFAR nets always
+  `torch_nets.py`'s option-A net) under `torch.compile`, channels-last, SGD with momentum and weight
+  decay, autocast for the mixed precisions; "not installed" where PyTorch is missing.
+- (e) `torch_eager`: the same PyTorch net and step, eager.
 
 Every (net, path) runs in a fresh process, so peak memory is its own: the accelerator's peak bytes
 in use, or on a CPU the process's peak resident set size (the table says which). Ratios are to
-(b) and (d) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
+(b), (d) and (e) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
+TensorFlow runs as in the recipes (`tf_startup.recipe_environment`: oneDNN on an x86 CPU unless
+`TF_ENABLE_ONEDNN_OPTS=0`).
 """
 
 import dataclasses
@@ -38,11 +44,15 @@ import time
 
 from absl import app, flags
 
+from keras_resnet import tf_startup
+
+tf_startup.recipe_environment()
+
 IMAGENET_DEFAULT_MODELS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
 CIFAR_DEFAULT_MODELS = ["resnet20", "resnet56", "resnet110"]
 KERAS_APPLICATIONS = {"resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152"}
-TORCHVISION_DEPTHS = (18, 34, 50, 101, 152)
-PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torchvision"}
+TORCH_DEPTHS = (18, 34, 50, 101, 152)
+PATHS = {"a": "recipe", "b": "bare", "c": "keras_apps", "d": "torch_compile", "e": "torch_eager"}
 PRESETS = {
     # Small enough for a 2-core CPU in a few minutes; the ratios, not the absolute figures, carry over.
     "cpu": dict(
@@ -50,7 +60,8 @@ PRESETS = {
         batch_size=None,
         image_size=64,
         steps=10,
-        warmup_steps=2,
+        warmup_steps=3,
+        repeats=3,
         imagenet_batch_size=16,
         cifar_batch_size=32,
     ),
@@ -60,6 +71,7 @@ PRESETS = {
         image_size=224,
         steps=50,
         warmup_steps=5,
+        repeats=1,
         imagenet_batch_size=256,
         cifar_batch_size=128,
     ),
@@ -77,10 +89,12 @@ flags.DEFINE_integer("image_size", None, "Side of the ImageNet nets' training cr
 flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy.")
 flags.DEFINE_integer("steps", None, "Timed steps per run.")
 flags.DEFINE_integer("warmup_steps", None, "Untimed steps before the timed ones (the first compiles).")
+flags.DEFINE_integer("repeats", None, "Times the timed steps run in each process; the fastest counts.")
 flags.DEFINE_list(
     "paths",
-    ["a", "b", "c", "d"],
-    "Paths to run: a=recipe fit, b=bare step, c=keras.applications, d=torchvision + torch.compile.",
+    ["a", "b", "c", "d", "e"],
+    "Paths to run: a=recipe fit, b=bare step, c=keras.applications, d=PyTorch peer + torch.compile, "
+    "e=PyTorch peer eager.",
 )
 flags.DEFINE_enum(
     "imagenet_input",
@@ -125,7 +139,7 @@ def settings():
     )
     unknown = sorted(set(values["paths"]) - set(PATHS))
     if unknown:
-        raise app.UsageError(f"--paths takes a, b, c, d. Received: {','.join(unknown)}")
+        raise app.UsageError(f"--paths takes a, b, c, d, e. Received: {','.join(unknown)}")
     return values
 
 
@@ -141,14 +155,10 @@ def tensorflow_installed():
 
 
 def imagenet_network(name, cfg):
-    """The zoo net as `keras_resnet.imagenet.train.create_network` builds it (logits, coupled L2),
-    without importing the recipe module (which needs TensorFlow)."""
-    import keras_resnet
-    from keras_resnet.training import optimizers
+    """The zoo net as the recipe builds it (logits, coupled L2: `imagenet.model.create_network`)."""
+    from keras_resnet.imagenet import model
 
-    return keras_resnet.MODELS[name](
-        input_shape=(None, None, 3), classes=1000, classifier_activation=None, **optimizers.regularizers(cfg)
-    )
+    return model.create_network(name, 1000, cfg)
 
 
 def batch_for(name, values):
@@ -158,16 +168,18 @@ def batch_for(name, values):
 
 
 class _Timer:
-    """Seconds from the start of one `fit` call to the end of its epoch (the device waited for),
-    before the other callbacks' epoch-end work (evaluation, checkpoints): those run once per
-    evaluation period of thousands of steps in a real run."""
+    """Seconds from the first step of one `fit` call to the end of its epoch (the device waited
+    for), without the other callbacks' work at the start of training and at the epoch's end
+    (evaluation, checkpoints): those run once per run or per evaluation period of thousands of
+    steps in a real run. Their work at each step counts."""
 
     def __init__(self):
         import keras
 
         class Callback(keras.callbacks.Callback):
-            def on_train_begin(inner, logs=None):
-                self.began = time.perf_counter()
+            def on_train_batch_begin(inner, batch, logs=None):
+                if batch == 0:
+                    self.began = time.perf_counter()
 
             def on_epoch_end(inner, epoch, logs=None):
                 float(logs["loss"])  # Waits for the device.
@@ -176,27 +188,32 @@ class _Timer:
         self.callback = Callback()
 
 
-def timed_fit(model, make_data, steps, warmup_steps, callbacks=()):
-    """Seconds of `model.fit` over `steps`, after a first `fit` of `warmup_steps` (compiles).
+def timed_fit(model, make_data, steps, warmup_steps, callbacks=(), repeats=1):
+    """Seconds of the fastest of `repeats` calls of `model.fit` over `steps`, after a first `fit`
+    of `warmup_steps` (compiles).
 
     Args:
         model: a compiled `keras.Model`.
         make_data: zero-argument function returning what `fit` reads.
         steps: int. Timed steps.
         warmup_steps: int. Steps of the untimed first `fit`.
-        callbacks: the recipe's callbacks, in both calls.
+        callbacks: the recipe's callbacks, in every call.
+        repeats: int. Timed calls. Defaults to `1`.
     """
     import shutil
 
     import keras
 
     model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0, callbacks=list(callbacks))
-    for callback in callbacks:  # The recipe keeps its backup after `fit`: the timed `fit` must not resume from it.
-        if isinstance(callback, keras.callbacks.BackupAndRestore):
-            shutil.rmtree(callback.backup_dir, ignore_errors=True)
-    timer = _Timer()
-    model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
-    return timer.seconds
+    seconds = []
+    for _ in range(max(1, repeats)):
+        for callback in callbacks:  # The recipe keeps its backup after `fit`: the next must not resume from it.
+            if isinstance(callback, keras.callbacks.BackupAndRestore):
+                shutil.rmtree(callback.backup_dir, ignore_errors=True)
+        timer = _Timer()
+        model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
+        seconds.append(timer.seconds)
+    return min(seconds)
 
 
 def recipe_callbacks(values, workdir, warmup=None):
@@ -212,26 +229,26 @@ def cifar_recipe_and_bare(name, values, path):
     import numpy as np
     from steps import bare_step_throughput
 
-    from keras_resnet.cifar import config, datasets, train
+    from keras_resnet.cifar import arrays, config, datasets, task
     from keras_resnet.cifar import model as cifar_model
     from keras_resnet.training import optimizers, run, schedules
 
     batch = batch_for(name, values)
-    cfg = config.cifar10(batch_size=batch)
+    cfg = config.cifar10(model=name, batch_size=batch)
     rng = np.random.default_rng(0)
     images = max(4 * batch, 512)
-    arrays = {
+    given = {
         "x_train": rng.integers(0, 256, (images, 32, 32, 3), dtype="uint8"),
         "y_train": rng.integers(0, 10, images),
         "x_test": np.zeros((2, 32, 32, 3), "uint8"),
         "y_test": np.arange(2),
     }
-    data = datasets.prepare(datasets.check_arrays(arrays, num_classes=10), full_train=True, name="synthetic")
+    data = datasets.prepare(arrays.check_arrays(given, num_classes=10), full_train=True, name="synthetic")
     run.set_seed(0)
-    model = cifar_model.create_model(name, data, cfg, seed=0)
+    model = cifar_model.create_model(cfg, data)
     if path == "a":
-        warmup = cifar_model.needs_warmup(name, cfg)
-        train.compile_model(model, cfg, warmup=warmup)
+        warmup = cifar_model.needs_warmup(cfg)
+        task.compile_model(model, cfg, warmup=warmup)
         with tempfile.TemporaryDirectory() as workdir:
             extra = recipe_callbacks(
                 values,
@@ -242,10 +259,11 @@ def cifar_recipe_and_bare(name, values, path):
             )
             seconds = timed_fit(
                 model,
-                lambda: datasets.batches(data.x_train, data.y_train, batch),
+                lambda: arrays.batches(data.x_train, data.y_train, batch),
                 values["steps"],
                 values["warmup_steps"],
                 extra,
+                values["repeats"],
             )
         return values["steps"] * batch / seconds, {
             "input": "in-memory uint8 batches",
@@ -254,9 +272,9 @@ def cifar_recipe_and_bare(name, values, path):
         }
     network = model.layers[-1]  # The net without the preprocessing layers.
     x = data.x_train[:batch].astype("float32") - data.mean
-    optimizer = optimizers.make_optimizer(cfg, schedules.cifar_schedule(cfg))
+    optimizer = optimizers.make_optimizer(cfg, task.schedule(cfg))
     return bare_step_throughput(
-        network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"]
+        network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"], values["repeats"]
     ), {}
 
 
@@ -270,7 +288,6 @@ def imagenet_config(values, batch):
 
 def imagenet_recipe(name, values):
     """(a) for an ImageNet net: the recipe's compile settings, `fit` fed by its tf.data pipeline."""
-    import inspect
 
     import keras
     import numpy as np
@@ -282,12 +299,8 @@ def imagenet_recipe(name, values):
     cfg = imagenet_config(values, batch)
     if values["recipe_jit_compile"] != "recipe":
         jit_compile = {"auto": "auto", "true": True, "false": False}[values["recipe_jit_compile"]]
-    elif tensorflow_installed():
-        from keras_resnet.imagenet import train as imagenet_train
-
-        jit_compile = inspect.signature(imagenet_train.train_and_evaluate).parameters["jit_compile"].default
     else:
-        jit_compile = "auto"  # The recipe module needs TensorFlow; Keras' default then.
+        jit_compile = cfg.runtime.jit_compile if cfg.runtime.jit_compile is not None else "auto"  # The recipe's.
     keras.utils.set_random_seed(0)
     model = imagenet_model.recipe_model(imagenet_network(name, cfg), cfg, imagenet_model.mean_image(cfg))
     model.compile(
@@ -327,7 +340,7 @@ def imagenet_recipe(name, values):
                 return tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(tf.data.AUTOTUNE)
 
         extra = recipe_callbacks(values, os.path.join(root, "workdir"))
-        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra)
+        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra, values["repeats"])
     return values["steps"] * batch / seconds, {
         "input": values["imagenet_input"],
         "jit_compile": model.jit_compile,
@@ -357,19 +370,33 @@ def imagenet_bare(name, values, applications=False):
     x = rng.normal(size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, 1000, batch).astype("int32")
     optimizer = optimizers.make_optimizer(cfg, cfg.scaled_learning_rate())
-    return bare_step_throughput(network, optimizer, x, y, values["steps"], values["warmup_steps"]), {}
+    return bare_step_throughput(
+        network, optimizer, x, y, values["steps"], values["warmup_steps"], values["repeats"]
+    ), {}
 
 
 def run_row(model, path, values):
     """Runs one (net, path) in this process; returns its result dict."""
-    if path == "d":
-        from steps import torchvision_throughput
+    if path in ("d", "e"):
+        from steps import torch_throughput
+
+        from keras_resnet import zoo
 
         dtype = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[values["precision"]]
-        rate, device = torchvision_throughput(
-            model, batch_for(model, values), values["image_size"], dtype, values["steps"], values["warmup_steps"]
+        entry = zoo.lookup(model)
+        rate, device, origin = torch_throughput(
+            model,
+            entry.family,
+            entry.depth,
+            batch_for(model, values),
+            values["image_size"],
+            dtype,
+            values["steps"],
+            values["warmup_steps"],
+            values["repeats"],
+            compile=path == "d",
         )
-        extra = {"device": device}
+        extra = {"device": device, "net": origin}
         import torch
 
         memory = (torch.cuda.max_memory_allocated() / 2**20, "device") if torch.cuda.is_available() else None
@@ -395,21 +422,21 @@ def skip_reason(model, path):
     """Why a (net, path) has no figure, or `None` when it runs."""
     if path == "c" and model not in KERAS_APPLICATIONS:
         return "n/a"
-    if path == "d":
+    if path in ("d", "e"):
         from keras_resnet import zoo
 
         entry = zoo.lookup(model)
-        if entry.family == "cifar" or entry.depth not in TORCHVISION_DEPTHS or entry.kind != "residual":
+        if entry.kind != "residual" or (entry.family == "imagenet" and entry.depth not in TORCH_DEPTHS):
             return "n/a"
-        if importlib.util.find_spec("torchvision") is None:
+        if importlib.util.find_spec("torch") is None:
             return "not installed"
     return None
 
 
 def spawn_row(model, path):
     """Runs one (net, path) in a fresh Python process with the same flags."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    if path == "d":  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
+    env = dict(os.environ)
+    if path in ("d", "e"):  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
         env.update(KERAS_BACKEND="torch", XLA_PYTHON_CLIENT_PREALLOCATE="false")
     command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -421,10 +448,10 @@ def spawn_row(model, path):
 
 
 def add_ratios(rows):
-    """Adds `ratio_to_b` and `ratio_to_d`: images/s over those of (b) and (d) of the same net."""
+    """Adds `ratio_to_b`, `ratio_to_d`, `ratio_to_e`: images/s over those of (b), (d), (e) of the same net."""
     rate = {(r["model"], r["path"]): r.get("images_per_second") for r in rows}
     for row in rows:
-        for ref in ("b", "d"):
+        for ref in ("b", "d", "e"):
             base = rate.get((row["model"], ref))
             own = row.get("images_per_second")
             row[f"ratio_to_{ref}"] = own / base if own and base else None
@@ -434,16 +461,19 @@ def add_ratios(rows):
 def markdown_table(rows, memory_kind):
     """The rows as one markdown table."""
     memory_title = "peak device memory (MiB)" if memory_kind == "device" else "peak host RSS (MiB)"
-    lines = [f"| net | path | images/s | {memory_title} | × (b) | × (d) |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"| net | path | images/s | {memory_title} | × (b) | × (d) | × (e) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         label = f"({r['path']}) {PATHS[r['path']]}"
         if "images_per_second" not in r:
-            lines.append(f"| {r['model']} | {label} | {r.get('status') or r.get('error')} | | | |")
+            lines.append(f"| {r['model']} | {label} | {r.get('status') or r.get('error')} | | | | |")
             continue
-        ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "–" for k in ("ratio_to_b", "ratio_to_d")]
+        ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "–" for k in ("ratio_to_b", "ratio_to_d", "ratio_to_e")]
         lines.append(
             f"| {r['model']} | {label} | {r['images_per_second']:.1f} | {r['peak_memory_mib']:.0f} | "
-            f"{ratios[0]} | {ratios[1]} |"
+            f"{' | '.join(ratios)} |"
         )
     return "\n".join(lines)
 
@@ -460,7 +490,7 @@ def main(argv):
     print(
         f"backend {backend}, precision {values['precision']}, "
         f"batch {values['batch_size'] or '{imagenet_batch_size} ImageNet / {cifar_batch_size} CIFAR'.format(**values)}, "
-        f"ImageNet image {values['image_size']}², {values['steps']} timed steps after {values['warmup_steps']}, "
+        f"ImageNet image {values['image_size']}², best of {values['repeats']} × {values['steps']} timed steps after {values['warmup_steps']}, "
         f"ImageNet recipe input: {values['imagenet_input']}",
         flush=True,
     )
@@ -491,6 +521,7 @@ def main(argv):
             "settings": {
                 **values,
                 "backend": backend,
+                "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
                 "memory_kind": memory_kind,
                 "date": time.strftime("%Y-%m-%d"),
                 "command": " ".join(sys.argv),

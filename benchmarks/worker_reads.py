@@ -52,9 +52,9 @@ def write(directory, size, record_kb):
 def measure(files, workers, interleave_files, window):
     import tensorflow as tf
 
-    from keras_resnet.imagenet import order, sources
+    from keras_resnet.imagenet import order, records
 
-    split = sources.RecordSplit(files, lambda r: (r, tf.constant(0)), name="--tfrecords")
+    split = records.RecordSplit(files, lambda r: (r, tf.constant(0)), name="--tfrecords")
     began = time.time()
     split.index_records()
     index_s = time.time() - began

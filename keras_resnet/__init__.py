@@ -39,15 +39,7 @@ _ZOO_PREFIXES = ("ResNet", "PlainNet", "HighwayNet")
 
 # The modules that register classes with Keras' serialization: the networks, their layers, the
 # recipes' preprocessing layers, schedules and optimizers (a run's `model.keras` holds some).
-_REGISTERING = (
-    "layers",
-    "network",
-    "cifar.augment",
-    "imagenet.augment",
-    "training.preprocessing",
-    "training.optimizers",
-    "training.schedules",
-)
+_REGISTERING = ("layers", "network", "preprocessing", "training.optimizers", "training.schedules")
 
 
 def _register_layers():

@@ -82,6 +82,8 @@ CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
 FAMILY_STRIDE = {"imagenet": 32, "cifar": 4}
 FAMILY_INPUT_SHAPE = {"imagenet": (224, 224, 3), "cifar": (32, 32, 3)}
 FAMILY_CLASSES = {"imagenet": 1000, "cifar": 10}
+# The shortcut options of Sec. 3.3: A zero-pads, B projects where the shape changes, C projects always.
+SHORTCUTS = ("A", "B", "C")
 # Sec. 3.3: ImageNet nets compare options A/B/C and default to B; CIFAR nets use A.
 FAMILY_SHORTCUT = {"imagenet": "B", "cifar": "A"}
 

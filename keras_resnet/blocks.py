@@ -10,10 +10,10 @@ import dataclasses
 import keras
 
 from keras_resnet import architectures
-from keras_resnet.layers import HighwayCombine, ZeroPadShortcut
+from keras_resnet.layers import BatchNormalization, HighwayCombine, ZeroPadShortcut
 
 KINDS = tuple(architectures.KINDS)
-SHORTCUTS = ("A", "B", "C")
+SHORTCUTS = architectures.SHORTCUTS
 BOTTLENECK_STRIDES = ("1x1", "3x3")
 
 
@@ -82,7 +82,7 @@ def conv(x, filters, kernel_size, strides, name, options, **kwargs):
 def conv_bn(x, filters, kernel_size, strides, name, options, relu=True, zero_gamma=False):
     """conv → BN (→ ReLU): the paper puts BN right after each conv, before the activation."""
     x = conv(x, filters, kernel_size, strides, name, options)
-    x = keras.layers.BatchNormalization(
+    x = BatchNormalization(
         momentum=architectures.BN_MOMENTUM,
         epsilon=architectures.BN_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",

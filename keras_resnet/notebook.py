@@ -15,6 +15,8 @@ True
 import os
 import sys
 
+from keras_resnet import tf_startup
+
 # Set by `use_backend`: a `KERAS_BACKEND` it did not set was set before the notebook started.
 _CHOSEN = "KERAS_RESNET_NOTEBOOK_BACKEND"
 
@@ -25,8 +27,10 @@ def use_backend(name, print_fn=print):
 
     Before Keras is imported, `KERAS_BACKEND` is set to `name`, unless it was set before the
     notebook started (then that one wins, and one line says so). Once Keras is loaded on another
-    backend, one line says to restart the kernel.
+    backend, one line says to restart the kernel. TensorFlow's environment is the recipes'
+    (`tf_startup.recipe_environment`).
     """
+    tf_startup.recipe_environment()
     if "keras" in sys.modules:
         import keras
 

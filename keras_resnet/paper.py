@@ -39,5 +39,3 @@ TABLE_6 = {
     "resnet110": (1.7, 6.43),
     "resnet1202": (19.4, 7.93),
 }
-# Table 6's highway nets (Srivastava et al.): layers -> (parameters in millions, test error).
-TABLE_6_HIGHWAY = {19: (2.3, 7.54), 32: (1.25, 8.80)}

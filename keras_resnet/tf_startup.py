@@ -14,8 +14,9 @@ every line, should the process die while TensorFlow loads):
 Everything else written meanwhile (Python warnings, tracebacks) is written back unchanged.
 `import keras_resnet` loads neither Keras nor TensorFlow; `quiet_when_loaded` holds their
 start-up lines whenever they load afterwards, whoever imports them, so the package prints nothing
-unless asked: `TF_CPP_MIN_LOG_LEVEL=0` shows every line. The recipes also set the level to 2
-unless it is set, for the lines TensorFlow prints while it runs.
+unless asked: `TF_CPP_MIN_LOG_LEVEL=0` shows every line. The recipes, notebooks and tests also
+run `recipe_environment()` before TensorFlow loads: the level 2 for the lines it prints while it
+runs, and oneDNN's kernels on every x86 CPU.
 
 Example:
 
@@ -28,6 +29,7 @@ import importlib.abc
 import importlib.util
 import logging
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -48,6 +50,25 @@ BENIGN_ERRORS = (
     "Unable to register cuFFT factory",
     "Unable to register cuBLAS factory",
 )
+
+
+def recipe_environment():
+    """Sets, where the user has not, the environment the recipes, notebooks and tests run
+    TensorFlow in; it takes effect only before TensorFlow is imported.
+
+      - `TF_CPP_MIN_LOG_LEVEL=2`: TensorFlow's warnings and errors only, also while it runs.
+      - `TF_ENABLE_ONEDNN_OPTS=1` on an x86 CPU: TensorFlow uses oneDNN's kernels by default only
+        where the CPU has AVX-512 or newer; on an AVX2 one (many laptops and cloud machines) its
+        own kernels train the CIFAR nets at about half the speed (docs/benchmarks.md). oneDNN's
+        results differ from them by float rounding only. `TF_ENABLE_ONEDNN_OPTS=0` turns it off.
+
+    >>> import os
+    >>> recipe_environment(); os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("0", "1", "2", "3")
+    True
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if platform.machine().lower() in ("x86_64", "amd64", "x86", "i686"):
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def min_level():
@@ -153,9 +174,6 @@ def _filter(level, source, sink):
     sink.flush()
 
 
-_started = False
-
-
 def quiet_jax_platform_probe():
     """Below `TF_CPP_MIN_LOG_LEVEL` 1, nothing; else JAX's INFO line for each platform it did not
     find ("Unable to initialize backend 'tpu'"), which absl's INFO verbosity shows on every start
@@ -164,36 +182,36 @@ def quiet_jax_platform_probe():
         logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
-def import_tensorflow():
-    """Imports TensorFlow and finds its devices, with the lines both print held to
-    `TF_CPP_MIN_LOG_LEVEL`; returns the module.
+def _keras_backend():
+    """The backend Keras loads, known without loading it: `KERAS_BACKEND`, else `keras.json`'s."""
+    import json
 
-    Under another Keras backend TensorFlow only feeds data (tf.data), so it is kept off the
-    GPUs: otherwise it would reserve their memory before JAX or PyTorch could use it.
-    """
-    global _started
-    if _started:
-        import tensorflow as tf
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
 
-        return tf
-    with filtered():
-        import tensorflow as tf
 
-        tf.config.list_physical_devices()  # CUDA starts here: its lines are start-up lines too.
-    _started = True
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
+def _tensorflow_loaded():
+    """What follows TensorFlow's import, its lines held with the import's: its devices found (CUDA
+    starts here, and says so on a machine without a GPU), and, under another Keras backend, for
+    which TensorFlow only feeds data, the GPUs hidden from it (it would reserve their memory)."""
+    tf = sys.modules["tensorflow"]
+    tf.config.list_physical_devices()
+    if _keras_backend() != "tensorflow":
         try:
             tf.config.set_visible_devices([], "GPU")
         except RuntimeError:  # TensorFlow already ran something: too late, and its choice stands.
             pass
-    return tf
 
 
 class _WhenLoaded(importlib.abc.MetaPathFinder):
     """Finds nothing itself: for the one module `name` it asks the other finders, then runs that
-    module's code inside `filtered()` and calls `after()` once it has loaded. It stays in
+    module's code, and `after()` once it has loaded, inside `filtered()`. It stays in
     `sys.meta_path` until the module is loaded, not merely looked for: TensorFlow's import asks
     for Keras' spec (`importlib.util.find_spec("keras")`) without loading it."""
 
@@ -217,7 +235,7 @@ class _WhenLoaded(importlib.abc.MetaPathFinder):
                 sys.meta_path.remove(finder)  # One load.
             with filtered():
                 exec_module(module)
-            finder.after()
+                finder.after()
 
         spec.loader.exec_module = quiet_exec_module
         return spec
@@ -230,7 +248,7 @@ def quiet_when_loaded(after):
     if "keras" in sys.modules:
         after()
         return
-    for name, then in (("tensorflow", lambda: None), ("keras", after)):
+    for name, then in (("tensorflow", _tensorflow_loaded), ("keras", after)):
         if name not in sys.modules and not any(isinstance(f, _WhenLoaded) and f.name == name for f in sys.meta_path):
             sys.meta_path.insert(0, _WhenLoaded(name, then))
 

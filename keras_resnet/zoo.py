@@ -19,7 +19,6 @@ import re
 from typing import Callable
 
 from keras_resnet import architectures
-from keras_resnet.builder import build_network
 
 MODELS = {}
 _WHERE = {
@@ -93,6 +92,8 @@ class ModelEntry:
     def __call__(self, *args, **kwargs):
         if self.constructor is not None:
             return self.constructor(*args, **kwargs)
+        from keras_resnet.builder import build_network  # Keras loads when a net is built, not before.
+
         kwargs.setdefault("name", self.name)
         return build_network(self.family, self.depth, *args, kind=self.kind, **kwargs)
 
@@ -154,6 +155,8 @@ def _register(family, depth, kind):
         shortcut=default_shortcut,
         **options,
     ):
+        from keras_resnet.builder import build_network
+
         options.setdefault("name", key)
         return build_network(
             family,

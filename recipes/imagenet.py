@@ -3,34 +3,33 @@
   python recipes/imagenet.py --model=resnet50 --data_dir=~/tensorflow_datasets --workdir=runs/r50
   python recipes/imagenet.py --model=resnet50 --image_folder=/data/imagenet --strategy=mirrored --workdir=runs/r50
   python recipes/imagenet.py --model=resnet50 --tfrecords=gs://bucket/imagenet --strategy=tpu --tpu=my-tpu --workdir=runs/r50
-  python recipes/imagenet.py --mode=eval --eval_protocol=10crop --model=resnet50 --data_dir=... --workdir=runs/r50
+  python recipes/imagenet.py --mode=eval --eval_protocol=10crop --data_dir=... --workdir=runs/r50
   python recipes/imagenet.py --mode=eval --weights=imagenet --model=resnet50 --eval_protocol=10crop --data_dir=...
   python recipes/imagenet.py --init_weights=imagenet --model=resnet50 --image_folder=/data/birds --workdir=runs/ft
+  python recipes/imagenet.py --config=smoke --image_folder=/data/small --workdir=runs/smoke
 
-Rerunning a killed run with the same flags resumes it from its last backup. The flags and what
-they do are `keras_resnet.imagenet.flags`'s.
+Rerunning a killed run with the same flags resumes it from its last backup. Every flag but the four
+of `--mode=eval` is a field of `keras_resnet.imagenet.config.ImageNetConfig`.
 """
-
-import os
 
 from absl import app, flags
 
-# TensorFlow's INFO and WARNING lines, also while it runs (0: all); see keras_resnet.tf_startup.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_resnet import tf_startup
 
-from keras_resnet.imagenet import flags as imagenet_flags
-from keras_resnet.training import flags as flag_lib
+tf_startup.recipe_environment()  # before TensorFlow loads: its log level, oneDNN on an x86 CPU
 
-FLAGS = flags.FLAGS
-imagenet_flags.define_flags()
-flags.adopt_module_key_flags(imagenet_flags)  # --help lists them all
-flags.adopt_module_key_flags(flag_lib)
+from keras_resnet.imagenet import cli
+from keras_resnet.training import cli as cli_lib
+
+cli.define_flags()
+flags.adopt_module_key_flags(cli)  # --help lists them all
+flags.adopt_module_key_flags(cli_lib)
 
 
 def main(argv):
     del argv
-    imagenet_flags.main(FLAGS)
+    cli.main(flags.FLAGS)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=flag_lib.parse_flags)
+    app.run(main, flags_parser=cli_lib.parse_flags)

@@ -1,3 +1,7 @@
+from keras_resnet import tf_startup
+
+tf_startup.recipe_environment()  # The tests run TensorFlow as the recipes do.
+
 import keras
 import numpy as np
 import pytest
@@ -21,21 +25,6 @@ SHARED_BUILDS = {
 }
 
 
-# Items that cannot carry a decorator, marked slow here: the notebooks (each trains in a kernel
-# of its own) and the docstring examples that build a 152-layer net.
-SLOW_ITEMS = (
-    "notebooks/",
-    "keras_resnet/__init__.py::keras_resnet.ResNet152",
-    "keras_resnet/__init__.py::keras_resnet.PlainNet152",
-)
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.nodeid.startswith(SLOW_ITEMS):
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """`--dist load` (what `-n` means by default), with the groups of `SHARED_BUILDS` as units."""
@@ -50,19 +39,40 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedBuildScheduling(config, log)
 
 
+# The ImageNet recipe's settings for tests: 32-pixel crops of images scaled to 36-60, batches of 4,
+# a period of 2 iterations, the tiny net.
+SMALL_IMAGENET = dict(
+    model="tiny", image_size=32, scale_range=(36, 60), eval_resize=36, test_scales=(32, 40), batch_size=4, eval_every=2
+)
+
+
 @pytest.fixture
 def small_imagenet_flags():
-    """The ImageNet recipe's small settings for tests, as a list: 32-pixel crops of images scaled
-    to 36-60, batches of 4, a period of 2 iterations. `--model` is not among them (`tiny`: the
-    tiny net)."""
+    """`SMALL_IMAGENET` as the recipe's flags, `--model` left out."""
     return [
-        "--image_size=32",
-        "--scale_range=36,60",
-        "--eval_resize=36",
-        "--test_scales=32,40",
-        "--batch_size=4",
-        "--eval_every=2",
+        f"--{name}={','.join(map(str, value)) if isinstance(value, tuple) else value}"
+        for name, value in SMALL_IMAGENET.items()
+        if name != "model"
     ]
+
+
+@pytest.fixture
+def run_imagenet():
+    """`run_imagenet(source, workdir, lines=None, overwrite=False, **changes)`: the ImageNet recipe's
+    one loop, in this process, on a `sources.Source` with `SMALL_IMAGENET` and `changes`; its metrics."""
+    from keras_resnet.imagenet import config
+    from keras_resnet.imagenet.task import ImageNetTask
+    from keras_resnet.training import loop
+
+    def run(source, workdir, lines=None, overwrite=False, **changes):
+        def print_fn(*parts, **kwargs):
+            if lines is not None:
+                lines.extend(" ".join(str(p) for p in parts).splitlines())
+
+        cfg = config.imagenet(**{**SMALL_IMAGENET, **changes})
+        return loop.train_and_evaluate(ImageNetTask(source), cfg, str(workdir), overwrite=overwrite, print_fn=print_fn)
+
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -198,3 +208,23 @@ def kill_at(monkeypatch):
 
     arm.Killed = Killed
     return arm
+
+
+@pytest.fixture
+def run_cifar():
+    """`run_cifar(data, workdir, lines=None, overwrite=False, **changes)`: the CIFAR recipe's one loop,
+    in this process, on a `CifarData` with `config.cifar10(model="resnet8", **changes)`; its metrics.
+    The lines it prints go to `lines` (a list) where given, nowhere otherwise."""
+    from keras_resnet.cifar import config
+    from keras_resnet.cifar.task import CifarTask
+    from keras_resnet.training import loop
+
+    def run(data, workdir, lines=None, overwrite=False, **changes):
+        def print_fn(*parts, **kwargs):
+            if lines is not None:
+                lines.extend(" ".join(str(p) for p in parts).splitlines())
+
+        cfg = config.cifar10(**{"model": "resnet8", **changes})
+        return loop.train_and_evaluate(CifarTask(data), cfg, str(workdir), overwrite=overwrite, print_fn=print_fn)
+
+    return run

@@ -13,7 +13,7 @@ or JAX once instead of once per case) and checks what it writes to `OUT.json`:
 - `entry`: one more case, run through the recipe's own `if __name__ == "__main__":` block
   (`app.run` with the recipe's flags parser), as a user's command line is.
 
-Each case parses its command line with the recipes' own `flags.parse_flags` (`keras_resnet.training.flags`) after
+Each case parses its command line with the recipes' own `cli.parse_flags` (`keras_resnet.training.cli`) after
 `FLAGS.unparse_flags()`, then calls the recipe's `main`, as `app.run` would.
 """
 
@@ -135,6 +135,31 @@ CIFAR_SHARED = {
     "seed": [case("-1"), case("4294967296"), case("abc")],
     "mixed_precision": [case("fp8", expect="value should be one of")],
     "overwrite": [WRONG_BOOL],
+    "config": [case("huge", expect="value should be one of <paper|smoke>")],
+    "shortcut": [case("D"), case("A", model="plain8")],
+    "learning_rate": [case("-1"), case("0"), case("nan"), case("abc")],
+    "momentum": [case("-1"), case("2"), case("nan")],
+    "weight_decay": [case("-1"), case("nan")],
+    "decoupled_weight_decay": [WRONG_BOOL],
+    "no_bias_decay": [WRONG_BOOL],
+    "lr_boundaries": [
+        case("a", expect="takes integers"),
+        case("0", expect="must be at least 1"),
+        case("2,1", expect="must be increasing iterations of the run"),
+        case("5", expect="at most --train_steps=2"),
+    ],
+    "lr_decay_factor": [case("0"), case("-1")],
+    "warmup_learning_rate": [case("0"), case("inf")],
+    "warmup_until_error": [case("2"), case("-0.5")],
+    "warmup_min_depth": [case("0")],
+    "warmup_check_every": [case("0")],
+    "pad": [case("-1"), case("x")],
+    "horizontal_flip": [WRONG_BOOL],
+    "strategy": [case("gpu")],
+    "tpu": [case("nosuch-tpu", strategy="tpu", names=("--strategy=tpu",))],
+    "cpu_devices": [case("0"), case("-1")],
+    "jit_compile": [WRONG_BOOL],
+    "verbose": [case("3"), case("-1")],
 }
 CIFAR_BASE = {"data": "{npz}", "validation_size": "8", "batch_size": "4", "train_steps": "2", "eval_every": "2"}
 
@@ -147,23 +172,16 @@ CASES = {
             case("dense20"),
             case("resnet7", workdir="{run}", expect="unknown --model 'resnet7'"),
         ],
-        "shortcut": [case("D"), case("A", model="plain8")],
-        "learning_rate": [case("-1"), case("0"), case("nan"), case("abc")],
-        "weight_decay": [case("-1"), case("nan")],
-        "decoupled_weight_decay": [WRONG_BOOL],
-        "no_bias_decay": [WRONG_BOOL],
-        "strategy": [case("gpu")],
-        "cpu_devices": [case("0"), case("-1")],
         # 3 over the two CPU devices JAX sees in the runner (`tests/test_recipe_flags.py` sets XLA_FLAGS):
         "batch_size": CIFAR_SHARED["batch_size"]
         + [case("3", strategy="mirrored", expect="does not divide across 2 replicas")],
-        "verbose": [case("3"), case("-1")],
     },
     "degradation": {
         **CIFAR_SHARED,
         "families": [case("dense"), case("")],
         "depths": [case("21"), case("a"), case("0"), case("-4")],
         "responses": [WRONG_BOOL],
+        "shortcut": [case("D")],
     },
     "imagenet": {
         "model": [case("resnet21"), case("nosuch")],
@@ -183,7 +201,7 @@ CASES = {
         "init_weights": [case(v, model="resnet50") for v in ("nosuch", "{missing}", "{text}", "{folder}")]
         + [case("msra", model="resnet18")],  # resnet18 has torchvision's weights only
         "mode": [case("predict", expect="value should be one of <train|eval>")],
-        "eval_protocol": [case("5crop", expect="unknown --eval_protocol '5crop'")],
+        "eval_protocol": [case("5crop", expect="value should be one of <center|10crop|multiscale>")],
         "eval_images": [case("0"), case("-1"), case("many", expect="invalid literal for int()")],
         "data_dir": [
             case("{missing}", image_folder=None, expect="does not exist"),
@@ -203,7 +221,7 @@ CASES = {
         "tfrecord_label_offset": [case("abc"), case("1.5")],  # any integer: the pipeline checks the labels it makes
         "classes": [case("0"), case("-1")],
         "workdir": [case("{text}"), case("{text}/run"), case("{missing}", mode="eval")],
-        "strategy": [case("gpu", expect="unknown --strategy 'gpu'"), case("tpu", expect="no TPU on this machine")],
+        "strategy": [case("gpu", expect="value should be one of"), case("tpu", expect="no TPU on this machine")],
         "tpu": [case("nosuch-tpu", expect="--strategy=tpu --tpu=nosuch-tpu: cannot connect to the TPU: ")],
         "cpu_devices": [case("0"), case("-1")],
         "batch_size": [
@@ -228,6 +246,23 @@ CASES = {
         "test_scales": [case("0"), case("a"), case("-224")],
         "seed": [case("-1"), case("4294967296")],
         "overwrite": [WRONG_BOOL],
+        "config": [case("huge", expect="value should be one of <paper|smoke>")],
+        "learning_rate": [case("-1"), case("0"), case("nan")],
+        "momentum": [case("-1"), case("2")],
+        "weight_decay": [case("-1"), case("nan")],
+        "decoupled_weight_decay": [WRONG_BOOL],
+        "max_steps": [case("0")],
+        "plateau_factor": [case("0"), case("-0.1")],
+        "plateau_patience": [case("0")],
+        "step_epochs": [case("a"), case("0")],
+        "total_epochs": [case("0")],
+        "train_images": [case("0")],
+        "reference_batch_size": [case("0")],
+        "channel_mean": [case("1,2", expect="takes 3 numbers"), case("a")],
+        "pca_lighting_std": [case("-1"), case("nan")],
+        "pca_eigval": [case("1,2", expect="takes 3 numbers"), case("a")],
+        "pca_eigvec": [case("1,2,3,4", expect="3 a row"), case("1,2,3", expect="takes 3 rows of 3 numbers")],
+        "verbose": [case("3")],
     },
 }
 BASE = {
@@ -334,7 +369,7 @@ def run_case(module, argv):
     """Parses `argv` and runs `main` as `app.run` would; returns `(exit status, stderr)`."""
     from absl import flags
 
-    from keras_resnet.training import flags as flag_lib
+    from keras_resnet.training import cli as flag_lib
 
     flags.FLAGS.unparse_flags()
     with captured_stderr() as captured:
@@ -466,7 +501,7 @@ def sweep(recipe, root):
     if recipe == "imagenet":
         # Two logical CPUs, as `--cpu_devices=2` gives (only possible before TensorFlow's first op),
         # for the cases that need two replicas.
-        from keras_resnet import distribute
+        from keras_resnet.training import distribute
 
         distribute.configure_cpu_devices(2)
     write_data(paths)

@@ -1,22 +1,21 @@
 """Shared helpers of the model tests (the keras-hub way: one helper per kind of check)."""
 
 import functools
-import inspect
 
 import numpy as np
 import pytest
 
 import keras_resnet
 
-# The full-depth builds take seconds each: the tests of these depths are marked slow.
-DEEPEST = (152, 1202)
+# The full-depth builds take seconds each: the tests of these depths are in the system tier.
+DEEPEST = (101, 110, 152, 1202)
 
 
-def deepest_slow(values):
+def deepest_system(values):
     """`values` (depths, or registered names) for `pytest.mark.parametrize`, those of the deepest
-    nets (`DEEPEST`) marked `slow`."""
+    nets (`DEEPEST`) marked `system`."""
     return [
-        pytest.param(value, marks=pytest.mark.slow)
+        pytest.param(value, marks=pytest.mark.system)
         if int("".join(filter(str.isdigit, str(value)))) in DEEPEST
         else value
         for value in values
@@ -24,18 +23,12 @@ def deepest_slow(values):
 
 
 def build(name, **kwargs):
-    """Builds a registered model once per test process (the big nets take seconds to build); a
-    default spelled out (`shortcut="B"` of an ImageNet net) asks for the same model.
+    """Builds a registered model once per test process (the big nets take seconds to build).
 
     Under `pytest -n`, the tests that build through it run on one worker (`SHARED_BUILDS` in
     conftest.py), so each net is built once.
     """
-    defaults = {
-        key: parameter.default
-        for key, parameter in inspect.signature(keras_resnet.MODELS[name]).parameters.items()
-        if parameter.default is not inspect.Parameter.empty
-    }
-    return _build(name, tuple(sorted({**defaults, **kwargs}.items())))
+    return _build(name, tuple(sorted(kwargs.items())))
 
 
 @functools.lru_cache(maxsize=None)

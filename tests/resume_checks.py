@@ -225,7 +225,7 @@ def compare_outputs(reference, resumed):
     rows = history(resumed)
     assert rows == history(reference), "the history differs from the uninterrupted run's"
     with open(os.path.join(reference, "metrics.json")) as a, open(os.path.join(resumed, "metrics.json")) as b:
-        drop = ("seconds_this_run", "model_file")  # model_file: each workdir's own path
+        drop = ("seconds_this_run", "seconds", "model_file")  # model_file: each workdir's own path
         assert {k: v for k, v in json.load(a).items() if k not in drop} == {
             k: v for k, v in json.load(b).items() if k not in drop
         }

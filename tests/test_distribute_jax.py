@@ -23,7 +23,7 @@ ENV = {
 PROBE = """
 import keras, numpy as np
 import keras_resnet
-from keras_resnet import distribute
+from keras_resnet.training import distribute
 resolved = distribute.resolve("auto")
 with resolved.scope():
     model = keras_resnet.build_network("imagenet", stages=(1, 1), widths=(8, 16), input_shape=(32, 32, 3), classes=3)
@@ -34,14 +34,14 @@ print(resolved.name, resolved.num_replicas, len(kernel.sharding.device_set))
 """
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_auto_strategy_replicates_the_model_over_all_local_devices():
     result = subprocess.run([sys.executable, "-c", PROBE], env=ENV, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-3:] == ["data_parallel(auto)", "2", "2"]
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_imagenet_recipe_trains_data_parallel_on_jax(tmp_path, image_folder, small_imagenet_flags):
     # 9 validation images in batches of 4: the last batch has 1 image for the 2 devices.
     args = [
@@ -128,7 +128,7 @@ def _history(workdir):
     return json.loads((workdir / "history.json").read_text())
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kill_on_any_topology(
     tmp_path, image_folder, small_imagenet_flags, free_ports
 ):
@@ -146,7 +146,7 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     assert (metrics["strategy"], metrics["replicas"]) == ("data_parallel(multi_worker)", 2)
     # The mean computed once for the job; the chief alone writes the run's files.
     assert all("pixel mean: 6 training images here, 12 over 2 workers" in log for log in logs)
-    assert not (two / "workers" / "1" / "pixel_mean.npy").exists()
+    assert not (two / "workers").exists()  # Process 1 wrote in scratch space of its own, now gone.
 
     # The same job in one process of two devices: the same batches on each replica, the same losses.
     one = tmp_path / "one"
@@ -179,31 +179,20 @@ def test_two_jax_processes_are_one_process_of_two_devices_and_resume_after_a_kil
     for got, want in zip(_history(killed), expected, strict=True):
         assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
 
-    # Another topology of as many replicas: killed on two processes, rerun as one of two
-    # devices; killed as one, rerun on two. Both end as the uninterrupted run.
-    backup = f"{faults.AFTER_BACKUP}:1"
+    # Another topology of as many replicas: killed on two processes, rerun as one of two devices
+    # (the reverse, one process rerun on two, is the TensorFlow workers' test): it ends as the
+    # uninterrupted run.
     two_one = tmp_path / "two_one"
     first = _two_processes(
         _recipe(two_one, image_folder, small_imagenet_flags, "multi_worker"),
         tmp_path,
         "two_one",
         free_ports(2),
-        kill={0: backup},
+        kill={0: f"{faults.AFTER_BACKUP}:1"},
     )
     assert resume_checks.wait_job(first, 300, killed=True)[0] == -9, (tmp_path / "two_one0.log").read_text()[-2000:]
     rerun = _one_process(_recipe(two_one, image_folder, small_imagenet_flags, "auto"), tmp_path, "two_one_rerun")
     assert rerun.returncode == 0 and f"Resuming tiny in {two_one} at step 2" in rerun.stdout, rerun.stderr[-2000:]
-    one_two = tmp_path / "one_two"
-    killed_one = _one_process(
-        _recipe(one_two, image_folder, small_imagenet_flags, "auto"), tmp_path, "one_two", kill=backup
-    )
-    assert killed_one.returncode == -9, killed_one.stderr[-2000:]
-    again = _two_processes(
-        _recipe(one_two, image_folder, small_imagenet_flags, "multi_worker"), tmp_path, "one_two_again", free_ports(2)
-    )
-    assert resume_checks.wait_job(again, 300) == [0, 0], (tmp_path / "one_two_again0.log").read_text()[-2000:]
-    assert f"Resuming tiny in {one_two} at step 2" in (tmp_path / "one_two_again0.log").read_text()
-    for workdir in (two_one, one_two):
-        for got, want in zip(_history(workdir), expected, strict=True):
-            assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
-            assert got["val_error"] == pytest.approx(want["val_error"], abs=1e-6)
+    for got, want in zip(_history(two_one), expected, strict=True):
+        assert (got["step"], got["loss"]) == (want["step"], pytest.approx(want["loss"], rel=1e-6))
+        assert got["val_error"] == pytest.approx(want["val_error"], abs=1e-6)

@@ -26,13 +26,13 @@ RELATIVE_TOLERANCE = 1e-5
 
 
 def _recipe_model():
-    from keras_resnet.cifar import config, datasets
+    from keras_resnet.cifar import arrays, config, datasets
     from keras_resnet.cifar import model as cifar_model
     from keras_resnet.training import trained_model
 
     rng = np.random.default_rng(0)
     data = datasets.prepare(
-        datasets.check_arrays(
+        arrays.check_arrays(
             dict(
                 x_train=rng.integers(0, 256, (16, 16, 16, 3), dtype="uint8"),
                 y_train=np.arange(16) % 10,
@@ -42,23 +42,25 @@ def _recipe_model():
         ),
         validation_size=0,
     )
-    return trained_model.inference_model(cifar_model.create_model("resnet8", data, config.cifar10()), "per_pixel_mean")
+    return trained_model.inference_model(
+        cifar_model.create_model(config.cifar10(model="resnet8"), data), "per_pixel_mean"
+    )
 
 
 MODELS = {
     "resnet18": lambda: keras_resnet.ResNet18(input_shape=(64, 64, 3), classifier_activation=None),
     "resnet50": lambda: keras_resnet.ResNet50(input_shape=(64, 64, 3), classifier_activation=None),
     "resnet20": lambda: keras_resnet.ResNet20(classifier_activation=None),
-    "highway20": lambda: keras_resnet.HighwayNet20(classifier_activation=None),
+    "highway8": lambda: keras_resnet.build_network("cifar", 8, kind="highway", classifier_activation=None),
     "recipe_resnet8": _recipe_model,  # raw 0-255 images in: the mean is inside
 }
 
 
-# The ImageNet nets take the converters longest: in the full run only (marked slow).
+# The ImageNet nets and the 20-layer CIFAR net take the converters longest: in the system tier.
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(name, marks=pytest.mark.slow) if name in ("resnet18", "resnet50") else name
+        pytest.param(name, marks=pytest.mark.system) if name in ("resnet18", "resnet50", "resnet20") else name
         for name in sorted(MODELS)
     ],
 )
@@ -125,6 +127,7 @@ def test_mixed_precision_where_the_runtime_cannot_run_it_is_refused_before_writi
     assert not path.exists()
 
 
+@pytest.mark.system  # A process of its own, on JAX.
 def test_litert_on_jax_is_refused_before_writing(tmp_path):
     path = tmp_path / "net.tflite"
     code = (

@@ -29,22 +29,45 @@ def _imported(importtime_stderr):
     return {line.split("|")[-1].strip().split(".")[0] for line in importtime_stderr.splitlines() if "|" in line}
 
 
+# A command line whose error needs no data: the words of its one line.
+NEEDS_NO_DATA = {
+    "misspelt": (["--no_such_flag=1"], "no_such_flag"),
+    "no-workdir": ([], "--workdir is required: the directory of the run's outputs"),
+    "unknown model": (["--model=resnet21", "--workdir={tmp}/run"], "unknown --model 'resnet21'"),
+    "missing data": (["--data=/no/such.npz", "--image_folder=/no/such", "--workdir={tmp}/run"], "/no/such"),
+    "finished run": (["--workdir={finished}", "--data={tmp}", "--image_folder={tmp}"], "holds a finished run"),
+    "bad boundaries": (["--lr_boundaries=5,1", "--workdir={tmp}/run"], "--lr_boundaries must be increasing"),
+}
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
-@pytest.mark.parametrize("args", [["--help"], ["--no_such_flag=1"], []], ids=["help", "misspelt", "no-workdir"])
-def test_help_and_flag_errors_load_no_backend(recipe, args):
-    result = _python("-X", "importtime", os.path.join("recipes", f"{recipe}.py"), *args)
-    assert _imported(result.stderr) & set(HEAVY) == set()
-    assert "absl" in _imported(result.stderr)  # The parse did run.
-    if args == ["--help"]:
-        assert "--workdir" in result.stdout, result.stderr[-2000:]
+@pytest.mark.parametrize("case", ["help", *NEEDS_NO_DATA])
+def test_help_and_errors_that_need_no_data_load_no_backend(tmp_path, recipe, case):
+    """`--help` and every error that needs no data answer before Keras or TensorFlow loads."""
+    if case in ("unknown model", "finished run") and recipe == "degradation":
+        pytest.skip("the experiment has no --model, and extends a finished run")
+    if case == "bad boundaries" and recipe == "imagenet":
+        pytest.skip("the ImageNet recipe has no --lr_boundaries")
+    (tmp_path / "finished").mkdir()
+    (tmp_path / "finished" / "metrics.json").write_text("{}")
+    args, expected = (["--help"], None) if case == "help" else NEEDS_NO_DATA[case]
+    args = [a.format(tmp=tmp_path, finished=tmp_path / "finished") for a in args]
+    if recipe != "imagenet":
+        args = [a for a in args if not a.startswith("--image_folder")]
     else:
-        assert result.returncode == 2, result.stderr[-2000:]
-        last = [line for line in result.stderr.splitlines() if "|" not in line and line.strip()][-1]
-        expected = "no_such_flag" if args else "--workdir is required: the directory of the run's outputs"
-        assert last.startswith("error: ") and expected in last
+        args = [a for a in args if not a.startswith("--data=")]
+    result = _python("-X", "importtime", os.path.join("recipes", f"{recipe}.py"), *args)
+    assert _imported(result.stderr) & set(HEAVY) == set(), result.stderr[-1000:]
+    assert "absl" in _imported(result.stderr)  # The parse did run.
+    if case == "help":
+        assert result.returncode == 0 and "--workdir" in result.stdout, result.stderr[-2000:]
+        return
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = [line for line in result.stderr.splitlines() if "|" not in line and line.strip()][-1]
+    assert last.startswith("error: ") and expected in last, last
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_importing_the_package_and_building_a_net_print_nothing_unless_asked():
     code = "import keras_resnet; print(keras_resnet.trainable_params(keras_resnet.ResNet18()))"
     quiet = _python("-c", code, KERAS_BACKEND="tensorflow")
@@ -60,14 +83,14 @@ def test_import_keras_resnet_loads_no_backend():
     assert _imported(result.stderr) & set(HEAVY) == set()
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_a_recipe_model_file_loads_after_import_keras_resnet(tmp_path):
     """The recipes' layers are registered whenever Keras loads after `import keras_resnet`."""
     import keras
 
     import keras_resnet
+    from keras_resnet.preprocessing import PerPixelMean
     from keras_resnet.training import trained_model
-    from keras_resnet.training.preprocessing import PerPixelMean
 
     net = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 1), classifier_activation=None)
     images = keras.Input((8, 8, 1))
@@ -99,8 +122,8 @@ def run_model_file(tmp_path_factory):
     import keras
 
     import keras_resnet
+    from keras_resnet.preprocessing import PerPixelMean
     from keras_resnet.training import trained_model
-    from keras_resnet.training.preprocessing import PerPixelMean
 
     net = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 1), classifier_activation=None)
     images = keras.Input((8, 8, 1))
@@ -135,15 +158,16 @@ def test_weights_misuse_is_one_line(weights, line, run_model_file, capfd):
 
 
 def test_a_refused_resume_names_only_the_changed_settings(tmp_path):
+    from keras_resnet.errors import RecipeError
     from keras_resnet.training import run
 
-    settings = {"model": "resnet20", "seed": 0, "config": {f"field_{i}": i for i in range(17)}}
+    settings = {"resume": {f"field_{i}": i for i in range(17)}, "facts": {"replicas": 1}, "config": {}}
     run.prepare_workdir(str(tmp_path), settings)
-    changed = {**settings, "config": {**settings["config"], "field_3": 30}}
-    with pytest.raises(run.RecipeError) as error:
+    changed = {**settings, "resume": {**settings["resume"], "field_3": 30}}
+    with pytest.raises(RecipeError) as error:
         run.prepare_workdir(str(tmp_path), changed)
     message = str(error.value)
-    assert "(config.field_3: 3 → 30)" in message and "field_4" not in message and "resnet20" not in message
+    assert "(field_3: 3 → 30)" in message and "field_4" not in message and "replicas" not in message
 
 
 def _line_pixels(png, rgb):
@@ -169,7 +193,7 @@ def test_a_single_evaluation_is_drawn(tmp_path):
 
 
 def test_fig6_draws_only_the_families_trained_and_names_the_run(tmp_path):
-    from keras_resnet.training import plots
+    from keras_resnet.cifar import figures as plots
 
     rows = [{"step": 100, "train_error": 0.5, "test_error": 0.6}]
     figure = plots.plot_degradation({"plain20": rows}, {}, str(tmp_path / "fig6.png"), title="MNIST, 100 iterations")
@@ -180,7 +204,7 @@ def test_fig6_draws_only_the_families_trained_and_names_the_run(tmp_path):
 
 
 def test_fig7_marks_its_points_and_names_the_run(tmp_path):
-    from keras_resnet.training import plots
+    from keras_resnet.cifar import figures as plots
 
     figure = plots.plot_responses({"plain8": [1.0], "resnet8": [0.5]}, str(tmp_path / "fig7.png"), title="MNIST, 2")
     assert {line.get_marker() for line in figure.axes[0].lines} == {"o"}

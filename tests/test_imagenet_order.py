@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, cropping, input_pipeline, order, sources, synthetic
+from keras_resnet.errors import DataError
+from keras_resnet.imagenet import config, cropping, input_pipeline, order, pixel_mean, records, sources, synthetic
 from keras_resnet.training import faults
 
 SMALL = config.imagenet(image_size=16, scale_range=(20, 30), eval_resize=20, mean="channel")
@@ -49,7 +50,7 @@ def uneven_records(tmp_path_factory):
 
 
 def _bare_split(files):
-    return sources.RecordSplit(files, lambda record: (record, tf.constant(0)), name="--tfrecords")
+    return records.RecordSplit(files, lambda record: (record, tf.constant(0)), name="--tfrecords")
 
 
 def test_each_folder_pass_is_a_permutation_drawn_from_the_seed_and_the_pass(folder):
@@ -134,7 +135,7 @@ def test_a_resumed_record_stream_is_the_uninterrupted_one_from_any_position(unev
     size = split.size
     whole = order.stream_examples(split, 9, 3 * size, interleave_files=3, window=8)
     # Window, group and pass boundaries, and places between them.
-    for start in sorted({0, 1, 7, 8, 9, size - 1, size, size + 1, 2 * size, *range(2, 2 * size, 5)}):
+    for start in sorted({0, 1, 7, 8, 9, size - 1, size, size + 1, 2 * size, *range(2, 2 * size, 11)}):
         resumed = order.stream_examples(split, 9, 3 * size - start, start=start, interleave_files=3, window=8)
         np.testing.assert_array_equal(resumed, whole[start:], err_msg=f"resumed at {start}")
 
@@ -204,7 +205,7 @@ def test_record_counts_are_read_from_headers_and_cached(uneven_records, tmp_path
     split = _bare_split(uneven_records)
     assert split.count_records(str(tmp_path)).tolist() == LENGTHS
     assert [sum(1 for _ in tf.data.TFRecordDataset(f)) for f in uneven_records] == split.lengths.tolist()
-    monkeypatch.setattr(sources, "tfrecord_offsets", lambda *a: pytest.fail("counted again"))
+    monkeypatch.setattr(records, "tfrecord_offsets", lambda *a: pytest.fail("counted again"))
     assert _bare_split(uneven_records).count_records(str(tmp_path)).tolist() == split.lengths.tolist()
 
 
@@ -216,7 +217,11 @@ def _share(split, seed, start, share, **options):
     return {int(p): (int(e), payload) for p, e, payload in stream.as_numpy_iterator()}
 
 
-@pytest.mark.parametrize("block, shards", [(3, 2), (1, 3), (5, 1), (4, 4)])
+# Two in the in-process tier; blocks of one image and one worker alone in the system tier.
+SHARES = [(3, 2), (4, 4), pytest.param(1, 3, marks=pytest.mark.system), pytest.param(5, 1, marks=pytest.mark.system)]
+
+
+@pytest.mark.parametrize("block, shards", SHARES)
 def test_the_shares_of_a_stream_are_the_whole_stream_at_their_positions(uneven_records, folder, block, shards):
     """Worker i's share, placed by arithmetic and read record by record at its offsets, holds the
     same examples and bytes as the stream read file by file, from any step and across passes."""
@@ -287,7 +292,7 @@ def test_record_offsets_are_walked_once_kept_and_checked_against_the_counts(unev
     sizes = [os.path.getsize(f) for f in uneven_records]
     # Each file's offsets, then its size: records of 100 bytes and 16 of framing.
     assert offsets.tolist() == sum(([116 * r for r in range(n)] + [s] for n, s in zip(LENGTHS, sizes)), [])
-    monkeypatch.setattr(sources, "tfrecord_offsets", lambda *a: pytest.fail("walked again"))
+    monkeypatch.setattr(records, "tfrecord_offsets", lambda *a: pytest.fail("walked again"))
     np.testing.assert_array_equal(_bare_split(uneven_records).index_records(str(tmp_path)), offsets)
     # A file rewritten with as many bytes and records, other boundaries: walked again.
     monkeypatch.undo()
@@ -300,15 +305,15 @@ def test_record_offsets_are_walked_once_kept_and_checked_against_the_counts(unev
     os.utime(rewritten, ns=(os.stat(rewritten).st_atime_ns, os.stat(rewritten).st_mtime_ns + 10**9))
     after = _bare_split([rewritten]).index_records(str(tmp_path / "rewritten"))
     assert before[-1] == after[-1] and after.tolist() == [0, 66, 232, 348, 464, 580] != before.tolist()
-    stated = sources.RecordSplit(uneven_records, lambda r: (r, 0), lengths=[1] + LENGTHS[1:], name="--data_dir")
-    with pytest.raises(sources.DataError, match=r"^--data_dir .*train-00000 holds 5 records, not the 1 recorded"):
+    stated = records.RecordSplit(uneven_records, lambda r: (r, 0), lengths=[1] + LENGTHS[1:], name="--data_dir")
+    with pytest.raises(DataError, match=r"^--data_dir .*train-00000 holds 5 records, not the 1 recorded"):
         stated.index_records(str(tmp_path))
 
 
 def test_a_truncated_record_file_is_a_one_line_error(tmp_path, uneven_records):
     data = open(uneven_records[0], "rb").read()
     (tmp_path / "train-00000").write_bytes(data[:-100])
-    with pytest.raises(sources.DataError, match=r"^--tfrecords .*train-00000 ends inside a record \(truncated\?\)"):
+    with pytest.raises(DataError, match=r"^--tfrecords .*train-00000 ends inside a record \(truncated\?\)"):
         _bare_split([str(tmp_path / "train-00000")]).count_records()
 
 
@@ -316,9 +321,9 @@ def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(fo
     source = sources.folder_source(folder)
     crops = np.array([cropping.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")], np.float64)
     sample = order.folder_pass(source.split("train").size, seed=0, pass_index=0)[:6]
-    monkeypatch.setattr(input_pipeline, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
+    monkeypatch.setattr(pixel_mean, "PROGRESS_SECONDS", -1)  # A progress line after every batch.
     lines = []
-    mean = input_pipeline.compute_pixel_mean(
+    mean = pixel_mean.compute_pixel_mean(
         source, SMALL, max_images=6, batch_size=4, print_fn=lambda line, **_: lines.append(line)
     )
     np.testing.assert_allclose(mean, crops[sample].mean(axis=0), atol=1e-4)
@@ -326,23 +331,27 @@ def test_the_pixel_mean_of_a_sample_is_the_mean_of_the_first_images_of_pass_0(fo
         "pixel mean: 4 of 6 training images (67%)",
         "pixel mean: 6 of 6 training images (100%)",
     ]
-    np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(pixel_mean.compute_pixel_mean(source, SMALL), crops.mean(axis=0), atol=1e-4)
 
 
-def test_a_run_begun_under_the_old_order_is_refused_in_one_line(tmp_path):
-    from keras_resnet.imagenet import train
+def test_a_run_begun_under_another_data_order_is_refused_in_one_line(tmp_path, folder, run_imagenet, kill_at):
+    """A run records the order it reads the data in; one begun under another is not resumed."""
+    from keras_resnet.errors import RecipeError
 
-    (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data": "folder"}))
-    with pytest.raises(train.RecipeError) as info:
-        train.check_data_order(str(tmp_path))
+    source, workdir = sources.folder_source(folder), tmp_path / "run"
+    kill_at("backup:1")
+    with pytest.raises(kill_at.Killed):
+        run_imagenet(source, workdir, train_steps=4, mean="channel")
+    kill_at(None)
+    recorded = json.loads((workdir / "run_config.json").read_text())
+    recorded["facts"]["data_order"] = order.ORDER_VERSION - 1
+    (workdir / "run_config.json").write_text(json.dumps(recorded))
+    with pytest.raises(RecipeError) as info:
+        run_imagenet(source, workdir, train_steps=4, mean="channel")
     assert str(info.value) == (
-        f"--workdir {tmp_path} holds a run begun under data order 1; this version reads the data in order 3 "
-        "(a fresh global order every pass, split over workers in blocks), so it cannot resume that run exactly: "
-        "finish it with the version that began it, or pass --overwrite"
+        f"--workdir {workdir} holds an unfinished run with other settings (facts.data_order: "
+        f"{order.ORDER_VERSION - 1} → {order.ORDER_VERSION}); rerun it unchanged to resume, or pass --overwrite"
     )
-    train.check_data_order(str(tmp_path), overwrite=True)
-    (tmp_path / "run_config.json").write_text(json.dumps({"model": "tiny", "data_order": order.ORDER_VERSION}))
-    train.check_data_order(str(tmp_path))
 
 
 def test_the_shares_of_a_split_are_disjoint_cover_it_and_read_only_their_own_files(folder, uneven_records, tmp_path):

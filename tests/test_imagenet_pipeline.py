@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet.imagenet import config, cropping, input_pipeline, model, order, sources, synthetic
-from keras_resnet.imagenet.augment import PCALighting
+from keras_resnet.errors import DataError
+from keras_resnet.imagenet import config, cropping, input_pipeline, model, order, pixel_mean, skips, sources, synthetic
+from keras_resnet.preprocessing import PCALighting
 
 SMALL = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36, mean="channel")
 
@@ -20,14 +21,14 @@ def folder(image_folder):
 
 
 def test_shorter_side_lies_in_scale_range_and_covers_it():
-    scales = []
-    for index in range(3000):
-        window, scale = cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.constant([3, index]))
-        scales.append(int(scale))
-        top, left, h, w = (int(v) for v in window)
-        # The window is what becomes 224 pixels after resizing 375 → scale.
-        assert h == w == round(224 * 375 / int(scale))
-        assert 0 <= top <= 375 - h and 0 <= left <= 500 - w
+    draw = tf.function(
+        lambda index: cropping.train_window(tf.constant([375, 500]), 224, (256, 480), tf.stack([3, index]))
+    )
+    windows, scales = tf.map_fn(draw, tf.range(3000), fn_output_signature=(tf.int32, tf.int32))
+    (top, left, h, w), scales = windows.numpy().T, scales.numpy()
+    # The window is what becomes 224 pixels after resizing 375 → scale.
+    assert (h == w).all() and (h == np.round(224 * 375 / scales)).all()
+    assert (0 <= top).all() and (top <= 375 - h).all() and (0 <= left).all() and (left <= 500 - w).all()
     assert min(scales) == 256 and max(scales) == 480
     counts = np.bincount(np.array(scales) - 256, minlength=225)
     assert (counts > 0).mean() > 0.99  # Every value of [256, 480] drawn (≈13 each).
@@ -86,7 +87,7 @@ def test_bfloat16_crops_for_tpus_hold_the_uint8_values_and_give_the_same_outputs
     assert x16[model.IMAGE].dtype.name == "bfloat16"
     np.testing.assert_array_equal(x16[model.IMAGE].astype(np.float32), x8[model.IMAGE].astype(np.float32))
     network = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3)], name="net")
-    mean = input_pipeline.compute_pixel_mean(source, SMALL)
+    mean = pixel_mean.compute_pixel_mean(source, SMALL)
     outputs = [
         keras.ops.convert_to_numpy(model.recipe_model(network, SMALL, mean, dtype)(x))
         for dtype, x in (("uint8", x8), (model.image_dtype("tpu"), x16))
@@ -243,7 +244,7 @@ def test_corrupt_and_truncated_jpegs_are_skipped_and_counted(tmp_path):
     (tmp_path / "train" / "n00000000" / "truncated.JPEG").write_bytes(good[: len(good) // 2])
     (tmp_path / "train" / "n00000001" / "garbage.JPEG").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     source = sources.folder_source(str(tmp_path))
-    counter = input_pipeline.SkipCounter("test")
+    counter = skips.SkipCounter("test")
     ds = input_pipeline.eval_dataset(source, SMALL, 100, split="train", counter=counter)
     ((x, y),) = list(ds.as_numpy_iterator())
     assert len(y) == 6 and counter.skipped_among() == 2 and counter.report(len(y), source.sizes["train"]) == 2
@@ -272,7 +273,7 @@ def test_labels_outside_classes_fail_in_the_pipeline(tmp_path):
 def test_folder_without_class_subfolders_is_a_one_line_error(tmp_path):
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "a.JPEG").write_bytes(b"")
-    with pytest.raises(sources.DataError, match="has no class subfolders") as info:
+    with pytest.raises(DataError, match="has no class subfolders") as info:
         sources.folder_source(str(tmp_path))
     assert "\n" not in str(info.value)
 
@@ -301,7 +302,7 @@ def test_hidden_folders_and_files_are_neither_classes_nor_images(tmp_path, folde
 
 
 def test_no_data_source_is_a_one_line_error_naming_the_flags_to_pass():
-    with pytest.raises(sources.DataError) as info:
+    with pytest.raises(DataError) as info:
         sources.resolve_source()
     assert str(info.value).startswith("no ImageNet data: pass --data_dir") and "\n" not in str(info.value)
     assert all(flag in str(info.value) for flag in ("--manual_dir", "--image_folder", "--tfrecords"))
@@ -331,7 +332,7 @@ def test_tfds_imagenet2012_is_read_from_its_files_with_their_stored_counts(tfds_
 def test_pixel_mean_is_the_average_of_centre_crops(folder):
     source = sources.folder_source(folder)
     crops = [cropping.eval_image(e, SMALL).numpy() for e, _ in source.examples("train")]
-    np.testing.assert_allclose(input_pipeline.compute_pixel_mean(source, SMALL), np.mean(crops, axis=0), atol=1e-3)
+    np.testing.assert_allclose(pixel_mean.compute_pixel_mean(source, SMALL), np.mean(crops, axis=0), atol=1e-3)
 
 
 def test_a_tfds_imagenet_prepared_by_another_tfds_release_is_read_as_prepared(tmp_path):

@@ -70,7 +70,7 @@ def published(tmp_path_factory):
     return weights, data
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_published_net_evaluates_with_its_own_preprocessing(published, tmp_path, small_imagenet_flags):
     weights, data = published
     result = run(
@@ -87,7 +87,7 @@ def test_published_net_evaluates_with_its_own_preprocessing(published, tmp_path,
     assert report["images"] == 6 and report["top1_error"] == 0.0  # Labels are its own predictions.
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("protocol", ["10crop", "multiscale"])
 def test_published_net_runs_the_other_protocols_without_a_workdir(published, protocol, small_imagenet_flags):
     weights, data = published
@@ -103,7 +103,7 @@ def test_published_net_runs_the_other_protocols_without_a_workdir(published, pro
     assert f"resnet18 ({weights}), {protocol}: top-1 error" in result.stdout and "on 6 images" in result.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_fine_tuning_starts_from_the_published_weights(published, tmp_path, small_imagenet_flags):
     _, data = published
     weights = data.parent / "for_training.safetensors"  # Moderate logits: two steps at rate 0.1 stay near it.
@@ -120,7 +120,7 @@ def test_fine_tuning_starts_from_the_published_weights(published, tmp_path, smal
     )
     assert result.returncode == 0, result.stderr[-2000:]
     run_config = json.loads((workdir / "run_config.json").read_text())
-    assert run_config["init_weights"] == str(weights)
+    assert run_config["config"]["init_weights"] == str(weights) and "init_weights" in run_config["resume"]
     import h5py
 
     with h5py.File(workdir / "checkpoints" / "last_good.weights.h5") as f:
@@ -142,17 +142,17 @@ def test_fine_tuning_starts_from_the_published_weights(published, tmp_path, smal
 
 
 def test_published_weights_on_data_of_other_classes_are_refused_before_building(published, monkeypatch):
-    from keras_resnet.imagenet import pretrained
-    from keras_resnet.training.run import RecipeError
+    from keras_resnet.errors import RecipeError
+    from keras_resnet.imagenet import finetune
 
     _, data = published
-    monkeypatch.setattr(pretrained, "pretrained_network", None)  # Refused before the net is built.
+    monkeypatch.setattr(finetune, "pretrained_network", None)  # Refused before the net is built.
     with pytest.raises(RecipeError, match=r"^published ImageNet weights classify 1000 classes; the data has 6$"):
-        pretrained.evaluate_pretrained(CONFIG, model_name="resnet18", source=sources.tfrecord_source(str(data), 6))
+        finetune.evaluate_pretrained(CONFIG.replace(model="resnet18"), source=sources.tfrecord_source(str(data), 6))
 
 
 def test_fine_tuning_net_for_other_classes_keeps_the_published_body_and_preprocessing(published):
-    from keras_resnet.imagenet.pretrained import pretrained_network
+    from keras_resnet.imagenet.finetune import pretrained_network
 
     weights, _ = published
     network = pretrained_network("resnet18", 6, str(weights))

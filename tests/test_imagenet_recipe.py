@@ -35,7 +35,7 @@ def _one_line_error(result):
     return line
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_mirrored_on_two_cpus_counts_every_validation_image_once_then_ten_crop_eval(tmp_path, image_folder, small):
     # 9 validation images in batches of 4: not a multiple of the batch nor of the 2 replicas, and
     # the last batch has 1 image for 2 replicas. 9 classes, so that top-5 is not trivially right.
@@ -106,7 +106,7 @@ def _check_trained_model(stdout, workdir, folder):
     assert cross_entropy.mean() + penalty == pytest.approx(last["val_loss"], rel=1e-5)
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_path, tfds_imagenet, small):
     """A prepared TFDS imagenet2012 under `mirrored`: every batch of the training stream is made
     once (Keras would otherwise open the stream a second time to learn its shapes)."""
@@ -133,7 +133,7 @@ def test_tfds_data_dir_mirrored_on_two_cpus_reads_each_training_batch_once(tmp_p
     assert sorted(made) == list(range(0, 2 * len(made), 2)) and len(made) >= 8
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.torch
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
 def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, image_folder, small):
@@ -148,35 +148,74 @@ def test_smoke_train_and_multiscale_eval_on_torch(tmp_path, image_folder, small)
     assert json.loads((workdir / "eval_multiscale.json").read_text())["images"] == 12
 
 
-SMALL = dict(image_size=32, scale_range=(36, 60), eval_resize=36, batch_size=4, eval_every=2)
+def test_the_recipe_trains_evaluates_and_writes_its_outputs_in_process(tmp_path, image_folder, run_imagenet):
+    """The one loop with the ImageNet task, as flax's `train_test.py`: 4 iterations in periods of 2
+    on a folder of 3 classes, evaluated on its 12 validation images, its outputs written."""
+    import numpy as np
+
+    from keras_resnet.imagenet import sources
+
+    lines = []
+    metrics = run_imagenet(sources.folder_source(image_folder()), tmp_path / "run", lines, train_steps=4)
+    assert (metrics["steps"], metrics["replicas"], metrics["skipped_train_images"]) == (4, 1, 0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [(row["step"], row["val_images"]) for row in history] == [(2, 12), (4, 12)]
+    assert metrics["val_error"] == history[-1]["val_error"] and np.isfinite(metrics["loss"])
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoints", "curves.png", "history.csv", "history.json", "metrics.json", "model.keras", "pixel_mean.npy",
+        "pixel_mean.npy.key.json", "run_config.json", "tensorboard",
+    ]  # fmt: skip
+    assert (
+        lines[0]
+        == "data: folder: 12 train and 12 val images, 3 classes; 32×32 crops of images resized to a shorter side in [36, 60]"
+    )
 
 
-def test_a_cached_mean_is_used_only_for_the_data_it_was_computed_from(tmp_path, image_folder):
+def test_the_quick_try_trains_at_the_papers_crop_size(tmp_path, image_folder, run_imagenet):
+    """`--model=tiny` at the default 224-pixel crops and 256-pixel evaluation: one step and its
+    evaluation (narrow layers at this size once crashed TensorFlow's oneDNN kernels)."""
+    from keras_resnet.imagenet import config, sources
+
+    paper = config.imagenet()
+    run_imagenet(
+        sources.folder_source(image_folder(classes=2, train=1, val=1)),
+        tmp_path,
+        image_size=paper.image_size,
+        scale_range=paper.scale_range,
+        eval_resize=paper.eval_resize,
+        test_scales=(paper.image_size,),
+        batch_size=2,
+        train_steps=1,
+        eval_every=1,
+        mean="channel",
+    )
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert paper.image_size == 224 and [(row["step"], row["val_images"]) for row in history] == [(1, 2)]
+
+
+def test_a_cached_mean_is_used_only_for_the_data_it_was_computed_from(tmp_path, image_folder, run_imagenet):
     """The per-pixel mean cached in a workdir is keyed by the data and its crop settings; a run
     with --overwrite on other data starts clean and subtracts that data's own mean."""
     import numpy as np
 
-    from keras_resnet.imagenet import config, input_pipeline, sources, synthetic
-    from keras_resnet.imagenet import train as imagenet_train
+    from keras_resnet.imagenet import config, pixel_mean, sources, synthetic
 
     other = tmp_path / "other"
     synthetic.write_image_folder(str(other), classes=3, per_class={"train": 4, "val": 2}, shape=(48, 60), seed=7)
     first, second = sources.folder_source(image_folder()), sources.folder_source(str(other))
-    cfg = config.imagenet(**SMALL)
-    means = [input_pipeline.compute_pixel_mean(s, cfg) for s in (first, second)]
+    cfg = config.imagenet(image_size=32, scale_range=(36, 60), eval_resize=36)
+    means = [pixel_mean.compute_pixel_mean(s, cfg) for s in (first, second)]
     assert np.abs(means[0] - means[1]).max() > 10
     workdir = tmp_path / "run"
     for source, expected in zip((first, second), means):
         if source is second:  # A cache of the first run's data that this run's data does not use.
             (workdir / "record_counts.json").write_text("{}")
-        imagenet_train.train_and_evaluate(
-            cfg, str(workdir), model_name="tiny", source=source, strategy="none", train_steps=2, overwrite=True
-        )
+        run_imagenet(source, workdir, overwrite=True, train_steps=2)
         np.testing.assert_allclose(np.load(workdir / "pixel_mean.npy"), expected, atol=1e-4)
     assert not (workdir / "record_counts.json").exists()
     # The cache is read where it fits, recomputed where the crops differ.
     np.testing.assert_array_equal(
-        imagenet_train.pixel_mean(second, cfg, str(workdir)), np.load(workdir / "pixel_mean.npy")
+        pixel_mean.cached_mean(second, cfg, str(workdir)), np.load(workdir / "pixel_mean.npy")
     )
-    larger = config.imagenet(**{**SMALL, "image_size": 34})
-    assert imagenet_train.pixel_mean(second, larger, str(workdir)).shape == (34, 34, 3)
+    larger = config.imagenet(image_size=34, scale_range=(36, 60), eval_resize=36)
+    assert pixel_mean.cached_mean(second, larger, str(workdir)).shape == (34, 34, 3)

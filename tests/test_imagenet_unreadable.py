@@ -9,8 +9,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_resnet import builder, distribute
-from keras_resnet.imagenet import config, cropping, evaluation, input_pipeline, model, order, sources, synthetic, train
+from keras_resnet import builder
+from keras_resnet.errors import DataError
+from keras_resnet.imagenet import (
+    config,
+    cropping,
+    evaluation,
+    input_pipeline,
+    model,
+    order,
+    pixel_mean,
+    skips,
+    sources,
+    synthetic,
+)
+from keras_resnet.imagenet.skips import SkipReport
+from keras_resnet.training import distribute
 
 SMALL = config.imagenet(
     image_size=32,
@@ -109,7 +123,7 @@ def test_the_format_is_decided_by_content_not_by_name(mixed):
 
 
 def test_centre_crops_read_the_png_and_cmyk_and_skip_the_corrupt_file_once(mixed):
-    counter = input_pipeline.SkipCounter("test")
+    counter = skips.SkipCounter("test")
     batches = list(input_pipeline.eval_dataset(mixed, SMALL, 4, counter=counter).as_numpy_iterator())
     images = np.concatenate([x for x, _ in batches])
     assert len(images) == 6 and mixed.sizes["val"] == 7
@@ -123,7 +137,7 @@ def test_centre_crops_read_the_png_and_cmyk_and_skip_the_corrupt_file_once(mixed
 def test_training_stream_reads_the_png_and_counts_the_corrupt_file_once_a_pass(mixed):
     seed, size = 3, mixed.sizes["train"]
     stream = _stream(mixed, seed, 2 * size)
-    counter = input_pipeline.SkipCounter("test")
+    counter = skips.SkipCounter("test")
     crops = [
         x[model.IMAGE][0]
         for x, _ in input_pipeline.train_dataset(mixed, SMALL, 1, seed=seed, counter=counter)
@@ -155,8 +169,8 @@ def test_ten_crop_and_multiscale_read_the_png_and_count_the_corrupt_file_once(mi
 
 
 def test_pixel_mean_averages_the_png_and_cmyk_and_counts_the_corrupt_file_once(mixed):
-    counter = input_pipeline.SkipCounter("test")
-    mean = input_pipeline.compute_pixel_mean(mixed, SMALL, counter=counter)
+    counter = skips.SkipCounter("test")
+    mean = pixel_mean.compute_pixel_mean(mixed, SMALL, counter=counter)
     readable = [e for e, _ in _files(mixed, "train") if not _is_corrupt(e)]
     assert len(readable) == 8 and counter.count == 1
     np.testing.assert_allclose(
@@ -169,8 +183,8 @@ def test_a_corrupt_last_file_of_a_pass_read_to_its_end_is_counted(tmp_path):
     for split in ("train", "val"):
         (tmp_path / split / "n00000001" / "z_corrupt.JPEG").write_bytes(b"not an image")
     source = sources.folder_source(str(tmp_path))
-    counter = input_pipeline.SkipCounter("test")
-    input_pipeline.compute_pixel_mean(source, SMALL, counter=counter)
+    counter = skips.SkipCounter("test")
+    pixel_mean.compute_pixel_mean(source, SMALL, counter=counter)
     assert counter.skipped_among() == 0 and counter.count == 1  # No image after it reveals the gap.
     mean = np.array(SMALL.channel_mean, np.float32)
     assert evaluation.evaluate(_tiny_network(), source, SMALL, "center", mean=mean)["skipped_images"] == 1
@@ -183,7 +197,7 @@ def test_skips_are_counted_among_the_batches_consumed_not_those_prefetched(mixed
     # A k after which the next batch's positions hold a corrupt image: prefetching that batch
     # records a skip that no consumed batch holds.
     k = next(k for k in range(1, 11) if expected[k + 1] > expected[k])
-    counter = input_pipeline.SkipCounter("test")
+    counter = skips.SkipCounter("test")
     iterator = iter(input_pipeline.train_dataset(mixed, SMALL, batch, seed=seed, counter=counter))
     consumed = [next(iterator) for _ in range(k)]
     deadline = time.time() + 60
@@ -199,9 +213,9 @@ def test_skips_are_counted_among_the_batches_consumed_not_those_prefetched(mixed
 
 
 def test_skip_report_counts_the_images_of_this_runs_steps():
-    counter = input_pipeline.SkipCounter("test")
+    counter = skips.SkipCounter("test")
     counter.add([-1, 0, 1, 3, 4, 6, 7, 8, 10])  # Positions 2, 5 and 9 skipped.
-    report = train.SkipReport(counter, start_step=2, steps_per_period=2, images_per_step=2)
+    report = SkipReport(counter, start_step=2, steps_per_period=2, images_per_step=2)
     report.on_epoch_end(1)  # Period 2 ends at step 4: this run (from step 2) read 2 steps × 2 images, to position 4.
     assert counter.count == 1
     report.on_epoch_end(3)  # Step 8: 12 images, to position 14.
@@ -210,14 +224,12 @@ def test_skip_report_counts_the_images_of_this_runs_steps():
     assert input_pipeline.images_per_step(two_workers, SMALL) == 2
 
 
-def test_training_run_reports_the_skips_among_the_images_its_steps_read(mixed, tmp_path):
-    metrics = train.train_and_evaluate(
-        SMALL, str(tmp_path), model_name="tiny", source=mixed, train_steps=2, seed=0, print_fn=lambda *a, **k: None
-    )
+def test_training_run_reports_the_skips_among_the_images_its_steps_read(mixed, tmp_path, run_imagenet):
+    metrics = run_imagenet(mixed, tmp_path, train_steps=2, mean="channel")
     assert metrics["skipped_train_images"] == _corrupt_among(_stream(mixed, 0, 4 * mixed.sizes["train"]), 2 * 4)
 
 
-def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_path):
+def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_path, run_imagenet):
     """No later image reveals the split's last file as skipped: the count is the split's files
     less the images the validation counted (`val_images`)."""
     root = tmp_path / "data"
@@ -226,15 +238,7 @@ def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_pa
     source = sources.folder_source(str(root))
     last = [encoded for encoded, _ in source.examples("val").as_numpy_iterator()][-1]
     assert _is_corrupt(last)  # The split's last file, in its order.
-    metrics = train.train_and_evaluate(
-        SMALL,
-        str(tmp_path / "run"),
-        model_name="tiny",
-        source=source,
-        train_steps=2,
-        seed=0,
-        print_fn=lambda *a, **k: None,
-    )
+    metrics = run_imagenet(source, tmp_path / "run", train_steps=2, mean="channel")
     assert metrics["skipped_val_images"] == 1
     import json
 
@@ -243,7 +247,7 @@ def test_a_corrupt_last_validation_file_is_counted_in_the_runs_validation(tmp_pa
 
 
 @pytest.mark.parametrize("mean", ["channel", "pixel"])
-def test_a_folder_of_unreadable_training_files_stops_at_once_and_writes_nothing(tmp_path, mean):
+def test_a_folder_of_unreadable_training_files_stops_at_once_and_writes_nothing(tmp_path, mean, run_imagenet):
     """Git LFS pointers saved as .JPEG: the endless training stream would skip them forever."""
     root = tmp_path / "data"
     for c in range(2):
@@ -254,37 +258,23 @@ def test_a_folder_of_unreadable_training_files_stops_at_once_and_writes_nothing(
             )
     source = sources.folder_source(str(root))
     workdir = tmp_path / "run"
-    with pytest.raises(sources.DataError) as info:
-        train.train_and_evaluate(
-            SMALL.replace(mean=mean),
-            str(workdir),
-            model_name="tiny",
-            source=source,
-            train_steps=2,
-            print_fn=lambda *a, **k: None,
-        )
+    with pytest.raises(DataError) as info:
+        run_imagenet(source, workdir, train_steps=2, mean=mean)
     message = str(info.value)
     assert "\n" not in message and message.startswith(f"{root}/train: none of 32 training images tried decodes")
     assert f"{root}/train/n0000000" in message and message.endswith("are these image files?")
     assert not workdir.exists()
 
 
-def test_tfrecords_of_unreadable_images_stop_at_once_and_write_nothing(tmp_path):
+def test_tfrecords_of_unreadable_images_stop_at_once_and_write_nothing(tmp_path, run_imagenet):
     import tensorflow as tf
 
     with tf.io.TFRecordWriter(str(tmp_path / "train-00000")) as writer:
         for i in range(5):
             writer.write(synthetic.example(b"<html><body>403 Forbidden</body></html>", i % 2))
     workdir = tmp_path / "run"
-    with pytest.raises(sources.DataError) as info:
-        train.train_and_evaluate(
-            SMALL,
-            str(workdir),
-            model_name="tiny",
-            source=sources.tfrecord_source(str(tmp_path), 2),
-            train_steps=2,
-            print_fn=lambda *a, **k: None,
-        )
+    with pytest.raises(DataError) as info:
+        run_imagenet(sources.tfrecord_source(str(tmp_path), 2), workdir, train_steps=2, mean="channel")
     assert str(info.value).startswith(
         f"--tfrecords {tmp_path}: none of 5 training images tried decodes (e.g. record 0: "
     )

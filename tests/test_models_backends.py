@@ -21,7 +21,7 @@ def run_backend_check(backend):
     return result.stdout
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_small_cifar_net_builds_runs_trains_and_saves_on_jax():
     output = run_backend_check("jax")
@@ -29,7 +29,7 @@ def test_small_cifar_net_builds_runs_trains_and_saves_on_jax():
     assert "tensorflow imported: False" in output
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.torch
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
 def test_small_cifar_net_builds_runs_trains_and_saves_on_torch():

@@ -158,3 +158,49 @@ def test_convs_have_no_bias_and_he_init_and_bn_follows():
     kernel = model.get_layer("conv4_block3_2_conv").get_weights()[0]
     assert kernel.std() == pytest.approx(np.sqrt(2 / (3 * 3 * 64)), rel=0.05)
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's gradient tape")
+def test_batch_norm_trains_as_the_formula_says_and_as_keras_does():
+    """The blocks' BN (TensorFlow's fused kernel on a CPU): batch moments over N, H, W, the biased
+    variance in the moving average, ε 1e-5; the same output and gradients as Keras' layer."""
+    import tensorflow as tf
+
+    from keras_resnet import layers
+
+    x = RNG.normal(3.0, 2.0, (4, 5, 5, 8)).astype("float32")
+    ours = layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    theirs = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    for layer in (ours, theirs):
+        layer.build(x.shape)
+        layer.gamma.assign(RNG.uniform(0.5, 1.5, 8)), layer.beta.assign(RNG.normal(size=8))
+    theirs.set_weights(ours.get_weights())
+    assert layers._fused_kernel_runs(ours, x) == (not tf.config.list_logical_devices("GPU"))
+    gamma, beta = keras.ops.convert_to_numpy(ours.gamma), keras.ops.convert_to_numpy(ours.beta)
+    mean, variance = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    expected = (x - mean) / np.sqrt(variance + 1e-5) * gamma + beta
+    upstream = RNG.normal(size=x.shape).astype("float32")
+    results = []
+    for layer in (ours, theirs):
+        inputs = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = layer(inputs, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        results.append((y, *tape.gradient(loss, [inputs, layer.gamma, layer.beta])))
+        np.testing.assert_allclose(y, expected, atol=1e-4)
+        np.testing.assert_allclose(layer.moving_mean, 0.1 * mean, rtol=1e-5)
+        np.testing.assert_allclose(layer.moving_variance, 0.9 + 0.1 * variance, rtol=1e-5)
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_the_blocks_use_the_fused_batch_norm_and_it_saves_as_itself(tmp_path):
+    from keras_resnet import layers
+
+    model = small_net()
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(type(layer) is layers.BatchNormalization for layer in norms)
+    model.save(tmp_path / "net.keras")
+    loaded = keras.saving.load_model(tmp_path / "net.keras", safe_mode=True)
+    assert type(loaded.get_layer(norms[0].name)) is layers.BatchNormalization

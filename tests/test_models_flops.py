@@ -1,7 +1,7 @@
 """`keras_resnet.flops` against the paper's Table 1 and an independent count."""
 
 import pytest
-from model_checks import build, deepest_slow
+from model_checks import build, deepest_system
 
 import keras_resnet
 
@@ -34,13 +34,13 @@ def hand_count(depth, shortcut="B", stride_in_3x3=False, size=224):
     return macs + c_in * 1000
 
 
-@pytest.mark.parametrize("depth", deepest_slow(sorted(TABLE_1_GFLOPS)))
+@pytest.mark.parametrize("depth", deepest_system(sorted(TABLE_1_GFLOPS)))
 @pytest.mark.parametrize("shortcut", ["A", "B"])
 def test_flops_equal_hand_count(depth, shortcut):
     assert keras_resnet.flops(build(f"resnet{depth}", shortcut=shortcut)) == hand_count(depth, shortcut)
 
 
-@pytest.mark.parametrize("depth", deepest_slow(sorted(TABLE_1_GFLOPS)))
+@pytest.mark.parametrize("depth", deepest_system(sorted(TABLE_1_GFLOPS)))
 def test_flops_match_table_1(depth):
     # Table 1 prints two significant figures. 18, 101 and 152 agree within 1%; the exact counts
     # of 34 (3.66e9, or 3.64e9 for the plain/option-A baseline the paper calls "3.6 billion")
@@ -54,7 +54,7 @@ def test_plain_34_is_the_papers_3_6_billion_flops_baseline():
     assert round(keras_resnet.flops(build("plain34")) / 1e9, 1) == 3.6
 
 
-@pytest.mark.parametrize("depth", deepest_slow(sorted(TORCHVISION_V1_5_GFLOPS)))
+@pytest.mark.parametrize("depth", deepest_system(sorted(TORCHVISION_V1_5_GFLOPS)))
 def test_flops_of_the_3x3_stride_option_match_v1_5(depth):
     flops = keras_resnet.flops(build(f"resnet{depth}", bottleneck_stride="3x3"))
     assert flops == hand_count(depth, stride_in_3x3=True)

@@ -1,7 +1,7 @@
 """Parameter counts: the paper's (and torchvision's) numbers, and an independent layer arithmetic."""
 
 import pytest
-from model_checks import build, deepest_slow, trainable_params
+from model_checks import build, deepest_system, trainable_params
 
 import keras_resnet
 
@@ -30,13 +30,13 @@ def cifar_option_a_params(depth, channels=3, classes=10):
     return total + 64 * classes + classes
 
 
-@pytest.mark.parametrize("depth", deepest_slow(sorted(IMAGENET_OPTION_B)))
+@pytest.mark.parametrize("depth", deepest_system(sorted(IMAGENET_OPTION_B)))
 def test_imagenet_option_b_params_equal_table_1_counts(depth):
     model = build(f"resnet{depth}", shortcut="B")
     assert trainable_params(model) == IMAGENET_OPTION_B[depth]
 
 
-@pytest.mark.parametrize("depth", deepest_slow(sorted(TABLE_6_MILLIONS)))
+@pytest.mark.parametrize("depth", deepest_system(sorted(TABLE_6_MILLIONS)))
 def test_cifar_params_equal_hand_count_and_round_to_table_6(depth):
     count = trainable_params(build(f"resnet{depth}"))
     assert count == cifar_option_a_params(depth)
@@ -49,7 +49,7 @@ def test_cifar_params_follow_the_input_channels_and_classes():
     assert trainable_params(model) == cifar_option_a_params(20, channels=1, classes=7)
 
 
-@pytest.mark.parametrize("depth", deepest_slow(sorted(IMAGENET_OPTION_B)))
+@pytest.mark.parametrize("depth", deepest_system(sorted(IMAGENET_OPTION_B)))
 def test_imagenet_shortcut_options_order_a_b_c_and_plain_equals_a(depth):
     a, b, c = (trainable_params(build(f"resnet{depth}", shortcut=s)) for s in "ABC")
     assert a < b < c

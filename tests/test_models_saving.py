@@ -50,7 +50,7 @@ def test_config_round_trip(name):
     check_config_round_trip(SMALL[name]())
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_resnet1202_loads_clones_and_rebuilds_at_the_default_recursion_limit(tmp_path):
     # Keras maps a functional graph one frame per layer call: ~4,200 here, far over the default.
     from model_checks import build  # The net the shape and parameter tests build.
@@ -91,7 +91,8 @@ def test_kernel_regularizer_adds_the_coupled_l2_loss():
 @pytest.mark.parametrize("policy, compute", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
 def test_mixed_precision_computes_low_and_returns_float32(policy, compute, dtype_policy):
     dtype_policy(policy)
-    model = keras_resnet.HighwayNet20(input_shape=(8, 8, 3))  # Small: float16 convolutions are slow on CPU.
+    # Small: float16 convolutions are slow on CPU.
+    model = keras_resnet.build_network("cifar", 8, kind="highway", input_shape=(8, 8, 3))
     assert model.get_layer("conv2_block1_1_conv").compute_dtype == compute
     assert model.get_layer("conv2_block1_1_conv").kernel.dtype == "float32"
     assert model.get_layer("conv2_block1_highway").compute_dtype == compute

@@ -1,7 +1,7 @@
 """Output shapes of every registered constructor (symbolic builds only: nothing runs)."""
 
 import pytest
-from model_checks import build, check_stage_outputs, deepest_slow
+from model_checks import build, check_stage_outputs, deepest_system
 
 import keras_resnet
 
@@ -36,7 +36,7 @@ def test_registry_holds_every_network_the_paper_compares_and_says_what_each_is()
         )
 
 
-@pytest.mark.parametrize("name", deepest_slow(sorted(IMAGENET)))
+@pytest.mark.parametrize("name", deepest_system(sorted(IMAGENET)))
 def test_imagenet_output_shapes(name):
     model = build(name)
     assert isinstance(model, keras_resnet.Network)
@@ -54,7 +54,7 @@ def test_imagenet_output_shapes(name):
     )
 
 
-@pytest.mark.parametrize("name", deepest_slow(sorted(CIFAR)))
+@pytest.mark.parametrize("name", deepest_system(sorted(CIFAR)))
 def test_cifar_output_shapes(name):
     assert isinstance(build(name), keras_resnet.Network)
     assert build(name).output_shape == (None, 10)

@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.cifar import config, datasets, train
+from keras_resnet.cifar import datasets
+from keras_resnet.cifar.arrays import check_arrays
+from keras_resnet.errors import RecipeError
 from keras_resnet.training import backup, callbacks, run
 
 
@@ -69,7 +71,7 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
         np.testing.assert_array_equal(value, expected)
     backup_file = os.path.join(workdir, backup.BACKUP_DIR, backup.BACKUP_WEIGHTS)
     assert all(np.isfinite(a).all() for a in _float_arrays(backup_file))
-    with pytest.raises(train.RecipeError) as error:
+    with pytest.raises(RecipeError) as error:
         run.prepare_workdir(workdir, {"model": "net"})
     assert str(error.value) == (
         f"--workdir {workdir} holds a run that stopped: {reason} in evaluation period 2. Rerun unchanged, it would "
@@ -78,9 +80,9 @@ def test_a_period_with_a_non_finite_evaluation_or_array_is_not_kept(tmp_path, wh
     )
 
 
-def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_it_stops(tmp_path):
+def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_it_stops(tmp_path, run_cifar):
     rng = np.random.default_rng(0)
-    arrays = datasets.check_arrays(
+    arrays = check_arrays(
         dict(
             x_train=rng.integers(0, 256, (64, 8, 8, 3), dtype="uint8"),
             y_train=np.arange(64) % 10,
@@ -89,11 +91,10 @@ def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_i
         )
     )
     data = datasets.prepare(arrays, validation_size=16)
-    cfg = config.cifar10(train_steps=30, batch_size=16, eval_every=1, learning_rate=1000.0)  # Diverges at once.
     workdir = str(tmp_path / "run")
 
-    def run():
-        return train.train_and_evaluate(cfg, workdir, model_name="resnet8", data=data, print_fn=lambda *a, **k: None)
+    def run():  # Diverges at once.
+        return run_cifar(data, workdir, train_steps=30, batch_size=16, eval_every=1, learning_rate=1000.0)
 
     with pytest.raises(FloatingPointError) as error:
         run()
@@ -106,7 +107,7 @@ def test_a_diverging_cifar_run_keeps_only_finite_arrays_and_its_rerun_says_why_i
         assert all(np.isfinite(a).all() for a in _float_arrays(path)), path
     rows = callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))
     assert len(rows) == int(period) - 1 and all(np.isfinite(v) for row in rows for v in row.values())
-    with pytest.raises(train.RecipeError) as error:
+    with pytest.raises(RecipeError) as error:
         run()
     assert str(error.value) == (
         f"--workdir {workdir} holds a run that stopped: {reason} in evaluation period {period}. Rerun unchanged, it "

@@ -23,8 +23,9 @@ def test_a_field_changed_after_keras_loaded_says_to_restart_the_kernel():
 
 def test_before_keras_loads_the_field_sets_the_backend_unless_the_environment_chose_one(monkeypatch):
     monkeypatch.delitem(sys.modules, "keras")
-    monkeypatch.delenv("KERAS_BACKEND", raising=False)
-    monkeypatch.delenv(notebook._CHOSEN, raising=False)
+    for name in ("KERAS_BACKEND", notebook._CHOSEN):  # Set, then removed: both restored as they were after the test.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     lines = []
     assert notebook.use_backend("jax", print_fn=lines.append) == "jax"
     assert notebook.use_backend("torch", print_fn=lines.append) == "torch"  # The field changed, the cell rerun.

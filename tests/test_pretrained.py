@@ -50,6 +50,7 @@ def test_msra_notop_file_gives_keras_applications_features(msra_resnet50):
     assert relative_error(expected, numpy(model(x, training=False))) < 1e-4
 
 
+@pytest.mark.system  # A 101-layer net built twice.
 def test_msra_resnet101_file_gives_keras_applications_logits(tmp_path):
     reference = keras.applications.ResNet101(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
     randomise(reference, np.random.default_rng(2))
@@ -153,7 +154,7 @@ def test_registry_hashes_and_urls_are_keras_applications_own():
         )
 
 
-@pytest.mark.slow  # ResNet-152 among them.
+@pytest.mark.system  # ResNet-152 among them.
 def test_registry_parameter_counts_are_the_networks():
     from model_checks import build  # The nets the shape, parameter and FLOP tests build.
 

@@ -14,7 +14,7 @@ README = (ROOT / "README.md").read_text()
 NETWORKS = (ROOT / "docs" / "networks.md").read_text()  # The table of every constructor.
 
 
-@pytest.mark.slow  # Every registered net, the deepest included.
+@pytest.mark.system  # Every registered net, the deepest included.
 def test_docs_constructor_table_is_the_generated_one():
     table = re.search(r"<!-- table:start -->\n(.*?)<!-- table:end -->", NETWORKS, re.S).group(1)
     assert table == markdown_table(build=build)

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 import keras_resnet
 from keras_resnet.cifar import datasets, idx
+from keras_resnet.errors import DataError, RecipeError
 from keras_resnet.training import plots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,11 +72,11 @@ def test_an_idx_folder_loads_as_the_mnist_layout(tmp_path):
 def test_an_idx_folder_missing_a_file_is_one_line(tmp_path):
     write_idx_folder(str(tmp_path))
     os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
-    with pytest.raises(datasets.DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
+    with pytest.raises(DataError, match=r"holds no t10k-labels-idx1-ubyte\[\.gz\]"):
         idx.load_idx_folder(str(tmp_path))
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
     write_idx_folder(str(tmp_path / "fmnist"))
     result = run(
@@ -94,10 +95,8 @@ def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
     import json
 
     recorded = json.loads((tmp_path / "run" / "run_config.json").read_text())
-    assert (
-        recorded["config"]["lr_boundaries"] == [1, 2] and recorded["shortcut"] == recorded["config"]["shortcut"] == "A"
-    )
-    assert recorded["warmup"] is False and recorded["mixed_precision"] == "float32"
+    assert recorded["facts"]["lr_boundaries"] == [1, 2] and recorded["facts"]["shortcut"] == "A"
+    assert recorded["facts"]["warmup"] is False and recorded["config"]["runtime"]["mixed_precision"] == "none"
     lines = result.stdout.splitlines()
     # What the run is, before it starts: the data's splits (40 training images less 8 held out, the
     # 12 of t10k-*), the net and its parameters, the schedule, where it runs and writes.
@@ -114,18 +113,20 @@ def test_the_cifar_recipe_trains_on_an_idx_folder(tmp_path):
 def test_curves_legend_says_which_line_is_training_and_which_is_test():
     rows = [{"step": 100, "train_error": 0.5, "test_error": 0.6}, {"step": 200, "train_error": 0.3, "test_error": 0.4}]
     axes = Figure().add_subplot(1, 1, 1)
-    plots._draw(axes, {"resnet20": rows, "resnet56": rows}, "")
+    plots.draw_curves(axes, {"resnet20": rows, "resnet56": rows}, "")
     labels = [text.get_text() for text in axes.get_legend().get_texts()]
     assert labels == ["resnet20", "resnet56", "training error (thin, dashed)", "test error (bold)"]
 
 
 def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
-    from keras_resnet import distribute
-    from keras_resnet.cifar import config, train
-    from keras_resnet.training import run
+    """Every run's config holds one `Runtime`: the same fields, choices and defaults in both recipes."""
+    from keras_resnet.cifar import config as cifar_config
+    from keras_resnet.imagenet import config as imagenet_config
+    from keras_resnet.training import config, distribute
 
-    assert {"none", "bf16", "fp16"} <= set(run.PRECISIONS)
-    for strategy in distribute.STRATEGIES:  # the ImageNet recipe's names, resolved by the same module
-        train.check_settings(config.cifar10(), "resnet8", strategy, "bf16")
-    with pytest.raises(run.RecipeError, match=f"--strategy must be one of {', '.join(distribute.STRATEGIES)}"):
-        train.check_settings(config.cifar10(), "resnet8", "gpus")
+    assert cifar_config.cifar10().runtime == imagenet_config.imagenet().runtime == config.Runtime()
+    assert {"none", "bf16", "fp16"} <= set(config.PRECISIONS) and distribute.STRATEGIES == config.STRATEGIES
+    for strategy in config.STRATEGIES:
+        config.check(cifar_config.cifar10(strategy=strategy, mixed_precision="bf16"))
+    with pytest.raises(RecipeError, match=f"--strategy must be one of {', '.join(config.STRATEGIES)}"):
+        config.check(cifar_config.cifar10(strategy="gpus"))

@@ -6,11 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar import arrays, config, datasets
 from keras_resnet.cifar import model as cifar_model
 from keras_resnet.imagenet import config as imagenet_config
 from keras_resnet.imagenet import model as imagenet_model
-from keras_resnet.imagenet import train as imagenet_train
 from keras_resnet.training import optimizers
 
 PAPER_WEIGHT_DECAY = 0.0001  # "a weight decay of 0.0001 and a momentum of 0.9" (Sec. 3.4, 4.2)
@@ -18,7 +17,7 @@ PAPER_WEIGHT_DECAY = 0.0001  # "a weight decay of 0.0001 and a momentum of 0.9" 
 
 def tiny_cifar_data():
     rng = np.random.default_rng(0)
-    arrays = datasets.check_arrays(
+    loaded = arrays.check_arrays(
         dict(
             x_train=rng.integers(0, 255, (20, 8, 8, 3), dtype="uint8"),
             y_train=np.arange(20) % 10,
@@ -26,7 +25,7 @@ def tiny_cifar_data():
             y_test=rng.integers(0, 10, 4),
         )
     )
-    return datasets.prepare(arrays, validation_size=4)
+    return datasets.prepare(loaded, validation_size=4)
 
 
 def caffe_decay(model, weights):
@@ -39,8 +38,8 @@ def caffe_decay(model, weights):
 
 
 def recipe_models():
-    yield "cifar highway8", cifar_model.create_model("highway8", tiny_cifar_data(), config.cifar10())
-    yield "imagenet tiny", imagenet_train.create_network("tiny", 4, imagenet_config.imagenet())
+    yield "cifar highway8", cifar_model.create_model(config.cifar10(model="highway8"), tiny_cifar_data())
+    yield "imagenet tiny", imagenet_model.create_network("tiny", 4, imagenet_config.imagenet())
 
 
 @pytest.mark.parametrize("name, model", list(recipe_models()))
@@ -58,7 +57,7 @@ def test_recipe_model_decays_every_trainable_weight_as_caffe(name, model):
 
 
 def test_no_bias_decay_decays_the_kernels_only():
-    model = cifar_model.create_model("highway8", tiny_cifar_data(), config.cifar10(no_bias_decay=True))
+    model = cifar_model.create_model(config.cifar10(model="highway8", no_bias_decay=True), tiny_cifar_data())
     kernels = [w for w in model.trainable_weights if w.name == "kernel"]
     np.testing.assert_allclose(
         sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses), caffe_decay(model, kernels), rtol=1e-5
@@ -95,7 +94,9 @@ def test_recipe_batch_norm_is_torchvisions(name, model):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x, training=False)), expected, rtol=1e-4, atol=1e-3)
 
 
-def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkeypatch, tmp_path, image_folder):
+def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(
+    monkeypatch, tmp_path, image_folder, run_imagenet
+):
     from keras_resnet.imagenet import sources
 
     root = image_folder(classes=2, train=2, val=2, shape=(40, 40), jitter=0)
@@ -106,16 +107,8 @@ def test_imagenet_plateau_divides_by_ten_when_the_validation_error_stalls(monkey
         raise KeyboardInterrupt
 
     monkeypatch.setattr(keras.Model, "fit", spy)
-    cfg = imagenet_config.imagenet(image_size=32, scale_range=(36, 40), eval_resize=36, batch_size=2)
     with pytest.raises(KeyboardInterrupt):
-        imagenet_train.train_and_evaluate(
-            cfg,
-            str(tmp_path / "run"),
-            model_name="tiny",
-            source=sources.folder_source(root),
-            strategy="one_device",
-            train_steps=8,
-        )
+        run_imagenet(sources.folder_source(root), tmp_path / "run", batch_size=2, train_steps=8, mean="channel")
     (plateau,) = [c for c in captured["callbacks"] if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")

@@ -15,10 +15,12 @@ import resume_checks
 STEPS, PERIOD = 16, 4
 DRIVER = """
 import sys
-from keras_resnet.cifar import config, datasets, train
-cfg = config.cifar10(train_steps=16, eval_every=4, batch_size=8, validation_size=8, warmup_min_depth=8,
-                     warmup_until_error=float(sys.argv[3]))
-train.train_and_evaluate(cfg, sys.argv[1], model_name="resnet8", data=datasets.load(npz=sys.argv[2], validation_size=8))
+from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar.task import CifarTask
+from keras_resnet.training import loop
+cfg = config.cifar10(model="resnet8", train_steps=16, eval_every=4, batch_size=8, validation_size=8,
+                     warmup_min_depth=8, warmup_until_error=float(sys.argv[3]))
+loop.train_and_evaluate(CifarTask(datasets.load(npz=sys.argv[2], validation_size=8)), cfg, sys.argv[1])
 """
 # The kill points in the order one run meets them: name, `KERAS_RESNET_KILL_AT`, the iteration the
 # rerun resumes from.
@@ -47,7 +49,7 @@ def _npz(path):
     return str(path)
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path, backend):
     data = _npz(tmp_path / "d.npz")
@@ -60,48 +62,53 @@ def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(tmp_path,
     print(backend, figures)
 
 
-@pytest.mark.parametrize("damage", ["latest cut in half", "latest emptied", "both emptied"])
+SETTINGS = dict(train_steps=6, eval_every=2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_npz):
+    """The CIFAR data of these tests and the run of `SETTINGS` left alone: `(data, workdir)`."""
+    from keras_resnet.cifar import config, datasets
+    from keras_resnet.cifar.task import CifarTask
+    from keras_resnet.training import loop
+
+    data = datasets.load(npz=tiny_npz(), validation_size=8)
+    workdir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    loop.train_and_evaluate(
+        CifarTask(data), config.cifar10(model="resnet8", **SETTINGS), str(workdir), print_fn=lambda *a, **k: None
+    )
+    return data, workdir
+
+
+@pytest.mark.parametrize(
+    "damage", ["latest cut in half", pytest.param("latest emptied", marks=pytest.mark.system), "both emptied"]
+)
 def test_a_damaged_backup_falls_back_to_the_previous_one_and_ends_as_the_uninterrupted_run(
-    tmp_path, tiny_npz, kill_at, damage
+    tmp_path, uninterrupted, kill_at, run_cifar, damage
 ):
     """A backup torn by a disk that lied (cut to half, or to 0 bytes): the rerun says so in one
     line, resumes from the previous backup (or from the start where none is whole), and ends as
     the run that was never killed, bit for bit."""
     import os
 
-    from keras_resnet.cifar import config, datasets, train
     from keras_resnet.training import backup
 
-    data = datasets.load(npz=tiny_npz(), validation_size=8)
-    cfg = config.cifar10(train_steps=12, eval_every=4, batch_size=8)
+    data, reference = uninterrupted
     lines = []
-
-    def run(workdir):
-        return train.train_and_evaluate(cfg, str(workdir), model_name="resnet8", data=data, print_fn=_collect(lines))
-
-    run(tmp_path / "reference")
     kill_at("backup:2")
     with pytest.raises(kill_at.Killed):
-        run(tmp_path / "run")
+        run_cifar(data, tmp_path / "run", **SETTINGS)
     kill_at(None)
     folder = tmp_path / "run" / backup.BACKUP_DIR
     for name in [backup.BACKUP_WEIGHTS] + ([backup.PREVIOUS_WEIGHTS] if damage == "both emptied" else []):
         size = os.path.getsize(folder / name)
         os.truncate(folder / name, size // 2 if damage == "latest cut in half" else 0)
-    lines.clear()
-    run(tmp_path / "run")
+    run_cifar(data, tmp_path / "run", lines, **SETTINGS)
     said = [line for line in lines if line.startswith("backup ")]
     assert len(said) == 1 and said[0].endswith(
         "resuming from step 0: no whole backup is left"
         if damage == "both emptied"
-        else "resuming from the previous backup, at step 4"
+        else "resuming from the previous backup, at step 2"
     ), lines
     assert f"{folder / backup.BACKUP_WEIGHTS} (" in said[0]
-    resume_checks.compare_outputs(tmp_path / "reference", tmp_path / "run")
-
-
-def _collect(lines):
-    def print_fn(*parts, **kwargs):
-        lines.extend(" ".join(str(p) for p in parts).splitlines())
-
-    return print_fn
+    resume_checks.compare_outputs(reference, tmp_path / "run")

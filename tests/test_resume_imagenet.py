@@ -1,9 +1,7 @@
 """The ImageNet recipe, SIGKILLed at each named point and rerun, ends identical to the same run
 left alone: the same learning rate (plateau cuts included) and batch (examples, crops, flips,
-scales, lighting α) at every iteration, the same final weights bit for bit, the same history.
-TensorFlow (with op determinism), JAX, `mirrored` on two logical CPUs, and jobs of two processes
-on 127.0.0.1 (TensorFlow workers, JAX processes), whose chief is killed at each point and the
-other process stopped with it, as a cluster manager restarts a job that lost a process.
+scales, lighting α) at every iteration, the same final weights bit for bit, the same history, on
+TensorFlow (with op determinism) and JAX.
 
 The run: the tiny net on a generated JPEG folder, 16 iterations in periods of 2, the rate ÷10
 when the validation error has not improved for 3 evaluations; the error stays put here, so the
@@ -31,17 +29,12 @@ KILLS = [
     ("inside a period", "step:11", 10),
     ("after the last iteration, before the outputs", "end", 16),
 ]
-# backend, flags, processes (on 127.0.0.1: TensorFlow workers, or JAX processes of one CPU each).
-VARIANTS = {
-    "tensorflow": ("tensorflow", [], 1),
-    "jax": ("jax", [], 1),
-    "mirrored": ("tensorflow", ["--strategy=mirrored", "--cpu_devices=2"], 1),
-    "two tensorflow workers": ("tensorflow", ["--strategy=multi_worker"], 2),
-    "two jax processes": ("jax", ["--strategy=multi_worker"], 2),
-}
+# One chain per backend. A job of several processes resumes as the same run too, on any topology of as
+# many replicas: `test_distribute_multi_worker.py`, `test_distribute_jax.py`, `test_cifar_distribute.py`.
+VARIANTS = {"tensorflow": ("tensorflow", [], 1), "jax": ("jax", [], 1)}
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_a_run_killed_at_each_point_and_rerun_is_the_uninterrupted_run(
     tmp_path, image_folder, small_imagenet_flags, free_ports, variant

@@ -115,7 +115,7 @@ def test_backup_step_reads_the_period_from_the_weights_file(tmp_path):
 def test_pad_crop_flip_saves_its_random_stream_with_the_weights(tmp_path):
     import keras
 
-    from keras_resnet.cifar.augment import PadCropFlip
+    from keras_resnet.preprocessing import PadCropFlip
 
     images = np.arange(2 * 6 * 6, dtype="float32").reshape(2, 6, 6, 1)
 
@@ -156,6 +156,29 @@ def test_progress_shows_the_first_step_at_once_and_lines_within_a_period():
     assert [line.split("/")[0] for line in within] == [f"step {s}" for s in (2, 3, 4, 5, 7, 8, 9, 10, 11)]
     assert type(progress).on_train_batch_end is keras.callbacks.Callback.on_train_batch_end
     assert sum("(incl. eval)" in line for line in lines) == 2  # one line per period
+
+
+def test_the_first_step_of_a_process_says_how_long_since_its_launch(monkeypatch):
+    """The first training of a process counts from its launch too (imports and data included);
+    later ones from their own start only."""
+    import re
+    import subprocess
+    import sys
+
+    from keras_resnet.training import progress
+
+    monkeypatch.setattr(progress, "_first_run", True)
+    _, lines = _fit_printing_progress(epochs=1, steps_per_epoch=2)
+    began, launched = map(float, re.match(r"^step 1/2: first step done ([\d.]+) s after training began \(compiling "
+                                          r"included\); ([\d.]+) s after the launch$", lines[0]).groups())  # fmt: skip
+    assert launched > began
+    _, again = _fit_printing_progress(epochs=1, steps_per_epoch=2)
+    assert "after the launch" not in again[0]
+    # From the kernel's count: a process that slept 1 s before asking was launched over 1 s ago.
+    code = "import time; time.sleep(1); from keras_resnet.training import lock; print(time.time() - lock.launched())"
+    slept = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert slept.returncode == 0 and slept.stdout.strip(), slept.stderr[-2000:]
+    assert 1.0 <= float(slept.stdout.split()[-1]) < 120, slept.stdout
 
 
 def test_progress_of_one_step_periods_is_the_period_lines_in_order():

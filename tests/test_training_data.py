@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_resnet.cifar import config, datasets
-from keras_resnet.cifar.augment import PadCropFlip
+from keras_resnet.cifar import arrays, config, datasets
+from keras_resnet.errors import DataError
+from keras_resnet.preprocessing import PadCropFlip, PerPixelMean
 from keras_resnet.training import backup, callbacks
-from keras_resnet.training.preprocessing import PerPixelMean
 
 
 def _unique_images(n, size=8):
@@ -68,13 +68,13 @@ def _arrays(n_train=50, n_test=10, shape=(4, 4, 3), classes=3):
 
 
 def test_per_pixel_mean_is_the_training_splits_not_the_held_out_images():
-    arrays = _arrays()
-    arrays["x_train"][45:] = 255  # the held-out five are bright: they would shift the mean
-    data = datasets.prepare(datasets.check_arrays(arrays), validation_size=5)
-    expected = arrays["x_train"][:45].astype("float64").sum(axis=0) / 45
+    given = _arrays()
+    given["x_train"][45:] = 255  # the held-out five are bright: they would shift the mean
+    data = datasets.prepare(arrays.check_arrays(given), validation_size=5)
+    expected = given["x_train"][:45].astype("float64").sum(axis=0) / 45
     np.testing.assert_allclose(data.mean, expected, rtol=1e-6)
     assert data.mean.shape == (4, 4, 3)
-    assert not np.allclose(data.mean, arrays["x_train"].mean(axis=0))
+    assert not np.allclose(data.mean, given["x_train"].mean(axis=0))
 
 
 def test_mean_layer_subtracts_the_mean_image():
@@ -84,16 +84,16 @@ def test_mean_layer_subtracts_the_mean_image():
 
 
 def test_split_is_45k_train_5k_validation_and_full_train_keeps_50k():
-    arrays = {
+    given = {
         "x_train": np.zeros((50000, 1, 1, 1), "uint8"),
         "y_train": np.zeros(50000, "int64"),
         "x_test": np.zeros((10, 1, 1, 1), "uint8"),
         "y_test": np.zeros(10, "int64"),
     }
-    arrays = datasets.check_arrays(arrays)
-    data = datasets.prepare(arrays, validation_size=config.cifar10().validation_size)
+    loaded = arrays.check_arrays(given)
+    data = datasets.prepare(loaded, validation_size=config.cifar10().validation_size)
     assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (45000, 5000, 10)
-    full = datasets.prepare(arrays, full_train=True)
+    full = datasets.prepare(loaded, full_train=True)
     assert len(full.x_train) == 50000 and full.x_val is None and list(full.eval_splits()) == ["test"]
 
 
@@ -106,9 +106,9 @@ def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
         x_test=np.zeros((2, 28, 28), "uint8"),
         y_test=np.array([[0], [1]]),
     )
-    arrays = datasets.load_npz(str(path))
-    assert arrays["x_train"].shape == (6, 28, 28, 1) and arrays["y_test"].tolist() == [0, 1]
-    assert arrays["num_classes"] == 2
+    loaded = arrays.load_npz(str(path))
+    assert loaded["x_train"].shape == (6, 28, 28, 1) and loaded["y_test"].tolist() == [0, 1]
+    assert loaded["num_classes"] == 2
 
 
 @pytest.mark.parametrize(
@@ -122,13 +122,13 @@ def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
     ],
 )
 def test_malformed_npz_is_refused_with_the_problem_named(tmp_path, change, message):
-    arrays = _arrays()
-    arrays.pop(change.pop("drop", None), None)
-    arrays.update(change)
+    given = _arrays()
+    given.pop(change.pop("drop", None), None)
+    given.update(change)
     path = tmp_path / "bad.npz"
-    np.savez(path, **arrays)
-    with pytest.raises(datasets.DataError, match=message):
-        datasets.load_npz(str(path))
+    np.savez(path, **given)
+    with pytest.raises(DataError, match=message):
+        arrays.load_npz(str(path))
 
 
 def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
@@ -136,8 +136,8 @@ def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
     ragged[0], ragged[1] = np.zeros((4, 4, 3)), np.zeros((5, 5, 3))
     path = tmp_path / "ragged.npz"
     np.savez(path, x_train=ragged, y_train=np.zeros(2), x_test=np.zeros((1, 4, 4, 3)), y_test=np.zeros(1))
-    with pytest.raises(datasets.DataError, match="mixed shapes"):
-        datasets.load_npz(str(path))
+    with pytest.raises(DataError, match="mixed shapes"):
+        arrays.load_npz(str(path))
 
 
 @pytest.mark.parametrize(
@@ -149,32 +149,32 @@ def test_npz_of_mixed_image_shapes_as_an_object_array_is_refused(tmp_path):
     ids=["int64", "float"],
 )
 def test_a_label_beyond_int32_is_refused_naming_its_value(tmp_path, part, labels, shown):
-    arrays = {
+    given = {
         "x_train": np.zeros((4, 4, 4, 3), "uint8"),
         "y_train": np.array([0, 1, 2, 2]),
         "x_test": np.zeros((len(labels), 4, 4, 3), "uint8"),
         "y_test": np.array([0, 1] * (len(labels) // 2)),
     }
-    arrays[f"y_{part}"] = labels
+    given[f"y_{part}"] = labels
     path = tmp_path / "data.npz"
-    np.savez(path, **arrays)
-    with pytest.raises(datasets.DataError) as error:
-        datasets.load_npz(str(path))
+    np.savez(path, **given)
+    with pytest.raises(DataError) as error:
+        arrays.load_npz(str(path))
     assert str(error.value) == f"--data={path}: y_{part} holds label {shown}, beyond the int32 range of class labels"
 
 
 def test_missing_npz_is_named(tmp_path):
-    with pytest.raises(datasets.DataError, match="not found"):
-        datasets.load_npz(str(tmp_path / "nothing.npz"))
+    with pytest.raises(DataError, match="not found"):
+        arrays.load_npz(str(tmp_path / "nothing.npz"))
 
 
 def test_batches_are_full_shuffled_passes_and_resume_at_the_same_batch():
     x = np.arange(10)
-    stream = datasets.batches(x, x, 3, seed=5)
+    stream = arrays.batches(x, x, 3, seed=5)
     first_pass = [next(stream)[0] for _ in range(3)]  # 10 // 3 = 3 full batches, one image dropped
     assert len(set(np.concatenate(first_pass).tolist())) == 9
     later = [next(stream)[0].tolist() for _ in range(4)]
-    resumed = datasets.batches(x, x, 3, seed=5, start_step=5)
+    resumed = arrays.batches(x, x, 3, seed=5, start_step=5)
     assert [next(resumed)[0].tolist() for _ in range(2)] == later[2:4]
 
 
@@ -216,10 +216,10 @@ def test_absent_tfds_data_is_downloaded_where_its_host_answers(monkeypatch, tmp_
 
     calls, probed = [], []
     monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
-    arrays = datasets.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
+    given = datasets.load_tfds("cifar10", str(tmp_path), is_reachable=lambda host: probed.append(host) or True)
     assert probed == ["www.cs.toronto.edu"]
     assert calls == [False, True]  # first the local copy, then the download
-    assert arrays["x_train"].shape == (12, 4, 4, 3) and arrays["num_classes"] == 10
+    assert given["x_train"].shape == (12, 4, 4, 3) and given["num_classes"] == 10
 
 
 def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tmp_path):
@@ -227,7 +227,7 @@ def test_absent_tfds_data_with_an_unreachable_host_fails_at_once(monkeypatch, tm
 
     calls = []
     monkeypatch.setattr(tfds, "load", _fake_tfds_load(calls))
-    with pytest.raises(datasets.DataError) as raised:
+    with pytest.raises(DataError) as raised:
         datasets.load_tfds("cifar100", str(tmp_path), is_reachable=lambda host: False)
     message = str(raised.value)
     assert calls == [False]  # no download was tried
@@ -252,7 +252,7 @@ def test_the_notebooks_default_data_is_debians_folder_where_it_exists_else_a_dow
     data = datasets.load_default(validation_size=5, folder=str(folder), is_reachable=lambda *a: probed.append(a))
     assert (len(data.x_train), len(data.x_val), data.image_shape, data.name) == (25, 5, (28, 28, 1), "fashion-mnist")
     assert probed == []  # Offline: the folder is read, nothing is probed.
-    with pytest.raises(datasets.DataError) as error:
+    with pytest.raises(DataError) as error:
         datasets.load_default(folder=str(tmp_path / "absent"), is_reachable=lambda *a: probed.append(a) or False)
     assert probed == [("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80)]
     assert "\n" not in str(error.value) and str(error.value).endswith(

@@ -45,20 +45,17 @@ def _check_outputs(workdir, steps):
     return metrics
 
 
-@pytest.mark.slow
-def test_smoke_npz_on_tensorflow_and_a_finished_run_is_not_overwritten(tmp_path, tiny_npz):
-    workdir = str(tmp_path / "run")
-    args = [*TINY, "--npz", tiny_npz(), "--train_steps", "4", "--eval_every", "2", "--workdir", workdir]
-    result = _run(args, backend="tensorflow")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "step 4/4" in result.stdout
-    metrics = _check_outputs(workdir, [2, 4])
-    assert metrics["backend"] == "tensorflow"
-    _check_trained_model(result.stdout, workdir, tiny_npz(), metrics)
+def test_a_finished_run_is_kept_and_its_model_file_is_what_it_evaluated(tmp_path, tiny_npz, run_cifar):
+    from keras_resnet.cifar import datasets
+    from keras_resnet.errors import RecipeError
+
+    workdir, data = str(tmp_path / "run"), datasets.load(npz=tiny_npz(), validation_size=8)
+    metrics = run_cifar(data, workdir, train_steps=4, eval_every=2, batch_size=8)
+    _check_outputs(workdir, [2, 4])
+    _check_trained_model(workdir, tiny_npz(), metrics)
     before = open(os.path.join(workdir, "metrics.json")).read()
-    again = _run(args, backend="tensorflow")
-    assert again.returncode != 0
-    assert again.stderr.strip().splitlines()[-1].startswith("error: --workdir") and "--overwrite" in again.stderr
+    with pytest.raises(RecipeError, match=r"^--workdir .* holds a finished run \(metrics.json\); pass --overwrite"):
+        run_cifar(data, workdir, train_steps=4, eval_every=2, batch_size=8)
     assert open(os.path.join(workdir, "metrics.json")).read() == before
 
 
@@ -71,7 +68,7 @@ _TORCH = pytest.param(
 )
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("backend", ["jax", _TORCH])
 def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend):
     path = tiny_npz(shape=(12, 12), classes=10)  # Fashion-MNIST's layout: 28x28 grayscale, no channel axis
@@ -98,52 +95,33 @@ def test_smoke_grayscale_npz_runs_without_tensorflow(tmp_path, tiny_npz, backend
     assert _check_outputs(workdir, [2])["backend"] == backend
 
 
-@pytest.mark.slow
-def test_smoke_mock_tfds_cifar10_on_tensorflow(tmp_path):
+def test_the_cifar_recipe_reads_tfds_cifar10(tmp_path):
+    import tensorflow_datasets as tfds
+
+    from keras_resnet.cifar import config
+    from keras_resnet.cifar.task import CifarTask
+    from keras_resnet.training import loop
+
     workdir = str(tmp_path / "run")
-    argv = [
-        "cifar10.py",
-        *TINY,
-        "--dataset",
-        "cifar10",
-        "--train_steps",
-        "2",
-        "--eval_every",
-        "2",
-        "--workdir",
-        workdir,
-    ]
-    code = (
-        "import runpy, sys\n"
-        "import tensorflow_datasets as tfds\n"
-        f"sys.argv = {argv!r}\n"
-        "with tfds.testing.mock_data(num_examples=24):\n"
-        "    try:\n"
-        f"        runpy.run_path({CIFAR!r}, run_name='__main__')\n"
-        "    except SystemExit as e:\n"
-        "        assert not e.code, e.code\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=_env("tensorflow"), capture_output=True, text=True, timeout=240, cwd=ROOT
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    cfg = config.cifar10(model="resnet8", batch_size=8, validation_size=8, train_steps=2, eval_every=2)
+    with tfds.testing.mock_data(num_examples=24):
+        loop.train_and_evaluate(CifarTask(), cfg, workdir, print_fn=lambda *a, **k: None)
     _check_outputs(workdir, [2])
-    config = json.load(open(os.path.join(workdir, "run_config.json")))
-    assert config["image_shape"] == [32, 32, 3] and config["train_images"] == 16  # 24 mock images - 8 held out
+    facts = json.load(open(os.path.join(workdir, "run_config.json")))["facts"]
+    assert facts["image_shape"] == [32, 32, 3] and facts["train_images"] == 16  # 24 mock images - 8 held out
 
 
 MIRRORED = """
 import sys
-from keras_resnet import distribute
-distribute.configure_cpu_devices(2)
-from keras_resnet.cifar import config, datasets, train
-data = datasets.load(npz=sys.argv[1], validation_size=5)
-train.train_and_evaluate(config.cifar10(train_steps=2, batch_size=4, eval_every=2), sys.argv[2], model_name="resnet8",
-                         data=data, strategy="mirrored")
+from keras_resnet.cifar import config, datasets
+from keras_resnet.cifar.task import CifarTask
+from keras_resnet.training import loop
+cfg = config.cifar10(model="resnet8", train_steps=2, batch_size=4, eval_every=2, strategy="mirrored", cpu_devices=2)
+loop.train_and_evaluate(CifarTask(datasets.load(npz=sys.argv[1], validation_size=5)), cfg, sys.argv[2])
 """
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tiny_npz):
     # Batches of 4 on 2 replicas: 5 validation images (the last batch has 1 image for 2 replicas)
     # and 7 test images (neither a multiple of the batch nor of the replicas).
@@ -179,49 +157,44 @@ def test_mirrored_on_two_cpus_counts_every_val_and_test_image_once(tmp_path, tin
         assert last[f"{name}_loss"] == pytest.approx(cross_entropy.mean() + penalty, rel=1e-5)
 
 
-@pytest.mark.slow
 def test_degradation_writes_figure_and_table_and_a_rerun_extends_it(tmp_path, tiny_npz):
     """A finished experiment is extended by a rerun: an added depth trains only its nets, and
-    `--responses` draws Fig. 7 from the trained nets; other settings are refused."""
-    workdir = str(tmp_path / "deg")
-    base = ["--npz", tiny_npz(), "--train_steps", "2", "--eval_every", "2", "--batch_size", "8"]
-    base += ["--validation_size", "8", "--workdir", workdir]
-    first = _run([*base, "--depths", "8"], script=DEGRADATION)
-    assert first.returncode == 0, first.stderr[-3000:]
-    finished = {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in ("plain8", "resnet8")}
+    `responses` draws Fig. 7 from the trained nets; other settings are refused."""
+    from keras_resnet.cifar import config, datasets, degradation
+    from keras_resnet.cifar.task import CifarTask
+    from keras_resnet.errors import RecipeError
 
-    extended = _run([*base, "--depths", "8,14", "--responses"], script=DEGRADATION)
-    assert extended.returncode == 0, extended.stderr[-3000:]
-    assert "reusing plain8, resnet8, finished earlier; training plain14, resnet14" in extended.stdout
+    workdir, data = str(tmp_path / "deg"), datasets.load(npz=tiny_npz(), validation_size=8)
+    base = config.degradation(train_steps=2, eval_every=2, batch_size=8, validation_size=8, families=("residual",))
+    lines = []
+    degradation.run_experiment(base.replace(depths=(8,)), workdir, data, print_fn=lambda *a, **k: None)
+    finished = {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in ("resnet8",)}
+    extended = base.replace(depths=(8, 14), responses=True)
+    degradation.run_experiment(extended, workdir, data, print_fn=lambda line, **k: lines.append(line))
+    assert "reusing resnet8, finished earlier; training resnet14" in lines[0]
     assert {n: os.stat(os.path.join(workdir, n, "metrics.json")).st_mtime_ns for n in finished} == finished
     _check_fig7(workdir, tiny_npz())
     rows = json.load(open(os.path.join(workdir, "table6.json")))
-    assert [r["net"] for r in rows] == ["plain8", "plain14", "resnet8", "resnet14"]
+    assert [r["net"] for r in rows] == ["resnet8", "resnet14"]
     assert all(r["steps"] == 2 and 0 <= r["test_error"] <= 100 for r in rows)
     table = open(os.path.join(workdir, "table6.md")).read()
-    assert "| plain14 |" in table and "paper test error" in table
+    assert "| resnet14 |" in table and "paper test error" in table
     with open(os.path.join(workdir, "fig6.png"), "rb") as f:
         assert f.read(4) == b"\x89PNG"
 
     # Other settings: refused in one line naming the change, before anything is trained.
-    from keras_resnet.cifar import config, datasets, degradation
-    from keras_resnet.training.run import RecipeError
-
-    data = datasets.load(npz=tiny_npz(), validation_size=8)
-    same = config.cifar10(train_steps=2, eval_every=2, batch_size=8, validation_size=8)
-    assert list(degradation.finished_nets(same, workdir, data, ["plain14", "resnet20"])) == ["plain14"]
-    with pytest.raises(RecipeError, match=r"holds plain8 finished with other settings \(.*train_steps: 2 → 4"):
-        degradation.finished_nets(same.replace(train_steps=4), workdir, data, ["plain8"])
+    task = CifarTask(data)
+    assert list(degradation.finished_nets(extended, workdir, task, ["resnet14", "resnet20"])) == ["resnet14"]
+    with pytest.raises(RecipeError, match=r"holds resnet8 finished with other settings \(.*train_steps: 2 → 4"):
+        degradation.finished_nets(extended.replace(train_steps=4), workdir, task, ["resnet8"])
 
 
-def _check_trained_model(stdout, workdir, npz, metrics):
-    """model.keras, named in the last line, loads with safe_mode and has the run's test error on raw images."""
+def _check_trained_model(workdir, npz, metrics):
+    """model.keras, named in the metrics, loads with safe_mode and has the run's test error on raw images."""
     import keras
 
     path = os.path.join(workdir, "model.keras")
-    assert (
-        stdout.strip().splitlines()[-1] == f"Trained model (keras.saving.load_model after import keras_resnet): {path}"
-    )
+    assert metrics["model_file"] == path
     model = keras.saving.load_model(path, safe_mode=True)
     assert [layer.name for layer in model.layers] == ["images", "per_pixel_mean", "resnet8"]  # no augmentation
     arrays = np.load(npz)
@@ -240,15 +213,13 @@ def _check_fig7(workdir, npz):
         assert f.read(4) == b"\x89PNG"
     summary = json.load(open(os.path.join(workdir, "fig7.json")))
     assert {name: len(net["std"]) for name, net in summary["nets"].items()} == {
-        "plain8": 7,
-        "plain14": 13,
         "resnet8": 7,
         "resnet14": 13,
     }  # 6n + 1 layers of 3×3
-    assert len(summary["claims"]) == 3
+    assert len(summary["claims"]) == 1  # Deeper ResNets respond less; no plain twin here.
     arrays = np.load(npz)
     data = datasets.load(npz=str(npz), validation_size=8)
-    model = cifar_model.create_model("resnet14", data, config.cifar10())
+    model = cifar_model.create_model(config.cifar10(model="resnet14"), data)
     model.load_weights(os.path.join(workdir, "resnet14", backup.CHECKPOINT))
     images = arrays["x_test"].astype("float32") - arrays["x_train"][:-8].astype("float64").mean(axis=0).astype(
         "float32"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_resnet.cifar import config
-from keras_resnet.imagenet import config as imagenet_config
+from keras_resnet.cifar import config, task
+from keras_resnet.errors import RecipeError
 from keras_resnet.training import optimizers, schedules
 
 
@@ -15,14 +15,23 @@ from keras_resnet.training import optimizers, schedules
     [(0, 0.1), (31999, 0.1), (32000, 0.01), (47999, 0.01), (48000, 0.001), (63999, 0.001), (64000, 0.0)],
 )
 def test_paper_schedule_values_around_32k_48k_64k(step, expected):
-    schedule = schedules.cifar_schedule(config.cifar10())
+    schedule = task.schedule(config.cifar10())
     assert float(ops.convert_to_numpy(schedule(step))) == pytest.approx(expected, rel=1e-6, abs=0)
 
 
 def test_short_run_keeps_the_boundaries_at_half_and_three_quarters():
-    schedule = schedules.cifar_schedule(config.cifar10(train_steps=800))
+    schedule = task.schedule(config.cifar10(train_steps=800))
     values = [float(ops.convert_to_numpy(schedule(s))) for s in (399, 400, 599, 600, 799, 800)]
     np.testing.assert_allclose(values, [0.1, 0.01, 0.01, 0.001, 0.001, 0.0], rtol=1e-6)
+
+
+def test_boundaries_given_are_iterations_of_the_run_and_must_lie_inside_it():
+    schedule = task.schedule(config.cifar10(train_steps=800, lr_boundaries=(100, 700)))
+    values = [float(ops.convert_to_numpy(schedule(s))) for s in (99, 100, 699, 700, 800)]
+    np.testing.assert_allclose(values, [0.1, 0.01, 0.01, 0.001, 0.0], rtol=1e-6)
+    for bad in ((100, 801), (700, 100), (100, 100)):
+        with pytest.raises(RecipeError, match=r"--lr_boundaries must be increasing iterations of the run, at most"):
+            config.cifar10(train_steps=800, lr_boundaries=bad).check()
 
 
 def test_schedule_round_trips_through_serialization():
@@ -147,12 +156,6 @@ def test_l2_regularizer_is_half_the_decay_so_its_gradient_is_wd_times_w():
     eps = 1e-2
     numeric = [(float(reg(w + eps * e)) - float(reg(w - eps * e))) / (2 * eps) for e in np.eye(2, dtype="float32")]
     np.testing.assert_allclose(numeric, 1e-4 * w, rtol=1e-2)
-
-
-def test_imagenet_plateau_divides_by_ten():
-    callback = schedules.reduce_on_plateau(imagenet_config.imagenet())
-    assert callback.factor == 0.1
-    assert imagenet_config.imagenet().learning_rate == 0.1 and imagenet_config.imagenet().batch_size == 256
 
 
 def test_warmup_switch_inside_fit_reaches_the_compiled_step():

@@ -8,8 +8,8 @@ from published_files import SIZE, torchvision_state_dict
 from safetensors.numpy import save_file
 
 import keras_resnet
-from keras_resnet.imagenet.pretrained import check_weights
-from keras_resnet.training.run import RecipeError
+from keras_resnet.errors import RecipeError
+from keras_resnet.imagenet.finetune import check_weights
 
 PAPER = "the paper's layout (stride 2 in the first 1×1 convolution)"
 V15 = "the v1.5 layout (stride 2 in the 3×3 convolution)"

@@ -16,12 +16,12 @@ from keras_resnet.training import lock
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _cifar_run(tiny_npz, workdir, steps=4):
-    from keras_resnet.cifar import config, datasets, train
+@pytest.fixture
+def cifar_run(tiny_npz, run_cifar):
+    from keras_resnet.cifar import datasets
 
     data = datasets.load(npz=tiny_npz(), validation_size=8)
-    cfg = config.cifar10(train_steps=steps, eval_every=2, batch_size=8)
-    return train.train_and_evaluate(cfg, str(workdir), model_name="resnet8", data=data, print_fn=lambda *a, **k: None)
+    return lambda workdir: run_cifar(data, workdir, train_steps=4, eval_every=2, batch_size=8)
 
 
 def _write_lock(workdir, **holder):
@@ -32,12 +32,12 @@ def _write_lock(workdir, **holder):
     return path
 
 
-def test_a_run_refuses_a_workdir_another_live_run_holds_and_writes_nothing(tmp_path, tiny_npz):
+def test_a_run_refuses_a_workdir_another_live_run_holds_and_writes_nothing(tmp_path, cifar_run):
     held = lock.WorkdirLock(str(tmp_path))
     held.acquire()
     try:
         with pytest.raises(lock.LockedError) as error:
-            _cifar_run(tiny_npz, tmp_path)
+            cifar_run(tmp_path)
     finally:
         held.release()
     message = str(error.value)
@@ -47,12 +47,12 @@ def test_a_run_refuses_a_workdir_another_live_run_holds_and_writes_nothing(tmp_p
     assert sorted(os.listdir(tmp_path)) == [] and not os.path.exists(tmp_path / "run_config.json")
 
 
-def test_the_lock_of_a_dead_process_is_taken_over_and_a_finished_run_leaves_none(tmp_path, tiny_npz):
+def test_the_lock_of_a_dead_process_is_taken_over_and_a_finished_run_leaves_none(tmp_path, cifar_run):
     gone = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
-    started = lock._started(gone.pid)
+    started = lock.started_ticks(gone.pid)
     gone.wait()
     _write_lock(str(tmp_path), pid=gone.pid, started=started)
-    metrics = _cifar_run(tiny_npz, tmp_path)
+    metrics = cifar_run(tmp_path)
     assert metrics["steps"] == 4 and not os.path.exists(tmp_path / lock.LOCK_FILE)
 
 
@@ -81,7 +81,7 @@ def test_a_held_lock_is_kept_fresh_by_its_heartbeat(tmp_path, monkeypatch):
     assert age < 1
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_a_second_launch_into_a_running_workdir_stops_in_one_line_and_the_first_run_is_whole(tmp_path, tiny_npz):
     """Two real launches of the recipe into one workdir: the second says who holds it and exits
     with status 2; the first ends with every period in its history."""

@@ -7,7 +7,7 @@ finished with the same settings are reused, so adding a depth trains only that n
 `responses=True` on a finished experiment draws Fig. 7 from the trained nets, training nothing.
 """
 
-import json
+import dataclasses
 import numbers
 import os
 
@@ -17,21 +17,23 @@ import numpy as np
 from keras_resnet import architectures, zoo
 from keras_resnet import responses as responses_lib
 from keras_resnet.cifar import config as config_lib
+from keras_resnet.cifar import figures
 from keras_resnet.cifar import model as cifar_model
-from keras_resnet.cifar import train
-from keras_resnet.training import backup, callbacks, lock, plots
-from keras_resnet.training import run as run_lib
+from keras_resnet.cifar.task import CifarTask, load_data
+from keras_resnet.errors import RecipeError
+from keras_resnet.training import backup, callbacks, distribute, durable, lock, loop, plots, run
+from keras_resnet.training.config import check as config_check
+from keras_resnet.training.config import replace
 
 FIGURE = "fig6.png"
 TABLE_MD = "table6.md"
 TABLE_JSON = "table6.json"
 RESPONSES_FIGURE = "fig7.png"
 RESPONSES_JSON = "fig7.json"
-# The kinds the experiment compares (Fig. 6).
-FAMILIES = ("plain", "residual")
+FAMILIES = config_lib.FAMILIES
 
 
-def experiment_nets(families=("plain", "residual"), depths=None):
+def experiment_nets(families=FAMILIES, depths=None):
     """The nets to train, as model names, family by family.
 
     Args:
@@ -50,14 +52,14 @@ def experiment_nets(families=("plain", "residual"), depths=None):
     ['resnet8', 'resnet14']
     """
     families = list(families)
-    if not families:
-        raise run_lib.RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
+    if not families or "" in families:
+        raise RecipeError("--families names no family: choose plain and/or residual. Received: --families=")
     for family in families:
         if family not in FAMILIES:
-            raise run_lib.RecipeError(f"unknown --families={family}: choose plain and/or residual")
+            raise RecipeError(f"unknown --families={family}: choose plain and/or residual")
     for depth in depths or ():
         if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 8 or (depth - 2) % 6:
-            raise run_lib.RecipeError(
+            raise RecipeError(
                 f"--depths must be CIFAR depths 6n+2 (8, 14, 20, 32, 44, 56, 110, …). Received: --depths={depth}"
             )
     names = [
@@ -66,34 +68,44 @@ def experiment_nets(families=("plain", "residual"), depths=None):
         for depth in depths or config_lib.DEGRADATION_DEPTHS[family]
     ]
     for name in names:
-        cifar_model.network_entry(name)
+        config_lib.network_entry(name)
     return names
 
 
-def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False, print_fn=print, **train_options):
+def net_config(config, name):
+    """The CIFAR config of the experiment's net `name`: the experiment's settings, no shortcut
+    option for a plain net."""
+    base = config_lib.CifarConfig(
+        **{f.name: getattr(config, f.name) for f in dataclasses.fields(config_lib.CifarConfig)}
+    )
+    return replace(base, model=name, shortcut=None if zoo.lookup(name).kind == "plain" else config.shortcut)
+
+
+def run_experiment(config, workdir, data=None, *, overwrite=False, print_fn=print):
     """Trains each net (resuming or reusing finished ones), then writes figure and table.
 
     Args:
-        config: a `CifarConfig`.
+        config: a `DegradationConfig`.
         workdir: str. Each net's run goes to `workdir/<name>`.
-        data: a `CifarData`.
-        nets: list of model names (`experiment_nets`).
-        seed: int. The same seed for every net.
+        data: optional `CifarData`. Defaults to the data the config names.
         overwrite: bool. Retrain everything, replacing a finished experiment.
-        responses: bool. Also write Fig. 7 (`layer_responses`) for the trained nets.
         print_fn: callable for progress lines.
-        **train_options: further arguments of `train.train_and_evaluate`.
 
     Returns:
         The table rows (also written as markdown and JSON).
     """
+    config_check(config)
+    nets = experiment_nets(config.families, config.depths)
     for name in nets:
-        train.check_settings(config, name)
-    train.check_data(config, data)
-    finished = {} if overwrite else finished_nets(config, workdir, data, nets, seed, train_options)
-    run_lib.make_workdir(workdir)
-    with lock.hold(workdir):  # Each net's run holds its own folder too.
-        run_lib.prepare_workdir(workdir, {"experiment": "degradation"}, overwrite=False)
+        net_config(config, name).check()
+    distribute.resolve_runtime(config.runtime)  # A strategy that cannot run here stops it before anything is written.
+    data = data if data is not None else load_data(config)
+    task = CifarTask(data)
+    task.load(config, None)  # The batch fits the data.
+    finished = {} if overwrite else finished_nets(config, workdir, task, nets)
+    run.make_workdir(workdir)
+    with lock.held(workdir):  # Each net's run holds its own folder too.
+        durable.write_json(os.path.join(workdir, run.RUN_CONFIG), run.record(config, {"nets": nets}))
         to_train = [name for name in nets if name not in finished]
         print_fn(
             f"Degradation experiment in {workdir}: {len(nets)} nets ({', '.join(nets)}); "
@@ -103,64 +115,46 @@ def run(config, workdir, data, nets, *, seed=0, overwrite=False, responses=False
         )
         results = {}
         for name in nets:
-            net_dir = os.path.join(workdir, name)
             if name in finished:
                 results[name] = finished[name]
                 continue
             print_fn(f"== {name} ==", flush=True)
             keras.backend.clear_session()
-            results[name] = train.train_and_evaluate(
-                config,
-                net_dir,
-                model_name=name,
-                data=data,
-                seed=seed,
-                overwrite=overwrite,
-                print_fn=print_fn,
-                **train_options,
+            results[name] = loop.train_and_evaluate(
+                task, net_config(config, name), os.path.join(workdir, name), overwrite=overwrite, print_fn=print_fn
             )
         histories = {name: callbacks.read_history(os.path.join(workdir, name, callbacks.HISTORY_JSON)) for name in nets}
-        plots.plot_degradation(
+        figures.plot_degradation(
             {n: h for n, h in histories.items() if zoo.lookup(n).kind == "plain"},
             {n: h for n, h in histories.items() if zoo.lookup(n).kind != "plain"},
             os.path.join(workdir, FIGURE),
             title=plots.run_title(data.name, config.train_steps, config.batch_size),
         )
         rows = table_rows(results)
-        with open(os.path.join(workdir, TABLE_MD), "w") as f:
-            f.write(markdown_table(rows, config.train_steps, data.name) + "\n")
-        if responses:
-            layer_responses(config, workdir, data, nets, shortcut=train_options.get("shortcut"), print_fn=print_fn)
-        with open(os.path.join(workdir, TABLE_JSON), "w") as f:
-            json.dump(rows, f, indent=1)
-        return rows
+        durable.write_text(os.path.join(workdir, TABLE_MD), markdown_table(rows, config.train_steps, data.name) + "\n")
+        if config.responses:
+            layer_responses(config, workdir, data, nets, print_fn=print_fn)
+        durable.write_json(os.path.join(workdir, TABLE_JSON), rows)
+    return rows
 
 
-def finished_nets(config, workdir, data, nets, seed=0, train_options=None):
+def finished_nets(config, workdir, task, nets):
     """The nets of `nets` that finished in `workdir` with the settings asked for now, by name to
     their metrics; a net finished with other settings is refused in one line (its results would
     be mixed with runs of another schedule or data). The replica count it ran on is not compared:
     a net finished on other devices is kept."""
-    train_options = train_options or {}
     finished = {}
     for name in nets:
         net_dir = os.path.join(workdir, name)
-        metrics = run_lib.load_metrics(net_dir)
+        metrics = run.load_metrics(net_dir)
         if metrics is None:
             continue
-        previous = run_lib.load_run_config(net_dir) or {}
-        planned = train.planned_run(
-            config,
-            name,
-            data,
-            seed,
-            train_options.get("shortcut"),
-            train_options.get("mixed_precision", "none"),
-            replicas=previous.get("replicas"),
-        )
-        changes = run_lib.changed_settings(previous, planned)
+        settings = net_config(config, name)
+        period = run.steps_per_period(settings.train_steps, settings.eval_every)
+        planned = run.record(settings, {**task.facts(settings, None), "period": period})
+        changes = run.changed_settings(run.load_run_config(net_dir) or {}, planned, ignore=("facts.replicas",))
         if changes:
-            raise run_lib.RecipeError(
+            raise RecipeError(
                 f"--workdir {workdir} holds {name} finished with other settings ({', '.join(changes)}); "
                 "rerun with its settings to extend the experiment, or pass --overwrite to retrain every net"
             )
@@ -168,20 +162,12 @@ def finished_nets(config, workdir, data, nets, seed=0, train_options=None):
     return finished
 
 
-def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
+def layer_responses(config, workdir, data, nets, print_fn=print):
     """Fig. 7: the std of each 3×3 layer's response on the test split, for each trained net.
 
     Each net is rebuilt with its last checkpoint; the test images minus the training mean go
     through it in inference mode (`keras_resnet.layer_responses`). Writes `fig7.png` (layer order
     and sorted) and `fig7.json` (per net: layers, stds, their mean; the paper's two claims).
-
-    Args:
-        config: the `CifarConfig` the nets were trained with.
-        workdir: str. The experiment's workdir (each net in `workdir/<name>`).
-        data: the `CifarData` they were trained on.
-        nets: list of model names.
-        shortcut: optional str. The shortcut option they were trained with.
-        print_fn: callable for the summary line.
 
     Returns:
         dict: `{"nets": {name: {"layers", "std", "mean_std"}}, "claims": [sentences]}`.
@@ -190,9 +176,7 @@ def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
     results = {}
     for name in nets:
         keras.backend.clear_session()
-        model = cifar_model.create_model(
-            name, data, config, shortcut=None if zoo.lookup(name).kind == "plain" else shortcut
-        )
+        model = cifar_model.create_model(net_config(config, name), data)
         model.load_weights(os.path.join(workdir, name, backup.CHECKPOINT))
         stds = responses_lib.layer_responses(model.get_layer(name), images, batch_size=config.batch_size)
         results[name] = {
@@ -201,13 +185,12 @@ def layer_responses(config, workdir, data, nets, shortcut=None, print_fn=print):
             "mean_std": float(np.mean(list(stds.values()))),
         }
     summary = {"nets": results, "claims": response_claims({n: r["mean_std"] for n, r in results.items()})}
-    plots.plot_responses(
+    figures.plot_responses(
         {n: r["std"] for n, r in results.items()},
         os.path.join(workdir, RESPONSES_FIGURE),
         title=f"{plots.run_title(data.name, config.train_steps, config.batch_size)}; {len(images):,} test images",
     )
-    with open(os.path.join(workdir, RESPONSES_JSON), "w") as f:
-        json.dump(summary, f, indent=1)
+    durable.write_json(os.path.join(workdir, RESPONSES_JSON), summary)
     print_fn(
         "Fig. 7, mean std of the 3×3 layer responses: "
         + ", ".join(f"{n} {r['mean_std']:.3f}" for n, r in results.items()),

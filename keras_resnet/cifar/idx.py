@@ -22,7 +22,8 @@ import struct
 
 import numpy as np
 
-from keras_resnet.cifar.datasets import DataError, check_arrays
+from keras_resnet.cifar.arrays import check_arrays
+from keras_resnet.errors import DataError
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",

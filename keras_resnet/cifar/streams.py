@@ -1,12 +1,12 @@
 """What each process of a CIFAR run feeds `fit` and its periodic evaluation, on any topology.
 
 One process (no strategy, one device, `mirrored`, JAX's data parallel over local devices): the
-whole batches of `datasets.batches`, and the evaluation splits as arrays; Keras splits each batch
+whole batches of `arrays.batches`, and the evaluation splits as arrays; Keras splits each batch
 over the replicas in consecutive blocks.
 
 A job of several processes (TensorFlow's `multi_worker`, or the processes of a JAX job) is the
 same run as one process with all the devices: at every step each process builds only its
-consecutive block of the global batch (`datasets.batches` with `block=(processes, index)`: it
+consecutive block of the global batch (`arrays.batches` with `block=(processes, index)`: it
 indexes only its rows), the blocks in process order making the batch, and each process's block
 is split over its replicas in turn. On TensorFlow the blocks go through
 `strategy.distribute_datasets_from_function` as per-replica batches; on JAX the block is this
@@ -16,16 +16,16 @@ off, `distribute._join_jax_job`). Each evaluation split is shared over the proce
 number of batches.
 """
 
-from keras_resnet.cifar import datasets
+from keras_resnet.cifar import arrays
 from keras_resnet.training import callbacks, exact_eval, faults
 
 
 def _traced_batches(data, batch_size, seed, start_step, block=(1, 0)):
-    """`datasets.batches` of the training split (this block of each), traced (`faults.trace_batches`)."""
+    """`arrays.batches` of the training split (this block of each), traced (`faults.trace_batches`)."""
     return faults.trace_batches(
-        datasets.batches(data.x_train, data.y_train, batch_size, seed=seed, start_step=start_step, block=block),
+        arrays.batches(data.x_train, data.y_train, batch_size, seed=seed, start_step=start_step, block=block),
         start_step,
-        examples=datasets.batch_indices(len(data.x_train), batch_size, seed, start_step, block),
+        examples=arrays.batch_indices(len(data.x_train), batch_size, seed, start_step, block),
     )
 
 
@@ -36,7 +36,7 @@ def train_stream(resolved, data, batch_size, seed=0, start_step=0):
         resolved: the `distribute.Resolved` strategy.
         data: a `CifarData`.
         batch_size: int. The global batch, a multiple of the replica count.
-        seed: int. The batch order's seed (`datasets.batch_indices`).
+        seed: int. The batch order's seed (`arrays.batch_indices`).
         start_step: int. The first iteration the stream feeds.
 
     Returns:

@@ -1,4 +1,6 @@
-"""ImageNet for the paper's nets: input pipeline (Sec. 3.4), test protocol, distributed training.
-
-Import the modules you need: `config`, `sources`, `input_pipeline`, `model`, `evaluation`, `train`.
+"""The ImageNet recipe of Sec. 3.4: `config` holds every setting of a run; `sources` (with
+`records`) the data, `order` the training order, `cropping` and `input_pipeline` the streams,
+`pixel_mean` the mean, `model` the model it trains, `task` the recipe as a task of the one
+training loop (`keras_resnet.training.loop`), `evaluation` the test protocols, `finetune` the
+published nets in the recipe, `cli` the command line. Import the modules you need.
 """

@@ -1,13 +1,16 @@
-"""The ImageNet recipe's hyperparameters (Sec. 3.4): one home for every number of the recipe.
+"""The ImageNet recipe's config (Sec. 3.4): every setting of a run, one home for each number.
 
 Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
-(https://arxiv.org/abs/1512.03385), Sec. 3.4.
+(https://arxiv.org/abs/1512.03385), Sec. 3.4: SGD with momentum 0.9, weight decay 1e-4, batch 256,
+learning rate 0.1 divided by 10 when the error plateaus, up to 60×10⁴ iterations; 224×224 crops of
+images whose shorter side is sampled in [256, 480], flips, the per-pixel mean subtracted,
+AlexNet's colour augmentation.
 
 Example:
 
 >>> cfg = imagenet()
->>> cfg.batch_size, cfg.scale_range, cfg.eval_resize, cfg.schedule
-(256, (256, 480), 256, 'plateau')
+>>> cfg.batch_size, cfg.scale_range, cfg.eval_resize, cfg.schedule, cfg.iterations()
+(256, (256, 480), 256, 'plateau', 600000)
 >>> imagenet(batch_size=1024, linear_scaling=True).scaled_learning_rate()
 0.4
 >>> imagenet(schedule="step", train_images=2560).step_boundaries()
@@ -16,83 +19,104 @@ Example:
 
 import dataclasses
 import math
+import typing
 
-from keras_resnet import architectures
-from keras_resnet.training.config import SGDRecipe
+from keras_resnet import architectures, zoo
+from keras_resnet.errors import RecipeError
+from keras_resnet.training.config import Runtime, SGDRecipe, check_shortcut, option, replace, shown
 
 SCHEDULES = ("plateau", "step")
 MEANS = ("pixel", "channel")
+BOTTLENECK_STRIDES = ("1x1", "3x3")
+PROTOCOLS = ("center", "10crop", "multiscale")  # The paper's test protocols (`evaluation`).
+# A net small enough for smoke tests on a CPU; not a network of the paper.
+TEST_NETWORKS = {"tiny": dict(stages=(1, 1), widths=(16, 32))}  # Multiples of 16: oneDNN's AVX-512 channel block.
+IMAGENET_MODELS = tuple(name for name, entry in zoo.MODELS.items() if entry.family == "imagenet")
 
 
 @dataclasses.dataclass(frozen=True)
 class ImageNetConfig(SGDRecipe):
-    """Hyperparameters of the ImageNet recipe (Sec. 3.4), besides `SGDRecipe`'s.
+    """A run of the ImageNet recipe: the net, the data, the schedule, the augmentation, the
+    test protocol's sizes, the optimiser (`SGDRecipe`) and where it runs (`Runtime`)."""
 
-    Args:
-        batch_size: int. Global mini-batch, split across replicas. Defaults to `256`.
-        max_steps: int. Iterations at most. Defaults to `600000`.
-        plateau_factor: float. Rate multiplier when the error plateaus. Defaults to `0.1`.
-        plateau_patience: int. Evaluations without improvement before dividing. The paper
-            does not give it. Defaults to `3`.
-        image_size: int. Side of the random crop. Defaults to `224`.
-        scale_range: tuple of int. Range of the random shorter side (scale augmentation).
-            Defaults to `(256, 480)`.
-        pca_lighting_std: float. Standard deviation of AlexNet's PCA lighting. Defaults to
-            `0.1`.
-        test_scales: tuple of int. Shorter sides of the fully convolutional multi-scale test.
-            Defaults to `(224, 256, 384, 480, 640)`.
-        shortcut: str. Defaults to `"B"`.
-        eval_resize: int. Shorter side before the evaluation centre crop. Defaults to `256`.
-        mean: str. `"pixel"`: the per-pixel mean of the training set (the paper), computed once
-            and cached; `"channel"`: the published per-channel mean. Defaults to `"pixel"`.
-        channel_mean: tuple of float. Published ImageNet RGB mean (Caffe's BGR 104, 117, 123).
-        mean_images: optional int. Training images averaged for the per-pixel mean, a random
-            sample (`input_pipeline.compute_pixel_mean`); `None`: all (the paper). Not in the paper.
-        pca_eigval: tuple of float. Eigenvalues of the ImageNet RGB covariance (pixels in [0, 1];
-            AlexNet's lighting as published by fb.resnet.torch).
-        pca_eigvec: tuple of tuples. Its eigenvectors, one per column.
-        schedule: str. `"plateau"`: ÷10 when the validation error plateaus (the paper);
-            `"step"`: ÷10 at `step_epochs` of `total_epochs` (Goyal et al., arXiv 1706.02677).
-            Not in the paper. Defaults to `"plateau"`.
-        step_epochs: tuple of int. Epochs at which the step schedule divides. Defaults to
-            `(30, 60, 80)`.
-        total_epochs: int. Length of the step schedule. Defaults to `90`.
-        train_images: int. Training-set size, for epochs. Defaults to `1281167`.
-        linear_scaling: bool. Learning rate × batch / `reference_batch_size` (Goyal et al.,
-            arXiv 1706.02677). Not in the paper. Defaults to `False`.
-        reference_batch_size: int. Batch of the base rate. Defaults to `256`.
-        eval_every: int. Iterations between validations (plateau checks). Defaults to `5000`.
-        shuffle_buffer: int. Records permuted together in the training stream of a record source
-            (TFRecords, TFDS): two such windows of encoded images are held (`imagenet.order`).
-            Defaults to `10000` (about 1.1 GB of ImageNet JPEGs a window).
-        interleave_files: int. Record files read at a time, one record from each in turn
-            (`imagenet.order`). Defaults to `64`.
-    """
-
-    batch_size: int = 256
-    max_steps: int = 600000
-    plateau_factor: float = 0.1
-    plateau_patience: int = 3
-    image_size: int = 224
-    scale_range: tuple = (256, 480)
-    pca_lighting_std: float = 0.1
-    test_scales: tuple = (224, 256, 384, 480, 640)
-    shortcut: str = architectures.FAMILY_SHORTCUT["imagenet"]
-    eval_resize: int = 256
-    mean: str = "pixel"
-    channel_mean: tuple = (123.68, 116.779, 103.939)
-    mean_images: int = None
-    pca_eigval: tuple = (0.2175, 0.0188, 0.0045)
-    pca_eigvec: tuple = ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
-    schedule: str = "plateau"
-    step_epochs: tuple = (30, 60, 80)
-    total_epochs: int = 90
-    train_images: int = 1281167
-    linear_scaling: bool = False
-    reference_batch_size: int = 256
-    eval_every: int = 5000
-    shuffle_buffer: int = 10000
-    interleave_files: int = 64
+    model: str = option("resnet50", "resnet18…152, plain18…152, highway18/34 (tiny: a smoke-test net).")
+    shortcut: typing.Optional[str] = option(
+        None,
+        "Shortcut option A, B or C (Sec. 3.3); unset: B (Tables 3-5). Table 2 / Fig. 4 (plain vs residual 18/34) use A.",
+        choices=architectures.SHORTCUTS,
+    )
+    bottleneck_stride: str = option(
+        "1x1", "Stride in the bottleneck's 1x1 (the paper) or 3x3 conv (v1.5, torchvision).", choices=BOTTLENECK_STRIDES
+    )
+    init_weights: typing.Optional[str] = option(
+        None, "Start from published weights (imagenet, msra, torchvision_v1, or a file): fine-tuning."
+    )
+    data_dir: typing.Optional[str] = option(None, "TFDS data directory with imagenet2012 prepared.", resume=False)
+    manual_dir: typing.Optional[str] = option(
+        None, "Directory of ILSVRC2012_img_{train,val}.tar, for TFDS to prepare imagenet2012.", resume=False
+    )
+    image_folder: typing.Optional[str] = option(
+        None, "ImageNet-layout folder: train/<wnid>/*.JPEG, val/<wnid>/*.JPEG.", resume=False
+    )
+    tfrecords: typing.Optional[str] = option(
+        None, "Directory of train-* and validation-* TFRecords (image/encoded, image/class/label).", resume=False
+    )
+    tfrecord_label_offset: int = option(0, "Added to TFRecord labels (-1 for 1-based labels).")
+    classes: int = option(1000, "Classes of --tfrecords data (folders and TFDS know theirs).", minimum=1)
+    batch_size: int = option(256, "Global mini-batch, split across replicas.", minimum=1)
+    max_steps: int = option(600000, "Iterations at most of the plateau schedule.", minimum=1)
+    train_steps: typing.Optional[int] = option(
+        None, "Iterations; unset: --max_steps (plateau) or the step schedule's --total_epochs.", minimum=1
+    )
+    schedule: str = option(
+        "plateau",
+        "plateau: ÷10 when the validation error plateaus (the paper); step: ÷10 at --step_epochs of "
+        "--total_epochs (Goyal et al., arXiv 1706.02677, not in the paper).",
+        choices=SCHEDULES,
+    )
+    plateau_factor: float = option(0.1, "Rate multiplier when the error plateaus.", positive=True)
+    plateau_patience: int = option(3, "Evaluations without improvement before dividing (not in the paper).", minimum=1)
+    step_epochs: tuple[int, ...] = option((30, 60, 80), "Epochs at which the step schedule divides.", minimum=1)
+    total_epochs: int = option(90, "Length of the step schedule.", minimum=1)
+    train_images: int = option(1281167, "Training-set size, for epochs.", minimum=1)
+    linear_scaling: bool = option(
+        False, "Learning rate × batch / --reference_batch_size (Goyal et al., arXiv 1706.02677). Not in the paper."
+    )
+    reference_batch_size: int = option(256, "Batch of the base rate.", minimum=1)
+    eval_every: int = option(5000, "Iterations between validations (plateau checks).", minimum=1)
+    image_size: int = option(224, "Side of the random crop.", minimum=1)
+    scale_range: tuple[int, ...] = option(
+        (256, 480), "Range of the random shorter side (scale augmentation), smallest first.", minimum=1
+    )
+    eval_resize: int = option(256, "Shorter side before the evaluation centre crop.", minimum=1)
+    test_scales: tuple[int, ...] = option(
+        (224, 256, 384, 480, 640), "Shorter sides of the fully convolutional multi-scale test.", minimum=1, resume=False
+    )
+    mean: str = option(
+        "pixel",
+        "pixel: the per-pixel mean of the training set (the paper), computed once and cached; channel: the "
+        "published per-channel mean.",
+        choices=MEANS,
+    )
+    channel_mean: tuple[float, ...] = option(
+        (123.68, 116.779, 103.939), "Published ImageNet RGB mean (Caffe's BGR 104, 117, 123)."
+    )
+    mean_images: typing.Optional[int] = option(
+        None, "Training images averaged for the per-pixel mean, a sample; unset: all (the paper).", minimum=1
+    )
+    pca_lighting_std: float = option(0.1, "Standard deviation of AlexNet's PCA lighting.")
+    pca_eigval: tuple[float, ...] = option(
+        (0.2175, 0.0188, 0.0045), "Eigenvalues of the ImageNet RGB covariance (pixels in [0, 1])."
+    )
+    pca_eigvec: tuple[tuple[float, ...], ...] = option(
+        ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203)),
+        "Its eigenvectors, one per column (AlexNet's lighting as fb.resnet.torch publishes it).",
+    )
+    shuffle_buffer: int = option(
+        10000, "Records permuted together in the training stream of TFRecords or TFDS (two windows held).", minimum=1
+    )
+    interleave_files: int = option(64, "Record files read at a time, one record from each in turn.", minimum=1)
+    runtime: Runtime = Runtime()
 
     def scaled_learning_rate(self):
         """The initial rate; × batch / `reference_batch_size` with `linear_scaling`."""
@@ -109,14 +133,65 @@ class ImageNetConfig(SGDRecipe):
         per_epoch = self.steps_per_epoch()
         return tuple(e * per_epoch for e in self.step_epochs) + (self.total_epochs * per_epoch,)
 
+    def kind(self):
+        """The net's kind: `"residual"`, `"plain"` or `"highway"` (`tiny` is residual)."""
+        return zoo.MODELS[self.model].kind if self.model in IMAGENET_MODELS else "residual"
+
+    def iterations(self):
+        """The run's iterations: `train_steps`, or the schedule's end."""
+        if self.train_steps is not None:
+            return self.train_steps
+        return self.step_boundaries()[-1] if self.schedule == "step" else self.max_steps
+
+    def check(self):
+        """Raises `RecipeError` for an unknown net, a shortcut it cannot take, or crop sizes that
+        cannot be cut from the scaled images; needs no Keras."""
+        if self.model not in TEST_NETWORKS and self.model not in IMAGENET_MODELS:
+            raise RecipeError(
+                f"unknown --model {self.model!r}: ImageNet models are {', '.join(IMAGENET_MODELS)} (or tiny for tests)"
+            )
+        check_shortcut(self.model, self.kind(), self.shortcut)
+        if len(self.scale_range) != 2 or self.scale_range[0] > self.scale_range[1]:
+            raise RecipeError(
+                "--scale_range takes two shorter sides, smallest first (paper: 256,480). "
+                f"Received: --scale_range={shown(self.scale_range)}"
+            )
+        for name, side in (("scale_range", self.scale_range[0]), ("eval_resize", self.eval_resize)):
+            if self.image_size > side:  # The crop is taken from the image scaled to this side.
+                raise RecipeError(
+                    f"--image_size={self.image_size} is larger than the shorter side --{name} scales the images to "
+                    f"({side}); choose --image_size at most {side}"
+                )
+        for name, value in (("channel_mean", self.channel_mean), ("pca_eigval", self.pca_eigval)):
+            if len(value) != 3:
+                raise RecipeError(f"--{name} takes 3 numbers, R, G, B. Received: --{name}={shown(value)}")
+        if len(self.pca_eigvec) != 3:
+            raise RecipeError(
+                f"--pca_eigvec takes 3 rows of 3 numbers. Received: --pca_eigvec={shown(self.pca_eigvec)}"
+            )
+        return self
+
 
 def imagenet(**changes):
-    """The ImageNet recipe's config with optional changes.
+    """The paper's ImageNet run (Sec. 3.4), with optional changes of any field (`replace`)."""
+    return replace(ImageNetConfig(), **changes)
 
-    Args:
-        **changes: fields of `ImageNetConfig`.
 
-    Returns:
-        An `ImageNetConfig`.
-    """
-    return ImageNetConfig(**changes)
+def smoke(**changes):
+    """A run of a few minutes on a 2-core CPU: the `tiny` net on 64-pixel crops of images scaled
+    to 72-96, batches of 16, 100 iterations evaluated every 20, the per-channel mean."""
+    settings = dict(
+        model="tiny",
+        image_size=64,
+        scale_range=(72, 96),
+        eval_resize=72,
+        test_scales=(64, 80),
+        batch_size=16,
+        train_steps=100,
+        eval_every=20,
+        mean="channel",
+    )
+    return replace(ImageNetConfig(), **{**settings, **changes})
+
+
+VARIANTS = {"paper": imagenet, "smoke": smoke}

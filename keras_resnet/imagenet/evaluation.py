@@ -18,13 +18,17 @@ Example:
 {'top1_error': 0.5, 'top2_error': 0.0}
 """
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.imagenet import cropping, input_pipeline
+from keras_resnet.errors import RecipeError
+from keras_resnet.imagenet import config, cropping, input_pipeline, skips
+from keras_resnet.training import backup, durable
 
-PROTOCOLS = ("center", "10crop", "multiscale")
+PROTOCOLS = config.PROTOCOLS
 
 
 def ten_crop_windows(height, width, size):
@@ -162,7 +166,7 @@ def evaluate(
         batch_size: int. Images per forward pass (center, 10-crop). Defaults to `50`.
         max_images: optional int. Evaluate only the first this many images.
         split: str. Defaults to `"val"`.
-        counter: optional `input_pipeline.SkipCounter` for unreadable images. Defaults to a new one.
+        counter: optional `skips.SkipCounter` for unreadable images. Defaults to a new one.
 
     Returns:
         dict with `top1_error`, `top5_error`, `images`, `skipped_images` (unreadable ones skipped
@@ -170,7 +174,7 @@ def evaluate(
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown eval protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
-    counter = counter or input_pipeline.SkipCounter("evaluation")
+    counter = counter or skips.SkipCounter("evaluation")
     scores, labels = [], []
     if protocol == "center":
         ds = input_pipeline.eval_dataset(source, config, batch_size, split=split, counter=counter)
@@ -213,3 +217,54 @@ def evaluate(
     read_to_end = not max_images or len(labels) < max_images
     skipped = counter.report(len(labels), source.sizes.get(split) if read_to_end else None)
     return {"protocol": protocol, "images": int(len(labels)), "skipped_images": skipped, **top_k_errors(scores, labels)}
+
+
+EVAL_PREFIX = "eval_"
+
+
+def evaluate_checkpoint(cfg, workdir, *, source, protocol="center", max_images=None, batch_size=50, print_fn=print):
+    """Evaluates the run in `workdir` with a test protocol; writes `eval_<protocol>.json`.
+
+    Args:
+        cfg: the run's `ImageNetConfig` (its net, and the crop sizes to test with).
+        workdir: str. A workdir written by the recipe.
+        source: a `sources.Source`.
+        protocol: str. `"center"`, `"10crop"` or `"multiscale"`. Defaults to `"center"`.
+        max_images: optional int. Evaluate only this many validation images.
+        batch_size: int. Images per forward pass. Defaults to `50`.
+        print_fn: callable for the result line.
+
+    Returns:
+        dict with `top1_error`, `top5_error`, `images`, `skipped_images`, `protocol`.
+    """
+    from keras_resnet.imagenet import model
+
+    checkpoint = os.path.join(workdir, backup.CHECKPOINT)
+    if not os.path.exists(checkpoint):
+        raise RecipeError(f"--workdir {workdir} has no checkpoint ({backup.CHECKPOINT}); train first (--mode=train)")
+    # A fine-tuned run's net was built from published weights (cached by the run): built the same way.
+    network = model.create_network(
+        cfg.model, source.num_classes, None, cfg.shortcut, cfg.init_weights, cfg.bottleneck_stride
+    )
+    trained = model.recipe_model(network, cfg)
+    try:
+        trained.load_weights(checkpoint)  # The network's weights and the mean it was trained with.
+    except ValueError as error:
+        raise RecipeError(
+            f"{checkpoint} does not fit --model {cfg.model} with {source.num_classes} classes at "
+            f"--image_size {cfg.image_size}: evaluate with the flags the run was trained with "
+            f"({str(error).strip().splitlines()[0].split('. Example')[0][:120]})"
+        ) from None
+    result = evaluate(
+        network,
+        source,
+        cfg,
+        protocol,
+        mean=model.stored_mean(trained),
+        batch_size=batch_size,
+        max_images=max_images,
+        counter=skips.SkipCounter("evaluation"),
+    )
+    durable.write_json(os.path.join(workdir, f"{EVAL_PREFIX}{protocol}.json"), result)
+    print_fn(f"{protocol}: {result_summary(result)}", flush=True)
+    return result

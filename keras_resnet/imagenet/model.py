@@ -23,8 +23,12 @@ Example:
 import keras
 import numpy as np
 
-from keras_resnet.imagenet.augment import PCALighting
-from keras_resnet.training.preprocessing import PerPixelMean
+import keras_resnet
+from keras_resnet import architectures, builder
+from keras_resnet.errors import RecipeError
+from keras_resnet.imagenet.config import TEST_NETWORKS
+from keras_resnet.preprocessing import PCALighting, PerPixelMean
+from keras_resnet.training import optimizers
 
 IMAGE = "image"
 LIGHTING_ALPHA = "lighting_alpha"
@@ -69,7 +73,7 @@ def mean_image(config, pixel_mean=None):
 
     Args:
         config: an `ImageNetConfig` (`mean`, `channel_mean`).
-        pixel_mean: the training set's per-pixel mean (`input_pipeline.compute_pixel_mean`);
+        pixel_mean: the training set's per-pixel mean (`pixel_mean.compute_pixel_mean`);
             needed for `mean="pixel"`.
     """
     if config.mean == "pixel":
@@ -82,3 +86,52 @@ def mean_image(config, pixel_mean=None):
 def stored_mean(model):
     """The mean a `recipe_model` subtracts (`[size, size, 3]` float32 numpy)."""
     return keras.ops.convert_to_numpy(model.get_layer(MEAN_LAYER).mean)
+
+
+def create_network(name, classes, config=None, shortcut=None, init_weights=None, bottleneck_stride="1x1"):
+    """An ImageNet net of the zoo (`"resnet50"`, `"plain34"`, …) or `"tiny"`, fully convolutional
+    input `(None, None, 3)`, logits out, the coupled L2 on its kernels; with `init_weights`, the
+    published net (`imagenet.finetune.pretrained_network`), its preprocessing inside."""
+    if init_weights is not None:
+        from keras_resnet.imagenet.finetune import pretrained_network
+
+        return pretrained_network(name, classes, init_weights, config, shortcut, bottleneck_stride)
+    options = optimizers.regularizers(config) if config is not None else {}
+    if shortcut is not None:
+        options["shortcut"] = shortcut
+    if bottleneck_stride != "1x1":
+        options["bottleneck_stride"] = bottleneck_stride
+    try:
+        if name in TEST_NETWORKS:
+            return builder.build_network(
+                "imagenet",
+                input_shape=(None, None, 3),
+                classes=classes,
+                classifier_activation=None,
+                name=name,
+                **TEST_NETWORKS[name],
+                **options,
+            )
+        return keras_resnet.MODELS[name](
+            input_shape=(None, None, 3), classes=classes, classifier_activation=None, **options
+        )
+    except (TypeError, ValueError) as error:
+        raise RecipeError(f"--model {name}: {str(error).splitlines()[0]}") from None
+
+
+def check_network(cfg, weights=None, weights_flag="--init_weights"):
+    """Raises `RecipeError` for a net `create_network` cannot build, before anything is built,
+    fetched or written: the config's net (`ImageNetConfig.check`) and the published `weights` it
+    starts from or is evaluated with (`"imagenet"`, a source's name or a file), checked without
+    being fetched or read."""
+    cfg.check()
+    if weights is not None:
+        from keras_resnet.imagenet.finetune import check_weights
+
+        check_weights(cfg.model, weights, cfg.shortcut, cfg.bottleneck_stride, weights_flag)
+
+
+def used_shortcut(cfg):
+    """The shortcut option the config's net is built with: `None` for a plain net, else
+    `cfg.shortcut` or the paper's B."""
+    return None if cfg.kind() == "plain" else cfg.shortcut or architectures.FAMILY_SHORTCUT["imagenet"]

@@ -21,7 +21,7 @@ in turn: replica `r` of the job (workers in order, then their devices) takes the
 whether the job runs as W processes of D devices or as one process of W·D devices, so a run may be
 resumed on another topology with the same replica count. A pipeline's share (`share=`) holds its
 blocks' positions only, and it reads only their examples: a folder's files by index; records one
-by one at their byte offsets (`sources.RecordSplit.read`), placed by the same arithmetic as the
+by one at their byte offsets (`records.RecordSplit.read`), placed by the same arithmetic as the
 stream read in turn (`pass_read_order`, `window_order`), so the workers together read each record
 of a pass once.
 
@@ -244,7 +244,7 @@ def training_stream(split, seed, start, *, interleave_files=64, window=10000, sh
     folder, the serialized record for records).
 
     Args:
-        split: a `sources.FolderSplit` or `sources.RecordSplit` (its records counted here if
+        split: a `sources.FolderSplit` or `records.RecordSplit` (its records counted here if
             they were not yet: `RecordSplit.count_records`; with `share`, indexed:
             `RecordSplit.index_records`).
         seed: int.

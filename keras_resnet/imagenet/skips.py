@@ -8,6 +8,7 @@ them among the images the run has read.
 
 import threading
 
+import keras
 import numpy as np
 from absl import logging
 
@@ -76,3 +77,25 @@ class SkipCounter:
             logging.warning("%s input: skipped %d unreadable image(s), %d in all", self.name, count - self.count, count)
         self.count = count
         return count
+
+
+class SkipReport(keras.callbacks.Callback):
+    """At each period's end, reports the unreadable training images skipped among those the
+    run's steps have read so far (the validation reports its own pass). The pipeline only records
+    what it skipped: it runs ahead of the steps (prefetching), so its own count would include
+    images no step has reached.
+
+    Args:
+        train: the training stream's `skips.SkipCounter`.
+        start_step: int. Iterations done before this run (its stream starts there).
+        steps_per_period: int.
+        images_per_step: int. Images one iteration takes from this process's training stream.
+    """
+
+    def __init__(self, train, start_step, steps_per_period, images_per_step):
+        super().__init__()
+        self.train = train
+        self.start_step, self.steps_per_period, self.images_per_step = start_step, steps_per_period, images_per_step
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train.report(((epoch + 1) * self.steps_per_period - self.start_step) * self.images_per_step)

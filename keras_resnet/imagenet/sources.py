@@ -5,11 +5,8 @@ A source holds, per split, an index of its examples, never the examples themselv
 - an image folder (`FolderSplit`) is random access: the sorted listing of its files (names and
   labels in NumPy arrays: about 25 MB for ImageNet's 1,281,167 training files), read one file at a
   time by index;
-- TFRecords and TFDS (`RecordSplit`) are read file by file: their files and each file's record
-  count (TFDS stores the counts; TFRecords are counted once and the counts cached in the run's
-  workdir). A job of several workers also learns where each record begins (8 bytes a record:
-  about 10 MB for ImageNet), so that each worker reads its own records and no others
-  (`RecordSplit.read`).
+- TFRecords and TFDS (`records.RecordSplit`) are read file by file, or record by record at their
+  byte offsets in a job of several workers.
 
 Each split gives its examples in a fixed order as `(encoded_image, label)`: the image file's bytes
 (undecoded, so the pipeline can decode only the crop of a JPEG) and an int32 label. The training
@@ -21,20 +18,18 @@ Example:
 >>> folder_source("/no/such/folder")
 Traceback (most recent call last):
 ...
-keras_resnet.imagenet.sources.DataError: --image_folder /no/such/folder does not exist; expected train/<class>/*.JPEG and val/<class>/*.JPEG
+keras_resnet.errors.DataError: --image_folder /no/such/folder does not exist; expected train/<class>/*.JPEG and val/<class>/*.JPEG
 """
 
-import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import os
 import re
-import struct
 
 import numpy as np
 
-from keras_resnet.training import durable
+from keras_resnet.errors import DataError, error_line
+from keras_resnet.imagenet.records import RecordSplit
 
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png")
 NO_DATA = (
@@ -42,16 +37,6 @@ NO_DATA = (
     "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar to prepare it), --image_folder with "
     "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, or --tfrecords with train-* and validation-* files"
 )
-RECORD_COUNTS = "record_counts.json"
-RECORD_OFFSETS = "record_offsets.npz"
-RECORD_HEADER, RECORD_FOOTER = 12, 4  # Bytes around a record's data (`tfrecord_offsets`).
-# Files a split's fixed order (`examples`) reads at once: a fixed number, so that the order does
-# not depend on the machine.
-READ_FILES = 16
-
-
-class DataError(ValueError):
-    """Data that cannot be used, with a one-line message."""
 
 
 class FolderSplit:
@@ -118,236 +103,6 @@ class FolderSplit:
         digest.update(self.labels.tobytes())
 
 
-class RecordSplit:
-    """One split of TFRecord files: the files, each one's record count, and the record parser.
-
-    Args:
-        files: list of str, in a fixed (sorted) order.
-        parse: function of a serialized record → `(encoded, label)` tensors.
-        lengths: optional sequence of int. Records per file, where known (TFDS); otherwise
-            `count_records` counts them.
-        name: str. The flag and value that named the files, for messages.
-    """
-
-    random_access = False
-
-    def __init__(self, files, parse, lengths=None, name=""):
-        self.files, self.parse, self.name = list(files), parse, name
-        self.lengths = None if lengths is None else np.asarray(lengths, np.int64)
-        self._counts = None  # path → [bytes, records, modification time], once counted here
-        self._offsets = {}  # path → each record's byte offset and the file's size, once walked here
-        self.record_offsets = None  # int64 [records + 1 per file], by example: `index_records`
-        self._read_tensors = None
-        self._file_stats = None  # path → [bytes, modification time], once stat'ed here
-
-    @property
-    def size(self):
-        return None if self.lengths is None else int(self.lengths.sum())
-
-    @property
-    def starts(self):
-        """The index of each file's first record in the split's order (files in order)."""
-        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-
-    def load(self, serialized):
-        """`(encoded, label)` of a record."""
-        return self.parse(serialized)
-
-    def shard_size(self, shard):
-        """How many records `examples(shard)` gives (the counts known: `count_records`)."""
-        count, index = shard
-        return int(np.asarray(self.lengths)[index::count].sum()) if self.lengths is not None else None
-
-    def identify(self, digest):
-        """Adds to a `hashlib` digest what identifies the split: its files with their byte sizes,
-        record counts and modification times where they were counted here (TFRecords), or the
-        counts stored with them (TFDS, whose prepared files are never rewritten)."""
-        for path, length in zip(self.files, self.lengths if self.lengths is not None else [None] * len(self.files)):
-            digest.update(f"{path}:{(self._counts or {}).get(path, length)};".encode())
-
-    def records(self, file_index, skip=0, buffered=True):
-        """`(example, serialized)` of one file's records from its `skip`-th on.
-
-        Unbuffered, `skip` moves past records by their headers without reading their contents.
-        """
-        import tensorflow as tf
-
-        path = tf.gather(tf.constant(self.files), file_index)
-        first = tf.gather(tf.constant(self.starts), file_index) + tf.cast(skip, tf.int64)
-        records = tf.data.TFRecordDataset(path, buffer_size=None if buffered else 0)
-        if not isinstance(skip, int) or skip:
-            records = records.skip(tf.cast(skip, tf.int64))
-        return records.enumerate(start=first)
-
-    def examples(self, shard=(1, 0)):
-        """`(encoded, label)` of every record: `READ_FILES` files at a time, one record from each in
-        turn; with `shard=(count, index)` only the records of every `count`-th file from the
-        `index`-th (no other file is opened)."""
-        import tensorflow as tf
-
-        count, index = shard
-        mine = self.files[index::count]
-        if not mine:  # More workers than files: this one has none.
-            return tf.data.TFRecordDataset(tf.constant([], tf.string)).map(self.parse)
-        files = tf.data.Dataset.from_tensor_slices(mine)
-        records = files.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(READ_FILES, len(mine)),
-            block_length=1,
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-        return records.map(self.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
-    def count_records(self, cache_dir=None):
-        """Counts each file's records once (by their headers: a few bytes a record) and sets
-        `lengths`; with `cache_dir`, the counts are read from and kept in
-        `cache_dir/record_counts.json`, by path, byte size and modification time, so that a rerun
-        counts nothing. Counts TFDS stored are used as they are."""
-        if self.lengths is not None and self._counts is None:
-            return self.lengths  # Stored with the data (TFDS).
-        cache_path = os.path.join(cache_dir, RECORD_COUNTS) if cache_dir else None
-        cached = {}
-        if cache_path and os.path.exists(cache_path):
-            with open(cache_path) as f:
-                cached = json.load(f)
-        if self._counts is None:
-            stats = self._stats()
-            fresh = {p: len(o) - 1 for p, o in self._offsets.items() if o[-1] == stats[p][0]}  # Walked here.
-            missing = [p for p in self.files if p not in fresh and cached.get(p, [None] * 3)[::2] != stats[p]]
-            fresh.update((p, len(o) - 1) for p, o in self._walk(missing).items())
-            self._counts = {
-                path: [stats[path][0], fresh[path] if path in fresh else cached[path][1], stats[path][1]]
-                for path in self.files
-            }
-            self.lengths = np.array([self._counts[path][1] for path in self.files], np.int64)
-        if cache_path and os.path.isdir(cache_dir) and any(cached.get(p) != c for p, c in self._counts.items()):
-            durable.write_text(cache_path, json.dumps({**cached, **self._counts}))
-        return self.lengths
-
-    def _stats(self):
-        """Path → `[byte size, modification time in ns]`: what a cached count or offset is kept by.
-        Asked of the file system once (counting and indexing both need them: a request a file on
-        object storage)."""
-        import tensorflow as tf
-
-        if self._file_stats is None:
-            self._file_stats = {path: [(s := tf.io.gfile.stat(path)).length, s.mtime_nsec] for path in self.files}
-        return self._file_stats
-
-    def _walk(self, paths):
-        """Walks the record headers of `paths` (in parallel) and keeps each file's offsets."""
-        with concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(paths) or 1)) as pool:
-            walked = dict(zip(paths, pool.map(lambda p: tfrecord_offsets(p, self.name), paths)))
-        self._offsets.update(walked)
-        return walked
-
-    def index_records(self, cache_dir=None):
-        """Learns where each record begins (`record_offsets`), so that `read` can read any record
-        alone: from the headers walked while counting, from `cache_dir/record_offsets.npz` (by path,
-        byte size and modification time), or by walking the headers of the files not known yet (a
-        few bytes a record; about 1.3 M small reads for ImageNet, once per cache directory: each
-        worker of a job keeps its own).
-
-        Raises:
-            DataError: a file holds another number of records than its stored count.
-        """
-        if self.record_offsets is not None:
-            return self.record_offsets
-        cache_path = os.path.join(cache_dir, RECORD_OFFSETS) if cache_dir else None
-        stats = self._stats()
-        known = {p: o for p, o in self._offsets.items() if o[-1] == stats[p][0]}
-        cached = set()
-        if cache_path and os.path.exists(cache_path):
-            with np.load(cache_path) as cache:
-                bounds = np.concatenate([[0], np.cumsum(cache["counts"] + 1)])
-                for i, path in enumerate(cache["paths"].tolist()):
-                    if path in stats and [int(cache["sizes"][i]), int(cache["mtimes"][i])] == stats[path]:
-                        known.setdefault(path, cache["offsets"][bounds[i] : bounds[i + 1]])
-                        cached.add(path)
-        known.update(self._walk([path for path in self.files if path not in known]))
-        if self.lengths is None:
-            self.count_records(cache_dir)
-        for path, length in zip(self.files, self.lengths):
-            if len(known[path]) - 1 != length:
-                raise DataError(
-                    f"{self.name} {path} holds {len(known[path]) - 1} records, not the {length} recorded for it; "
-                    "was it rewritten?"
-                )
-        self.record_offsets = np.concatenate([known[path] for path in self.files]).astype(np.int64)
-        if cache_path and os.path.isdir(cache_dir) and set(self.files) - cached:
-            with durable.writing(cache_path) as partial:
-                np.savez(
-                    partial,
-                    paths=np.array(self.files),
-                    sizes=np.array([stats[p][0] for p in self.files], np.int64),
-                    mtimes=np.array([stats[p][1] for p in self.files], np.int64),
-                    counts=np.asarray(self.lengths, np.int64),
-                    offsets=self.record_offsets,
-                )
-        return self.record_offsets
-
-    def read(self, example):
-        """The serialized record of `example` (its index in the split's order: files in order,
-        records in each file), read alone: a read of exactly its bytes (after TensorFlow's probe of
-        one byte before it; two requests a record on object storage), CRCs checked. Needs
-        `index_records`."""
-        import tensorflow as tf
-
-        if self._read_tensors is None:
-            with tf.init_scope():  # Made once, eagerly: every stream of the split shares them.
-                self._read_tensors = (
-                    tf.constant(self.files),
-                    tf.constant(self.starts),
-                    tf.constant(self.record_offsets),
-                )
-        files, starts, offsets = self._read_tensors
-        example = tf.cast(example, tf.int64)
-        file_index = tf.searchsorted(starts, example[None], side="right", out_type=tf.int64)[0] - 1
-        # Each file's offsets end with its size: one more entry per file than it has records.
-        slot = example + file_index
-        begin = offsets[slot]
-        records = tf.raw_ops.TFRecordDatasetV2(
-            filenames=files[file_index][None],
-            compression_type="",
-            buffer_size=offsets[slot + 1] - begin,
-            byte_offsets=begin[None],
-        )
-        return tf.data.experimental.from_variant(records, tf.TensorSpec([], tf.string)).take(1).get_single_element()
-
-
-def tfrecord_offsets(path, name=""):
-    """Where each record of a TFRecord file begins, read from their headers (a record is an
-    8-byte length, a 4-byte CRC, the data and a 4-byte CRC): the data itself is sought past, not
-    read.
-
-    Returns:
-        An int64 array of the records' byte offsets, then the file's size (one more entry than
-        the file has records).
-
-    Raises:
-        DataError: the file ends inside a record.
-    """
-    import tensorflow as tf
-
-    offsets, size = [], tf.io.gfile.stat(path).length
-    with tf.io.gfile.GFile(path, "rb") as f:
-        position = 0
-        while position < size:
-            header = f.read(RECORD_HEADER)
-            if len(header) < RECORD_HEADER:
-                break
-            end = position + RECORD_HEADER + struct.unpack("<Q", header[:8])[0] + RECORD_FOOTER
-            if end > size:
-                break
-            offsets.append(position)
-            position = end
-            f.seek(position)
-    if position != size:
-        raise DataError(f"{name} {path} ends inside a record (truncated?); a TFRecord file holds whole records")
-    return np.array(offsets + [size], np.int64)
-
-
 @dataclasses.dataclass
 class Source:
     """A data source.
@@ -407,15 +162,16 @@ class Source:
         """The split's `(encoded, label)` dataset, in its fixed order."""
         return self.split(split).examples()
 
-    def count_records(self, cache_dir=None, index=False):
+    def count_records(self, cache_dir=None, index=False, write=True):
         """Learns every record split's size (`RecordSplit.count_records`); a no-op for folders and
         TFDS. With `index`, also where the training split's records begin
-        (`RecordSplit.index_records`), for workers that read only their own records."""
+        (`RecordSplit.index_records`), for workers that read only their own records. The caches
+        in `cache_dir` are read, and written where `write`."""
         for split in self.splits.values():
             if not split.random_access:
-                split.count_records(cache_dir)
+                split.count_records(cache_dir, write)
         if index and not self.split("train").random_access:
-            self.split("train").index_records(cache_dir)
+            self.split("train").index_records(cache_dir, write)
 
 
 def _visible(entries):
@@ -445,6 +201,17 @@ def _list_split(directory, classes):
     return np.concatenate([n.astype(f"S{width}") for n in names]), np.concatenate(labels), hidden
 
 
+def folder_checked(root):
+    """Raises `DataError` unless `root` is a folder with a `train/` folder."""
+    expected = "expected train/<class>/*.JPEG and val/<class>/*.JPEG"
+    if not os.path.exists(root):
+        raise DataError(f"--image_folder {root} does not exist; {expected}")
+    if not os.path.isdir(root):
+        raise DataError(f"--image_folder {root} is a file; it takes a folder with {expected[9:]}")
+    if not os.path.isdir(os.path.join(root, "train")):
+        raise DataError(f"--image_folder {root} has no train/ folder; {expected}")
+
+
 def folder_source(root):
     """An ImageNet-layout folder: `root/train/<class>/*.JPEG`, `root/val/<class>/*.JPEG`.
 
@@ -457,13 +224,7 @@ def folder_source(root):
     Returns:
         A `Source`.
     """
-    expected = "expected train/<class>/*.JPEG and val/<class>/*.JPEG"
-    if not os.path.exists(root):
-        raise DataError(f"--image_folder {root} does not exist; {expected}")
-    if not os.path.isdir(root):
-        raise DataError(f"--image_folder {root} is a file; it takes a folder with {expected[9:]}")
-    if not os.path.isdir(os.path.join(root, "train")):
-        raise DataError(f"--image_folder {root} has no train/ folder; {expected}")
+    folder_checked(root)
     entries, hidden = _visible(os.scandir(os.path.join(root, "train")))
     classes = sorted(e.name for e in entries if e.is_dir())
     if not classes:
@@ -483,12 +244,6 @@ def folder_source(root):
             raise DataError(f"--image_folder {directory} holds no .JPEG/.jpg/.png images in its class subfolders")
         splits[split] = FolderSplit(directory, classes, names, labels)
     return Source("folder", len(classes), splits, classes, hidden=tuple(hidden))
-
-
-def error_line(error):
-    """The first line of a TensorFlow error's message, without its `{{function_node …}}` prefixes."""
-    line = re.sub(r"\{\{.*?\}\}\s*", "", str(getattr(error, "message", None) or error)).strip().splitlines()[0]
-    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", line)
 
 
 def tfrecord_source(pattern, num_classes=1000, label_offset=0):
@@ -540,20 +295,10 @@ def tfrecord_source(pattern, num_classes=1000, label_offset=0):
 
 
 def tfds_source(data_dir=None, manual_dir=None, name="imagenet2012"):
-    """TFDS `imagenet2012` (or a data set of the same features), never downloading.
-
-    The data set must be prepared in `data_dir`, or `manual_dir` must hold the ILSVRC2012 tars
-    for TFDS to prepare it (once; it takes hours). Its TFRecord files are read directly, with the
-    record counts TFDS stored.
-
-    Args:
-        data_dir: optional str. TFDS data directory.
-        manual_dir: optional str. Directory of the ILSVRC2012 tars.
-        name: str. TFDS name. Defaults to `"imagenet2012"`.
-
-    Returns:
-        A `Source`.
-    """
+    """TFDS `imagenet2012` (or a data set of the same features), never downloading: prepared in
+    `data_dir` (at any version; the one prepared is read), or prepared once from the ILSVRC2012
+    tars in `manual_dir` (it takes hours). Its TFRecord files are read directly, with the record
+    counts TFDS stored. Returns a `Source`."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -611,13 +356,25 @@ def resolve_source(
     Returns:
         A `Source`.
     """
-    chosen = [n for n, v in (("--image_folder", image_folder), ("--tfrecords", tfrecords)) if v]
-    if len(chosen) > 1 or (chosen and data_dir):
-        raise DataError(f"give one data source; received {', '.join(chosen + (['--data_dir'] if data_dir else []))}")
+    check_given(data_dir, manual_dir, image_folder, tfrecords)
     if image_folder:
         return folder_source(image_folder)
     if tfrecords:
         return tfrecord_source(tfrecords, num_classes, tfrecord_label_offset)
+    return tfds_source(data_dir, manual_dir)
+
+
+def check_given(data_dir=None, manual_dir=None, image_folder=None, tfrecords=None):
+    """Raises `DataError` unless the flags name one source whose local folder exists; opens
+    nothing, runs no TensorFlow op (a strategy that joins other processes needs none run before
+    it starts)."""
+    chosen = [n for n, v in (("--image_folder", image_folder), ("--tfrecords", tfrecords)) if v]
+    if len(chosen) > 1 or (chosen and data_dir):
+        raise DataError(f"give one data source; received {', '.join(chosen + (['--data_dir'] if data_dir else []))}")
+    if image_folder:
+        folder_checked(image_folder)
+    if chosen:
+        return
     if not data_dir and not manual_dir:
         raise DataError(NO_DATA)
     for flag, path in (("--data_dir", data_dir), ("--manual_dir", manual_dir)):
@@ -625,9 +382,8 @@ def resolve_source(
             raise DataError(f"{flag} {path} is a file; {flag} takes a folder")
         if path and not os.path.isdir(path):
             raise DataError(f"{flag} {path} does not exist; {NO_DATA}")
-    if not manual_dir and not _tfds_prepared(data_dir):
+    if not manual_dir and not _prepared_versions(data_dir):
         raise DataError(f"--data_dir {data_dir} holds no prepared imagenet2012; {NO_DATA}")
-    return tfds_source(data_dir, manual_dir)
 
 
 def _prepared_versions(data_dir, name="imagenet2012"):
@@ -639,7 +395,3 @@ def _prepared_versions(data_dir, name="imagenet2012"):
         if "dataset_info.json" in files:
             found.append(os.path.relpath(folder, root))
     return sorted(found, key=lambda v: [int(p) if p.isdigit() else -1 for p in re.split(r"[./]", v)])
-
-
-def _tfds_prepared(data_dir, name="imagenet2012"):
-    return bool(_prepared_versions(data_dir, name))

@@ -27,6 +27,7 @@ import zipfile
 import keras
 import numpy as np
 
+from keras_resnet.errors import listed
 from keras_resnet.pretrained import convert, download, formats, keras_files, registry
 from keras_resnet.pretrained.keras_files import PREPROCESSING_LAYER
 from keras_resnet.pretrained.registry import DEFAULT, WEIGHTS, PretrainedWeights, find
@@ -200,7 +201,7 @@ def check_keras_file(model, resolved, include_preprocessing=True):
         )
         raise ValueError(
             f"{path} was saved from another net than this {model.name}: {len(extra)} of its layers are not in this net "
-            f"({convert.listed(extra)}) and {len(missing)} of this net's are not in the file ({convert.listed(missing)})"
+            f"({listed(extra)}) and {len(missing)} of this net's are not in the file ({listed(missing)})"
             f"{whole}"
         )
 

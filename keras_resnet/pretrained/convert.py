@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from keras_resnet import architectures
+from keras_resnet.errors import listed
 from keras_resnet.pretrained import registry
 
 # keras.applications' ResNet50/101/152 build their BN layers with this ε.
@@ -150,8 +151,3 @@ def check_classifier(origin, file_classes, model):
             f"{origin} holds a {file_classes}-class classifier: build the net with classes={file_classes}, "
             f"or with include_top=False for its body alone. Received: classes={classes}"
         )
-
-
-def listed(names, shown=3):
-    """`"a, b, c, …"`: the first `shown` of `names` (`"-"` for none), for one-line messages."""
-    return f"{', '.join(names[:shown]) or '-'}{', …' if len(names) > shown else ''}"

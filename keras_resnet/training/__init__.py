@@ -1,7 +1,6 @@
-"""What every recipe shares, whatever it trains on: the run's life (`run`), callbacks (backup and
-resume, checkpoints, history, NaN guard, one periodic evaluation), schedules, optimizers, exact
-evaluation, progress lines, plots, flags, and the test hooks (`faults`).
-
-The recipes themselves are `keras_resnet.cifar` and `keras_resnet.imagenet`. Import the modules
-you need; nothing here imports TensorFlow.
+"""What every recipe shares, whatever it trains on: the one training loop (`loop`: a `Task` and
+`train_and_evaluate`), a run's config (`config`) and command line (`cli`), its life in a workdir
+(`run`, `lock`, `backup`, `durable`), strategies (`distribute`), callbacks, schedules, optimizers,
+exact evaluation, progress lines, curves, and the test hooks (`faults`). It knows no data set.
+Import the modules you need; nothing here imports TensorFlow.
 """

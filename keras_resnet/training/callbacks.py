@@ -9,10 +9,8 @@ drops any row written after that backup, so it stays one row per period.
 
 import csv
 import importlib.util
-import json
 import math
 import os
-import sys
 import time
 
 import keras
@@ -20,7 +18,7 @@ import numpy as np
 from absl import logging
 from keras import ops
 
-from keras_resnet.pretrained.convert import listed
+from keras_resnet.errors import listed
 from keras_resnet.training import durable, exact_eval, faults, schedules
 from keras_resnet.training.backup import BACKUP_DIR, CHECKPOINT, BackupAndRestore, Checkpoint
 from keras_resnet.training.progress import ProgressLine  # noqa: F401  (the recipes' progress lines)
@@ -109,11 +107,7 @@ def _non_finite_log(logs):
 
 def read_stop(workdir):
     """The record `TerminateOnNaN` left in `workdir` (`{"period": …, "reason": …}`), or `None`."""
-    path = os.path.join(workdir, STOPPED)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return durable.read_json(os.path.join(workdir, STOPPED))
 
 
 class SyncReplicaCopies(keras.callbacks.Callback):
@@ -271,10 +265,7 @@ def _is_number(value):
 
 def read_history(path):
     """The rows of a `history.json`, or `[]` if there is none."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)
+    return durable.read_json(path) or []
 
 
 def write_history(rows, json_path, csv_path):
@@ -309,15 +300,15 @@ class PeriodTensorBoard(keras.callbacks.TensorBoard):
         super().__init__(log_dir, write_graph=False)
 
 
-def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backup_from=None):
+def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backup_from=None, chief=True):
     """The run's callbacks, in the order that keeps the saved state consistent.
 
     At each period's end: replica copies made one (`SyncReplicaCopies`), evaluation, NaN guard
     (which sees the evaluation and every kept array), the schedule (its decision, e.g. a plateau
     cut, belongs to the period just ended), history row, checkpoint, backup (which carries the
-    schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) only when it is
-    installed (one warning otherwise) and TensorFlow is loaded (the recipes load it wherever it
-    is installed, `flags.parse_flags`). No callback here has a batch-end hook. `faults` adds its
+    schedule's counters); then progress. TensorBoard (`PeriodTensorBoard`) on every backend where
+    it and TensorFlow are installed (one warning otherwise), in the chief only. No callback here
+    has a batch-end hook. `faults` adds its
     test hooks where its environment variables ask for them.
 
     Args:
@@ -327,8 +318,10 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
             `schedules.WarmupUntilTrainingError`.
         progress: optional `ProgressLine`.
         backup_from: optional str. The workdir whose backup this process resumes from: the
-            job's, whose backup is the chief's (`run.join_job`), also for a process that writes
-            its own under `workdir`. Defaults to `None`: `workdir`.
+            job's, whose backup is the chief's, also for a process that writes in scratch space
+            of its own (`run.opened`). Defaults to `None`: `workdir`.
+        chief: bool. Whether this process writes the run's outputs; the others write no
+            TensorBoard logs. Defaults to `True`.
 
     Returns:
         A list of callbacks.
@@ -353,14 +346,12 @@ def make_callbacks(workdir, evaluation=None, schedule=None, progress=None, backu
         faults.kill_point(faults.INSIDE_PERIOD),
     ]
     callbacks = [c for c in callbacks if c is not None]
+    if not chief:
+        return callbacks
     if not tensorboard_available():
         logging.warning(
             "tensorboard or TensorFlow is not installed: no TensorBoard logs (pip install tensorboard tensorflow)"
         )
-    elif keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules:
-        # Keras' TensorBoard callback writes through tf.summary: it would import TensorFlow, which
-        # a JAX or PyTorch run on in-memory data never loads.
-        logging.info("no TensorBoard logs: the %s run has not loaded TensorFlow", keras.backend.backend())
-    else:
+    else:  # Through tf.summary, on every backend: TensorFlow loads here where nothing loaded it yet.
         callbacks.append(PeriodTensorBoard(os.path.join(workdir, TENSORBOARD_DIR)))
     return callbacks

@@ -73,3 +73,12 @@ def write_text(path, text):
 def write_json(path, value):
     """Writes `value` as indented JSON to `path`, whole or not at all (`writing`)."""
     write_text(path, json.dumps(value, indent=1))
+
+
+def read_json(path):
+    """The JSON value in the file `path`, or `None` where there is none to read."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

@@ -1,11 +1,11 @@
-"""One job at a time in a workdir: a lock file each process of the job holds while the run goes on.
+"""One job at a time in a workdir: a lock file the job's chief holds while the run goes on.
 
 Two launches into one workdir would write the same backup, history and outputs in turns, and
 end with a history that misses periods or a `metrics.json` of the other run. The chief of a job
 creates `run.lock` (atomically: the file is created only where none exists) with who holds it
 (host, boot, process id and its start time, the command) and touches it every
-`HEARTBEAT_SECONDS` while it holds it; every other process of the job does the same in the folder
-it writes, and all learn whether each got its lock (`hold`). A second launch stops in one line naming the holder. A lock whose
+`HEARTBEAT_SECONDS` while it holds it; the other processes of the job learn whether it got it
+(`run.opened`). A second launch stops in one line naming the holder. A lock whose
 holder is gone does not block a rerun: on the same machine the holder's process is looked up
 (a process of that id started at that time), from another machine (a shared file system) the
 lock is stale once untouched for `STALE_SECONDS`.
@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 
-from keras_resnet.training.run import RecipeError
+from keras_resnet.errors import RecipeError
 
 LOCK_FILE = "run.lock"
 HEARTBEAT_SECONDS = 30
@@ -49,7 +49,7 @@ def _boot_id():
         return None
 
 
-def _started(pid):
+def started_ticks(pid):
     """When process `pid` started (clock ticks since boot), `None` where it does not exist or
     this system does not say."""
     try:
@@ -59,13 +59,27 @@ def _started(pid):
         return None
 
 
+_IMPORTED = time.time()
+
+
+def launched():
+    """When this process started (`time.time()`), from the kernel where it says, else when this
+    module was imported."""
+    try:
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - uptime + started_ticks(os.getpid()) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, TypeError):
+        return _IMPORTED
+
+
 def identity():
     """Who this process is, as a lock records it."""
     return {
         "host": socket.gethostname(),
         "boot": _boot_id(),
         "pid": os.getpid(),
-        "started": _started(os.getpid()),
+        "started": started_ticks(os.getpid()),
         "since": time.strftime("%Y-%m-%d %H:%M:%S"),
         "command": " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))[:160],
     }
@@ -77,7 +91,7 @@ def _alive(holder, age):
     if not same_machine:
         return age < STALE_SECONDS
     if holder.get("started") is not None:
-        return _started(holder.get("pid")) == holder["started"]
+        return started_ticks(holder.get("pid")) == holder["started"]
     try:  # A system without /proc: the process id alone.
         os.kill(int(holder["pid"]), 0)
     except (OSError, ValueError, TypeError):
@@ -149,34 +163,10 @@ class WorkdirLock:
 
 
 @contextlib.contextmanager
-def hold(rundir, resolved=None):
-    """Holds the lock of `rundir` (where this process writes: `run.join_job`) for the block; in
-    a job of several processes each holds its own, and all learn whether every one did
-    (`distribute.all_reduce_sum`), so that a second job stops whole, in one line, before any of
-    its processes writes anything or waits for a peer that stopped.
-
-    Args:
-        rundir: str. An existing folder.
-        resolved: optional `distribute.Resolved`. Defaults to one process.
-
-    Raises:
-        LockedError: another run holds the folder (or a peer's).
-    """
-    lock, refused = WorkdirLock(rundir), None
-    try:
-        lock.acquire()
-    except LockedError as error:
-        refused = error
-    if resolved is not None and resolved.num_workers > 1:
-        import numpy as np
-
-        from keras_resnet import distribute
-
-        if distribute.all_reduce_sum(resolved, np.array([refused is not None], np.float64))[0][0] and not refused:
-            refused = LockedError(f"{rundir}: another process of this job found its folder in use by another run")
-    if refused:
-        lock.release()
-        raise refused
+def held(workdir):
+    """Holds `workdir`'s lock for the block (one process; a job's runs: `run.opened`)."""
+    lock = WorkdirLock(workdir)
+    lock.acquire()
     try:
         yield lock
     finally:

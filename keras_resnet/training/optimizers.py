@@ -81,7 +81,7 @@ def regularizers(config):
     """The coupled (Caffe) weight decay as `L2(wd / 2)` regularizers, for `build_network`.
 
     Args:
-        config: a `CifarConfig` or `ImageNetConfig`.
+        config: a recipe's config (an `SGDRecipe`).
 
     Returns:
         dict of `build_network` arguments: `{"regularizer": L2}` (every trainable weight, the
@@ -90,12 +90,12 @@ def regularizers(config):
 
     Example:
 
-    >>> from keras_resnet.cifar import config
-    >>> regularizers(config.cifar10())["regularizer"].l2
+    >>> from keras_resnet.training.config import SGDRecipe
+    >>> regularizers(SGDRecipe())["regularizer"].l2
     5e-05
-    >>> list(regularizers(config.cifar10(no_bias_decay=True)))
+    >>> list(regularizers(SGDRecipe(no_bias_decay=True)))
     ['kernel_regularizer']
-    >>> regularizers(config.cifar10(decoupled_weight_decay=True))
+    >>> regularizers(SGDRecipe(decoupled_weight_decay=True))
     {}
     """
     if config.decoupled_weight_decay:
@@ -108,7 +108,7 @@ def make_optimizer(config, learning_rate, learning_rate_multiplier=1.0):
     """SGD with the config's momentum; decoupled decay only when the config asks for it.
 
     Args:
-        config: a `CifarConfig` or `ImageNetConfig`.
+        config: a recipe's config (an `SGDRecipe`).
         learning_rate: float or `LearningRateSchedule`.
         learning_rate_multiplier: float. Initial multiplier (the warm-up). Defaults to `1.0`.
 
@@ -117,8 +117,8 @@ def make_optimizer(config, learning_rate, learning_rate_multiplier=1.0):
 
     Example:
 
-    >>> from keras_resnet.cifar import config
-    >>> opt = make_optimizer(config.cifar10(), 0.1)
+    >>> from keras_resnet.training.config import SGDRecipe
+    >>> opt = make_optimizer(SGDRecipe(), 0.1)
     >>> float(opt.momentum), opt.weight_decay
     (0.9, None)
     """

@@ -1,5 +1,5 @@
-"""Figures in the style of the paper's Fig. 6: error (%) against iterations, thin lines for
-training error, bold lines for test error, one colour per net.
+"""A run's curves in the style of the paper's Fig. 6: error (%) against iterations, thin lines
+for training error, bold lines for test (or validation) error, one colour per net.
 
 Uses matplotlib's object API with the Agg canvas, so it never touches pyplot's global state
 and needs no display. Each function returns the `Figure` it wrote. Curves of up to `MARKED_POINTS`
@@ -10,11 +10,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 _TEST_KEYS = ("test_error", "val_error")
-_COLORS = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
+COLORS = ["tab:orange", "tab:blue", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]
 MARKED_POINTS = 30
 
 
-def _marker(points, marker="o"):
+def marker(points, marker="o"):
+    """The marker style of a curve of `points`: each point marked where there are few."""
     return {"marker": marker, "markersize": 3} if len(points) <= MARKED_POINTS else {}
 
 
@@ -24,21 +25,22 @@ def run_title(data_name, train_steps, batch_size=None):
     return f"{data_name}, {train_steps:,} iterations{batch}"
 
 
-def _draw(axes, curves, title):
+def draw_curves(axes, curves, title):
+    """Draws the error curves of each net of `curves` (label → history rows) on `axes`."""
     # The paper's axis is in units of 1e4 iterations; short runs are shown in plain iterations.
     last = max((r.get("step", 0) for rows in curves.values() for r in rows), default=0)
     unit = 1e4 if last >= 2e4 else 1
     key = None
     for i, (label, rows) in enumerate(curves.items()):
         rows = [r for r in rows if "step" in r]
-        color = _COLORS[i % len(_COLORS)]
+        color = COLORS[i % len(COLORS)]
         steps = [r["step"] / unit for r in rows]
         train = [100 * r["train_error"] for r in rows if "train_error" in r]
         if train:
-            axes.plot(steps[: len(train)], train, color=color, linewidth=0.8, linestyle="--", **_marker(train, "x"))
+            axes.plot(steps[: len(train)], train, color=color, linewidth=0.8, linestyle="--", **marker(train, "x"))
         key = next((k for k in _TEST_KEYS if rows and k in rows[0]), None)
         if key:
-            axes.plot(steps, [100 * r[key] for r in rows], color=color, linewidth=2.2, label=label, **_marker(rows))
+            axes.plot(steps, [100 * r[key] for r in rows], color=color, linewidth=2.2, label=label, **marker(rows))
     if curves:  # Which line is which: the style, once, in grey.
         axes.plot([], [], color="gray", linewidth=0.8, linestyle="--", label="training error (thin, dashed)")
         axes.plot(
@@ -71,87 +73,7 @@ def plot_curves(curves, path, title=""):
     """
     figure = Figure(figsize=(5, 4), dpi=120)
     FigureCanvasAgg(figure)
-    _draw(figure.add_subplot(1, 1, 1), curves, title)
+    draw_curves(figure.add_subplot(1, 1, 1), curves, title)
     figure.tight_layout()
     figure.savefig(path)
     return figure
-
-
-def plot_degradation(plain, residual, path, title=""):
-    """Writes Fig. 6: plain nets left, residual nets right, on one error scale; a family without
-    nets gets no panel.
-
-    Args:
-        plain: dict of label to history rows.
-        residual: dict of label to history rows.
-        path: str. The PNG to write.
-        title: str. Above the panels: the data and the run's length (`run_title`).
-    """
-    panels = [(name, curves) for name, curves in (("plain", plain), ("ResNet", residual)) if curves]
-    figure = Figure(figsize=(5 * max(1, len(panels)), 4.4), dpi=120)
-    FigureCanvasAgg(figure)
-    first = None
-    for i, (name, curves) in enumerate(panels):
-        axes = figure.add_subplot(1, len(panels), i + 1, sharey=first)
-        first = first or axes
-        _draw(axes, curves, name)
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path)
-    return figure
-
-
-def plot_responses(responses, path, title=""):
-    """Writes Fig. 7: the std of each net's 3×3 layer responses, in layer order (top) and sorted
-    in descending order (bottom).
-
-    Args:
-        responses: dict of net name to a list of stds (`keras_resnet.layer_responses` values),
-            plain nets dashed, residual nets solid, as in the paper.
-        path: str. The PNG to write.
-        title: str. Above the panels: the data and the run's length (`run_title`).
-
-    Example:
-
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "fig7.png")
-    >>> figure = plot_responses({"plain8": [1.0, 2.0, 1.5], "resnet8": [1.0, 0.5, 0.7]}, path)
-    >>> open(path, "rb").read(4) == b"\\x89PNG"
-    True
-    """
-    figure = Figure(figsize=(6, 6), dpi=120)
-    FigureCanvasAgg(figure)
-    top, bottom = figure.add_subplot(2, 1, 1), figure.add_subplot(2, 1, 2)
-    for i, (name, stds) in enumerate(responses.items()):
-        style = {
-            "color": _COLORS[i % len(_COLORS)],
-            "linewidth": 1.2,
-            "label": name,
-            "linestyle": "--" if _kind(name) == "plain" else "-",
-            **_marker(stds),
-        }
-        top.plot(range(1, len(stds) + 1), stds, **style)
-        bottom.plot(range(1, len(stds) + 1), sorted(stds, reverse=True), **style)
-    top.set_xlabel("layer index (original)")
-    bottom.set_xlabel("layer index (sorted by magnitude)")
-    for axes in (top, bottom):
-        axes.set_ylabel("std")
-        axes.grid(alpha=0.3)
-        if responses:
-            axes.legend(loc="upper right", fontsize=8)
-    if title:
-        figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path)
-    return figure
-
-
-def _kind(name):
-    """The kind of a zoo net (`"plain"`, …), `None` for a name the zoo does not know."""
-    from keras_resnet import zoo
-
-    try:
-        return zoo.lookup(name).kind
-    except ValueError:
-        return None

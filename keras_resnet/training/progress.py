@@ -5,6 +5,10 @@ import time
 
 import keras
 
+from keras_resnet.training.lock import launched
+
+_first_run = True  # Whether the process has run no training yet: its first line then counts from the launch.
+
 
 class ProgressLine(keras.callbacks.Callback):
     """Prints one line per period (step, errors, rate, images per second), one as soon as the
@@ -46,9 +50,12 @@ class ProgressLine(keras.callbacks.Callback):
         done = self.epoch * (self.params.get("steps") or 0) + batch  # steps run before this one
         if self.began is not None:
             if self.stepped:
+                global _first_run
+                launch = f"; {now - launched():.1f} s after the launch" if _first_run else ""
+                _first_run = False
                 self.print_fn(
-                    f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after the start "
-                    "(compiling included)",
+                    f"step {done}/{self.total_steps}: first step done {now - self.began:.1f} s after training began "
+                    f"(compiling included){launch}",
                     flush=True,
                 )
                 self.began, self.last_line = None, now

@@ -2,11 +2,16 @@
 resumed or refused), its periods, and its end (`finish_run`: the trained model and the metrics
 written, the backup removed).
 
-A run is a sequence of evaluation periods in a workdir; `prepare_workdir` decides whether a rerun
-resumes it, `backup.backup_step` from which step, and `finish_run` closes it, after which a
-rerun finds it finished. A job of several processes is one run: the chief (process 0) writes the
-workdir's files, every other process its own under `workers/<i>`, and each resumes from the
-chief's backup, read in place (`join_job`), so that it resumes on any topology.
+A run is a sequence of evaluation periods in a workdir; `opened` holds the workdir for the run
+and decides whether a rerun resumes it (`prepare_workdir`), `backup.backup_step` from which step,
+and `finish_run` closes it, after which a rerun finds it finished. A job of several processes is
+one run: the chief (process 0) holds and writes the workdir; every other process writes only
+what a collective needs, in scratch space of its own removed when it finishes, and resumes from
+the chief's backup, read in place, so that a run resumes on any topology of as many replicas.
+
+`run_config.json` records the run's config (`training.config`) and the facts the task derives
+from its data and topology; a rerun resumes only where every setting that matters
+(`config.resumed`) and every fact is the same.
 
 Example:
 
@@ -14,14 +19,18 @@ Example:
 (1000, 300, 750)
 """
 
+import contextlib
 import json
 import os
 import random
 import shutil
 import sys
+import tempfile
 
 import numpy as np
 
+from keras_resnet.errors import RecipeError
+from keras_resnet.training import config as config_lib
 from keras_resnet.training import durable
 
 # Keras, and the modules that import it, load when a run starts: a recipe's flags and its errors
@@ -49,65 +58,18 @@ def outputs():
     )
 
 
-# The recipes' one vocabulary (`--mixed_precision`): short names, with Keras' policy names as aliases.
-PRECISIONS = {
-    "none": "float32",
-    "bf16": "mixed_bfloat16",
-    "fp16": "mixed_float16",
-    "mixed_bfloat16": "mixed_bfloat16",
-    "mixed_float16": "mixed_float16",
-}
-
-
-class RecipeError(ValueError):
-    """A bad setting or a workdir that cannot be used, with a one-line message."""
-
-
-def check_precision(mixed_precision):
-    """Raises `RecipeError` unless `mixed_precision` is one of `PRECISIONS`."""
-    if mixed_precision not in PRECISIONS:
-        raise RecipeError(f"--mixed_precision must be one of {', '.join(PRECISIONS)}. Received: {mixed_precision!r}")
-
-
 def check_batch(batch_size, replicas):
     """Raises `RecipeError` unless `batch_size` splits evenly over `replicas`.
 
     >>> check_batch(128, 3)
     Traceback (most recent call last):
     ...
-    keras_resnet.training.run.RecipeError: --batch_size 128 does not divide across 3 replicas; use a multiple of 3
+    keras_resnet.errors.RecipeError: --batch_size 128 does not divide across 3 replicas; use a multiple of 3
     """
     if batch_size <= 0 or batch_size % replicas:
         raise RecipeError(
             f"--batch_size {batch_size} does not divide across {replicas} replicas; use a multiple of {replicas}"
         )
-
-
-def join_job(workdir, resolved):
-    """Where this process of a job writes: the workdir for the chief, `workdir/workers/<i>` for
-    process i (its own history, checkpoints and backup). Every process resumes from the
-    workdir's backup (the chief's), read in place (`callbacks.make_callbacks`'s `backup_from`),
-    so that all resume at the same step, however many processes the killed run had, and a
-    restart copies nothing. The other processes write backups of their own (on JAX a save is a
-    collective of all processes), which nothing reads.
-
-    A worker other than the chief that finished while the chief was killed before its outputs is
-    unfinished again while the chief's run is (its `metrics.json` removed): it would otherwise
-    refuse the rerun that its peers wait for.
-
-    Args:
-        workdir: str. The run's workdir, one directory every process sees.
-        resolved: the `distribute.Resolved` strategy (`is_chief`, `worker_index`).
-    """
-    from keras_resnet.training import backup
-
-    if resolved.is_chief:
-        return workdir
-    rundir = os.path.join(workdir, "workers", str(resolved.worker_index))
-    finished = os.path.join(rundir, METRICS)
-    if os.path.isdir(os.path.join(workdir, backup.BACKUP_DIR)) and os.path.exists(finished):
-        os.remove(finished)
-    return rundir
 
 
 def steps_per_period(train_steps, eval_every):
@@ -128,6 +90,14 @@ def make_workdir(workdir):
         raise RecipeError(f"cannot write to --workdir {workdir}: {error.strerror or error}") from None
 
 
+def refuse_finished(workdir, overwrite=False):
+    """Raises `RecipeError` where `workdir` holds a finished run (its `metrics.json`), unless `overwrite`."""
+    if not overwrite and os.path.exists(os.path.join(workdir, METRICS)):
+        raise RecipeError(
+            f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir"
+        )
+
+
 def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
     """Checks the workdir; returns whether a run there is resumed.
 
@@ -144,10 +114,7 @@ def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
                 shutil.rmtree(path)
             elif os.path.exists(path):
                 os.remove(path)
-    if os.path.exists(os.path.join(workdir, METRICS)):
-        raise RecipeError(
-            f"--workdir {workdir} holds a finished run ({METRICS}); pass --overwrite to replace it, or choose another --workdir"
-        )
+    refuse_finished(workdir)
     from keras_resnet.training import callbacks
 
     stopped = callbacks.read_stop(workdir)
@@ -161,6 +128,11 @@ def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
     if os.path.exists(path):
         with open(path) as f:
             previous = json.load(f)
+        if "facts" not in previous:
+            raise RecipeError(
+                f"--workdir {workdir} holds an unfinished run begun by an earlier version of keras_resnet, whose "
+                "settings this one cannot compare: finish it with that version, or pass --overwrite to start again"
+            )
         changes = changed_settings(previous, run_config)
         if changes:
             shown = ", ".join(changes)
@@ -172,36 +144,62 @@ def prepare_workdir(workdir, run_config, overwrite=False, caches=()):
     return False
 
 
-# Settings a run config records since a later version, with the value a run of an earlier
-# version had: such a run resumes where it matches.
-SETTINGS_RECORDED_LATER = {"replicas": 1}
+def record(config, facts):
+    """What `run_config.json` holds: the run's config and the facts derived for it (`resume`
+    tells which settings a rerun must match: `config.resumed`)."""
+    return {"config": config_lib.to_dict(config), "resume": config_lib.resumed(config), "facts": jsonable(facts)}
 
 
-def changed_settings(previous, now):
-    """The settings that differ between two run configs, as `"key: old → new"`, nested keys
-    joined by dots; only those, so that a refusal names what matters.
+def changed_settings(previous, now, ignore=()):
+    """The settings that differ between two run records (`record`): what a rerun must match of
+    the config, and the facts; as `"key: old → new"`, so that a refusal names what matters.
 
-    >>> changed_settings({"seed": 0, "config": {"batch_size": 128, "momentum": 0.9}},
-    ...                  {"seed": 0, "config": {"batch_size": 64, "momentum": 0.9}})
-    ['config.batch_size: 128 → 64']
-    >>> changed_settings({"seed": 0}, {"seed": 0, "replicas": 1})  # A run of one replica, recorded before.
-    []
+    >>> changed_settings({"resume": {"seed": 0, "batch_size": 128}, "facts": {"replicas": 1}},
+    ...                  {"resume": {"seed": 0, "batch_size": 64}, "facts": {"replicas": 1}})
+    ['batch_size: 128 → 64']
     """
-    earlier = {k: v for k, v in SETTINGS_RECORDED_LATER.items() if k in now}
-    before, after = _flat(jsonable({**earlier, **previous})), _flat(jsonable(now))
-    keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    before = {**previous.get("resume", {}), **{f"facts.{k}": v for k, v in previous.get("facts", {}).items()}}
+    after = {**now.get("resume", {}), **{f"facts.{k}": v for k, v in now.get("facts", {}).items()}}
+    keys = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k) and k not in ignore)
     return [f"{k}: {before.get(k, '(unset)')!r} → {after.get(k, '(unset)')!r}" for k in keys]
 
 
-def _flat(settings, prefix=""):
-    """A nested settings dict as one level, the keys joined by dots (`config.batch_size`)."""
-    flat = {}
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+@contextlib.contextmanager
+def opened(workdir, run_config, resolved, overwrite=False, caches=()):
+    """Holds the workdir for a run of a job: yields `(rundir, resumed)`, where this process
+    writes and whether the run resumes.
+
+    The chief makes the workdir, takes its lock (`lock.WorkdirLock`: one job at a time) and
+    prepares it (`prepare_workdir`); every other process writes in scratch space of its own,
+    removed when it finishes. All processes learn whether the chief could (one all-reduce), so
+    that a job stops whole, in one line, before any of its processes writes or waits for a peer
+    that stopped.
+    """
+    from keras_resnet.training import distribute, lock
+
+    held, error, resumed = None, None, False
+    rundir = workdir if resolved.is_chief else tempfile.mkdtemp(prefix=f"keras_resnet_process{resolved.worker_index}_")
+    try:
+        if resolved.is_chief:
+            make_workdir(workdir)
+            held = lock.WorkdirLock(workdir)
+            held.acquire()
+            resumed = prepare_workdir(workdir, run_config, overwrite, caches)
+    except RecipeError as refused:
+        error = refused
+    if resolved.num_workers > 1:
+        stopped = distribute.all_reduce_sum(resolved, np.array([error is not None], np.float64))[0][0]
+        if stopped and error is None:
+            error = RecipeError(f"--workdir {workdir}: the job's chief could not start the run (see its error)")
+    try:
+        if error is not None:
+            raise error
+        yield rundir, resumed
+    finally:
+        if held is not None:
+            held.release()
+        if not resolved.is_chief:
+            shutil.rmtree(rundir, ignore_errors=True)
 
 
 def finish_run(model, workdir, metrics, mean_layer):
@@ -221,8 +219,9 @@ def finish_run(model, workdir, metrics, mean_layer):
     return metrics
 
 
-def summary(data, model, schedule, running, outputs):
-    """A run's start-up lines, one per subject, the same in every recipe.
+def summary(data, model, schedule, running, outputs, overwrite=False):
+    """A run's start-up lines, one per subject, the same in every recipe; the last says how a rerun
+    continues the run, or, with `overwrite`, that a finished run there was replaced.
 
     >>> print(summary("MNIST: 60,000 images", "resnet20", "2,000 iterations", "jax", "runs/r20"))
     data: MNIST: 60,000 images
@@ -231,13 +230,14 @@ def summary(data, model, schedule, running, outputs):
     running on: jax
     outputs: runs/r20; rerun the same command to resume
     """
+    rerun = "a run there is replaced (overwrite)" if overwrite else "rerun the same command to resume"
     return "\n".join(
         [
             f"data: {data}",
             f"model: {model}",
             f"schedule: {schedule}",
             f"running on: {running}",
-            f"outputs: {outputs}; rerun the same command to resume",
+            f"outputs: {outputs}; {rerun}",
         ]
     )
 
@@ -272,14 +272,6 @@ def final_line(metrics):
     return f"Final: {metrics.get('model', 'the run')} after {metrics.get('steps', 0):,} iterations: {errors}{tail}{seconds}"
 
 
-def last_history_row(workdir):
-    """The history's last row (one per period), or `{}`."""
-    from keras_resnet.training import callbacks
-
-    history = callbacks.read_history(os.path.join(workdir, callbacks.HISTORY_JSON))
-    return history[-1] if history else {}
-
-
 def set_seed(seed):
     """Seeds Python, NumPy and the backend; on JAX and PyTorch without importing TensorFlow
     (which `keras.utils.set_random_seed` does whenever it is installed)."""
@@ -305,22 +297,9 @@ def jsonable(values):
 
 def load_metrics(workdir):
     """The `metrics.json` of a finished run, or `None`."""
-    path = os.path.join(workdir, METRICS)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+    return durable.read_json(os.path.join(workdir, METRICS))
 
 
 def load_run_config(workdir):
     """The `run_config.json` a run wrote in `workdir` (its settings and config), or `None`."""
-    return load_json(os.path.join(workdir, RUN_CONFIG))
-
-
-def load_json(path):
-    """The JSON value in the file `path`, or `None` where there is none to read."""
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError, TypeError):
-        return None
+    return durable.read_json(os.path.join(workdir, RUN_CONFIG))

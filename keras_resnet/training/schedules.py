@@ -1,5 +1,5 @@
-"""Learning-rate schedules of the paper: the CIFAR step schedule, ResNet-110's warm-up, and
-ImageNet's divide-on-plateau.
+"""Learning-rate schedules of the paper: a step schedule (CIFAR), ResNet-110's warm-up, and
+divide-on-plateau (ImageNet), each resumable.
 
 Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR 2016
 (https://arxiv.org/abs/1512.03385), Sec. 3.4 and 4.2.
@@ -58,26 +58,6 @@ class StepSchedule(keras.optimizers.schedules.LearningRateSchedule):
             "factor": self.factor,
             "stop_step": self.stop_step,
         }
-
-
-def cifar_schedule(config):
-    """The step schedule of Sec. 4.2 for `config.train_steps` iterations.
-
-    Args:
-        config: a `CifarConfig`.
-
-    Returns:
-        A `StepSchedule`.
-
-    Example:
-
-    >>> from keras_resnet.cifar import config
-    >>> cifar_schedule(config.cifar10(train_steps=400)).get_config()["boundaries"]
-    [200, 300]
-    """
-    return StepSchedule(
-        config.learning_rate, config.scaled_boundaries(), config.lr_decay_factor, stop_step=config.train_steps
-    )
 
 
 def optimizer_of(model):
@@ -204,22 +184,3 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     def on_train_begin(self, logs=None):
         if not self._restored:  # Keras resets the counters here.
             super().on_train_begin(logs)
-
-
-def reduce_on_plateau(config, monitor="val_loss"):
-    """ImageNet's schedule (Sec. 3.4): divide the rate by 10 when the error plateaus.
-
-    Args:
-        config: an `ImageNetConfig`.
-        monitor: str. The quantity watched. Defaults to `"val_loss"`.
-
-    Returns:
-        A `ReduceLROnPlateau`.
-
-    Example:
-
-    >>> from keras_resnet.imagenet import config
-    >>> reduce_on_plateau(config.imagenet()).factor
-    0.1
-    """
-    return ReduceLROnPlateau(monitor=monitor, factor=config.plateau_factor, patience=config.plateau_patience, verbose=1)

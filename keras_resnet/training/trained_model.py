@@ -34,8 +34,8 @@ def inference_model(model, mean_layer):
     Example:
 
     >>> import numpy as np, keras_resnet
-    >>> from keras_resnet.cifar.augment import PadCropFlip
-    >>> from keras_resnet.training.preprocessing import PerPixelMean
+    >>> from keras_resnet.preprocessing import PadCropFlip
+    >>> from keras_resnet.preprocessing import PerPixelMean
     >>> net = keras_resnet.build_network("cifar", stages=(1, 1, 1), input_shape=(8, 8, 1), classifier_activation=None)
     >>> images = keras.Input((8, 8, 1), dtype="uint8")
     >>> x = PadCropFlip(4, True)(PerPixelMean(np.full((8, 8, 1), 100.0), name="mean")(images))

@@ -15,14 +15,7 @@ job's processes, which `keras.distribution.initialize()` joins: its variables
 join through gloo collectives. Each process then feeds its own share of every batch (the recipe's
 pipelines shard themselves; Keras' `auto_shard_dataset` is off).
 
-MultiWorkerMirroredStrategy and Keras 3 `fit`: Keras' TensorFlow trainer reduces per-replica
-metric values with `strategy.reduce("MEAN", v, axis=0)`, which fails on scalars
-(keras-team/keras issue 20585), and before the first step reduces a whole data batch across the
-workers to learn its shapes, which fails for uint8 images (collective ops reduce floats and
-int32/int64 only). `patch_multi_worker_reduce` wraps the strategy's `reduce` for both; the
-scalar part is applied only while the installed Keras still has the faulty call
-(`multi_worker_reduce_fix_needed`): drop that part once a Keras release fixes the issue, and the
-rest once Keras stops reducing the data batch.
+MultiWorkerMirroredStrategy needs a fix to run Keras 3's `fit` (`multi_worker`).
 
 Example:
 
@@ -32,22 +25,23 @@ Example:
 >>> resolve("gpus")
 Traceback (most recent call last):
 ...
-keras_resnet.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device, none
+keras_resnet.training.distribute.StrategyError: unknown --strategy 'gpus': choose one of auto, tpu, mirrored, multi_worker, one_device, none
 """
 
 import contextlib
 import dataclasses
 import glob
-import inspect
 import json
 import os
 
 import numpy as np
 
-STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "one_device", "none")
+from keras_resnet.errors import RecipeError
+from keras_resnet.training import multi_worker
+from keras_resnet.training.config import STRATEGIES
 
 
-class StrategyError(ValueError):
+class StrategyError(RecipeError):
     """A strategy that cannot run here, with a one-line message."""
 
 
@@ -96,7 +90,11 @@ def configure_cpu_devices(count):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # TensorFlow has run: fine where it already has as many devices.
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise
 
 
 def tf_config():
@@ -116,74 +114,6 @@ def _num_tf_config_workers():
 def _local_tpu_present():
     # TPU VMs expose the chips as /dev/accel* (v2-v4) or /dev/vfio/N (v5 and later).
     return bool(glob.glob("/dev/accel*") or [p for p in glob.glob("/dev/vfio/*") if os.path.basename(p).isdigit()])
-
-
-def multi_worker_reduce_fix_needed():
-    """Whether the installed Keras still calls `strategy.reduce(..., axis=0)` on per-replica
-    metrics under MultiWorkerMirroredStrategy (keras-team/keras issue 20585).
-
-    Returns:
-        bool. `False` on other backends, or once Keras no longer contains the faulty call.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return False
-    from keras.src.backend.tensorflow import trainer
-
-    source = inspect.getsource(trainer.reduce_per_replica)
-    return 'strategy.reduce("MEAN", v, axis=0)' in source
-
-
-# The dtypes tf.distribute's collective all-reduce accepts.
-COLLECTIVE_DTYPES = ("bfloat16", "float16", "float32", "float64", "int32", "int64")
-
-
-def patch_multi_worker_reduce(strategy, scalars=True):
-    """Wraps `strategy.reduce` for Keras 3 `fit` under MultiWorkerMirroredStrategy.
-
-    - With `scalars`, scalar values reduce with `axis=None` (keras-team/keras#20585): Keras'
-      TensorFlow trainer reduces the step's metric values (one scalar per replica) with
-      `axis=0`, which raises "Invalid reduction dimension 0 for input with 0 dimensions".
-      Values of rank ≥ 1 are reduced as asked.
-    - Structures (Keras passes the first data batch, to build the model from its shapes and
-      dtypes) reduce leaf by leaf; a leaf whose dtype the collectives cannot reduce (uint8
-      images: "Value for attr 'T' of uint8 is not in the list of allowed values") comes back
-      as this worker's first local value, which has the shape and dtype Keras reads.
-
-    Args:
-        strategy: a `tf.distribute.MultiWorkerMirroredStrategy`.
-        scalars: bool. Apply the scalar fix. Defaults to `True`.
-
-    Returns:
-        The same strategy, its `reduce` wrapped (once).
-    """
-    if getattr(strategy, "_keras_resnet_reduce_patched", False):
-        return strategy
-    original = strategy.reduce
-
-    def reduce_one(reduce_op, value, axis):
-        if scalars and axis is not None and _rank(strategy, value) == 0:
-            axis = None
-        return original(reduce_op, value, axis=axis)
-
-    def reduce_leaf(reduce_op, value, axis):
-        local = strategy.experimental_local_results(value)
-        dtype = getattr(local[0] if local else value, "dtype", None)
-        if dtype is not None and getattr(dtype, "name", str(dtype)) not in COLLECTIVE_DTYPES:
-            return local[0]
-        return reduce_one(reduce_op, value, axis)
-
-    def reduce(reduce_op, value, axis=None):
-        if isinstance(value, (tuple, list, dict)):
-            import tensorflow as tf
-
-            return tf.nest.map_structure(lambda v: reduce_leaf(reduce_op, v, axis), value)
-        return reduce_one(reduce_op, value, axis)
-
-    strategy.reduce = reduce
-    strategy._keras_resnet_reduce_patched = True
-    return strategy
 
 
 def all_reduce_sum(resolved, *arrays):
@@ -239,12 +169,6 @@ def build_from_shapes(model, resolved, batch):
         model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
-def _rank(strategy, value):
-    local = strategy.experimental_local_results(value)
-    shape = getattr(local[0] if local else value, "shape", None)
-    return None if shape is None else shape.rank
-
-
 def resolve(name="auto", tpu=None, single_device="one_device"):
     """Resolves a `--strategy` name for the current Keras backend.
 
@@ -280,6 +204,20 @@ def resolve(name="auto", tpu=None, single_device="one_device"):
     return _resolve_tf(name, tpu, single_device)
 
 
+def resolve_runtime(runtime):
+    """The strategy of a run's `config.Runtime`: the CPU split first where `cpu_devices` asks
+    (`configure_cpu_devices`), then `resolve(strategy, tpu)`, one device meaning no strategy."""
+    if runtime.cpu_devices:
+        try:
+            configure_cpu_devices(runtime.cpu_devices)
+        except RuntimeError:
+            raise StrategyError(
+                f"--cpu_devices={runtime.cpu_devices} must be set before TensorFlow runs anything: in a process of "
+                "its own (the recipes do), not after TensorFlow has run"
+            ) from None
+    return resolve(runtime.strategy, runtime.tpu, single_device="none")
+
+
 def _resolve_tf(name, tpu, single_device):
     import tensorflow as tf
 
@@ -305,7 +243,7 @@ def _resolve_tf(name, tpu, single_device):
                 "--strategy=multi_worker needs TF_CONFIG with a cluster of workers (see tf.distribute.MultiWorkerMirroredStrategy)"
             )
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        patch_multi_worker_reduce(strategy, scalars=multi_worker_reduce_fix_needed())
+        multi_worker.patch_reduce(strategy, scalars=multi_worker.reduce_fix_needed())
         resolver = strategy.cluster_resolver
         task = resolver.task_id if resolver.task_type in (None, "worker") else 0
         workers = max(1, _num_tf_config_workers())

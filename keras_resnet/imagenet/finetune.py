@@ -10,10 +10,9 @@ Example:
 >>> pretrained_network("tiny", 4, "imagenet")
 Traceback (most recent call last):
 ...
-keras_resnet.training.run.RecipeError: --model tiny has no published weights: choose one of resnet18, resnet34, resnet50, resnet101, resnet152
+keras_resnet.errors.RecipeError: --model tiny has no published weights: choose one of resnet18, resnet34, resnet50, resnet101, resnet152
 """
 
-import json
 import os
 
 import keras
@@ -21,11 +20,12 @@ import numpy as np
 
 import keras_resnet
 from keras_resnet import architectures
-from keras_resnet.imagenet import evaluation, input_pipeline
+from keras_resnet.errors import RecipeError
+from keras_resnet.imagenet import evaluation
+from keras_resnet.imagenet.skips import SkipCounter
 from keras_resnet.pretrained import formats, registry
 from keras_resnet.pretrained import resolve as resolve_weights
-from keras_resnet.training import optimizers
-from keras_resnet.training.run import RecipeError
+from keras_resnet.training import durable, optimizers
 
 IMAGENET_CLASSES = 1000
 
@@ -53,7 +53,7 @@ def check_weights(name, weights, shortcut=None, bottleneck_stride="1x1", flag="-
     >>> check_weights("resnet50", "nosuch", flag="--weights")
     Traceback (most recent call last):
     ...
-    keras_resnet.training.run.RecipeError: --weights=nosuch: `weights` must be None, 'imagenet', one of 'msra', 'torchvision_v1', or the path of a weights file. Received: weights='nosuch'
+    keras_resnet.errors.RecipeError: --weights=nosuch: `weights` must be None, 'imagenet', one of 'msra', 'torchvision_v1', or the path of a weights file. Received: weights='nosuch'
     """
     _check_published(name)
     if os.path.isfile(weights) and not formats.is_weights_file(weights):
@@ -108,51 +108,37 @@ def pretrained_network(name, classes, weights, config=None, shortcut=None, bottl
     return keras.Model(base.input, logits, name=base.name)
 
 
-def evaluate_pretrained(
-    config,
-    *,
-    model_name,
-    source,
-    weights="imagenet",
-    protocol="center",
-    shortcut=None,
-    bottleneck_stride="1x1",
-    max_images=None,
-    batch_size=50,
-    workdir=None,
-    print_fn=print,
-):
-    """Top-1/top-5 error of a published net on `source`'s validation split with a test protocol.
+def evaluate_pretrained(cfg, *, source, weights="imagenet", protocol="center", max_images=None, batch_size=50,
+                        workdir=None, print_fn=print):  # fmt: skip
+    """Top-1/top-5 error of the published net `cfg.model` (its layout: `cfg.shortcut`,
+    `cfg.bottleneck_stride`) on `source`'s validation split with a test protocol.
 
     Writes `eval_<protocol>_<weights>.json` to `workdir` when one is given.
 
     Returns:
         dict with `top1_error`, `top5_error`, `images`, `skipped_images`, `protocol`, `weights`.
     """
-    if protocol not in evaluation.PROTOCOLS:
-        raise RecipeError(f"unknown --eval_protocol {protocol!r}: choose one of {', '.join(evaluation.PROTOCOLS)}")
     if source.num_classes != IMAGENET_CLASSES:
         raise RecipeError(
             f"published ImageNet weights classify {IMAGENET_CLASSES} classes; the data has {source.num_classes}"
         )
     network = pretrained_network(
-        model_name, IMAGENET_CLASSES, weights, shortcut=shortcut, bottleneck_stride=bottleneck_stride
+        cfg.model, IMAGENET_CLASSES, weights, shortcut=cfg.shortcut, bottleneck_stride=cfg.bottleneck_stride
     )
     result = evaluation.evaluate(
         network,
         source,
-        config,
+        cfg,
         protocol,
         mean=np.zeros(3, np.float32),
         batch_size=batch_size,
         max_images=max_images,
-        counter=input_pipeline.SkipCounter("evaluation"),
+        counter=SkipCounter("evaluation"),
     )
     result["weights"] = str(weights)
     if workdir:
         os.makedirs(workdir, exist_ok=True)
         label = os.path.basename(str(weights)).replace(".", "_")
-        with open(os.path.join(workdir, f"eval_{protocol}_{label}.json"), "w") as f:
-            json.dump(result, f, indent=1)
-    print_fn(f"{model_name} ({weights}), {protocol}: {evaluation.result_summary(result)}", flush=True)
+        durable.write_json(os.path.join(workdir, f"eval_{protocol}_{label}.json"), result)
+    print_fn(f"{cfg.model} ({weights}), {protocol}: {evaluation.result_summary(result)}", flush=True)
     return result
