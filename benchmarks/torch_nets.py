@@ -8,9 +8,9 @@ PyPI wheel does not load beside the CPU build of torch: `operator torchvision::n
   stage's first 1×1 convolution, as MSRA's models; torchvision's v1.5 has it in the 3×3), projection
   shortcuts where the shape changes (option B), or ResNet-18/34 of basic blocks.
 
-BN as the paper's (Caffe's, and `keras_resnet`'s): momentum 0.1 of the new batch, ε 1e-5. A train step is
-`train_step(model, optimizer, x, y)`: cross-entropy, backward, SGD with momentum 0.9 and weight decay
-1e-4 added to the gradient (coupled, as Caffe's), as the recipes train.
+BN as the paper's (Caffe's, and `keras_resnet`'s): momentum 0.1 of the new batch, ε 1e-5. `optimizer(model)`:
+SGD with momentum 0.9 and weight decay 1e-4 added to the gradient (coupled, as Caffe's), as the recipes train;
+`steps.torch_throughput` runs the train step.
 """
 
 import torch
@@ -115,12 +115,3 @@ def imagenet_resnet(depth, classes=1000):
 def optimizer(model):
     """SGD as the recipes: momentum 0.9, coupled weight decay 1e-4 on every parameter, rate 0.1."""
     return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-
-
-def train_step(model, opt, x, y):
-    """One step: forward, cross-entropy, backward, update; returns the loss tensor."""
-    opt.zero_grad(set_to_none=True)
-    loss = nn.functional.cross_entropy(model(x), y)
-    loss.backward()
-    opt.step()
-    return loss

@@ -90,7 +90,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     Keras computes a training batch's moments and normalises with separate ops; on a CPU,
     TensorFlow's fused kernel (`FusedBatchNormV3`, oneDNN's where TensorFlow uses oneDNN) does it
-    in one pass, forward and backward: the CIFAR ResNet-56 step is about 1.3× as fast on 2 cores.
+    in one pass, forward and backward: the CIFAR ResNet-56 step is about 1.2× as fast on 2 cores.
     The numbers are Keras': the moving variance is updated with the batch's biased variance, as
     Keras does (the kernel gives the unbiased one: it is scaled by (n − 1)/n), in float32 whatever
     the dtype policy; they differ from Keras' only by float rounding. Everywhere else (inference,

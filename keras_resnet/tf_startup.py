@@ -52,6 +52,10 @@ BENIGN_ERRORS = (
 )
 
 
+# `platform.machine()` of the x86 CPUs, lower-cased: where `recipe_environment` turns oneDNN on.
+X86_MACHINES = ("x86_64", "amd64", "x86", "i686")
+
+
 def recipe_environment():
     """Sets, where the user has not, the environment the recipes, notebooks and tests run
     TensorFlow in; it takes effect only before TensorFlow is imported.
@@ -67,7 +71,7 @@ def recipe_environment():
     True
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if platform.machine().lower() in ("x86_64", "amd64", "x86", "i686"):
+    if platform.machine().lower() in X86_MACHINES:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 

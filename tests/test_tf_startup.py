@@ -191,4 +191,4 @@ def test_the_tests_run_tensorflow_with_onednn_as_the_recipes_do():
 
     from tensorflow.python.util import _pywrap_util_port
 
-    assert _pywrap_util_port.IsMklEnabled() == (platform.machine().lower() in ("x86_64", "amd64"))
+    assert _pywrap_util_port.IsMklEnabled() == (platform.machine().lower() in tf_startup.X86_MACHINES)
