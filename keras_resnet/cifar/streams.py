@@ -1,12 +1,13 @@
 """What each process of a CIFAR run feeds `fit` and its periodic evaluation, on any topology.
 
 One process (no strategy, one device, `mirrored`, JAX's data parallel over local devices): the
-whole batches of `arrays.batches`, and the evaluation splits as arrays; Keras splits each batch
-over the replicas in consecutive blocks.
+whole batches of `arrays.batch_indices` (on TensorFlow gathered by tf.data from the arrays held as
+tensors, elsewhere taken on the host), and the evaluation splits as arrays; Keras splits each
+batch over the replicas in consecutive blocks.
 
 A job of several processes (TensorFlow's `multi_worker`, or the processes of a JAX job) is the
 same run as one process with all the devices: at every step each process builds only its
-consecutive block of the global batch (`arrays.batches` with `block=(processes, index)`: it
+consecutive block of the global batch (`arrays.batch_indices` with `block=(processes, index)`: it
 indexes only its rows), the blocks in process order making the batch, and each process's block
 is split over its replicas in turn. On TensorFlow the blocks go through
 `strategy.distribute_datasets_from_function` as per-replica batches; on JAX the block is this
@@ -16,17 +17,36 @@ off, `distribute._join_jax_job`). Each evaluation split is shared over the proce
 number of batches.
 """
 
+import keras
+
 from keras_resnet.cifar import arrays
 from keras_resnet.training import callbacks, exact_eval, faults
 
 
-def _traced_batches(data, batch_size, seed, start_step, block=(1, 0)):
-    """`arrays.batches` of the training split (this block of each), traced (`faults.trace_batches`)."""
-    return faults.trace_batches(
-        arrays.batches(data.x_train, data.y_train, batch_size, seed=seed, start_step=start_step, block=block),
-        start_step,
-        examples=arrays.batch_indices(len(data.x_train), batch_size, seed, start_step, block),
+def _rows(data, batch_size, seed, start_step, block=(1, 0)):
+    """The training split's rows that each batch takes (`arrays.batch_indices`, this block of
+    each), traced (`faults.trace_rows`)."""
+    rows = arrays.batch_indices(len(data.x_train), batch_size, seed, start_step, block)
+    return faults.trace_rows(rows, data.x_train, data.y_train, start_step)
+
+
+def _host_batches(data, batch_size, seed, start_step, block=(1, 0)):
+    """The batches of `_rows`, taken from the arrays on the host."""
+    return ((data.x_train[take], data.y_train[take]) for take in _rows(data, batch_size, seed, start_step, block))
+
+
+def _gathered_batches(data, batch_size, seed, start_step):
+    """A `tf.data.Dataset` of the batches of `_rows`: only each batch's row indices come from
+    Python; the images are gathered from the arrays held as tensors, one batch ahead, outside
+    the interpreter (a Python generator of whole batches costs TensorFlow's step up to a tenth
+    on a CPU: `docs/benchmarks.md`)."""
+    import tensorflow as tf
+
+    x, y = tf.constant(data.x_train), tf.constant(data.y_train)
+    rows = tf.data.Dataset.from_generator(
+        lambda: _rows(data, batch_size, seed, start_step), output_signature=tf.TensorSpec((batch_size,), tf.int64)
     )
+    return rows.map(lambda take: (tf.gather(x, take), tf.gather(y, take))).prefetch(1)
 
 
 def train_stream(resolved, data, batch_size, seed=0, start_step=0):
@@ -40,13 +60,16 @@ def train_stream(resolved, data, batch_size, seed=0, start_step=0):
         start_step: int. The first iteration the stream feeds.
 
     Returns:
-        A generator of numpy batches `(x, y)` (one process: whole batches; a JAX job: this
-        process's block of each), or a `tf.distribute` dataset of per-replica batches.
+        One process: whole batches, a `tf.data.Dataset` on TensorFlow and a generator of numpy
+        batches `(x, y)` elsewhere; a JAX job: a generator of this process's block of each; a
+        TensorFlow job: a `tf.distribute` dataset of per-replica batches.
     """
     if resolved.num_workers == 1:
-        return _traced_batches(data, batch_size, seed, start_step)
+        if keras.backend.backend() == "tensorflow":
+            return _gathered_batches(data, batch_size, seed, start_step)
+        return _host_batches(data, batch_size, seed, start_step)
     if not resolved.is_tf:
-        return _traced_batches(data, batch_size, seed, start_step, (resolved.num_workers, resolved.worker_index))
+        return _host_batches(data, batch_size, seed, start_step, (resolved.num_workers, resolved.worker_index))
     import tensorflow as tf
 
     x, y = data.x_train, data.y_train
@@ -56,7 +79,7 @@ def train_stream(resolved, data, batch_size, seed=0, start_step=0):
         block = (context.num_input_pipelines, context.input_pipeline_id)
 
         def replica_batches():  # A new generator each time tf.data opens the dataset.
-            for images, labels in _traced_batches(data, batch_size, seed, start_step, block):
+            for images, labels in _host_batches(data, batch_size, seed, start_step, block):
                 for first in range(0, len(images), per_replica):
                     yield images[first : first + per_replica], labels[first : first + per_replica]
 

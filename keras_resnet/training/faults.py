@@ -137,19 +137,16 @@ def trace():
     return Trace() if tracing() else None
 
 
-def trace_batches(batches, start_step, examples=None):
-    """Passes a stream of `(x, y)` numpy batches through, recording each one's fingerprint and
-    the iteration it is for (the first is `start_step`); with `examples`, a stream of the rows
-    each batch holds (their indices in the training arrays), those too."""
+def trace_rows(rows, x, y, start_step):
+    """Passes a stream of batches' row indices into the arrays `x`, `y` through, recording for
+    each the fingerprint of its batch `(x[rows], y[rows])`, the iteration it is for (the first
+    is `start_step`) and the rows."""
     if not tracing():
-        yield from batches
+        yield from rows
         return
-    for step, (x, y) in enumerate(batches, start_step):
-        entry = {"batch": step, "fingerprint": _fingerprint(x, y)}
-        if examples is not None:
-            entry["examples"] = [int(e) for e in next(examples)]
-        _record(entry)
-        yield x, y
+    for step, take in enumerate(rows, start_step):
+        _record({"batch": step, "fingerprint": _fingerprint(x[take], y[take]), "examples": [int(e) for e in take]})
+        yield take
 
 
 def trace_tf_batch(inputs, labels, positions, examples=None):
