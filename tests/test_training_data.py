@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_resnet.cifar import arrays, config, datasets
+from keras_resnet.cifar import arrays, config, datasets, streams
 from keras_resnet.errors import DataError
 from keras_resnet.preprocessing import PadCropFlip, PerPixelMean
-from keras_resnet.training import backup, callbacks
+from keras_resnet.training import backup, callbacks, distribute
 
 
 def _unique_images(n, size=8):
@@ -168,14 +168,27 @@ def test_missing_npz_is_named(tmp_path):
         arrays.load_npz(str(tmp_path / "nothing.npz"))
 
 
-def test_batches_are_full_shuffled_passes_and_resume_at_the_same_batch():
-    x = np.arange(10)
-    stream = arrays.batches(x, x, 3, seed=5)
-    first_pass = [next(stream)[0] for _ in range(3)]  # 10 // 3 = 3 full batches, one image dropped
-    assert len(set(np.concatenate(first_pass).tolist())) == 9
-    later = [next(stream)[0].tolist() for _ in range(4)]
-    resumed = arrays.batches(x, x, 3, seed=5, start_step=5)
-    assert [next(resumed)[0].tolist() for _ in range(2)] == later[2:4]
+@pytest.mark.parametrize("backend", ["tensorflow", "host"])
+def test_the_training_stream_is_full_shuffled_passes_and_resumes_at_the_same_batch(backend, monkeypatch):
+    if backend == "host":  # The numpy batches JAX and PyTorch get.
+        monkeypatch.setattr(streams.keras.backend, "backend", lambda: "jax")
+    images = np.arange(10, dtype="uint8").reshape(10, 1, 1, 1)
+    data = datasets.prepare(
+        arrays.check_arrays(dict(x_train=images, y_train=np.arange(10), x_test=images, y_test=np.arange(10))),
+        validation_size=0,
+    )
+
+    def labels(start_step, count):
+        stream = streams.train_stream(distribute.Resolved("none"), data, 3, seed=5, start_step=start_step)
+        taken = [(ops.convert_to_numpy(x).ravel(), ops.convert_to_numpy(y)) for (x, y), _ in zip(stream, range(count))]
+        assert all((x == y).all() for x, y in taken)  # Images and labels of the same rows.
+        return [y.tolist() for _, y in taken]
+
+    run = labels(0, 7)
+    first_pass = np.concatenate(run[:3]).tolist()  # 10 // 3 = 3 full batches, one image dropped
+    assert len(set(first_pass)) == 9 and first_pass != sorted(first_pass)
+    assert run == [rows.tolist() for rows, _ in zip(arrays.batch_indices(10, 3, seed=5), range(7))]
+    assert labels(5, 2) == run[5:7]
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -196,19 +196,3 @@ def batch_indices(size, batch_size, seed=0, start_step=0, block=(1, 0)):
         first = position * batch_size + index * share
         yield order[first : first + share]
         step += 1
-
-
-def batches(x, y, batch_size, seed=0, start_step=0, block=(1, 0)):
-    """Endless shuffled mini-batches `(x, y)` of the rows `batch_indices` gives (this `block` of
-    each batch only: no other row is read).
-
-    Example:
-
-    >>> x = np.arange(10)[:, None]
-    >>> first = [b[0].ravel().tolist() for _, b in zip(range(3), batches(x, x, 4, seed=1))]
-    >>> again = next(batches(x, x, 4, seed=1, start_step=2))[0].ravel().tolist()
-    >>> first[2] == again, len(first[0])
-    (True, 4)
-    """
-    for take in batch_indices(len(x), batch_size, seed, start_step, block):
-        yield x[take], y[take]
