@@ -42,7 +42,8 @@ def _gathered_batches(data, batch_size, seed, start_step):
     on a CPU: `docs/benchmarks.md`)."""
     import tensorflow as tf
 
-    x, y = tf.constant(data.x_train), tf.constant(data.y_train)
+    with tf.device("/cpu:0"):  # Where tf.data runs, whatever device the caller's scope names.
+        x, y = tf.constant(data.x_train), tf.constant(data.y_train)
     rows = tf.data.Dataset.from_generator(
         lambda: _rows(data, batch_size, seed, start_step), output_signature=tf.TensorSpec((batch_size,), tf.int64)
     )
