@@ -10,7 +10,7 @@ update, on one batch that is already on the device; no metrics, callbacks or inp
   ResNet-50 at 64², batch 16, 2 cores: 47 against 20 images/s).
 - PyTorch: the Keras model as a `torch.nn.Module`, eager (as Keras' own torch trainer runs).
 
-`torch_throughput` is the peer: the same net in PyTorch (`torch_peer`), eager or under `torch.compile`.
+`torch_window` is the peer: the same net in PyTorch (`torch_peer`), eager or under `torch.compile`.
 """
 
 import resource
@@ -36,8 +36,9 @@ def with_loss_scaling(optimizer):
     return optimizer
 
 
-def bare_step_throughput(network, optimizer, x, y, steps, warmup_steps=2, repeats=1):
-    """Images/s of a compiled train step of `network` on one device-resident batch.
+def bare_step_window(network, optimizer, x, y, steps, warmup_steps=2, repeats=1):
+    """Compiles and warms up a train step of `network` on one device-resident batch; returns
+    the function that times it (`fastest`).
 
     Args:
         network: a built `keras.Model` that outputs logits.
@@ -50,7 +51,7 @@ def bare_step_throughput(network, optimizer, x, y, steps, warmup_steps=2, repeat
         repeats: int. Times the timed steps run; the fastest counts. Defaults to `1`.
 
     Returns:
-        float, images per second over the timed steps.
+        A function of no arguments: the seconds of the fastest of `repeats` runs of `steps` steps.
     """
     optimizer = with_loss_scaling(optimizer)
     optimizer.build(network.trainable_variables)
@@ -60,21 +61,25 @@ def bare_step_throughput(network, optimizer, x, y, steps, warmup_steps=2, repeat
     if run is None:
         raise ValueError(f"no bare step for the {backend} backend")
     run(network, optimizer, loss_fn, x, y, max(1, warmup_steps))
-    return best_rate(lambda: run(network, optimizer, loss_fn, x, y, steps), steps * len(x), repeats)
+    return fastest(lambda: run(network, optimizer, loss_fn, x, y, steps), repeats)
 
 
-def best_rate(run, images, repeats):
-    """Images/s of the fastest of `repeats` calls of `run()`, each processing `images`.
+def fastest(run, repeats):
+    """The function that calls `run()` `repeats` times and returns the fastest call's seconds.
 
-    >>> best_rate(lambda: None, 10, 2) > 0
+    >>> fastest(lambda: None, 2)() >= 0
     True
     """
-    seconds = []
-    for _ in range(max(1, repeats)):
-        began = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - began)
-    return images / min(seconds)
+
+    def window():
+        seconds = []
+        for _ in range(max(1, repeats)):
+            began = time.perf_counter()
+            run()
+            seconds.append(time.perf_counter() - began)
+        return min(seconds)
+
+    return window
 
 
 _COMPILED = {}
@@ -183,10 +188,10 @@ def torch_peer(name, family, depth):
     return getattr(torchvision.models, name)(num_classes=1000), "torchvision"
 
 
-def torch_throughput(
+def torch_window(
     name, family, depth, batch_size, image_size, autocast_dtype, steps, warmup_steps=2, repeats=1, compile=True
 ):
-    """Images/s of the PyTorch peer of zoo net `name` (`torch_peer`): channels-last, SGD with
+    """The train step of the PyTorch peer of zoo net `name` (`torch_peer`), warmed up: channels-last, SGD with
     momentum and weight decay, autocast (with a gradient scaler for float16) when asked, under
     `torch.compile` unless `compile` is false.
 
@@ -203,7 +208,8 @@ def torch_throughput(
         compile: bool. `torch.compile` the net. Defaults to `True`.
 
     Returns:
-        `(images per second, device name, where the net comes from)`.
+        `(window, device name, where the net comes from)`: `window()` returns the seconds of the
+        fastest of `repeats` runs of `steps` steps (`fastest`).
     """
     import torch
     import torch_nets
@@ -236,7 +242,7 @@ def torch_throughput(
         float(loss.detach())
 
     run(max(1, warmup_steps))
-    return best_rate(lambda: run(steps), steps * batch_size, repeats), device, origin
+    return fastest(lambda: run(steps), repeats), device, origin
 
 
 def accelerator():

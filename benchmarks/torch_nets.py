@@ -10,7 +10,7 @@ PyPI wheel does not load beside the CPU build of torch: `operator torchvision::n
 
 BN as the paper's (Caffe's, and `keras_resnet`'s): momentum 0.1 of the new batch, ε 1e-5. `optimizer(model)`:
 SGD with momentum 0.9 and weight decay 1e-4 added to the gradient (coupled, as Caffe's), as the recipes train;
-`steps.torch_throughput` runs the train step.
+`steps.torch_window` runs the train step.
 """
 
 import torch

@@ -15,8 +15,8 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
   (`synthetic.write_image_folder`; window decode, scale augmentation, crop, flip, uint8 crops and
   lighting α); `--imagenet_input=tensors`: one such batch repeated by tf.data; `arrays`: host
   numpy batches (the default where TensorFlow is not installed). Both with the recipes' callbacks
-  (`callbacks.make_callbacks`); the timer runs from the first step to the epoch's end, their start-up and
-  checkpoints left out (once a run and once a period).
+  (`callbacks.make_callbacks`); the timer runs from the end of each `fit`'s first step to the
+  epoch's end, their start-up, checkpoints and that first step left out (once a run and once a period).
 - (b) `bare`: a compiled train step of the same network (`benchmarks/steps.py`), one batch
   already on the device, no metrics, callbacks or input pipeline (CIFAR: no augmentation).
 - (c) `keras_apps`: `keras.applications` ResNet50/101/152 through the same bare step.
@@ -26,9 +26,11 @@ For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56
   decay, autocast for the mixed precisions; "not installed" where PyTorch is missing.
 - (e) `torch_eager`: the same PyTorch net and step, eager.
 
-Every (net, path) runs in a fresh process, so peak memory is its own: the accelerator's peak bytes
-in use, or on a CPU the process's peak resident set size (the table says which). Ratios are to
-(b), (d) and (e) of the same net. The timed steps follow `--warmup_steps` untimed ones that compile.
+Every (net, path) runs in a process of its own, so peak memory is its own: the accelerator's peak
+bytes in use, or on a CPU the process's peak resident set size (the table says which). Ratios are
+to (b), (d) and (e) of the same net; with `--rounds=N` the paths of a net take N turns each,
+alternating within seconds, and a ratio is the median of the N rounds' ratios. The timed steps
+follow `--warmup_steps` untimed ones that compile.
 TensorFlow runs as in the recipes (`tf_startup.recipe_environment`: oneDNN on an x86 CPU unless
 `TF_ENABLE_ONEDNN_OPTS=0`).
 """
@@ -37,6 +39,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -120,11 +123,13 @@ flags.DEFINE_bool(
 flags.DEFINE_integer(
     "rounds",
     1,
-    "Times every (net, path) process runs, in turn (a, b, …, a, b, …); each row is its fastest run. On a "
-    "machine whose speed drifts (a shared VM), paths measured one after the other in long blocks compare badly.",
+    "Turns of each (net, path) (a, b, …, then b, …, a: each a fastest of --repeats runs of --steps steps); a row "
+    "is its fastest turn, a ratio the median of the rounds' ratios. Above 1, a net's processes live side by side "
+    "and their turns alternate within seconds: on a machine whose speed drifts (a shared VM), paths measured "
+    "one after the other in long blocks compare badly.",
 )
 flags.DEFINE_string("json_out", None, "Write the rows and settings here as JSON.")
-flags.DEFINE_string("row", None, "Internal: run one `model:path` in this process and print its result.")
+flags.DEFINE_string("row", None, "Internal: serve one `model:path` in this process (`serve_row`).")
 
 _ROW_PREFIX = "THROUGHPUT_ROW "
 
@@ -175,17 +180,20 @@ def batch_for(name, values):
 
 
 class _Timer:
-    """Seconds from the first step of one `fit` call to the end of its epoch (the device waited
-    for), without the other callbacks' work at the start of training and at the epoch's end
-    (evaluation, checkpoints): those run once per run or per evaluation period of thousands of
-    steps in a real run. Their work at each step counts."""
+    """Seconds from the end of the first step of one `fit` call to the end of its epoch (the
+    device waited for). Left out, as they happen once per run or per evaluation period of
+    thousands of steps in a real run: the callbacks' work at the start of training and at the
+    epoch's end (evaluation, checkpoints), and the first step, which also waits for the stream's
+    first batch (its pipeline starts with `fit`'s iterator) and for Keras' first call of the step
+    in this `fit` (ResNet-20, batch 32, 2-core CPU: 160–220 ms against a step of 85–125 ms). The
+    callbacks' and the stream's work at every later step counts."""
 
     def __init__(self):
         import keras
 
         class Callback(keras.callbacks.Callback):
             def on_train_batch_begin(inner, batch, logs=None):
-                if batch == 0:
+                if batch == 1:
                     self.began = time.perf_counter()
 
             def on_epoch_end(inner, epoch, logs=None):
@@ -195,9 +203,10 @@ class _Timer:
         self.callback = Callback()
 
 
-def timed_fit(model, make_data, steps, warmup_steps, callbacks=(), repeats=1):
-    """Seconds of the fastest of `repeats` calls of `model.fit` over `steps`, after a first `fit`
-    of `warmup_steps` (compiles).
+def fit_window(model, make_data, steps, warmup_steps, callbacks=(), repeats=1):
+    """Runs a first `fit` of `warmup_steps` (compiles); returns the function that times `fit`:
+    the seconds of the fastest of `repeats` calls over `steps` (each call runs one untimed step
+    first, `_Timer`).
 
     Args:
         model: a compiled `keras.Model`.
@@ -212,15 +221,20 @@ def timed_fit(model, make_data, steps, warmup_steps, callbacks=(), repeats=1):
     import keras
 
     model.fit(make_data(), steps_per_epoch=max(1, warmup_steps), epochs=1, verbose=0, callbacks=list(callbacks))
-    seconds = []
-    for _ in range(max(1, repeats)):
-        for callback in callbacks:  # The recipe keeps its backup after `fit`: the next must not resume from it.
-            if isinstance(callback, keras.callbacks.BackupAndRestore):
-                shutil.rmtree(callback.backup_dir, ignore_errors=True)
-        timer = _Timer()
-        model.fit(make_data(), steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[timer.callback, *callbacks])
-        seconds.append(timer.seconds)
-    return min(seconds)
+
+    def window():
+        seconds = []
+        for _ in range(max(1, repeats)):
+            for callback in callbacks:  # The recipe keeps its backup after `fit`: the next must not resume from it.
+                if isinstance(callback, keras.callbacks.BackupAndRestore):
+                    shutil.rmtree(callback.backup_dir, ignore_errors=True)
+            timer = _Timer()
+            fit_callbacks = [timer.callback, *callbacks]
+            model.fit(make_data(), steps_per_epoch=steps + 1, epochs=1, verbose=0, callbacks=fit_callbacks)
+            seconds.append(timer.seconds)
+        return min(seconds)
+
+    return window
 
 
 def recipe_callbacks(values, workdir, warmup=None):
@@ -234,7 +248,7 @@ def recipe_callbacks(values, workdir, warmup=None):
 
 def cifar_recipe_and_bare(name, values, path):
     import numpy as np
-    from steps import bare_step_throughput
+    from steps import bare_step_window
 
     from keras_resnet.cifar import arrays, config, datasets, streams, task
     from keras_resnet.cifar import model as cifar_model
@@ -256,23 +270,23 @@ def cifar_recipe_and_bare(name, values, path):
     if path == "a":
         warmup = cifar_model.needs_warmup(cfg)
         task.compile_model(model, cfg, warmup=warmup)
-        with tempfile.TemporaryDirectory() as workdir:
-            extra = recipe_callbacks(
-                values,
-                workdir,
-                schedules.WarmupUntilTrainingError(cfg.warmup_until_error, check_every=cfg.warmup_check_every)
-                if warmup
-                else None,
-            )
-            seconds = timed_fit(
-                model,
-                lambda: streams.train_stream(distribute.Resolved("none"), data, batch),
-                values["steps"],
-                values["warmup_steps"],
-                extra,
-                values["repeats"],
-            )
-        return values["steps"] * batch / seconds, {
+        workdir = tempfile.mkdtemp()  # Removed at exit (`serve_row`).
+        extra = recipe_callbacks(
+            values,
+            workdir,
+            schedules.WarmupUntilTrainingError(cfg.warmup_until_error, check_every=cfg.warmup_check_every)
+            if warmup
+            else None,
+        )
+        window = fit_window(
+            model,
+            lambda: streams.train_stream(distribute.Resolved("none"), data, batch),
+            values["steps"],
+            values["warmup_steps"],
+            extra,
+            values["repeats"],
+        )
+        return window, {
             "input": "the recipe's stream of in-memory uint8 batches",
             "jit_compile": model.jit_compile,
             "callbacks": [type(c).__name__ for c in extra],
@@ -280,7 +294,7 @@ def cifar_recipe_and_bare(name, values, path):
     network = model.layers[-1]  # The net without the preprocessing layers.
     x = data.x_train[:batch].astype("float32") - data.mean
     optimizer = optimizers.make_optimizer(cfg, task.schedule(cfg))
-    return bare_step_throughput(
+    return bare_step_window(
         network, optimizer, x, data.y_train[:batch], values["steps"], values["warmup_steps"], values["repeats"]
     ), {}
 
@@ -322,33 +336,31 @@ def imagenet_recipe(name, values):
         imagenet_model.LIGHTING_ALPHA: rng.normal(0, cfg.pca_lighting_std, (batch, 3)).astype("float32"),
     }
     y = rng.integers(0, 1000, batch).astype("int32")
-    with tempfile.TemporaryDirectory() as root:
-        if values["imagenet_input"] == "arrays":
+    root = tempfile.mkdtemp()  # Removed at exit (`serve_row`).
+    if values["imagenet_input"] == "arrays":
 
-            def make_data():
-                while True:
-                    yield x, y
-        elif values["imagenet_input"] == "jpeg":
-            from keras_resnet.imagenet import input_pipeline, sources, synthetic
+        def make_data():
+            while True:
+                yield x, y
+    elif values["imagenet_input"] == "jpeg":
+        from keras_resnet.imagenet import input_pipeline, sources, synthetic
 
-            # JPEGs scaled like ImageNet's typical 375×500 relative to the crop.
-            shape = tuple(round(s * values["image_size"] / 224) for s in (375, 500))
-            synthetic.write_image_folder(
-                root, classes=4, per_class={"train": max(8, batch // 2)}, shape=shape, jitter=4
-            )
-            source = dataclasses.replace(sources.folder_source(root), num_classes=1000)
+        # JPEGs scaled like ImageNet's typical 375×500 relative to the crop.
+        shape = tuple(round(s * values["image_size"] / 224) for s in (375, 500))
+        synthetic.write_image_folder(root, classes=4, per_class={"train": max(8, batch // 2)}, shape=shape, jitter=4)
+        source = dataclasses.replace(sources.folder_source(root), num_classes=1000)
 
-            def make_data():
-                return input_pipeline.train_dataset(source, cfg, batch, seed=0)
-        else:
-            import tensorflow as tf
+        def make_data():
+            return input_pipeline.train_dataset(source, cfg, batch, seed=0)
+    else:
+        import tensorflow as tf
 
-            def make_data():
-                return tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(tf.data.AUTOTUNE)
+        def make_data():
+            return tf.data.Dataset.from_tensors((x, y)).repeat().prefetch(tf.data.AUTOTUNE)
 
-        extra = recipe_callbacks(values, os.path.join(root, "workdir"))
-        seconds = timed_fit(model, make_data, values["steps"], values["warmup_steps"], extra, values["repeats"])
-    return values["steps"] * batch / seconds, {
+    extra = recipe_callbacks(values, os.path.join(root, "workdir"))
+    window = fit_window(model, make_data, values["steps"], values["warmup_steps"], extra, values["repeats"])
+    return window, {
         "input": values["imagenet_input"],
         "jit_compile": model.jit_compile,
         "callbacks": [type(c).__name__ for c in extra],
@@ -359,7 +371,7 @@ def imagenet_bare(name, values, applications=False):
     """(b), or (c) with `applications`: the bare step on random images already on the device."""
     import keras
     import numpy as np
-    from steps import bare_step_throughput
+    from steps import bare_step_window
 
     from keras_resnet.training import optimizers
 
@@ -377,21 +389,20 @@ def imagenet_bare(name, values, applications=False):
     x = rng.normal(size=(batch, size, size, 3)).astype("float32")
     y = rng.integers(0, 1000, batch).astype("int32")
     optimizer = optimizers.make_optimizer(cfg, cfg.scaled_learning_rate())
-    return bare_step_throughput(
-        network, optimizer, x, y, values["steps"], values["warmup_steps"], values["repeats"]
-    ), {}
+    return bare_step_window(network, optimizer, x, y, values["steps"], values["warmup_steps"], values["repeats"]), {}
 
 
-def run_row(model, path, values):
-    """Runs one (net, path) in this process; returns its result dict."""
+def row_window(model, path, values):
+    """Builds and warms up one (net, path) in this process; returns `(window, extra)`: `window()`
+    times one turn (the fastest of `repeats` runs of `steps` steps, in seconds)."""
     if path in ("d", "e"):
-        from steps import torch_throughput
+        from steps import torch_window
 
         from keras_resnet import zoo
 
         dtype = {"float32": None, "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[values["precision"]]
         entry = zoo.lookup(model)
-        rate, device, origin = torch_throughput(
+        window, device, origin = torch_window(
             model,
             entry.family,
             entry.depth,
@@ -403,26 +414,30 @@ def run_row(model, path, values):
             values["repeats"],
             compile=path == "d",
         )
-        extra = {"device": device, "net": origin}
-        import torch
+        return window, {"device": device, "net": origin}
+    import keras
 
-        memory = (torch.cuda.max_memory_allocated() / 2**20, "device") if torch.cuda.is_available() else None
-    else:
-        import keras
+    keras.config.set_dtype_policy(values["precision"])
+    if family(model) == "cifar":
+        return cifar_recipe_and_bare(model, values, path)
+    if path == "a":
+        return imagenet_recipe(model, values)
+    return imagenet_bare(model, values, applications=path == "c")
 
-        keras.config.set_dtype_policy(values["precision"])
-        if family(model) == "cifar":
-            rate, extra = cifar_recipe_and_bare(model, values, path)
-        elif path == "a":
-            rate, extra = imagenet_recipe(model, values)
-        else:
-            rate, extra = imagenet_bare(model, values, applications=path == "c")
-        memory = None
-    if memory is None:
-        from steps import peak_memory
 
+def serve_row(model, path, values):
+    """The process of one (net, path): builds it, then times one turn for each line read from
+    standard input; at the input's end, its extras and peak memory. Each answer is one line."""
+    from steps import peak_memory
+
+    with tempfile.TemporaryDirectory() as scratch:
+        tempfile.tempdir = scratch  # The recipes' workdirs and generated JPEGs, removed at exit.
+        window, extra = row_window(model, path, values)
+        print(_ROW_PREFIX + json.dumps({"ready": True}), flush=True)
+        for _ in sys.stdin:
+            print(_ROW_PREFIX + json.dumps({"seconds": window()}), flush=True)
         memory = peak_memory()
-    return {"images_per_second": rate, "peak_memory_mib": memory[0], "memory_kind": memory[1], **extra}
+        print(_ROW_PREFIX + json.dumps({"peak_memory_mib": memory[0], "memory_kind": memory[1], **extra}), flush=True)
 
 
 def skip_reason(model, path):
@@ -440,28 +455,64 @@ def skip_reason(model, path):
     return None
 
 
-def spawn_row(model, path):
-    """Runs one (net, path) in a fresh Python process with the same flags."""
-    env = dict(os.environ)
-    if path in ("d", "e"):  # Pure PyTorch: keep JAX and TensorFlow from claiming the accelerator's memory.
-        env.update(KERAS_BACKEND="torch", XLA_PYTHON_CLIENT_PREALLOCATE="false")
-    command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    for line in done.stdout.splitlines():
-        if line.startswith(_ROW_PREFIX):
-            return json.loads(line[len(_ROW_PREFIX) :])
-    lines = [text for text in done.stderr.strip().splitlines() if text.strip()]
-    return {"error": lines[-1][:200] if lines else f"exit status {done.returncode}"}
+class RowProcess:
+    """One (net, path) in a process of its own (`serve_row`), which times a turn when asked.
+    With `--rounds` above 1 the processes of a net live side by side, each waiting on its input
+    while the others run, so that their turns alternate within seconds; JAX and TensorFlow then
+    take accelerator memory as they need it rather than most of it at once."""
+
+    def __init__(self, model, path, side_by_side):
+        env = dict(os.environ)
+        if path in ("d", "e") or side_by_side:  # Keep JAX and TensorFlow from claiming the accelerator's memory.
+            env.update(XLA_PYTHON_CLIENT_PREALLOCATE="false", TF_FORCE_GPU_ALLOW_GROWTH="true")
+        if path in ("d", "e"):
+            env.update(KERAS_BACKEND="torch")
+        command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], f"--row={model}:{path}"]
+        self.stderr = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env
+        )
+        self.answer()  # Built and warmed up.
+
+    def answer(self):
+        """The next result line of the process; `RuntimeError` with its last error line if it ended."""
+        for line in self.process.stdout:
+            if line.startswith(_ROW_PREFIX):
+                return json.loads(line[len(_ROW_PREFIX) :])
+        self.process.wait()
+        self.stderr.seek(0)
+        lines = [text for text in self.stderr.read().strip().splitlines() if text.strip()]
+        raise RuntimeError(lines[-1][:200] if lines else f"exit status {self.process.returncode}")
+
+    def turn(self):
+        """Seconds of one turn."""
+        self.process.stdin.write("turn\n")
+        self.process.stdin.flush()
+        return self.answer()["seconds"]
+
+    def close(self):
+        """The process's extras and peak memory; it exits."""
+        self.process.stdin.close()
+        try:
+            return self.answer()
+        finally:
+            self.process.wait()
+            self.stderr.close()
 
 
 def add_ratios(rows):
-    """Adds `ratio_to_b`, `ratio_to_d`, `ratio_to_e`: images/s over those of (b), (d), (e) of the same net."""
-    rate = {(r["model"], r["path"]): r.get("images_per_second") for r in rows}
+    """Adds `ratio_to_b`, `ratio_to_d`, `ratio_to_e`: the median over the rounds of the round's
+    images/s over that of (b), (d), (e) of the same net (turns seconds apart: the machine's drift
+    cancels), or `None`.
+
+    >>> add_ratios([dict(model="m", path="a", runs=[2.0, 3.0, 9.0]), dict(model="m", path="b", runs=[4.0, 3.0, 3.0])])[0]["ratio_to_b"]
+    1.0
+    """
+    runs = {(r["model"], r["path"]): r.get("runs") for r in rows}
     for row in rows:
         for ref in ("b", "d", "e"):
-            base = rate.get((row["model"], ref))
-            own = row.get("images_per_second")
-            row[f"ratio_to_{ref}"] = own / base if own and base else None
+            pairs = list(zip(row.get("runs") or [], runs.get((row["model"], ref)) or []))
+            row[f"ratio_to_{ref}"] = statistics.median(own / base for own, base in pairs) if pairs else None
     return rows
 
 
@@ -485,13 +536,62 @@ def markdown_table(rows, memory_kind):
     return "\n".join(lines)
 
 
+def measure_net(model, values, rows):
+    """Times each path of one net in turn, `--rounds` times (the order rotated each round), into
+    `rows[(model, path)]`: `runs` (images/s of each round), the fastest as `images_per_second`."""
+    paths, processes = [], {}
+    for path in values["paths"]:
+        reason = skip_reason(model, path)
+        if reason == "n/a":
+            continue
+        rows[model, path] = {
+            "model": model,
+            "family": family(model),
+            "path": path,
+            "batch_size": batch_for(model, values),
+        }
+        if reason:
+            rows[model, path]["status"] = reason
+            print(f"{model} ({path}) {PATHS[path]}: {reason}", flush=True)
+        else:
+            paths.append(path)
+    if not paths:
+        return
+    side_by_side = values["rounds"] > 1
+    images = values["steps"] * batch_for(model, values)
+    for round_ in range(values["rounds"]):
+        for path in paths[round_ % len(paths) :] + paths[: round_ % len(paths)]:
+            row = rows[model, path]
+            if "error" in row:
+                continue
+            try:
+                if path not in processes:
+                    processes[path] = RowProcess(model, path, side_by_side)
+                rate = images / processes[path].turn()
+                row.setdefault("runs", []).append(rate)
+                row["images_per_second"] = max(row["runs"])
+                if not side_by_side:
+                    row.update(processes.pop(path).close())
+                shown = f"{rate:.1f} images/s"
+            except RuntimeError as error:
+                processes.pop(path, None)
+                row["error"] = shown = str(error)
+            turn = f" [round {round_ + 1}/{values['rounds']}]" if side_by_side else ""
+            print(f"{model} ({path}) {PATHS[path]}: {shown}{turn}", flush=True)
+    for path, process in processes.items():
+        try:
+            rows[model, path].update(process.close())
+        except RuntimeError as error:
+            rows[model, path]["error"] = str(error)
+
+
 def main(argv):
     del argv
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     values = settings()
     if FLAGS.row:
         model, path = FLAGS.row.split(":")
-        print(_ROW_PREFIX + json.dumps(run_row(model, path, values)), flush=True)
+        serve_row(model, path, values)
         return
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     print(
@@ -503,32 +603,8 @@ def main(argv):
     )
     rows = {}
     began = time.time()
-    for round_ in range(1, values["rounds"] + 1):
-        for model in values["models"]:
-            for path in values["paths"]:
-                reason = skip_reason(model, path)
-                if reason == "n/a":
-                    continue
-                row = rows.setdefault(
-                    (model, path),
-                    {"model": model, "family": family(model), "path": path, "batch_size": batch_for(model, values)},
-                )
-                if reason:
-                    row["status"] = reason
-                    if round_ == 1:
-                        print(f"{model} ({path}) {PATHS[path]}: {reason}", flush=True)
-                    continue
-                result = spawn_row(model, path)
-                rate = result.get("images_per_second")
-                if rate is not None:
-                    row.setdefault("runs", []).append(rate)
-                    if rate >= row.get("images_per_second", 0):
-                        row.update(result)
-                elif "images_per_second" not in row:
-                    row.update(result)
-                shown = f"{rate:.1f} images/s" if rate is not None else result["error"]
-                turn = f" [round {round_}/{values['rounds']}]" if values["rounds"] > 1 else ""
-                print(f"{model} ({path}) {PATHS[path]}: {shown}{turn}", flush=True)
+    for model in values["models"]:
+        measure_net(model, values, rows)
     rows = list(rows.values())
     add_ratios(rows)
     kinds = {r["memory_kind"] for r in rows if "memory_kind" in r}

@@ -73,7 +73,7 @@ def test_the_peer_is_the_zoo_net(name, size, classes, params):
 
 
 def test_the_peer_trains():
-    from steps import torch_throughput
+    from steps import torch_window
 
-    rate, device, origin = torch_throughput("resnet8", "cifar", 8, 4, 32, None, steps=1, warmup_steps=1, compile=False)
-    assert rate > 0 and device == "cpu" and origin == "torch_nets"
+    window, device, origin = torch_window("resnet8", "cifar", 8, 4, 32, None, steps=1, warmup_steps=1, compile=False)
+    assert window() > 0 and device == "cpu" and origin == "torch_nets"
