@@ -1,5 +1,6 @@
 """Smoke test of `benchmarks/train_throughput.py`: it runs on the tiniest setting, in two rounds,
-and writes its JSON. Benchmarks are not tests: no timing is asserted."""
+and writes its JSON; its ratios are medians of the rounds' ratios. Benchmarks are not tests: no
+timing is asserted."""
 
 import json
 import os
@@ -38,3 +39,13 @@ def test_train_throughput_smoke(tmp_path):
         assert len(row["runs"]) == 2 and row["images_per_second"] == max(row["runs"])  # The faster round.
     assert result["rows"][1]["ratio_to_b"] == 1.0
     assert result["table"].count("\n| resnet8 |") == 2
+
+
+def test_a_ratio_is_the_median_of_the_rounds_ratios():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from train_throughput import add_ratios
+
+    rows = [dict(model="m", path="a", runs=[2.0, 3.0, 9.0]), dict(model="m", path="b", runs=[4.0, 3.0, 3.0])]
+    add_ratios(rows)
+    assert rows[0]["ratio_to_b"] == 1.0  # Rounds 0.5, 1, 3; the fastest turns' ratio would be 9 / 4.
+    assert rows[0]["ratio_to_e"] is None and rows[1]["ratio_to_b"] == 1.0
