@@ -1,6 +1,6 @@
 """Smoke test of `benchmarks/train_throughput.py`: it runs on the tiniest setting, in two rounds,
-and writes its JSON; its ratios are medians of the rounds' ratios. Benchmarks are not tests: no
-timing is asserted."""
+and writes its JSON; its ratios are medians of the rounds' ratios; its timed window leaves out each
+`fit`'s first step (on a clock that ticks once a step). Benchmarks are not tests: no timing is asserted."""
 
 import json
 import os
@@ -49,3 +49,27 @@ def test_a_ratio_is_the_median_of_the_rounds_ratios():
     add_ratios(rows)
     assert rows[0]["ratio_to_b"] == 1.0  # Rounds 0.5, 1, 3; the fastest turns' ratio would be 9 / 4.
     assert rows[0]["ratio_to_e"] is None and rows[1]["ratio_to_b"] == 1.0
+
+
+def test_a_timed_window_leaves_out_each_fits_first_step(monkeypatch):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import train_throughput
+
+    clock = [0.0]
+
+    class OneSecondAStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            clock[0] += 1.0
+
+    monkeypatch.setattr(train_throughput.time, "perf_counter", lambda: clock[0])
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    batch = (np.ones((4, 2), "float32"), np.zeros((4, 1), "float32"))
+    window = train_throughput.fit_window(
+        model, lambda: tf.data.Dataset.from_tensors(batch).repeat(), 3, 1, [OneSecondAStep()], repeats=2
+    )
+    assert window() == 3.0  # Each fit runs 4 steps; its first is not timed.
