@@ -131,7 +131,12 @@ CIFAR_SHARED = {
     "eval_every": [case("0"), case("-1")],
     "validation_size": [case("-1"), case("40"), case("abc")],  # 40: all the training images
     "full_train": [WRONG_BOOL],
-    "workdir": [case("{text}"), case("{text}/run"), case("{run}/history.json/sub", expect="cannot write to --workdir")],
+    "workdir": [
+        case("{text}"),
+        case("{text}/run"),
+        case("{run}/history.json/sub", expect="cannot write to --workdir"),
+        case("gs://bucket/run", expect="local or mounted directory"),
+    ],
     "seed": [case("-1"), case("4294967296"), case("abc")],
     "mixed_precision": [case("fp8", expect="value should be one of")],
     "overwrite": [WRONG_BOOL],

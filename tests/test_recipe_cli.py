@@ -130,3 +130,18 @@ def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
         config.check(cifar_config.cifar10(strategy=strategy, mixed_precision="bf16"))
     with pytest.raises(RecipeError, match=f"--strategy must be one of {', '.join(config.STRATEGIES)}"):
         config.check(cifar_config.cifar10(strategy="gpus"))
+
+
+def test_a_flag_value_starting_with_a_tilde_is_a_path_in_the_home_folder(monkeypatch, tmp_path):
+    from absl import flags
+
+    from keras_resnet.training import cli
+
+    values = flags.FlagValues()
+    flags.DEFINE_string("data_dir", None, "", flag_values=values)
+    flags.DEFINE_string("model", None, "", flag_values=values)
+    monkeypatch.setattr(flags, "FLAGS", values)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cli.parse_flags(["recipe", "--data_dir=~/tensorflow_datasets", "--model=a~b"])
+    assert values.data_dir == str(tmp_path / "tensorflow_datasets")  # Bash leaves `~` after `=` as it is.
+    assert values.model == "a~b"

@@ -25,7 +25,7 @@ from keras_resnet.imagenet import evaluation
 from keras_resnet.imagenet.skips import SkipCounter
 from keras_resnet.pretrained import formats, registry
 from keras_resnet.pretrained import resolve as resolve_weights
-from keras_resnet.training import durable, optimizers
+from keras_resnet.training import durable, optimizers, run
 
 IMAGENET_CLASSES = 1000
 
@@ -122,6 +122,8 @@ def evaluate_pretrained(cfg, *, source, weights="imagenet", protocol="center", m
         raise RecipeError(
             f"published ImageNet weights classify {IMAGENET_CLASSES} classes; the data has {source.num_classes}"
         )
+    if workdir:
+        run.make_workdir(workdir)  # Before the evaluation: a workdir it cannot write stops it at once.
     network = pretrained_network(
         cfg.model, IMAGENET_CLASSES, weights, shortcut=cfg.shortcut, bottleneck_stride=cfg.bottleneck_stride
     )
@@ -137,7 +139,6 @@ def evaluate_pretrained(cfg, *, source, weights="imagenet", protocol="center", m
     )
     result["weights"] = str(weights)
     if workdir:
-        os.makedirs(workdir, exist_ok=True)
         label = os.path.basename(str(weights)).replace(".", "_")
         durable.write_json(os.path.join(workdir, f"eval_{protocol}_{label}.json"), result)
     print_fn(f"{cfg.model} ({weights}), {protocol}: {evaluation.result_summary(result)}", flush=True)

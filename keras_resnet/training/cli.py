@@ -9,6 +9,7 @@ variant. Nothing here imports TensorFlow: a bad command line answers at once.
 
 import contextlib
 import math
+import os
 import sys
 
 from absl import app, flags
@@ -43,13 +44,17 @@ def one_line_errors(*kinds):
 def parse_flags(argv):
     """absl's flag parser for `app.run(main, flags_parser=parse_flags)`: `--help` exits with status
     0, a bad value is one line (`error: flag --x=y: …`) with status 2 (absl prints a block and
-    exits with 1 for both)."""
+    exits with 1 for both); a value that starts with `~` is a path in the home folder."""
     if any(arg in _HELP for arg in argv[1:]):
         app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
     try:
         argv = flags.FLAGS(argv)
     except flags.Error as error:
         fail(error)
+    for name in flags.FLAGS:  # `--data_dir=~/x`: the shell expands no `~` after `=`.
+        flag = flags.FLAGS[name]
+        if flag.present and isinstance(flag.value, str) and flag.value.startswith("~"):
+            flag.value = os.path.expanduser(flag.value)
     tf_startup.quiet_jax_platform_probe()
     return argv
 
@@ -130,9 +135,12 @@ def _parse_list(name, value, kind, default):
 
 
 def require_workdir(values):
-    """Raises `RecipeError` where `--workdir` is missing."""
+    """Raises `RecipeError` where `--workdir` is missing or a URL."""
+    from keras_resnet.training import run
+
     if not values.workdir:
         raise RecipeError(WORKDIR_REQUIRED)
+    run.check_local(values.workdir)
 
 
 def define_run_flags():

@@ -78,8 +78,18 @@ def steps_per_period(train_steps, eval_every):
     return next(d for d in range(eval_every, 0, -1) if train_steps % d == 0)
 
 
+def check_local(workdir):
+    """Raises `RecipeError` where `workdir` is a URL (`gs://…`): the run's files are written with
+    the operating system's calls, which would make a local folder of that name instead."""
+    if "://" in str(workdir):
+        raise RecipeError(
+            f"--workdir {workdir} is a URL; it takes a local or mounted directory (a bucket through gcsfuse, say)"
+        )
+
+
 def make_workdir(workdir):
-    """Creates `workdir` where needed; a `RecipeError` where it cannot be written."""
+    """Creates `workdir` where needed; a `RecipeError` where it is a URL or cannot be written."""
+    check_local(workdir)
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, ".write_test")
