@@ -7,8 +7,8 @@
 
 For each net (ResNet-18/34/50/101/152 of the ImageNet family, CIFAR ResNet-20/56/110) and path:
 
-- (a) `recipe`: the recipe's own training path. CIFAR: `keras_resnet.training` (`create_model`,
-  `compile_model`, `model.fit` on the recipe's stream of uint8 batches, `streams.train_stream`;
+- (a) `recipe`: the recipe's own training path. CIFAR: `keras_resnet.cifar` (`model.create_model`,
+  `task.compile_model`, `model.fit` on the recipe's stream of uint8 batches, `streams.train_stream`;
   mean and pad/crop/flip run inside the compiled step). ImageNet: `keras_resnet.imagenet`'s compile
   settings, its model (`model.recipe_model`: lighting and mean inside the step) and `model.fit`
   fed by its tf.data pipeline (`input_pipeline.train_dataset`) on generated JPEGs

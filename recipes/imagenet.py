@@ -8,8 +8,9 @@
   python recipes/imagenet.py --init_weights=imagenet --model=resnet50 --image_folder=/data/birds --workdir=runs/ft
   python recipes/imagenet.py --config=smoke --image_folder=/data/small --workdir=runs/smoke
 
-Rerunning a killed run with the same flags resumes it from its last backup. Every flag but the four
-of `--mode=eval` is a field of `keras_resnet.imagenet.config.ImageNetConfig`.
+Rerunning a killed run with the same flags resumes it from its last backup. Every flag but `--config`,
+`--workdir`, `--overwrite` and the four of `--mode=eval` is a field of
+`keras_resnet.imagenet.config.ImageNetConfig`.
 """
 
 from absl import app, flags
