@@ -72,8 +72,19 @@ def test_the_peer_is_the_zoo_net(name, size, classes, params):
     np.testing.assert_allclose(theirs, ours, rtol=1e-3, atol=1e-3 * np.abs(ours).max())
 
 
-def test_the_peer_trains():
+def test_the_peer_trains(monkeypatch):
+    import torch
     from steps import torch_window
 
-    window, device, origin = torch_window("resnet8", "cifar", 8, 4, 32, None, steps=1, warmup_steps=1, compile=False)
-    assert window() > 0 and device == "cpu" and origin == "torch_nets"
+    losses, cross_entropy = [], torch.nn.functional.cross_entropy
+
+    def recorded(*args, **kwargs):
+        loss = cross_entropy(*args, **kwargs)
+        losses.append(float(loss.detach()))
+        return loss
+
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", recorded)
+    window, device, origin = torch_window("resnet8", "cifar", 8, 4, 32, None, steps=5, warmup_steps=1, compile=False)
+    window()
+    assert device == "cpu" and origin == "torch_nets"
+    assert len(losses) == 6 and losses[-1] < 0.5 * losses[0], losses  # One batch, learnt in 6 steps.
