@@ -130,3 +130,8 @@ def test_lighting_eigenvectors_are_an_orthonormal_basis_with_alexnets_eigenvalue
     np.testing.assert_allclose(vectors.T @ vectors, np.eye(3), atol=2e-3)
     # The eigenvalues are those of the RGB covariance in [0, 1] units: sorted, summing to ~0.24.
     assert list(layer.eigval) == sorted(layer.eigval, reverse=True) and abs(sum(layer.eigval) - 0.2408) < 1e-4
+    # The principal component of natural images' colours is brightness: column 0, not row 0, is ±(1, 1, 1)/√3.
+    np.testing.assert_allclose(np.abs(vectors[:, 0]), np.full(3, 3**-0.5), atol=0.015)
+    # fb.resnet.torch's published values (transforms.lua), eigenvectors one per column.
+    assert cfg.pca_eigval == (0.2175, 0.0188, 0.0045)
+    assert cfg.pca_eigvec == ((-0.5675, 0.7192, 0.4009), (-0.5808, -0.0045, -0.8140), (-0.5836, -0.6948, 0.4203))
