@@ -66,9 +66,12 @@ def test_ten_crop_evaluation_averages_the_ten_views(image_folder):
     result = evaluation.evaluate(model, source, cfg, "10crop", mean=mean)
     scores = []
     for encoded, _ in source.examples("val"):
-        image = cropping.resize_shorter(tf.cast(tf.io.decode_jpeg(encoded), tf.float32), 36)
-        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(model(evaluation.ten_crops(image, 32) - mean)))
-        scores.append(probabilities.mean(axis=0))
-    expected = evaluation.top_k_errors(np.array(scores), np.array([0, 1, 2]))
-    assert result == {"protocol": "10crop", "images": 3, "skipped_images": 0, **expected}
+        image = cropping.resize_shorter(tf.cast(tf.io.decode_jpeg(encoded), tf.float32), 36).numpy()
+        assert image.shape == (36, 45, 3)  # Corners, then the centre (rounded down), each also flipped.
+        crops = [image[top : top + 32, left : left + 32] for top, left in [(0, 0), (0, 13), (4, 0), (4, 13), (2, 6)]]
+        crops = np.stack(crops + [crop[:, ::-1] for crop in crops])
+        scores.append(keras.ops.convert_to_numpy(keras.ops.softmax(model(crops - mean))).mean(axis=0))
+    top1 = np.mean(np.argmax(scores, axis=1) != [0, 1, 2])  # Three classes: every label is in the top 5.
+    assert result == {"protocol": "10crop", "images": 3, "skipped_images": 0, "top1_error": pytest.approx(top1),
+                      "top5_error": 0.0}  # fmt: skip
     assert evaluation.evaluate(model, source, cfg, "multiscale", mean=mean)["images"] == 3
