@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnet import builder
+from keras_resnet.errors import DataError
 from keras_resnet.imagenet import config, cropping, evaluation, sources, synthetic
 
 
@@ -55,6 +56,8 @@ def test_top_k_errors_by_hand():
     labels = np.array([2, 0, 0])
     errors = evaluation.top_k_errors(scores, labels, ks=(1, 2, 5))
     assert errors == {"top1_error": pytest.approx(2 / 3), "top2_error": pytest.approx(1 / 3), "top5_error": 0.0}
+    with pytest.raises(DataError, match=r"label 3 is outside the net's classes 0..2 \(1-based labels\? "):
+        evaluation.top_k_errors(scores, np.array([3, 1, 2]))  # Not a miss: 1-based labels, every one off by one.
 
 
 def test_ten_crop_evaluation_averages_the_ten_views(image_folder):

@@ -97,6 +97,18 @@ def test_split_is_45k_train_5k_validation_and_full_train_keeps_50k():
     assert len(full.x_train) == 50000 and full.x_val is None and list(full.eval_splits()) == ["test"]
 
 
+def test_a_training_set_ordered_by_class_is_refused_before_its_last_class_is_held_out():
+    given = arrays.check_arrays(_arrays(n_train=60))
+    order = np.argsort(given["y_train"], kind="stable")  # 20 of class 0, 20 of 1, 20 of 2.
+    ordered = dict(given, x_train=given["x_train"][order], y_train=given["y_train"][order])
+    with pytest.raises(
+        DataError, match=r"the training labels change 2 times in 60 images, one block per class: the last 10"
+    ):
+        datasets.prepare(ordered, validation_size=10)
+    assert len(datasets.prepare(given, validation_size=10).x_val) == 10  # Shuffled: accepted.
+    assert len(datasets.prepare(ordered, full_train=True).x_train) == 60  # Nothing held out: nothing to check.
+
+
 def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
     path = tmp_path / "gray.npz"
     np.savez(
@@ -119,6 +131,14 @@ def test_grayscale_npz_without_channel_axis_gets_one(tmp_path):
         ({"y_train": -(np.arange(50) % 3)}, "y_train holds label -1"),
         ({"x_test": np.zeros((10, 5, 4, 3), "uint8")}, "images of mixed shapes"),
         ({"y_train": np.zeros(49, "int64")}, "one label per image"),
+        (
+            {"y_train": np.arange(50) % 3 + 1, "y_test": np.arange(10) % 3 + 1},
+            r"never uses label 0 \(its labels run 1..3\)",
+        ),
+        (
+            {"x_test": np.full((10, 4, 4, 3), 0.5, "float32")},
+            r"x_train's pixels span \[0, 254\] but x_test's \[0.5, 0.5\]",
+        ),
     ],
 )
 def test_malformed_npz_is_refused_with_the_problem_named(tmp_path, change, message):

@@ -27,13 +27,18 @@ def per_pixel_mean(images):
 
 
 def split_train(x, y, validation_size):
-    """Holds out the last `validation_size` training images (CIFAR's order is random already).
+    """Holds out the last `validation_size` training images (CIFAR's order is random already); a
+    `DataError` where the held-out images hold a class the rest lacks (images ordered by class).
 
     Example:
 
-    >>> x, y = np.zeros((10, 2, 2, 1)), np.arange(10)
+    >>> x, y = np.zeros((10, 2, 2, 1)), np.arange(10) % 3
     >>> [len(a) for a in split_train(x, y, 3)]
     [7, 7, 3, 3]
+    >>> split_train(x, np.array([0, 1, 0, 1, 0, 1, 0, 1, 2, 2]), 2)
+    Traceback (most recent call last):
+    ...
+    keras_resnet.errors.DataError: the last 2 training images (the validation split) hold class 2, which the other 8 lack: the training arrays look ordered by class; shuffle x_train and y_train with one permutation
     """
     if not 0 <= validation_size < len(x):
         raise DataError(
@@ -41,6 +46,20 @@ def split_train(x, y, validation_size):
             f"--full_train). Received: --validation_size={validation_size}"
         )
     cut = len(x) - validation_size
+    classes, changes = len(np.unique(y)), int(np.count_nonzero(y[1:] != y[:-1]))
+    if validation_size and 1 < classes == changes + 1 < len(y) // 2:  # One block of images per class.
+        raise DataError(
+            f"the training labels change {changes} times in {len(y)} images, one block per class: the last "
+            f"{validation_size}, held out for validation, would not be a sample of them; shuffle x_train and y_train "
+            "with one permutation"
+        )
+    unseen = sorted(set(np.unique(y[cut:]).tolist()) - set(np.unique(y[:cut]).tolist()))
+    if unseen:
+        raise DataError(
+            f"the last {validation_size} training images (the validation split) hold class "
+            f"{', '.join(map(str, unseen[:5]))}{'…' if len(unseen) > 5 else ''}, which the other {cut} lack: the training "
+            "arrays look ordered by class; shuffle x_train and y_train with one permutation"
+        )
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
@@ -150,7 +169,19 @@ def check_arrays(arrays, source="data", num_classes=None):
         raise DataError(
             f"{source}: images of mixed shapes: x_train is {checked['x_train'].shape[1:]} but x_test is {checked['x_test'].shape[1:]}"
         )
+    spans = {part: (float(checked[f"x_{part}"].min()), float(checked[f"x_{part}"].max())) for part in ("train", "test")}
+    if min(high for _, high in spans.values()) <= 1.0 < 2.0 < max(high for _, high in spans.values()):
+        raise DataError(
+            f"{source}: x_train's pixels span [{spans['train'][0]:g}, {spans['train'][1]:g}] but x_test's "
+            f"[{spans['test'][0]:g}, {spans['test'][1]:g}]: scale both splits alike (0–255, as the paper's)"
+        )
     if num_classes is None:
+        if checked["y_train"].min() > 0:  # 1-based labels: a class 0 that never trains, every label off by one.
+            low, high = int(checked["y_train"].min()), int(checked["y_train"].max())
+            raise DataError(
+                f"{source}: y_train never uses label 0 (its labels run {low}..{high}): class labels start at 0; "
+                "renumber y_train and y_test from 0 (1-based labels: subtract 1)"
+            )
         num_classes = int(checked["y_train"].max()) + 1
         where = "the classes of y_train"
     else:

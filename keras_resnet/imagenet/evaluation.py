@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.errors import RecipeError
+from keras_resnet.errors import DataError, RecipeError
 from keras_resnet.imagenet import config, cropping, input_pipeline, skips
 from keras_resnet.training import backup, durable
 
@@ -84,9 +84,19 @@ def top_k_errors(scores, labels, ks=(1, 5)):
 
     Returns:
         dict `top{k}_error` → float.
+
+    Raises:
+        DataError: a label outside the scores' classes (1-based TFRecords read with offset 0, say),
+            which would count as a miss.
     """
     scores = np.asarray(scores)
     labels = np.asarray(labels)
+    outside = labels[(labels < 0) | (labels >= scores.shape[-1])]
+    if len(outside):
+        raise DataError(
+            f"label {int(outside[0])} is outside the net's classes 0..{scores.shape[-1] - 1} (1-based labels? "
+            "TFRecords take --tfrecord_label_offset=-1)"
+        )
     order = np.argsort(-scores, axis=1, kind="stable")
     result = {}
     for k in ks:
