@@ -151,6 +151,17 @@ def test_published_weights_on_data_of_other_classes_are_refused_before_building(
         finetune.evaluate_pretrained(CONFIG.replace(model="resnet18"), source=sources.tfrecord_source(str(data), 6))
 
 
+def test_published_weights_on_a_folder_not_named_by_wordnet_ids_are_refused_before_building(monkeypatch):
+    from keras_resnet.errors import DataError
+    from keras_resnet.imagenet import finetune
+
+    monkeypatch.setattr(finetune, "pretrained_network", None)
+    names = sorted(str(k) for k in range(1000))  # "0", "1", "10", "100", …: not the weights' class order.
+    source = sources.Source("folder", 1000, {}, class_names=names)
+    with pytest.raises(DataError, match=r"need WordNet-id class folders .*; the data's classes include 0, 1, 10, …$"):
+        finetune.evaluate_pretrained(CONFIG.replace(model="resnet18"), source=source)
+
+
 def test_fine_tuning_net_for_other_classes_keeps_the_published_body_and_preprocessing(published):
     from keras_resnet.imagenet.finetune import pretrained_network
 

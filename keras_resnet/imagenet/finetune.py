@@ -14,13 +14,14 @@ keras_resnet.errors.RecipeError: --model tiny has no published weights: choose o
 """
 
 import os
+import re
 
 import keras
 import numpy as np
 
 import keras_resnet
 from keras_resnet import architectures
-from keras_resnet.errors import RecipeError
+from keras_resnet.errors import DataError, RecipeError, listed
 from keras_resnet.imagenet import evaluation
 from keras_resnet.imagenet.skips import SkipCounter
 from keras_resnet.pretrained import formats, registry
@@ -121,6 +122,12 @@ def evaluate_pretrained(cfg, *, source, weights="imagenet", protocol="center", m
     if source.num_classes != IMAGENET_CLASSES:
         raise RecipeError(
             f"published ImageNet weights classify {IMAGENET_CLASSES} classes; the data has {source.num_classes}"
+        )
+    names = [name for name in source.class_names or () if not re.fullmatch(r"n\d{8}", name)]
+    if names:  # The weights' class k is the k-th WordNet id in sorted order; other names sort otherwise.
+        raise DataError(
+            f"published ImageNet weights need WordNet-id class folders (train/n01440764/, …); "
+            f"the data's classes include {listed(names)}"
         )
     if workdir:
         run.make_workdir(workdir)  # Before the evaluation: a workdir it cannot write stops it at once.
