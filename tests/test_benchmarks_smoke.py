@@ -10,6 +10,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 @pytest.mark.system
@@ -42,7 +43,6 @@ def test_train_throughput_smoke(tmp_path):
 
 
 def test_a_ratio_is_the_median_of_the_rounds_ratios():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     from train_throughput import add_ratios
 
     rows = [dict(model="m", path="a", runs=[2.0, 3.0, 9.0]), dict(model="m", path="b", runs=[4.0, 3.0, 3.0])]
@@ -55,8 +55,6 @@ def test_a_timed_window_leaves_out_each_fits_first_step(monkeypatch):
     import keras
     import numpy as np
     import tensorflow as tf
-
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import train_throughput
 
     clock = [0.0]

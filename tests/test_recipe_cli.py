@@ -125,14 +125,8 @@ def test_both_recipes_speak_one_vocabulary_for_precision_and_strategy():
 
     assert cifar_config.cifar10().runtime == imagenet_config.imagenet().runtime == config.Runtime()
     assert {"none", "bf16", "fp16"} <= set(config.PRECISIONS)
-    assert config.STRATEGIES == (
-        "auto",
-        "tpu",
-        "mirrored",
-        "multi_worker",
-        "one_device",
-        "none",
-    )  # As docs/recipes.md lists them.
+    # As docs/recipes.md lists them.
+    assert config.STRATEGIES == ("auto", "tpu", "mirrored", "multi_worker", "one_device", "none")
     for strategy in config.STRATEGIES:
         config.check(cifar_config.cifar10(strategy=strategy, mixed_precision="bf16"))
     with pytest.raises(RecipeError, match=f"--strategy must be one of {', '.join(config.STRATEGIES)}"):
