@@ -171,6 +171,41 @@ def test_the_recipe_trains_evaluates_and_writes_its_outputs_in_process(tmp_path,
     )
 
 
+def test_a_run_resumes_and_is_evaluated_only_on_the_class_folders_it_trained_on(
+    tmp_path, image_folder, run_imagenet, kill_at
+):
+    """A folder of as many classes under other names labels the images otherwise: resuming the run
+    on it, or evaluating its checkpoint on it, is refused in one line; its own folder evaluates."""
+    import shutil
+
+    from keras_resnet.errors import DataError, RecipeError
+    from keras_resnet.imagenet import config, evaluation, sources
+
+    renamed = tmp_path / "renamed"
+    shutil.copytree(image_folder(), renamed)
+    for split in ("train", "val"):  # Labels 0, 1, 2 become 2, 0, 1.
+        (renamed / split / "n00000000").rename(renamed / split / "n00000009")
+    own, other, workdir = sources.folder_source(image_folder()), sources.folder_source(str(renamed)), tmp_path / "run"
+    kill_at("backup:1")
+    with pytest.raises(kill_at.Killed):
+        run_imagenet(own, workdir, train_steps=4, mean="channel")
+    kill_at(None)
+    with pytest.raises(
+        RecipeError, match=r"other settings \(facts.class_names_sha256: '[0-9a-f]{16}' → '[0-9a-f]{16}'"
+    ):
+        run_imagenet(other, workdir, train_steps=4, mean="channel")
+    cfg = config.imagenet(model="tiny", image_size=32, eval_resize=36, mean="channel")  # as trained
+    with pytest.raises(DataError) as info:
+        evaluation.evaluate_checkpoint(cfg, str(workdir), source=other, print_fn=lambda *a, **k: None)
+    assert str(info.value) == (
+        f"the 3 classes of the folder source are not those the run in --workdir {workdir} trained on "
+        "(other class folder names, so other labels): evaluate on a folder of its classes"
+    )
+    assert not list(workdir.glob("eval_*"))
+    result = evaluation.evaluate_checkpoint(cfg, str(workdir), source=own, print_fn=lambda *a, **k: None)
+    assert result["images"] == 12
+
+
 def test_the_quick_try_trains_at_the_papers_crop_size(tmp_path, image_folder, run_imagenet):
     """`--model=tiny` at the default 224-pixel crops and 256-pixel evaluation: one step and its
     evaluation (narrow layers at this size once crashed TensorFlow's oneDNN kernels)."""

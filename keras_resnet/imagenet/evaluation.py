@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from keras_resnet.errors import DataError, RecipeError
 from keras_resnet.imagenet import config, cropping, input_pipeline, skips
-from keras_resnet.training import backup, durable
+from keras_resnet.training import backup, durable, run
 
 PROTOCOLS = config.PROTOCOLS
 
@@ -252,6 +252,12 @@ def evaluate_checkpoint(cfg, workdir, *, source, protocol="center", max_images=N
     checkpoint = os.path.join(workdir, backup.CHECKPOINT)
     if not os.path.exists(checkpoint):
         raise RecipeError(f"--workdir {workdir} has no checkpoint ({backup.CHECKPOINT}); train first (--mode=train)")
+    trained_on = (run.load_run_config(workdir) or {}).get("facts", {}).get("class_names_sha256")
+    if trained_on and source.class_names and trained_on != source.class_digest():
+        raise DataError(
+            f"the {source.num_classes} classes of the {source.kind} source are not those the run in --workdir "
+            f"{workdir} trained on (other class folder names, so other labels): evaluate on a folder of its classes"
+        )
     # A fine-tuned run's net was built from published weights (cached by the run): built the same way.
     network = model.create_network(
         cfg.model, source.num_classes, None, cfg.shortcut, cfg.init_weights, cfg.bottleneck_stride

@@ -147,6 +147,11 @@ class Source:
             split.identify(digest)
         return digest.hexdigest()[:20]
 
+    def class_digest(self):
+        """A digest of the class names in label order, where known (a folder's), else `None`: a
+        net trained on one folder's classes labels another's wrongly, even as many."""
+        return hashlib.sha256("\n".join(self.class_names).encode()).hexdigest()[:16] if self.class_names else None
+
     @property
     def sizes(self):
         """Split name → number of examples, for the splits whose size is known."""

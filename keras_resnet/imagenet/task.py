@@ -80,6 +80,7 @@ class ImageNetTask(loop.Task):
         return {
             "data": self.source.kind,
             "classes": self.source.num_classes,
+            "class_names_sha256": self.source.class_digest(),
             "train_images": self.source.sizes.get("train"),
             "data_order": order.ORDER_VERSION,
         }
